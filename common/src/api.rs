@@ -1,0 +1,127 @@
+//! JSON shapes of the REST API, shared by the server, the workers' messages and the client.
+//!
+//! Field names, types and time formats are the reference ODCS's, so its clients and consumers
+//! read ours unchanged.
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The time format of every timestamp in the API.
+pub const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
+
+/// Formats a stored UTC time as the API shows it.
+pub fn format_time(time: NaiveDateTime) -> String {
+    time.format(TIME_FORMAT).to_string()
+}
+
+/// One compose as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[allow(missing_docs)] // the fields are the reference API's; docs/API.md describes each
+pub struct ComposeJson {
+    pub id: i64,
+    pub owner: String,
+    pub source_type: i32,
+    pub source: String,
+    pub state: i32,
+    pub state_name: String,
+    pub state_reason: Option<String>,
+    pub time_to_expire: Option<String>,
+    pub time_submitted: Option<String>,
+    pub time_started: Option<String>,
+    pub time_done: Option<String>,
+    pub time_removed: Option<String>,
+    pub removed_by: Option<String>,
+    pub result_repo: String,
+    pub result_repofile: String,
+    pub toplevel_url: String,
+    pub flags: Vec<String>,
+    pub results: Vec<String>,
+    pub sigkeys: String,
+    pub koji_event: Option<i64>,
+    pub koji_task_id: Option<i64>,
+    pub packages: Option<String>,
+    pub builds: Option<String>,
+    pub arches: Option<String>,
+    pub multilib_arches: Option<String>,
+    pub multilib_method: Option<i32>,
+    pub lookaside_repos: Option<String>,
+    pub modular_koji_tags: Option<String>,
+    pub module_defaults_url: Option<String>,
+    pub label: Option<String>,
+    pub compose_type: Option<String>,
+    pub pungi_compose_id: Option<String>,
+    pub target_dir: String,
+    pub scratch_modules: Option<String>,
+    pub parent_pungi_compose_ids: Option<String>,
+    pub scratch_build_tasks: Option<String>,
+    pub modules: Option<String>,
+    pub respin_of: Option<String>,
+    pub base_module_br_name: Option<String>,
+    pub base_module_br_stream: Option<String>,
+    pub base_module_br_stream_version_lte: Option<i64>,
+    pub base_module_br_stream_version_gte: Option<i64>,
+    /// Only in the single-compose view: the Pungi configuration a raw_config compose used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub pungi_config_dump: Option<Option<String>>,
+}
+
+/// Pagination of a list response; the links are absolute and keep the request's filters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PageMeta {
+    /// This page's number, from 1.
+    pub page: i64,
+    /// How many pages there are.
+    pub pages: i64,
+    /// Composes per page.
+    pub per_page: i64,
+    /// Composes matching the filters.
+    pub total: i64,
+    /// Link to the first page.
+    pub first: String,
+    /// Link to the last page.
+    pub last: String,
+    /// Link to the previous page, if any.
+    pub prev: Option<String>,
+    /// Link to the next page, if any.
+    pub next: Option<String>,
+}
+
+/// A page of composes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ComposeList {
+    /// The composes on this page.
+    pub items: Vec<ComposeJson>,
+    /// Where this page is.
+    pub meta: PageMeta,
+}
+
+/// The body of every error response, and of the 202 answer to DELETE (without `error`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StatusMessage {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The HTTP reason phrase; absent on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What happened, for a person.
+    pub message: String,
+}
+
+/// What `/api/1/about/` says about this instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct About {
+    /// The server version.
+    pub version: String,
+    /// The authentication backend's name.
+    pub auth_backend: String,
+    /// Who may create composes.
+    #[schema(value_type = Object)]
+    pub allowed_clients: serde_json::Value,
+    /// Raw Pungi configurations that may be requested.
+    #[schema(value_type = Object)]
+    pub raw_config_urls: serde_json::Value,
+    /// Signing keys required by default.
+    pub sigkeys: Vec<String>,
+}

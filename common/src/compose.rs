@@ -1,0 +1,321 @@
+//! Compose states, source types, flags, result types and multilib methods.
+//!
+//! Every numeric value here is the one the reference ODCS stores in its database and sends
+//! over the wire, so rows and messages stay readable by both implementations.
+
+use std::fmt;
+use std::str::FromStr;
+
+use thiserror::Error;
+
+/// A name that does not belong to one of the enumerations in this module.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum UnknownName {
+    /// The source type name is not one ODCS knows.
+    #[error("unknown source type {0:?}")]
+    SourceType(String),
+    /// The state name is not one ODCS knows.
+    #[error("unknown compose state {0:?}")]
+    State(String),
+    /// The flag name is not one ODCS knows.
+    #[error("unknown flag {0:?}")]
+    Flag(String),
+    /// The result name is not one ODCS knows.
+    #[error("unknown result {0:?}")]
+    Result(String),
+    /// The multilib method name is not one ODCS knows.
+    #[error("unknown multilib method {0:?}")]
+    MultilibMethod(String),
+}
+
+/// Declares a fieldless enum whose variants map 1:1 to an integer code and a wire name.
+macro_rules! coded_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident, $unknown:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $code:literal => $text:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )+
+        }
+
+        impl $name {
+            /// Every variant, in code order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The integer the reference ODCS stores for this value.
+            pub const fn code(self) -> i32 {
+                match self { $($name::$variant => $code),+ }
+            }
+
+            /// The value stored under `code`, if any.
+            pub fn from_code(code: i32) -> Option<Self> {
+                match code { $($code => Some($name::$variant),)+ _ => None }
+            }
+
+            /// The name used on the wire and in configuration.
+            pub const fn name(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownName;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(UnknownName::$unknown(other.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+coded_enum! {
+    /// Where a compose is in its life.
+    ///
+    /// ```
+    /// use odcs_common::compose::ComposeState;
+    /// assert_eq!("done".parse::<ComposeState>().unwrap().code(), 2);
+    /// ```
+    ComposeState, State {
+        /// Stored, waiting for a worker.
+        Wait = 0 => "wait",
+        /// A worker is building it.
+        Generating = 1 => "generating",
+        /// Built and available.
+        Done = 2 => "done",
+        /// Expired or deleted; its files are gone.
+        Removed = 3 => "removed",
+        /// Could not be built, or was cancelled.
+        Failed = 4 => "failed",
+    }
+}
+
+impl ComposeState {
+    /// Whether a worker may still change this compose (it has no outcome yet).
+    pub const fn is_pending(self) -> bool {
+        matches!(self, ComposeState::Wait | ComposeState::Generating)
+    }
+
+    /// Whether moving from `self` to `to` is a legal step of the lifecycle.
+    ///
+    /// wait → generating → done | failed → removed; wait → failed (cancel);
+    /// generating → wait (a dead worker's job handed back); done → removed.
+    pub const fn can_move_to(self, to: ComposeState) -> bool {
+        use ComposeState::*;
+        matches!(
+            (self, to),
+            (Wait, Generating)
+                | (Wait, Failed)
+                | (Wait, Done)
+                | (Generating, Done)
+                | (Generating, Failed)
+                | (Generating, Wait)
+                | (Done, Removed)
+                | (Failed, Removed)
+        )
+    }
+}
+
+coded_enum! {
+    /// What a compose is built from.
+    SourceType, SourceType {
+        /// The latest builds in a Koji tag.
+        Tag = 1 => "tag",
+        /// Module builds (name:stream[:version[:context]]).
+        Module = 2 => "module",
+        /// A local RPM repository.
+        Repo = 3 => "repo",
+        /// Pulp content sets.
+        Pulp = 4 => "pulp",
+        /// A Pungi configuration from a configured git URL.
+        RawConfig = 5 => "raw_config",
+        /// An explicit list of Koji builds.
+        Build = 6 => "build",
+        /// The RPMs of an existing Pungi compose.
+        PungiCompose = 7 => "pungi_compose",
+    }
+}
+
+/// Declares a bit-set over a coded enum, stored as the OR of the members' codes.
+macro_rules! bit_set {
+    ($(#[$meta:meta])* $set:ident of $item:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub struct $set(i32);
+
+        impl $set {
+            /// The empty set.
+            pub const EMPTY: $set = $set(0);
+
+            /// The set stored as `bits`; bits that name no member are kept so nothing is lost.
+            pub const fn from_bits(bits: i32) -> Self {
+                $set(bits)
+            }
+
+            /// The stored integer.
+            pub const fn bits(self) -> i32 {
+                self.0
+            }
+
+            /// Whether `item` is in the set.
+            pub const fn contains(self, item: $item) -> bool {
+                self.0 & item.code() == item.code()
+            }
+
+            /// The set with `item` added.
+            #[must_use]
+            pub const fn with(self, item: $item) -> Self {
+                $set(self.0 | item.code())
+            }
+
+            /// The members, in code order.
+            pub fn iter(self) -> impl Iterator<Item = $item> {
+                $item::ALL.iter().copied().filter(move |i| self.contains(*i))
+            }
+
+            /// The members' names, in code order, as the JSON view lists them.
+            pub fn names(self) -> Vec<&'static str> {
+                self.iter().map($item::name).collect()
+            }
+        }
+
+        impl FromIterator<$item> for $set {
+            fn from_iter<I: IntoIterator<Item = $item>>(iter: I) -> Self {
+                iter.into_iter().fold($set::EMPTY, $set::with)
+            }
+        }
+    };
+}
+
+coded_enum! {
+    /// One option that changes how a compose is built.
+    ComposeFlag, Flag {
+        /// Take only the listed packages or modules, not their dependencies.
+        NoDeps = 1 => "no_deps",
+        /// Do not pull packages from the tag's parents.
+        NoInheritance = 2 => "no_inheritance",
+        /// Pulp: include unpublished repositories.
+        IncludeUnpublishedPulpRepos = 4 => "include_unpublished_pulp_repos",
+        /// Fail the compose when dependencies are broken.
+        CheckDeps = 8 => "check_deps",
+        /// Modules: also take builds in the `done` state.
+        IncludeDoneModules = 16 => "include_done_modules",
+        /// Pulp: skip content sets that have no repository.
+        IgnoreAbsentPulpRepos = 32 => "ignore_absent_pulp_repos",
+        /// Never reuse an earlier identical compose.
+        NoReuse = 64 => "no_reuse",
+        /// Pulp: use only repositories of compatible arches.
+        UseOnlyCompatibleArch = 128 => "use_only_compatible_arch",
+        /// Raw config: allow a production compose without a label.
+        NoLabel = 256 => "no_label",
+    }
+}
+
+bit_set! {
+    /// The flags of a compose.
+    ComposeFlags of ComposeFlag
+}
+
+coded_enum! {
+    /// One kind of artifact a compose produces.
+    ComposeResult, Result {
+        /// An RPM repository (always produced).
+        Repository = 1 => "repository",
+        /// ISO images with the packages.
+        Iso = 2 => "iso",
+        /// An OSTree repository.
+        Ostree = 4 => "ostree",
+        /// A boot.iso image.
+        BootIso = 8 => "boot.iso",
+    }
+}
+
+bit_set! {
+    /// The results of a compose.
+    ComposeResults of ComposeResult
+}
+
+coded_enum! {
+    /// How packages of a compatible arch are chosen for multilib arches.
+    MultilibMethod, MultilibMethod {
+        /// No multilib packages.
+        None = 0 => "none",
+        /// Runtime libraries.
+        Runtime = 1 => "runtime",
+        /// Development packages (-devel, -static).
+        Devel = 2 => "devel",
+        /// Every package.
+        All = 4 => "all",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_the_reference() {
+        let states: Vec<i32> = ComposeState::ALL.iter().map(|s| s.code()).collect();
+        assert_eq!(states, [0, 1, 2, 3, 4]);
+        let sources: Vec<(i32, &str)> =
+            SourceType::ALL.iter().map(|s| (s.code(), s.name())).collect();
+        assert_eq!(
+            sources,
+            [
+                (1, "tag"),
+                (2, "module"),
+                (3, "repo"),
+                (4, "pulp"),
+                (5, "raw_config"),
+                (6, "build"),
+                (7, "pungi_compose")
+            ]
+        );
+        let flags: Vec<i32> = ComposeFlag::ALL.iter().map(|f| f.code()).collect();
+        assert_eq!(flags, [1, 2, 4, 8, 16, 32, 64, 128, 256]);
+        assert_eq!(ComposeResult::BootIso.code(), 8);
+        assert_eq!(MultilibMethod::All.code(), 4);
+    }
+
+    #[test]
+    fn flag_sets_list_names_in_code_order() {
+        let flags: ComposeFlags = [ComposeFlag::NoReuse, ComposeFlag::NoDeps]
+            .into_iter()
+            .collect();
+        assert_eq!(flags.bits(), 65);
+        assert_eq!(flags.names(), ["no_deps", "no_reuse"]);
+        assert!(flags.contains(ComposeFlag::NoDeps));
+        assert!(!flags.contains(ComposeFlag::CheckDeps));
+    }
+
+    #[test]
+    fn unknown_names_are_reported() {
+        assert_eq!(
+            "bogus".parse::<ComposeFlag>(),
+            Err(UnknownName::Flag("bogus".into()))
+        );
+        assert!(ComposeState::from_code(9).is_none());
+    }
+
+    #[test]
+    fn lifecycle_allows_only_forward_steps() {
+        use ComposeState::*;
+        assert!(Wait.can_move_to(Generating));
+        assert!(Done.can_move_to(Removed));
+        assert!(!Removed.can_move_to(Done));
+        assert!(!Done.can_move_to(Generating));
+    }
+}

@@ -1,0 +1,413 @@
+//! The `composes` table: rows, inserts and the queries the server and workers share.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::compose::ComposeState;
+use crate::db::schema::composes;
+use crate::db::{DbConnection, MultiBackend};
+
+/// One stored compose, column for column.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = composes)]
+#[allow(missing_docs)] // each field is the reference's column of the same name
+pub struct Compose {
+    pub id: i32,
+    pub owner: String,
+    pub source_type: i32,
+    pub source: String,
+    pub modular_koji_tags: Option<String>,
+    pub module_defaults_url: Option<String>,
+    pub koji_event: Option<i64>,
+    pub sigkeys: Option<String>,
+    pub state: i32,
+    pub state_reason: Option<String>,
+    pub results: i32,
+    pub packages: Option<String>,
+    pub builds: Option<String>,
+    pub flags: i32,
+    pub time_to_expire: NaiveDateTime,
+    pub time_submitted: NaiveDateTime,
+    pub time_started: Option<NaiveDateTime>,
+    pub time_done: Option<NaiveDateTime>,
+    pub time_removed: Option<NaiveDateTime>,
+    pub removed_by: Option<String>,
+    pub reused_id: Option<i32>,
+    pub koji_task_id: Option<i64>,
+    pub arches: Option<String>,
+    pub multilib_arches: Option<String>,
+    pub multilib_method: Option<i32>,
+    pub lookaside_repos: Option<String>,
+    pub label: Option<String>,
+    pub compose_type: Option<String>,
+    pub pungi_compose_id: Option<String>,
+    pub pungi_config_dump: Option<String>,
+    pub celery_task_id: Option<String>,
+    pub target_dir: Option<String>,
+    pub scratch_modules: Option<String>,
+    pub scratch_build_tasks: Option<String>,
+    pub parent_pungi_compose_ids: Option<String>,
+    pub modules: Option<String>,
+    pub respin_of: Option<String>,
+    pub base_module_br_name: Option<String>,
+    pub base_module_br_stream: Option<String>,
+    pub base_module_br_stream_version_lte: Option<i64>,
+    pub base_module_br_stream_version_gte: Option<i64>,
+    pub traceparent: Option<String>,
+}
+
+/// A compose about to be stored; it always starts in `wait`.
+#[derive(Debug, Clone, PartialEq, Default, Insertable)]
+#[diesel(table_name = composes)]
+#[allow(missing_docs)] // each field is the column of the same name
+pub struct NewCompose {
+    pub owner: String,
+    pub source_type: i32,
+    pub source: String,
+    pub modular_koji_tags: Option<String>,
+    pub module_defaults_url: Option<String>,
+    pub koji_event: Option<i64>,
+    pub sigkeys: Option<String>,
+    pub state: i32,
+    pub results: i32,
+    pub packages: Option<String>,
+    pub builds: Option<String>,
+    pub flags: i32,
+    pub time_to_expire: NaiveDateTime,
+    pub time_submitted: NaiveDateTime,
+    pub arches: Option<String>,
+    pub multilib_arches: Option<String>,
+    pub multilib_method: Option<i32>,
+    pub lookaside_repos: Option<String>,
+    pub label: Option<String>,
+    pub compose_type: Option<String>,
+    pub pungi_config_dump: Option<String>,
+    pub target_dir: Option<String>,
+    pub scratch_modules: Option<String>,
+    pub scratch_build_tasks: Option<String>,
+    pub parent_pungi_compose_ids: Option<String>,
+    pub modules: Option<String>,
+    pub respin_of: Option<String>,
+    pub base_module_br_name: Option<String>,
+    pub base_module_br_stream: Option<String>,
+    pub base_module_br_stream_version_lte: Option<i64>,
+    pub base_module_br_stream_version_gte: Option<i64>,
+    pub traceparent: Option<String>,
+}
+
+impl NewCompose {
+    /// Stores the compose and returns the row with its new id.
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<Compose> {
+        // RETURNING is spelled out per backend: diesel's multi-connection backend cannot
+        // express it, though both databases support it.
+        macro_rules! insert_on {
+            ($conn:expr) => {
+                diesel::insert_into(composes::table)
+                    .values(self)
+                    .returning(Compose::as_returning())
+                    .get_result($conn)
+            };
+        }
+        match conn {
+            DbConnection::Postgresql(pg) => insert_on!(pg),
+            DbConnection::Sqlite(lite) => insert_on!(lite),
+        }
+    }
+
+    /// A new request with the options of `old` that shape the result; owner, expiry and the
+    /// fields a renewal may change are the caller's.
+    pub fn copy_of(old: &Compose) -> NewCompose {
+        NewCompose {
+            owner: old.owner.clone(),
+            source_type: old.source_type,
+            source: old.source.clone(),
+            modular_koji_tags: old.modular_koji_tags.clone(),
+            module_defaults_url: old.module_defaults_url.clone(),
+            koji_event: old.koji_event,
+            sigkeys: old.sigkeys.clone(),
+            state: ComposeState::Wait.code(),
+            results: old.results,
+            packages: old.packages.clone(),
+            builds: old.builds.clone(),
+            flags: old.flags,
+            time_to_expire: old.time_to_expire,
+            time_submitted: old.time_submitted,
+            arches: old.arches.clone(),
+            multilib_arches: old.multilib_arches.clone(),
+            multilib_method: old.multilib_method,
+            lookaside_repos: old.lookaside_repos.clone(),
+            label: old.label.clone(),
+            compose_type: old.compose_type.clone(),
+            pungi_config_dump: old.pungi_config_dump.clone(),
+            target_dir: old.target_dir.clone(),
+            scratch_modules: old.scratch_modules.clone(),
+            scratch_build_tasks: old.scratch_build_tasks.clone(),
+            parent_pungi_compose_ids: old.parent_pungi_compose_ids.clone(),
+            modules: old.modules.clone(),
+            respin_of: old.respin_of.clone(),
+            base_module_br_name: old.base_module_br_name.clone(),
+            base_module_br_stream: old.base_module_br_stream.clone(),
+            base_module_br_stream_version_lte: old.base_module_br_stream_version_lte,
+            base_module_br_stream_version_gte: old.base_module_br_stream_version_gte,
+            traceparent: None,
+        }
+    }
+}
+
+/// Equality filters of the list endpoint; `None` means "any".
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(missing_docs)] // each field filters the column of the same name
+pub struct ComposeFilter {
+    pub owner: Option<String>,
+    pub source_type: Option<i32>,
+    pub source: Option<String>,
+    pub state: Option<i32>,
+    pub koji_task_id: Option<i64>,
+    pub pungi_compose_id: Option<String>,
+    pub compose_type: Option<String>,
+    pub label: Option<String>,
+}
+
+/// A column the list endpoint can sort by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)] // each variant sorts by the column of the same name
+pub enum OrderKey {
+    Id,
+    Owner,
+    SourceType,
+    KojiEvent,
+    State,
+    TimeToExpire,
+    TimeSubmitted,
+    TimeDone,
+    TimeRemoved,
+}
+
+impl OrderKey {
+    /// Every key with its query-string name, in the order the API documents them.
+    pub const ALL: &'static [(&'static str, OrderKey)] = &[
+        ("id", OrderKey::Id),
+        ("owner", OrderKey::Owner),
+        ("source_type", OrderKey::SourceType),
+        ("koji_event", OrderKey::KojiEvent),
+        ("state", OrderKey::State),
+        ("time_to_expire", OrderKey::TimeToExpire),
+        ("time_submitted", OrderKey::TimeSubmitted),
+        ("time_done", OrderKey::TimeDone),
+        ("time_removed", OrderKey::TimeRemoved),
+    ];
+}
+
+/// A sort order: a column, and whether it runs high to low.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ComposeOrder {
+    /// The column.
+    pub key: OrderKey,
+    /// High to low when true.
+    pub descending: bool,
+}
+
+impl Default for ComposeOrder {
+    /// Newest first, as the reference lists.
+    fn default() -> Self {
+        ComposeOrder {
+            key: OrderKey::Id,
+            descending: true,
+        }
+    }
+}
+
+/// How many composes of one source type are in one state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateCount {
+    /// The source type code.
+    pub source_type: i32,
+    /// The state code.
+    pub state: i32,
+    /// The number of composes.
+    pub count: i64,
+}
+
+type BoxedComposes<'a> = composes::BoxedQuery<'a, MultiBackend>;
+
+fn filtered(filter: &ComposeFilter) -> BoxedComposes<'_> {
+    let mut query = composes::table.into_boxed();
+    if let Some(owner) = &filter.owner {
+        query = query.filter(composes::owner.eq(owner));
+    }
+    if let Some(source_type) = filter.source_type {
+        query = query.filter(composes::source_type.eq(source_type));
+    }
+    if let Some(source) = &filter.source {
+        query = query.filter(composes::source.eq(source));
+    }
+    if let Some(state) = filter.state {
+        query = query.filter(composes::state.eq(state));
+    }
+    if let Some(task) = filter.koji_task_id {
+        query = query.filter(composes::koji_task_id.eq(task));
+    }
+    if let Some(id) = &filter.pungi_compose_id {
+        query = query.filter(composes::pungi_compose_id.eq(id));
+    }
+    if let Some(compose_type) = &filter.compose_type {
+        query = query.filter(composes::compose_type.eq(compose_type));
+    }
+    if let Some(label) = &filter.label {
+        query = query.filter(composes::label.eq(label));
+    }
+    query
+}
+
+fn ordered(query: BoxedComposes<'_>, order: ComposeOrder) -> BoxedComposes<'_> {
+    use composes::dsl as c;
+    // Ties (several composes with the same owner, state, ...) are broken by id, so pages never
+    // overlap or skip rows.
+    macro_rules! by {
+        ($col:expr) => {
+            if order.descending {
+                query.order(($col.desc(), c::id.desc()))
+            } else {
+                query.order(($col.asc(), c::id.asc()))
+            }
+        };
+    }
+    match order.key {
+        OrderKey::Id if order.descending => query.order(c::id.desc()),
+        OrderKey::Id => query.order(c::id.asc()),
+        OrderKey::Owner => by!(c::owner),
+        OrderKey::SourceType => by!(c::source_type),
+        OrderKey::KojiEvent => by!(c::koji_event),
+        OrderKey::State => by!(c::state),
+        OrderKey::TimeToExpire => by!(c::time_to_expire),
+        OrderKey::TimeSubmitted => by!(c::time_submitted),
+        OrderKey::TimeDone => by!(c::time_done),
+        OrderKey::TimeRemoved => by!(c::time_removed),
+    }
+}
+
+impl Compose {
+    /// The compose with `id`, if stored.
+    pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<Compose>> {
+        composes::table
+            .find(id)
+            .select(Compose::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// One page of the composes matching `filter`, and how many match in all.
+    ///
+    /// `page` counts from 1.
+    pub fn page(
+        conn: &mut DbConnection,
+        filter: &ComposeFilter,
+        order: ComposeOrder,
+        page: i64,
+        per_page: i64,
+    ) -> QueryResult<(Vec<Compose>, i64)> {
+        let total = filtered(filter).count().get_result::<i64>(conn)?;
+        let offset = (page - 1).saturating_mul(per_page);
+        if total <= offset {
+            return Ok((Vec::new(), total));
+        }
+        let items = ordered(filtered(filter), order)
+            .select(Compose::as_select())
+            .limit(per_page)
+            .offset(offset)
+            .load(conn)?;
+        Ok((items, total))
+    }
+
+    /// The composes that reuse this one.
+    pub fn reusing(&self, conn: &mut DbConnection) -> QueryResult<Vec<Compose>> {
+        composes::table
+            .filter(composes::reused_id.eq(self.id))
+            .select(Compose::as_select())
+            .load(conn)
+    }
+
+    /// Moves the expiry of each compose in `ids` to `until`, unless it already expires later.
+    pub fn extend_expiry(
+        conn: &mut DbConnection,
+        ids: &[i32],
+        until: NaiveDateTime,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            composes::table
+                .filter(composes::id.eq_any(ids))
+                .filter(composes::time_to_expire.lt(until)),
+        )
+        .set(composes::time_to_expire.eq(until))
+        .execute(conn)
+    }
+
+    /// Fails `compose`, which was waiting, because `user` cancelled it; false when it is no
+    /// longer waiting (a worker claimed it first).
+    ///
+    /// As for every compose reaching an outcome, its lifetime starts again from now.
+    pub fn cancel(
+        conn: &mut DbConnection,
+        compose: &Compose,
+        user: &str,
+        now: NaiveDateTime,
+    ) -> QueryResult<bool> {
+        let lifetime = compose.time_to_expire - compose.time_submitted;
+        let changed = diesel::update(
+            composes::table
+                .find(compose.id)
+                .filter(composes::state.eq(ComposeState::Wait.code())),
+        )
+        .set((
+            composes::state.eq(ComposeState::Failed.code()),
+            composes::state_reason.eq(format!("Canceled by {user}")),
+            composes::time_to_expire.eq(now + lifetime),
+        ))
+        .execute(conn)?;
+        Ok(changed == 1)
+    }
+
+    /// Marks a done or failed compose as expired now, removed by `user`, for the expiry job to
+    /// delete; false when it is in another state.
+    pub fn mark_for_removal(
+        conn: &mut DbConnection,
+        id: i32,
+        user: &str,
+        now: NaiveDateTime,
+    ) -> QueryResult<bool> {
+        let removable = [ComposeState::Done.code(), ComposeState::Failed.code()];
+        let changed = diesel::update(
+            composes::table
+                .find(id)
+                .filter(composes::state.eq_any(removable)),
+        )
+        .set((
+            composes::time_to_expire.eq(now),
+            composes::removed_by.eq(user),
+        ))
+        .execute(conn)?;
+        Ok(changed == 1)
+    }
+
+    /// How many composes there are per source type and state.
+    pub fn count_by_source_type_and_state(
+        conn: &mut DbConnection,
+    ) -> QueryResult<Vec<StateCount>> {
+        let rows: Vec<(i32, i32, i64)> = composes::table
+            .group_by((composes::source_type, composes::state))
+            .select((
+                composes::source_type,
+                composes::state,
+                diesel::dsl::count_star(),
+            ))
+            .load(conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(source_type, state, count)| StateCount {
+                source_type,
+                state,
+                count,
+            })
+            .collect())
+    }
+}

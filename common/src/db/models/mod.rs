@@ -1,0 +1,5 @@
+//! One module per table: the row type, the insertable type and the queries on them.
+
+pub mod compose;
+
+pub use compose::{Compose, ComposeFilter, ComposeOrder, NewCompose, OrderKey, StateCount};

@@ -1,0 +1,159 @@
+//! The r2d2 connection pool over [`DbConnection`].
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, SqliteConnection};
+use thiserror::Error;
+
+use super::{sqlite_path, Backend, DbConnection};
+
+/// A pool of connections to the configured database.
+pub type DbPool = r2d2::Pool<Manager>;
+
+/// A connection borrowed from a [`DbPool`].
+pub type PooledConnection = r2d2::PooledConnection<Manager>;
+
+/// Why the database could not be reached or prepared.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// The URL's scheme names no supported backend.
+    #[error("database_url must start with postgres://, postgresql:// or sqlite:, got {0:?}")]
+    UnsupportedUrl(String),
+    /// A connection could not be opened.
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    /// The pool gave no connection in time.
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::Error),
+    /// A statement failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// Applying migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// The directory for an SQLite file could not be created.
+    #[error("cannot create the directory for the SQLite database {path}: {source}")]
+    SqliteDir {
+        /// The directory.
+        path: String,
+        /// What the filesystem said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Opens connections for r2d2 by backend, instead of letting `establish` guess from the URL.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    backend: Backend,
+    url: String,
+}
+
+impl Manager {
+    /// A manager for `url`, or an error naming the unsupported scheme.
+    pub fn new(url: &str) -> Result<Manager, DbError> {
+        let backend =
+            Backend::of_url(url).ok_or_else(|| DbError::UnsupportedUrl(redact(url)))?;
+        Ok(Manager {
+            backend,
+            url: url.to_owned(),
+        })
+    }
+
+    /// The backend this manager connects to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Opens one connection, set up for concurrent use.
+    pub fn connect(&self) -> Result<DbConnection, DbError> {
+        match self.backend {
+            Backend::Postgres => Ok(DbConnection::Postgresql(PgConnection::establish(
+                &self.url,
+            )?)),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(sqlite_path(&self.url))?;
+                // WAL lets readers run beside the one writer; busy_timeout makes writers wait
+                // for each other instead of failing with SQLITE_BUSY.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(DbError::Query)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConnection, DbError> {
+        Manager::connect(self)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::Query)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// Builds a pool of at most `max_size` connections to `url`.
+///
+/// For SQLite the parent directory of the file is created first, so a first run needs no setup.
+pub fn build(url: &str, max_size: u32) -> Result<DbPool, DbError> {
+    let manager = Manager::new(url)?;
+    if manager.backend == Backend::Sqlite {
+        let path = std::path::Path::new(sqlite_path(url));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| DbError::SqliteDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+    }
+    Ok(r2d2::Pool::builder()
+        .max_size(max_size)
+        .connection_timeout(Duration::from_secs(10))
+        .build(manager)?)
+}
+
+/// `url` with any password replaced, for logs and error messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://odcs:secret@db/odcs"),
+            "postgres://odcs:***@db/odcs"
+        );
+        assert_eq!(redact("sqlite://odcs.db"), "sqlite://odcs.db");
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused() {
+        assert!(matches!(
+            Manager::new("mysql://x"),
+            Err(DbError::UnsupportedUrl(_))
+        ));
+    }
+}

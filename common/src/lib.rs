@@ -1,0 +1,17 @@
+//! The ODCS domain shared by the frontend, the workers and the client.
+//!
+//! This crate owns what every part agrees on: compose states, source types, flags and results
+//! with the reference ODCS's numbering ([`compose`]), the configuration ([`config`]), request
+//! parsing ([`request`]) and the JSON shapes of the API ([`api`]). With the `db` feature it also
+//! owns storage ([`db`]): the schema, migrations, the connection pool and every query.
+//!
+//! It does no HTTP and no messaging; those live in the binaries.
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod compose;
+pub mod config;
+#[cfg(feature = "db")]
+pub mod db;
+pub mod request;
+pub mod time;

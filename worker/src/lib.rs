@@ -1,0 +1,1 @@
+//! ODCS workers: generate composes and run the beat job. Filled by the worker issues.
