@@ -57,6 +57,14 @@ macro_rules! coded_enum {
                 match code { $($code => Some($name::$variant),)+ _ => None }
             }
 
+            /// The value given as its code (`"2"`) or its name (`"done"`).
+            pub fn from_code_or_name(text: &str) -> Option<Self> {
+                match text.trim().parse::<i32>() {
+                    Ok(code) => Self::from_code(code),
+                    Err(_) => text.parse().ok(),
+                }
+            }
+
             /// The name used on the wire and in configuration.
             pub const fn name(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
@@ -270,8 +278,10 @@ mod tests {
     fn codes_match_the_reference() {
         let states: Vec<i32> = ComposeState::ALL.iter().map(|s| s.code()).collect();
         assert_eq!(states, [0, 1, 2, 3, 4]);
-        let sources: Vec<(i32, &str)> =
-            SourceType::ALL.iter().map(|s| (s.code(), s.name())).collect();
+        let sources: Vec<(i32, &str)> = SourceType::ALL
+            .iter()
+            .map(|s| (s.code(), s.name()))
+            .collect();
         assert_eq!(
             sources,
             [

@@ -290,18 +290,22 @@ impl Config {
         if self.database_pool_size == 0 {
             return Err(invalid("database_pool_size", "must be at least 1"));
         }
-        self.listen
-            .parse::<SocketAddr>()
-            .map_err(|e| invalid("listen", format!("{:?} is not an address: {e}", self.listen)))?;
+        self.listen.parse::<SocketAddr>().map_err(|e| {
+            invalid(
+                "listen",
+                format!("{:?} is not an address: {e}", self.listen),
+            )
+        })?;
         url::Url::parse(&self.target_dir_url).map_err(|e| {
             invalid(
                 "target_dir_url",
                 format!("{:?} is not a URL: {e}", self.target_dir_url),
             )
         })?;
-        if !self.amqp_url.is_empty()
-            && !(self.amqp_url.starts_with("amqp://") || self.amqp_url.starts_with("amqps://"))
-        {
+        let amqp_ok = self.amqp_url.is_empty()
+            || self.amqp_url.starts_with("amqp://")
+            || self.amqp_url.starts_with("amqps://");
+        if !amqp_ok {
             return Err(invalid("amqp_url", "must start with amqp:// or amqps://"));
         }
         if self.max_body_bytes == 0 {
@@ -453,11 +457,9 @@ fn apply_env(
         let bad = |what: &str| ConfigError::Parse(format!("{var}: {what}, got {raw:?}"));
         let value = match default {
             toml::Value::String(_) => toml::Value::String(raw.clone()),
-            toml::Value::Integer(_) => toml::Value::Integer(
-                raw.trim()
-                    .parse()
-                    .map_err(|_| bad("expected an integer"))?,
-            ),
+            toml::Value::Integer(_) => {
+                toml::Value::Integer(raw.trim().parse().map_err(|_| bad("expected an integer"))?)
+            }
             toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
                 "1" | "true" | "yes" | "on" => true,
                 "0" | "false" | "no" | "off" => false,
@@ -532,8 +534,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let err = Config::load(None, env(&[("ODCS_SECONDS_TO_LIVE", "soon")]))
-            .expect_err("not a number");
+        let err =
+            Config::load(None, env(&[("ODCS_SECONDS_TO_LIVE", "soon")])).expect_err("not a number");
         assert!(err.to_string().contains("ODCS_SECONDS_TO_LIVE"), "{err}");
 
         let err = Config::load(None, env(&[("ODCS_MAX_SECONDS_TO_LIVE", "10")]))

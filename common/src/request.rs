@@ -179,7 +179,10 @@ fn check_chars(key: &str, text: &str) -> Result<(), InvalidRequest> {
 }
 
 /// The items of list `key` of `object`, as strings; `None` when the key is absent.
-fn string_list(object: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, InvalidRequest> {
+fn string_list(
+    object: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<Vec<String>>, InvalidRequest> {
     let Some(value) = object.get(key) else {
         return Ok(None);
     };
@@ -232,9 +235,7 @@ pub fn seconds_to_live(
             "Invalid seconds_to_live specified in request: {}",
             value.map(Value::to_string).unwrap_or_default()
         )),
-        Some(s) if s < 0 => bad(format!(
-            "seconds_to_live must not be negative, got {s}"
-        )),
+        Some(s) if s < 0 => bad(format!("seconds_to_live must not be negative, got {s}")),
         Some(0) => Ok(default),
         Some(s) => Ok(s.min(max)),
     }
@@ -322,7 +323,9 @@ impl ComposeRequest {
             && source_type != SourceType::Build
             && !(source_type == SourceType::Module && has_scratch_modules)
         {
-            return bad(format!("No source provided for source type \"{source_type}\""));
+            return bad(format!(
+                "No source provided for source type \"{source_type}\""
+            ));
         }
 
         let raw_config_key = match source_type {
@@ -348,9 +351,10 @@ impl ComposeRequest {
             .into_iter()
             .collect::<ComposeResults>()
             .with(ComposeResult::Repository);
-        let multilib_method = parse_names::<MultilibMethod>(body, "multilib_method", "multilib method")?
-            .into_iter()
-            .fold(0, |bits, m| bits | m.code());
+        let multilib_method =
+            parse_names::<MultilibMethod>(body, "multilib_method", "multilib method")?
+                .into_iter()
+                .fold(0, |bits, m| bits | m.code());
 
         let arches = match string_list(body, "arches")? {
             Some(arches) => {
@@ -367,17 +371,16 @@ impl ComposeRequest {
             None => String::new(),
         };
 
-        let module_defaults_url = string(source_data, "module_defaults_url").filter(|s| !s.is_empty());
+        let module_defaults_url =
+            string(source_data, "module_defaults_url").filter(|s| !s.is_empty());
         let module_defaults_commit =
             string(source_data, "module_defaults_commit").filter(|s| !s.is_empty());
         let module_defaults = match (module_defaults_url, module_defaults_commit) {
             (Some(url), Some(commit)) => Some(format!("{url} {commit}")),
             (None, None) => None,
-            _ => {
-                return bad(
-                    "The \"module_defaults_url\" and \"module_defaults_commit\" must be used together.",
-                )
-            }
+            _ => return bad(
+                "The \"module_defaults_url\" and \"module_defaults_commit\" must be used together.",
+            ),
         };
 
         let target_dir = match string(body, "target_dir") {
@@ -460,10 +463,14 @@ fn raw_config_key(sources: &[&str], config: &Config) -> Result<String, InvalidRe
     }
     let source = sources.first().copied().unwrap_or_default();
     let Some((name, commit)) = source.split_once('#') else {
-        return bad("Source must be in \"source_name#commit_hash\" format for \"raw_config\" source_type.");
+        return bad(
+            "Source must be in \"source_name#commit_hash\" format for \"raw_config\" source_type.",
+        );
     };
     if name.is_empty() || commit.is_empty() || commit.contains('#') {
-        return bad("Source must be in \"source_name#commit_hash\" format for \"raw_config\" source_type.");
+        return bad(
+            "Source must be in \"source_name#commit_hash\" format for \"raw_config\" source_type.",
+        );
     }
     if !config.raw_config_urls.contains_key(name) {
         return bad(format!(
@@ -506,7 +513,9 @@ pub struct RenewRequest {
 
 impl RenewRequest {
     /// Parses the optional body of a renewal; an empty body renews with defaults.
-    pub fn parse(body: Option<&Value>) -> Result<(RenewRequest, Map<String, Value>), InvalidRequest> {
+    pub fn parse(
+        body: Option<&Value>,
+    ) -> Result<(RenewRequest, Map<String, Value>), InvalidRequest> {
         let body = match body {
             None => Map::new(),
             Some(Value::Object(map)) => map.clone(),
@@ -606,28 +615,91 @@ mod tests {
             (json!([1]), "must be a JSON object"),
             (json!({"source": "x"}), "Invalid source configuration"),
             (json!({"source": {"source": "x"}}), "Missing type"),
-            (json!({"source": {"type": "nope", "source": "x"}}), "Unknown source type \"nope\""),
+            (
+                json!({"source": {"type": "nope", "source": "x"}}),
+                "Unknown source type \"nope\"",
+            ),
             (json!({"source": {"type": "tag"}}), "No source provided"),
-            (json!({"source": {"type": "tag", "source": "x", "packages": "a"}}), "packages should be a list"),
-            (json!({"source": {"type": "tag", "source": "x"}, "label": 5}), "label should be a string"),
-            (json!({"source": {"type": "tag", "source": "x", "koji_event": "1"}}), "koji_event should be an integer"),
-            (json!({"source": {"type": "tag", "source": "x;rm"}}), "Only alphanumerical"),
-            (json!({"source": {"type": "tag", "source": "x"}, "flags": ["bogus"]}), "Unknown flag \"bogus\""),
-            (json!({"source": {"type": "tag", "source": "x"}, "results": ["dvd"]}), "Unknown result \"dvd\""),
-            (json!({"source": {"type": "tag", "source": "x"}, "multilib_method": ["x"]}), "Unknown multilib method \"x\""),
-            (json!({"source": {"type": "tag", "source": "x"}, "arches": ["x86-64"]}), "Unknown arch"),
-            (json!({"source": {"type": "tag", "source": "x"}, "arches": "x86_64"}), "arches should be a list"),
-            (json!({"source": {"type": "tag", "source": "x"}, "target_dir": "nope"}), "Unknown \"target_dir\" \"nope\""),
-            (json!({"source": {"type": "tag", "source": "x"}, "seconds_to_live": -5}), "must not be negative"),
-            (json!({"source": {"type": "tag", "source": "x"}, "extra": {"a": 1}}), "Only 'source' key"),
-            (json!({"source": {"type": "module", "source": "ed"}}), "Module definition must be"),
-            (json!({"source": {"type": "module", "source": "platform:f40"}}), "base modules"),
-            (json!({"source": {"type": "raw_config", "source": "pungi_cfg"}}), "source_name#commit_hash"),
-            (json!({"source": {"type": "raw_config", "source": "a#1 b#2"}}), "Only single source"),
-            (json!({"source": {"type": "raw_config", "source": "other#abc"}}), "does not exist in server configuration"),
-            (json!({"source": {"type": "tag", "source": "x", "module_defaults_url": "u"}}), "must be used together"),
-            (json!({"source": {"type": "tag", "source": "x", "label": null}}), "label should be a string"),
-            (json!({"source": {"type": "tag", "source": "x"}, "note": null}), "note must not be null"),
+            (
+                json!({"source": {"type": "tag", "source": "x", "packages": "a"}}),
+                "packages should be a list",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "x"}, "label": 5}),
+                "label should be a string",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "x", "koji_event": "1"}}),
+                "koji_event should be an integer",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "x;rm"}}),
+                "Only alphanumerical",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "x"}, "flags": ["bogus"]}),
+                "Unknown flag \"bogus\"",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "x"}, "results": ["dvd"]}),
+                "Unknown result \"dvd\"",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "x"}, "multilib_method": ["x"]}),
+                "Unknown multilib method \"x\"",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "x"}, "arches": ["x86-64"]}),
+                "Unknown arch",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "x"}, "arches": "x86_64"}),
+                "arches should be a list",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "x"}, "target_dir": "nope"}),
+                "Unknown \"target_dir\" \"nope\"",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "x"}, "seconds_to_live": -5}),
+                "must not be negative",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "x"}, "extra": {"a": 1}}),
+                "Only 'source' key",
+            ),
+            (
+                json!({"source": {"type": "module", "source": "ed"}}),
+                "Module definition must be",
+            ),
+            (
+                json!({"source": {"type": "module", "source": "platform:f40"}}),
+                "base modules",
+            ),
+            (
+                json!({"source": {"type": "raw_config", "source": "pungi_cfg"}}),
+                "source_name#commit_hash",
+            ),
+            (
+                json!({"source": {"type": "raw_config", "source": "a#1 b#2"}}),
+                "Only single source",
+            ),
+            (
+                json!({"source": {"type": "raw_config", "source": "other#abc"}}),
+                "does not exist in server configuration",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "x", "module_defaults_url": "u"}}),
+                "must be used together",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "x", "label": null}}),
+                "label should be a string",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "x"}, "note": null}),
+                "note must not be null",
+            ),
         ];
         for (body, expected) in cases {
             let err = parse(body.clone()).expect_err(&format!("{body} must be refused"));
@@ -641,8 +713,10 @@ mod tests {
             .expect("valid");
         assert_eq!(req.raw_config_key.as_deref(), Some("pungi_cfg"));
         assert_eq!(req.seconds_to_live, 100);
-        let req = parse(json!({"source": {"type": "raw_config", "source": "pungi_cfg#abc"},
-                                "seconds-to-live": 5000}))
+        let req = parse(
+            json!({"source": {"type": "raw_config", "source": "pungi_cfg#abc"},
+                                "seconds-to-live": 5000}),
+        )
         .expect("valid");
         assert_eq!(req.seconds_to_live, 200);
     }
@@ -650,7 +724,8 @@ mod tests {
     #[test]
     fn build_and_scratch_module_composes_need_no_source() {
         parse(json!({"source": {"type": "build", "builds": ["a-1-1"]}})).expect("build");
-        parse(json!({"source": {"type": "module", "scratch_modules": ["m:s:1:c"]}})).expect("scratch");
+        parse(json!({"source": {"type": "module", "scratch_modules": ["m:s:1:c"]}}))
+            .expect("scratch");
     }
 
     #[test]

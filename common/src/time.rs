@@ -6,7 +6,8 @@ use chrono::{DurationRound, NaiveDateTime, TimeDelta, Utc};
 /// value and a row read back equals the row written.
 pub fn now() -> NaiveDateTime {
     let now = Utc::now().naive_utc();
-    now.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(now)
+    now.duration_trunc(TimeDelta::microseconds(1))
+        .unwrap_or(now)
 }
 
 /// `from` plus `seconds`, saturating instead of overflowing on absurd lifetimes.

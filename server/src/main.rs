@@ -1,1 +1,64 @@
-fn main() {}
+//! `odcs-server`: runs the REST frontend, or applies database migrations.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use odcs_common::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(name = "odcs-server", version, about = "ODCS REST frontend")]
+struct Cli {
+    /// Configuration file (TOML); ODCS_* environment variables override its keys.
+    #[arg(long, short, env = "ODCS_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    if let Err(err) = run(Cli::parse()) {
+        eprintln!("odcs-server: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    let pool = odcs_server::open_store(&config)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => {
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Serve => {
+            let state = odcs_server::app_state(config, pool)?;
+            actix_web::rt::System::new()
+                .block_on(odcs_server::serve(state))
+                .context("serving")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

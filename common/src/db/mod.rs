@@ -58,10 +58,7 @@ mod tests {
             Backend::of_url("postgres://u@h/db"),
             Some(Backend::Postgres)
         );
-        assert_eq!(
-            Backend::of_url("postgresql:///db"),
-            Some(Backend::Postgres)
-        );
+        assert_eq!(Backend::of_url("postgresql:///db"), Some(Backend::Postgres));
         assert_eq!(Backend::of_url("sqlite://a/b.db"), Some(Backend::Sqlite));
         assert_eq!(Backend::of_url("mysql://x"), None);
         assert_eq!(sqlite_path("sqlite://var/odcs.db"), "var/odcs.db");

@@ -54,8 +54,7 @@ pub struct Manager {
 impl Manager {
     /// A manager for `url`, or an error naming the unsupported scheme.
     pub fn new(url: &str) -> Result<Manager, DbError> {
-        let backend =
-            Backend::of_url(url).ok_or_else(|| DbError::UnsupportedUrl(redact(url)))?;
+        let backend = Backend::of_url(url).ok_or_else(|| DbError::UnsupportedUrl(redact(url)))?;
         Ok(Manager {
             backend,
             url: url.to_owned(),
@@ -78,7 +77,7 @@ impl Manager {
                 // WAL lets readers run beside the one writer; busy_timeout makes writers wait
                 // for each other instead of failing with SQLITE_BUSY.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(DbError::Query)?;
@@ -119,8 +118,12 @@ pub fn build(url: &str, max_size: u32) -> Result<DbPool, DbError> {
             })?;
         }
     }
+    // Open one connection first: it switches a new SQLite file to WAL before the pool opens
+    // the others at once, and reports a bad URL with the real cause instead of a timeout.
+    drop(manager.connect()?);
     Ok(r2d2::Pool::builder()
         .max_size(max_size)
+        .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(10))
         .build(manager)?)
 }

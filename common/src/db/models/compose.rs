@@ -390,9 +390,7 @@ impl Compose {
     }
 
     /// How many composes there are per source type and state.
-    pub fn count_by_source_type_and_state(
-        conn: &mut DbConnection,
-    ) -> QueryResult<Vec<StateCount>> {
+    pub fn count_by_source_type_and_state(conn: &mut DbConnection) -> QueryResult<Vec<StateCount>> {
         let rows: Vec<(i32, i32, i64)> = composes::table
             .group_by((composes::source_type, composes::state))
             .select((

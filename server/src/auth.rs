@@ -1,0 +1,134 @@
+//! Who is calling: the identity of a request, as the configured backend establishes it.
+//!
+//! Backends: `noauth` (everyone is "unknown" and may do everything) and `proxy` (an
+//! authenticating reverse proxy passes the user and groups in headers, believed only from
+//! `auth_trusted_proxies`). OIDC bearer tokens will be a third [`Caller`] source in
+//! [`identify`]; handlers only ever see a [`Caller`].
+
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use odcs_common::config::{AuthBackend, Config};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The user name composes get when authentication is off, as in the reference.
+pub const NOAUTH_USER: &str = "unknown";
+
+/// The identity behind a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// Authentication is off: anyone may do anything.
+    NoAuth,
+    /// An authenticated user and the groups they belong to.
+    User {
+        /// The user name (Kerberos realm stripped when configured).
+        name: String,
+        /// Group names.
+        groups: Vec<String>,
+    },
+    /// Nobody we can believe; only anonymous reads are allowed.
+    Anonymous,
+}
+
+impl Caller {
+    /// The name to record as owner, canceller or remover.
+    pub fn name(&self) -> &str {
+        match self {
+            Caller::User { name, .. } => name,
+            Caller::NoAuth | Caller::Anonymous => NOAUTH_USER,
+        }
+    }
+
+    /// The caller's groups.
+    pub fn groups(&self) -> &[String] {
+        match self {
+            Caller::User { groups, .. } => groups,
+            Caller::NoAuth | Caller::Anonymous => &[],
+        }
+    }
+
+    /// Fails with 401 unless the caller is known (or authentication is off).
+    pub fn require_login(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Anonymous => Err(ApiError::Unauthorized(
+                "This action requires an authenticated user.".into(),
+            )),
+            Caller::NoAuth | Caller::User { .. } => Ok(()),
+        }
+    }
+
+    /// Whether the caller is an admin; everyone is when authentication is off.
+    pub fn is_admin(&self, config: &Config) -> bool {
+        match self {
+            Caller::NoAuth => true,
+            Caller::User { name, groups } => config.admins.contains(name, groups),
+            Caller::Anonymous => false,
+        }
+    }
+}
+
+/// Establishes the caller of `req` under `config`.
+pub fn identify(req: &HttpRequest, config: &Config) -> Caller {
+    match config.auth_backend {
+        AuthBackend::Noauth => Caller::NoAuth,
+        AuthBackend::Proxy => from_proxy_headers(req, config),
+    }
+}
+
+fn from_proxy_headers(req: &HttpRequest, config: &Config) -> Caller {
+    let trusted = req
+        .peer_addr()
+        .is_some_and(|peer| config.auth_trusted_proxies.contains(&peer.ip()));
+    if !trusted {
+        return Caller::Anonymous;
+    }
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let Some(user) = header(&config.auth_user_header) else {
+        return Caller::Anonymous;
+    };
+    let name = if config.auth_strip_realm {
+        user.split_once('@').map_or(user, |(name, _realm)| name)
+    } else {
+        user
+    };
+    if name.is_empty() {
+        return Caller::Anonymous;
+    }
+    let groups = if config.auth_groups_header.is_empty() {
+        Vec::new()
+    } else {
+        header(&config.auth_groups_header)
+            .map(|g| {
+                g.split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Caller::User {
+        name: name.to_owned(),
+        groups,
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Caller, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(match req.app_data::<web::Data<AppState>>() {
+            Some(state) => Ok(identify(req, &state.config)),
+            None => Err(ApiError::internal("application state is not configured")),
+        })
+    }
+}

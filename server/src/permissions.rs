@@ -1,0 +1,309 @@
+//! `allowed_clients`: which users and groups may create or renew which composes.
+//!
+//! Follows the reference's rules, less two of its bugs: a rule restricting `flags` accepts a
+//! compose without flags (the reference always checked an implicit `no_flags`), and empty
+//! sources (build composes) are not checked against `sources`.
+
+use std::path::Path;
+
+use odcs_common::compose::{ComposeFlags, ComposeResults, SourceType};
+use odcs_common::config::{ClientRule, Config};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// The attributes of a compose that `allowed_clients` rules restrict.
+#[derive(Debug, Clone)]
+pub struct ComposeAttributes<'a> {
+    /// The source type.
+    pub source_type: SourceType,
+    /// The space-separated sources.
+    pub sources: &'a str,
+    /// The results.
+    pub results: ComposeResults,
+    /// The flags.
+    pub flags: ComposeFlags,
+    /// The space-separated arches.
+    pub arches: &'a str,
+    /// The compose type.
+    pub compose_type: &'a str,
+    /// The target directory; `None` when not checked (renewals keep theirs).
+    pub target_dir: Option<&'a Path>,
+    /// The raw config key of a raw_config compose.
+    pub raw_config_key: Option<&'a str>,
+}
+
+/// Fails with 403 unless the caller is an allowed client (checked before the body is read, as
+/// the reference does).
+pub fn require_allowed_client(caller: &Caller, config: &Config) -> Result<(), ApiError> {
+    if caller.is_admin(config) || !matching_rules(caller, config).is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "User {} is not in role allowed_clients.",
+        caller.name()
+    )))
+}
+
+/// The rules that apply to the caller: their user rule if one exists, else their groups'.
+fn matching_rules<'c>(caller: &Caller, config: &'c Config) -> Vec<&'c ClientRule> {
+    let clients = &config.allowed_clients;
+    if let Some(rule) = clients.users.get(caller.name()) {
+        return vec![rule];
+    }
+    caller
+        .groups()
+        .iter()
+        .filter_map(|g| clients.groups.get(g))
+        .collect()
+}
+
+/// Fails with 403 naming what is not allowed unless one of the caller's rules allows every
+/// attribute of the compose. Admins, and everyone under `noauth`, may do anything.
+pub fn check_compose(
+    caller: &Caller,
+    config: &Config,
+    attrs: &ComposeAttributes<'_>,
+) -> Result<(), ApiError> {
+    if caller.is_admin(config) {
+        return Ok(());
+    }
+    let rules = matching_rules(caller, config);
+    let mut errors: Vec<String> = Vec::new();
+    for rule in &rules {
+        match first_disallowed(rule, config, attrs) {
+            None => return Ok(()),
+            Some((name, value)) => {
+                let msg = format!(
+                    "User {} not allowed to operate with compose with {name}={value}.",
+                    caller.name()
+                );
+                if !errors.contains(&msg) {
+                    errors.push(msg);
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        errors.push(format!(
+            "User {} not allowed to operate with any compose.",
+            caller.name()
+        ));
+    }
+    Err(ApiError::Forbidden(errors.join(" ")))
+}
+
+fn first_disallowed(
+    rule: &ClientRule,
+    config: &Config,
+    attrs: &ComposeAttributes<'_>,
+) -> Option<(&'static str, String)> {
+    let raw_keys: Vec<String> = config.raw_config_urls.keys().cloned().collect();
+    let target_dir_name = attrs
+        .target_dir
+        .filter(|dir| *dir != config.target_dir)
+        .map(|dir| {
+            config
+                .target_dir_name(Some(&dir.display().to_string()))
+                .to_owned()
+        });
+    let checks: [(&'static str, Vec<String>, &[String]); 8] = [
+        (
+            "source_types",
+            vec![attrs.source_type.name().to_owned()],
+            rule.source_types
+                .as_deref()
+                .unwrap_or(&config.allowed_source_types),
+        ),
+        (
+            "sources",
+            words(attrs.sources),
+            rule.sources.as_deref().unwrap_or(&config.allowed_sources),
+        ),
+        (
+            "results",
+            owned(attrs.results.names()),
+            rule.results.as_deref().unwrap_or(&config.allowed_results),
+        ),
+        (
+            "flags",
+            owned(attrs.flags.names()),
+            rule.flags.as_deref().unwrap_or(&config.allowed_flags),
+        ),
+        (
+            "arches",
+            words(attrs.arches),
+            rule.arches.as_deref().unwrap_or(&config.allowed_arches),
+        ),
+        (
+            "compose_types",
+            vec![attrs.compose_type.to_owned()],
+            rule.compose_types
+                .as_deref()
+                .unwrap_or(&config.allowed_compose_types),
+        ),
+        (
+            "target_dirs",
+            target_dir_name.into_iter().collect(),
+            rule.target_dirs.as_deref().unwrap_or(&[]),
+        ),
+        (
+            "raw_config_keys",
+            attrs
+                .raw_config_key
+                .map(str::to_owned)
+                .into_iter()
+                .collect(),
+            rule.raw_config_keys.as_deref().unwrap_or(&raw_keys),
+        ),
+    ];
+    for (name, values, allowed) in checks {
+        let any = allowed.len() == 1 && allowed[0].is_empty();
+        if any {
+            continue;
+        }
+        if let Some(value) = values.into_iter().find(|v| !allowed.contains(v)) {
+            return Some((name, value));
+        }
+    }
+    None
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+fn owned(names: Vec<&'static str>) -> Vec<String> {
+    names.into_iter().map(str::to_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use odcs_common::compose::ComposeFlag;
+    use odcs_common::config::AuthBackend;
+
+    use super::*;
+
+    fn config() -> Config {
+        let mut config = Config {
+            auth_backend: AuthBackend::Proxy,
+            ..Config::default()
+        };
+        config.allowed_clients.users.insert(
+            "alice".into(),
+            ClientRule {
+                source_types: Some(vec!["tag".into(), "repo".into()]),
+                flags: Some(vec!["no_deps".into()]),
+                ..ClientRule::default()
+            },
+        );
+        config.allowed_clients.groups.insert(
+            "releng".into(),
+            ClientRule {
+                source_types: Some(vec!["build".into()]),
+                arches: Some(vec!["".into()]),
+                ..ClientRule::default()
+            },
+        );
+        config.admins.users.push("root".into());
+        config
+    }
+
+    fn user(name: &str, groups: &[&str]) -> Caller {
+        Caller::User {
+            name: name.into(),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        }
+    }
+
+    fn attrs<'a>(source_type: SourceType, flags: ComposeFlags) -> ComposeAttributes<'a> {
+        ComposeAttributes {
+            source_type,
+            sources: "f40",
+            results: ComposeResults::EMPTY.with(odcs_common::compose::ComposeResult::Repository),
+            flags,
+            arches: "x86_64",
+            compose_type: "test",
+            target_dir: None,
+            raw_config_key: None,
+        }
+    }
+
+    #[test]
+    fn a_flag_restricted_user_may_compose_without_flags() {
+        let config = config();
+        check_compose(
+            &user("alice", &[]),
+            &config,
+            &attrs(SourceType::Tag, ComposeFlags::EMPTY),
+        )
+        .expect("no flags is allowed");
+        let no_deps = ComposeFlags::EMPTY.with(ComposeFlag::NoDeps);
+        check_compose(
+            &user("alice", &[]),
+            &config,
+            &attrs(SourceType::Repo, no_deps),
+        )
+        .expect("listed flag");
+    }
+
+    #[test]
+    fn disallowed_attributes_are_named() {
+        let config = config();
+        let err = check_compose(
+            &user("alice", &[]),
+            &config,
+            &attrs(SourceType::Module, ComposeFlags::EMPTY),
+        )
+        .expect_err("module not allowed");
+        assert_eq!(
+            err.to_string(),
+            "User alice not allowed to operate with compose with source_types=module."
+        );
+        let check_deps = ComposeFlags::EMPTY.with(ComposeFlag::CheckDeps);
+        let err = check_compose(
+            &user("alice", &[]),
+            &config,
+            &attrs(SourceType::Tag, check_deps),
+        )
+        .expect_err("flag not allowed");
+        assert!(err.to_string().contains("flags=check_deps"));
+    }
+
+    #[test]
+    fn groups_and_admins_are_honoured() {
+        let config = config();
+        let mut build = attrs(SourceType::Build, ComposeFlags::EMPTY);
+        build.arches = "s390x ppc64le";
+        check_compose(&user("bob", &["releng"]), &config, &build).expect("group rule, any arch");
+        require_allowed_client(&user("bob", &["releng"]), &config).expect("in a group");
+        assert!(require_allowed_client(&user("eve", &[]), &config).is_err());
+        check_compose(
+            &user("root", &[]),
+            &config,
+            &attrs(SourceType::Pulp, ComposeFlags::EMPTY),
+        )
+        .expect("admin");
+        check_compose(
+            &Caller::NoAuth,
+            &config,
+            &attrs(SourceType::Pulp, ComposeFlags::EMPTY),
+        )
+        .expect("noauth");
+    }
+
+    #[test]
+    fn extra_target_dirs_need_permission() {
+        let mut config = config();
+        config
+            .extra_target_dirs
+            .insert("private".into(), "/srv/private".into());
+        let mut request = attrs(SourceType::Tag, ComposeFlags::EMPTY);
+        request.target_dir = Some(Path::new("/srv/private"));
+        let err = check_compose(&user("alice", &[]), &config, &request).expect_err("not allowed");
+        assert!(err.to_string().contains("target_dirs=private"));
+        let default_dir = config.target_dir.clone();
+        request.target_dir = Some(&default_dir);
+        check_compose(&user("alice", &[]), &config, &request).expect("default dir");
+    }
+}

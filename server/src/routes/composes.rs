@@ -1,0 +1,370 @@
+//! `/api/1/composes/`: list, create, get, renew and delete composes.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::Connection;
+use odcs_common::api::{ComposeJson, ComposeList, StatusMessage};
+use odcs_common::compose::{ComposeFlags, ComposeResults, ComposeState, SourceType};
+use odcs_common::db::models::{Compose, NewCompose};
+use odcs_common::db::view::compose_json;
+use odcs_common::request::{self, ComposeRequest, RenewRequest};
+use odcs_common::time::{after, now};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::body::read_json;
+use crate::db;
+use crate::error::ApiError;
+use crate::listing::ListQuery;
+use crate::permissions::{check_compose, require_allowed_client, ComposeAttributes};
+use crate::state::AppState;
+
+/// The body of a create request, for the API description (parsing is
+/// [`ComposeRequest::parse`]).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // documents the wire format; never constructed
+pub struct CreateBody {
+    /// What to build from: `type` (tag, module, repo, pulp, raw_config, build, pungi_compose),
+    /// `source`, and optionally packages, builds, sigkeys, koji_event, modular_koji_tags,
+    /// module_defaults_url/commit, scratch_modules, scratch_build_tasks, modules,
+    /// base_module_br_name/stream/stream_version_lte/stream_version_gte.
+    #[schema(value_type = Object)]
+    source: serde_json::Value,
+    /// Lifetime in seconds, clamped to the configured maximum.
+    seconds_to_live: Option<i64>,
+    /// Flag names, e.g. `no_deps`.
+    flags: Option<Vec<String>>,
+    /// Extra results: `iso`, `ostree`, `boot.iso`.
+    results: Option<Vec<String>>,
+    /// Arches to build for.
+    arches: Option<Vec<String>>,
+    /// Arches that get multilib packages.
+    multilib_arches: Option<Vec<String>>,
+    /// Multilib method names: `runtime`, `devel`, `all`.
+    multilib_method: Option<Vec<String>>,
+    /// Repository URLs used to satisfy dependencies.
+    lookaside_repos: Option<Vec<String>>,
+    /// Compose label.
+    label: Option<String>,
+    /// Compose type, `test` by default.
+    compose_type: Option<String>,
+    /// Name of an extra target directory, or `default`.
+    target_dir: Option<String>,
+    /// Pungi compose ids of parent composes.
+    parent_pungi_compose_ids: Option<Vec<String>>,
+    /// Pungi compose id this compose respins.
+    respin_of: Option<String>,
+}
+
+/// Path ids that are not numbers cannot name a compose.
+fn parse_id(raw: &str) -> Result<i32, ApiError> {
+    raw.parse::<i32>().ok().filter(|id| *id > 0).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "No compose with id {raw:?} exists: compose ids are positive integers."
+        ))
+    })
+}
+
+/// List composes, newest first unless `order_by` says otherwise.
+#[utoipa::path(get, path = "/api/1/composes/", tag = "composes",
+    params(
+        ("owner" = Option<String>, Query, description = "Only composes of this owner"),
+        ("source_type" = Option<String>, Query, description = "Source type number or name"),
+        ("source" = Option<String>, Query, description = "Exact source"),
+        ("state" = Option<String>, Query, description = "State number or name"),
+        ("koji_task_id" = Option<i64>, Query, description = "Koji task id"),
+        ("pungi_compose_id" = Option<String>, Query, description = "Pungi compose id"),
+        ("compose_type" = Option<String>, Query, description = "Compose type"),
+        ("label" = Option<String>, Query, description = "Label"),
+        ("order_by" = Option<String>, Query, description = "id, owner, source_type, koji_event, state, time_to_expire, time_submitted, time_done or time_removed; '-' prefix for descending (default -id)"),
+        ("page" = Option<i64>, Query, description = "Page number from 1"),
+        ("per_page" = Option<i64>, Query, description = "Composes per page (default 10)"),
+    ),
+    responses(
+        (status = 200, description = "A page of composes", body = ComposeList),
+        (status = 400, description = "Bad filter, order or page", body = StatusMessage),
+    ))]
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let query = ListQuery::parse(req.query_string(), state.config.max_per_page)?;
+    let (rows, total) = {
+        let query = query.clone();
+        db::run(&state.pool, move |conn| {
+            Ok(Compose::page(
+                conn,
+                &query.filter,
+                query.order,
+                query.page,
+                query.per_page,
+            )?)
+        })
+        .await?
+    };
+    let items = rows
+        .iter()
+        .map(|row| compose_json(row, &state.config, false))
+        .collect();
+    Ok(HttpResponse::Ok().json(ComposeList {
+        items,
+        meta: query.meta(&req, total),
+    }))
+}
+
+/// Request a new compose; it is stored in `wait` and built by a worker.
+#[utoipa::path(post, path = "/api/1/composes/", tag = "composes",
+    request_body = CreateBody,
+    responses(
+        (status = 200, description = "The stored compose", body = ComposeJson),
+        (status = 400, description = "Invalid request", body = StatusMessage),
+        (status = 401, description = "Not authenticated", body = StatusMessage),
+        (status = 403, description = "Not allowed", body = StatusMessage),
+        (status = 413, description = "Body too large", body = StatusMessage),
+    ))]
+pub async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let config = state.config.clone();
+    caller.require_login()?;
+    require_allowed_client(&caller, &config)?;
+    let body = read_json(&req, payload, config.max_body_bytes)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest("No JSON POST data submitted".into()))?;
+    let request = ComposeRequest::parse(&body, &config)?;
+    check_compose(
+        &caller,
+        &config,
+        &ComposeAttributes {
+            source_type: request.source_type,
+            sources: &request.source,
+            results: request.results,
+            flags: request.flags,
+            arches: &request.arches,
+            compose_type: &request.compose_type,
+            target_dir: Some(&request.target_dir),
+            raw_config_key: request.raw_config_key.as_deref(),
+        },
+    )?;
+    let new = NewCompose::from_request(&request, caller.name(), now());
+    let stored = db::run(&state.pool, move |conn| Ok(new.insert(conn)?)).await?;
+    tracing::info!(compose.id = stored.id, source.type = %request.source_type, owner = %stored.owner, "compose requested");
+    Ok(HttpResponse::Ok().json(compose_json(&stored, &config, false)))
+}
+
+/// One compose, with its Pungi configuration dump.
+#[utoipa::path(get, path = "/api/1/composes/{id}", tag = "composes",
+    params(("id" = i64, Path, description = "Compose id")),
+    responses(
+        (status = 200, description = "The compose", body = ComposeJson),
+        (status = 404, description = "No such compose", body = StatusMessage),
+    ))]
+pub async fn get(
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let compose = db::run(&state.pool, move |conn| Ok(Compose::find(conn, id)?))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("No such compose found.".into()))?;
+    Ok(HttpResponse::Ok().json(compose_json(&compose, &state.config, true)))
+}
+
+/// What a renewal did.
+enum Renewal {
+    /// The compose itself, with a later expiry.
+    Extended(Compose),
+    /// A new compose in `wait` with the old one's options.
+    Copied(Compose),
+}
+
+/// Renew a compose: extend a done compose's expiry (and of the composes sharing its files), or
+/// request a copy of a removed or failed one, or of one whose label, sigkeys, builds or modules
+/// change.
+#[utoipa::path(patch, path = "/api/1/composes/{id}", tag = "composes",
+    params(("id" = i64, Path, description = "Compose id")),
+    responses(
+        (status = 200, description = "The renewed compose or its new copy", body = ComposeJson),
+        (status = 400, description = "Invalid request", body = StatusMessage),
+        (status = 401, description = "Not authenticated", body = StatusMessage),
+        (status = 403, description = "Not allowed", body = StatusMessage),
+        (status = 404, description = "No such compose in done, failed or removed", body = StatusMessage),
+    ))]
+pub async fn renew(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let config = state.config.clone();
+    caller.require_login()?;
+    require_allowed_client(&caller, &config)?;
+    let id = parse_id(&id)?;
+    let body = read_json(&req, payload, config.max_body_bytes).await?;
+    let (changes, body) = RenewRequest::parse(body.as_ref())?;
+    let owner = caller.name().to_owned();
+    let renewable = [
+        ComposeState::Removed.code(),
+        ComposeState::Done.code(),
+        ComposeState::Failed.code(),
+    ];
+
+    let old = db::run(&state.pool, move |conn| Ok(Compose::find(conn, id)?))
+        .await?
+        .filter(|c| renewable.contains(&c.state))
+        .ok_or_else(|| ApiError::NotFound(format!("No compose with id {id} found")))?;
+    let raw_config_key = (old.source_type == SourceType::RawConfig.code())
+        .then(|| old.source.split('#').next().unwrap_or_default().to_owned());
+    let seconds_to_live = request::seconds_to_live(&body, &config, raw_config_key.as_deref())?;
+    let compose_type = old.compose_type.clone().unwrap_or_else(|| "test".into());
+    check_compose(
+        &caller,
+        &config,
+        &ComposeAttributes {
+            source_type: SourceType::from_code(old.source_type).unwrap_or(SourceType::Tag),
+            sources: &old.source,
+            results: ComposeResults::from_bits(old.results),
+            flags: ComposeFlags::from_bits(old.flags),
+            arches: old.arches.as_deref().unwrap_or_default(),
+            compose_type: &compose_type,
+            target_dir: None,
+            raw_config_key: raw_config_key.as_deref(),
+        },
+    )?;
+
+    let renewal = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| renew_in(conn, id, &changes, &owner, seconds_to_live))
+    })
+    .await?;
+    let compose = match renewal {
+        Renewal::Extended(compose) => {
+            tracing::info!(compose.id = compose.id, "compose expiry extended");
+            compose
+        }
+        Renewal::Copied(compose) => {
+            tracing::info!(
+                compose.id = compose.id,
+                renewed.id = id,
+                "compose copied for renewal"
+            );
+            compose
+        }
+    };
+    Ok(HttpResponse::Ok().json(compose_json(&compose, &config, false)))
+}
+
+/// The renewal itself, in one transaction so the compose cannot change state under it.
+fn renew_in(
+    conn: &mut odcs_common::db::DbConnection,
+    id: i32,
+    changes: &RenewRequest,
+    owner: &str,
+    seconds_to_live: i64,
+) -> Result<Renewal, ApiError> {
+    let old = Compose::find(conn, id)?
+        .ok_or_else(|| ApiError::NotFound(format!("No compose with id {id} found")))?;
+    let state = ComposeState::from_code(old.state);
+    let sigkeys = changes.sigkeys.clone().or_else(|| old.sigkeys.clone());
+    let label = changes.label.clone().or_else(|| old.label.clone());
+    let needs_copy = matches!(state, Some(ComposeState::Removed | ComposeState::Failed))
+        || label != old.label
+        || sigkeys != old.sigkeys
+        || changes.builds.is_some()
+        || changes.modules.is_some();
+    let now = now();
+    if !needs_copy {
+        if state != Some(ComposeState::Done) {
+            return Err(ApiError::NotFound(format!("No compose with id {id} found")));
+        }
+        let until = after(now, seconds_to_live);
+        let mut family: Vec<i32> = vec![old.id];
+        family.extend(old.reused_id);
+        family.extend(old.reusing(conn)?.iter().map(|c| c.id));
+        Compose::extend_expiry(conn, &family, until)?;
+        let extended = Compose::find(conn, id)?
+            .ok_or_else(|| ApiError::NotFound(format!("No compose with id {id} found")))?;
+        return Ok(Renewal::Extended(extended));
+    }
+    let mut copy = NewCompose::copy_of(&old);
+    copy.owner = owner.to_owned();
+    copy.time_submitted = now;
+    copy.time_to_expire = after(now, seconds_to_live);
+    copy.sigkeys = sigkeys;
+    copy.label = label;
+    if let Some(modules) = changes.modules.as_ref().filter(|m| !m.is_empty()) {
+        copy.modules = Some(modules.clone());
+    }
+    if let Some(builds) = changes.builds.as_ref().filter(|b| !b.is_empty()) {
+        copy.builds = Some(builds.clone());
+    }
+    copy.respin_of = old.pungi_compose_id.clone();
+    Ok(Renewal::Copied(copy.insert(conn)?))
+}
+
+/// Cancel a waiting compose (its owner or an admin), or mark a done or failed compose expired
+/// so the expiry job removes it (admins only).
+#[utoipa::path(delete, path = "/api/1/composes/{id}", tag = "composes",
+    params(("id" = i64, Path, description = "Compose id")),
+    responses(
+        (status = 202, description = "Cancelled, or accepted for removal", body = StatusMessage),
+        (status = 400, description = "Not in wait, done or failed", body = StatusMessage),
+        (status = 401, description = "Not authenticated", body = StatusMessage),
+        (status = 403, description = "Not the owner or an admin", body = StatusMessage),
+        (status = 404, description = "No such compose", body = StatusMessage),
+    ))]
+pub async fn delete(
+    id: web::Path<String>,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_login()?;
+    let id = parse_id(&id)?;
+    let is_admin = caller.is_admin(&state.config);
+    let user = caller.name().to_owned();
+    let message = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| delete_in(conn, id, &user, is_admin))
+    })
+    .await?;
+    Ok(HttpResponse::Accepted().json(StatusMessage {
+        status: 202,
+        error: None,
+        message,
+    }))
+}
+
+fn delete_in(
+    conn: &mut odcs_common::db::DbConnection,
+    id: i32,
+    user: &str,
+    is_admin: bool,
+) -> Result<String, ApiError> {
+    let compose = Compose::find(conn, id)?
+        .ok_or_else(|| ApiError::NotFound("No such compose found.".into()))?;
+    let now = now();
+    if compose.state == ComposeState::Wait.code() {
+        if !is_admin && compose.owner != user {
+            return Err(ApiError::Forbidden(format!(
+                "Compose (id={id}) can not be canceled, it's owned by someone else."
+            )));
+        }
+        if Compose::cancel(conn, &compose, user, now)? {
+            tracing::info!(compose.id = id, user, "compose canceled");
+            return Ok(format!("Compose (id={id}) has been canceled"));
+        }
+    }
+    if !is_admin {
+        return Err(ApiError::Forbidden(format!(
+            "User {user} is not in role admins."
+        )));
+    }
+    if Compose::mark_for_removal(conn, id, user, now)? {
+        tracing::info!(compose.id = id, user, "compose marked for removal");
+        return Ok(format!(
+            "The delete request for compose (id={id}) has been accepted and will be processed by backend later."
+        ));
+    }
+    Err(ApiError::BadRequest(format!(
+        "Compose (id={id}) can not be removed, its state need to be in ['done', 'failed']."
+    )))
+}

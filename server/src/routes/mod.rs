@@ -1,0 +1,42 @@
+//! The whole route table, top to bottom. Each path is served with and without its trailing
+//! slash (the reference redirects one to the other; answering both saves clients a round trip).
+
+use actix_web::web;
+
+pub mod composes;
+pub mod fallback;
+pub mod openapi;
+pub mod service;
+
+/// Registers every route on `cfg`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["/api/1/composes/", "/api/1/composes"])
+            .route(web::get().to(composes::list))
+            .route(web::post().to(composes::create))
+            .default_service(web::to(fallback::allow_get_post)),
+    )
+    .service(
+        web::resource(["/api/1/composes/{id}", "/api/1/composes/{id}/"])
+            .route(web::get().to(composes::get))
+            .route(web::patch().to(composes::renew))
+            .route(web::delete().to(composes::delete))
+            .default_service(web::to(fallback::allow_get_patch_delete)),
+    )
+    .service(
+        web::resource(["/api/1/about/", "/api/1/about"])
+            .route(web::get().to(service::about))
+            .default_service(web::to(fallback::allow_get)),
+    )
+    .service(
+        web::resource(["/api/1/metrics/", "/api/1/metrics"])
+            .route(web::get().to(service::metrics))
+            .default_service(web::to(fallback::allow_get)),
+    )
+    .service(
+        web::resource("/api/1/openapi.json")
+            .route(web::get().to(openapi::spec))
+            .default_service(web::to(fallback::allow_get)),
+    )
+    .default_service(web::to(fallback::not_found));
+}

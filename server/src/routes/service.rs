@@ -1,0 +1,39 @@
+//! Instance information and metrics.
+
+use actix_web::{web, HttpResponse};
+use odcs_common::api::About;
+use odcs_common::db::models::Compose;
+
+use crate::db;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// What this instance is and what it allows.
+#[utoipa::path(get, path = "/api/1/about/", tag = "service",
+    responses((status = 200, description = "About this instance", body = About)))]
+pub async fn about(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let config = &state.config;
+    let about = About {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        auth_backend: config.auth_backend.name().to_owned(),
+        allowed_clients: serde_json::to_value(&config.allowed_clients)
+            .map_err(ApiError::internal)?,
+        raw_config_urls: serde_json::to_value(&config.raw_config_urls)
+            .map_err(ApiError::internal)?,
+        sigkeys: config.sigkeys.clone(),
+    };
+    Ok(HttpResponse::Ok().json(about))
+}
+
+/// Prometheus metrics: request counts and latencies, composes by source type and state.
+#[utoipa::path(get, path = "/api/1/metrics/", tag = "service",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let counts = db::run(&state.pool, |conn| {
+        Ok(Compose::count_by_source_type_and_state(conn)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&counts)))
+}

@@ -1,0 +1,19 @@
+//! What every handler shares: configuration, the database pool and metrics.
+
+use std::sync::Arc;
+
+use odcs_common::config::Config;
+use odcs_common::db::DbPool;
+
+use crate::metrics::Metrics;
+
+/// Shared, cheaply cloned application state.
+#[derive(Clone)]
+pub struct AppState {
+    /// The loaded configuration.
+    pub config: Arc<Config>,
+    /// Connections to the compose store.
+    pub pool: DbPool,
+    /// Request metrics.
+    pub metrics: Arc<Metrics>,
+}

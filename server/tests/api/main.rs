@@ -1,0 +1,13 @@
+//! Integration tests of every route, against PostgreSQL and SQLite.
+
+mod support;
+
+mod about;
+mod create;
+mod delete;
+mod errors;
+mod get;
+mod list;
+mod permissions;
+mod renew;
+mod schema;

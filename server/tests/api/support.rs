@@ -1,0 +1,220 @@
+//! Test harness: a fresh database per test (PostgreSQL or SQLite) and the app in-process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::Method;
+use actix_web::test::{self, TestRequest};
+use actix_web::App;
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use odcs_common::config::Config;
+use odcs_common::db::{pool, DbConnection};
+use serde_json::Value;
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Postgres,
+    Sqlite,
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("ODCS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A database that exists for one test and is dropped after it.
+pub struct TestDb {
+    pub url: String,
+    store: Store,
+    name: String,
+    dir: Option<PathBuf>,
+}
+
+impl TestDb {
+    pub fn new(store: Store) -> TestDb {
+        let name = format!("odcs_test_{}", uuid::Uuid::new_v4().simple());
+        match store {
+            Store::Postgres => {
+                let admin = postgres_admin_url();
+                let mut conn = diesel::PgConnection::establish(&format!("{admin}/postgres"))
+                    .expect("PostgreSQL must run for the tests (see .ci/run)");
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create test database");
+                TestDb {
+                    url: format!("{admin}/{name}"),
+                    store,
+                    name,
+                    dir: None,
+                }
+            }
+            Store::Sqlite => {
+                let dir = std::env::temp_dir().join(&name);
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                TestDb {
+                    url: format!("sqlite://{}/odcs.db", dir.display()),
+                    store,
+                    name,
+                    dir: Some(dir),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self.store {
+            Store::Postgres => {
+                let admin = postgres_admin_url();
+                if let Ok(mut conn) = diesel::PgConnection::establish(&format!("{admin}/postgres"))
+                {
+                    let _ = conn.batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        self.name
+                    ));
+                }
+            }
+            Store::Sqlite => {
+                if let Some(dir) = &self.dir {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            }
+        }
+    }
+}
+
+/// A configuration for tests: everything default but paths that name nothing real.
+pub fn test_config() -> Config {
+    Config {
+        target_dir: PathBuf::from("/srv/odcs"),
+        target_dir_url: "http://odcs.example.com/composes".into(),
+        ..Config::default()
+    }
+}
+
+/// The app under test, over its own database.
+pub struct TestApp {
+    pub state: odcs_server::state::AppState,
+    pub db: TestDb,
+}
+
+/// A response, read whole.
+pub struct Reply {
+    pub status: u16,
+    pub headers: actix_web::http::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    pub fn new(store: Store, config: Config) -> TestApp {
+        let db = TestDb::new(store);
+        let config = Config {
+            database_url: db.url.clone(),
+            database_pool_size: 4,
+            ..config
+        };
+        let pool = odcs_server::open_store(&config).expect("open and migrate the store");
+        let state = odcs_server::app_state(config, pool).expect("state");
+        TestApp { state, db }
+    }
+
+    /// A raw connection to the test database, for arranging rows directly.
+    pub fn conn(&self) -> pool::PooledConnection {
+        self.state.pool.get().expect("connection")
+    }
+
+    pub async fn send(&self, req: TestRequest) -> Reply {
+        let app = test::init_service(
+            App::new().configure(odcs_server::configure_app(self.state.clone())),
+        )
+        .await;
+        let response: ServiceResponse = test::call_service(&app, req.to_request()).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = test::read_body(response).await;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn request(&self, method: Method, uri: &str, body: Option<Value>) -> Reply {
+        let mut req = TestRequest::default().method(method).uri(uri);
+        if let Some(body) = body {
+            req = req.set_payload(body.to_string());
+        }
+        self.send(req).await
+    }
+
+    pub async fn get(&self, uri: &str) -> Reply {
+        self.request(Method::GET, uri, None).await
+    }
+
+    pub async fn post(&self, uri: &str, body: Value) -> Reply {
+        self.request(Method::POST, uri, Some(body)).await
+    }
+
+    /// Creates a compose and returns its JSON, failing the test unless the server said 200.
+    pub async fn create(&self, body: Value) -> Value {
+        let reply = self.post("/api/1/composes/", body).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.body
+    }
+
+    /// Sets columns of compose `id` with raw SQL, to arrange states the API cannot reach yet.
+    pub fn set(&self, id: i64, assignments: &str) {
+        let mut conn = self.conn();
+        let conn: &mut DbConnection = &mut conn;
+        conn.batch_execute(&format!(
+            "UPDATE composes SET {assignments} WHERE id = {id}"
+        ))
+        .expect("arrange compose");
+    }
+
+    /// How many composes are stored.
+    pub async fn count(&self) -> i64 {
+        self.get("/api/1/composes/?per_page=1").await.body["meta"]["total"]
+            .as_i64()
+            .expect("total")
+    }
+}
+
+/// A request from a trusted proxy on behalf of `user` in `groups`.
+pub fn as_user(req: TestRequest, user: &str, groups: &str) -> TestRequest {
+    let proxy: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+    req.peer_addr(proxy)
+        .insert_header(("X-Remote-User", user))
+        .insert_header(("X-Remote-Groups", groups))
+}
+
+/// Declares one async test per store, running `$body` with a `TestApp` over that store.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($name:ident, $config:expr, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[actix_web::test]
+            async fn postgres() {
+                let $app = $crate::support::TestApp::new($crate::support::Store::Postgres, $config);
+                $body
+            }
+
+            #[actix_web::test]
+            async fn sqlite() {
+                let $app = $crate::support::TestApp::new($crate::support::Store::Sqlite, $config);
+                $body
+            }
+        }
+    };
+}
