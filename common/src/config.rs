@@ -162,6 +162,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Most composes one page of the list endpoint returns.
     pub max_per_page: i64,
+    /// How long a list's `meta.total` may be reused for the same filters, in milliseconds
+    /// (writes through this process clear it at once); 0 counts on every request.
+    pub list_total_cache_ms: u64,
     /// Directory composes are written to.
     pub target_dir: PathBuf,
     /// Public URL of `target_dir`.
@@ -212,12 +215,13 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             database_url: "sqlite://odcs-data/odcs.db".into(),
-            database_pool_size: 16,
+            database_pool_size: 8,
             listen: "127.0.0.1:5005".into(),
             http_workers: 0,
             amqp_url: String::new(),
             max_body_bytes: 1024 * 1024,
             max_per_page: 1000,
+            list_total_cache_ms: 1000,
             target_dir: PathBuf::from("odcs-data/composes"),
             target_dir_url: "http://127.0.0.1:5005/composes".into(),
             extra_target_dirs: BTreeMap::new(),

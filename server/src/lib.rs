@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod permissions;
 pub mod routes;
 pub mod state;
+pub mod totals;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use odcs_common::db::{migrations, pool, DbPool};
 
 use crate::metrics::Metrics;
 use crate::state::AppState;
+use crate::totals::TotalsCache;
 
 /// Opens the database pool for `config` and applies pending migrations.
 pub fn open_store(config: &Config) -> anyhow::Result<DbPool> {
@@ -40,9 +42,12 @@ pub fn open_store(config: &Config) -> anyhow::Result<DbPool> {
 /// The shared state for `config` over `pool`.
 pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
     Ok(AppState {
-        config: Arc::new(config),
         pool,
         metrics: Arc::new(Metrics::new().context("registering metrics")?),
+        totals: Arc::new(TotalsCache::new(std::time::Duration::from_millis(
+            config.list_total_cache_ms,
+        ))),
+        config: Arc::new(config),
     })
 }
 

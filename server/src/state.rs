@@ -6,6 +6,7 @@ use odcs_common::config::Config;
 use odcs_common::db::DbPool;
 
 use crate::metrics::Metrics;
+use crate::totals::TotalsCache;
 
 /// Shared, cheaply cloned application state.
 #[derive(Clone)]
@@ -16,4 +17,6 @@ pub struct AppState {
     pub pool: DbPool,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
+    /// Recently counted list totals.
+    pub totals: Arc<TotalsCache>,
 }

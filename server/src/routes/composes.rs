@@ -86,19 +86,27 @@ fn parse_id(raw: &str) -> Result<i32, ApiError> {
     ))]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let query = ListQuery::parse(req.query_string(), state.config.max_per_page)?;
+    let cached_total = state.totals.get(&query.filter);
     let (rows, total) = {
         let query = query.clone();
         db::run(&state.pool, move |conn| {
-            Ok(Compose::page(
-                conn,
-                &query.filter,
-                query.order,
-                query.page,
-                query.per_page,
-            )?)
+            let total = match cached_total {
+                Some(total) => total,
+                None => Compose::count(conn, &query.filter)?,
+            };
+            let offset = (query.page - 1).saturating_mul(query.per_page);
+            let rows = if total > offset {
+                Compose::page(conn, &query.filter, query.order, query.page, query.per_page)?
+            } else {
+                Vec::new()
+            };
+            Ok((rows, total))
         })
         .await?
     };
+    if cached_total.is_none() {
+        state.totals.put(query.filter.clone(), total);
+    }
     let items = rows
         .iter()
         .map(|row| compose_json(row, &state.config, false))
@@ -148,6 +156,7 @@ pub async fn create(
     )?;
     let new = NewCompose::from_request(&request, caller.name(), now());
     let stored = db::run(&state.pool, move |conn| Ok(new.insert(conn)?)).await?;
+    state.totals.invalidate();
     tracing::info!(compose.id = stored.id, source.type = %request.source_type, owner = %stored.owner, "compose requested");
     Ok(HttpResponse::Ok().json(compose_json(&stored, &config, false)))
 }
@@ -237,6 +246,7 @@ pub async fn renew(
         conn.transaction(|conn| renew_in(conn, id, &changes, &owner, seconds_to_live))
     })
     .await?;
+    state.totals.invalidate();
     let compose = match renewal {
         Renewal::Extended(compose) => {
             tracing::info!(compose.id = compose.id, "compose expiry extended");
@@ -326,6 +336,7 @@ pub async fn delete(
         conn.transaction(|conn| delete_in(conn, id, &user, is_admin))
     })
     .await?;
+    state.totals.invalidate();
     Ok(HttpResponse::Accepted().json(StatusMessage {
         status: 202,
         error: None,

@@ -155,7 +155,7 @@ impl NewCompose {
 }
 
 /// Equality filters of the list endpoint; `None` means "any".
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 #[allow(missing_docs)] // each field filters the column of the same name
 pub struct ComposeFilter {
     pub owner: Option<String>,
@@ -289,34 +289,41 @@ fn ordered(query: BoxedComposes<'_>, order: ComposeOrder) -> BoxedComposes<'_> {
 impl Compose {
     /// The compose with `id`, if stored.
     pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<Compose>> {
-        composes::table
-            .find(id)
-            .select(Compose::as_select())
-            .first(conn)
-            .optional()
+        // The hottest query runs on the backend's own connection: the multi-backend wrapper
+        // would build its SQL again on every call instead of reusing the prepared statement.
+        macro_rules! find_on {
+            ($conn:expr) => {
+                composes::table
+                    .find(id)
+                    .select(composes::all_columns)
+                    .first($conn)
+                    .optional()
+            };
+        }
+        match conn {
+            DbConnection::Postgresql(pg) => find_on!(pg),
+            DbConnection::Sqlite(lite) => find_on!(lite),
+        }
     }
 
-    /// One page of the composes matching `filter`, and how many match in all.
-    ///
-    /// `page` counts from 1.
+    /// How many composes match `filter`.
+    pub fn count(conn: &mut DbConnection, filter: &ComposeFilter) -> QueryResult<i64> {
+        filtered(filter).count().get_result(conn)
+    }
+
+    /// One page of the composes matching `filter`; `page` counts from 1.
     pub fn page(
         conn: &mut DbConnection,
         filter: &ComposeFilter,
         order: ComposeOrder,
         page: i64,
         per_page: i64,
-    ) -> QueryResult<(Vec<Compose>, i64)> {
-        let total = filtered(filter).count().get_result::<i64>(conn)?;
-        let offset = (page - 1).saturating_mul(per_page);
-        if total <= offset {
-            return Ok((Vec::new(), total));
-        }
-        let items = ordered(filtered(filter), order)
+    ) -> QueryResult<Vec<Compose>> {
+        ordered(filtered(filter), order)
             .select(Compose::as_select())
             .limit(per_page)
-            .offset(offset)
-            .load(conn)?;
-        Ok((items, total))
+            .offset((page - 1).saturating_mul(per_page))
+            .load(conn)
     }
 
     /// The composes that reuse this one.
