@@ -552,6 +552,27 @@ mod tests {
     }
 
     #[test]
+    fn env_example_lists_every_key_with_a_valid_default() {
+        let text = include_str!("../../.env.example");
+        let pairs: Vec<(String, String)> = text
+            .lines()
+            .filter(|l| l.starts_with(ENV_PREFIX) && !l.starts_with("ODCS_CONFIG="))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let defaults = match toml::Value::try_from(Config::default()) {
+            Ok(toml::Value::Table(t)) => t,
+            other => panic!("defaults must be a table: {other:?}"),
+        };
+        for key in defaults.keys() {
+            let var = format!("{ENV_PREFIX}{}", key.to_ascii_uppercase());
+            assert!(pairs.iter().any(|(k, _)| *k == var), "{var} missing from .env.example");
+        }
+        let loaded = Config::load(None, pairs).expect(".env.example values load");
+        assert_eq!(loaded, Config::default(), ".env.example shows the defaults");
+    }
+
+    #[test]
     fn file_keys_are_checked() {
         let dir = std::env::temp_dir().join(format!("odcs-config-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("temp dir");
