@@ -45,7 +45,7 @@ bench_server() { # label base-url
   run_wrk "$label POST create" "$base/api/1/composes/" "$here/post.lua"
 }
 
-ODCS_DATABASE_URL="$PG/$DB" ODCS_LISTEN="127.0.0.1:$PORT" ODCS_TARGET_DIR=/srv/odcs \
+ODCS_DATABASE_URL="$PG/$DB?sslmode=disable" ODCS_LISTEN="127.0.0.1:$PORT" ODCS_TARGET_DIR=/srv/odcs \
   ODCS_HTTP_WORKERS=2 ODCS_DATABASE_POOL_SIZE=4 RUST_LOG=warn \
   "$CARGO_TARGET_DIR/release/odcs-server" > "$out/server.log" 2>&1 &
 server=$!
@@ -55,7 +55,8 @@ bench_server "odcs-rs" "http://127.0.0.1:$PORT"
 kill $server; wait $server 2>/dev/null || true
 
 if [ "${REFERENCE:-0}" = 1 ]; then
-  bash "$here/reference.sh" "$PG" "$out"
+  # shellcheck source=reference.sh
+  source "$here/reference.sh"
 fi
 
 echo
