@@ -566,7 +566,10 @@ mod tests {
         };
         for key in defaults.keys() {
             let var = format!("{ENV_PREFIX}{}", key.to_ascii_uppercase());
-            assert!(pairs.iter().any(|(k, _)| *k == var), "{var} missing from .env.example");
+            assert!(
+                pairs.iter().any(|(k, _)| *k == var),
+                "{var} missing from .env.example"
+            );
         }
         let loaded = Config::load(None, pairs).expect(".env.example values load");
         assert_eq!(loaded, Config::default(), ".env.example shows the defaults");
