@@ -169,6 +169,13 @@ pub struct Config {
     pub target_dir: PathBuf,
     /// Public URL of `target_dir`.
     pub target_dir_url: String,
+    /// Directories `repo` composes may read packages from (nothing else is allowed); empty
+    /// disables `repo` composes.
+    pub repo_source_roots: Vec<PathBuf>,
+    /// Where workers keep the package-metadata cache shared by composes.
+    pub package_cache_dir: PathBuf,
+    /// Compression of generated repodata: `gz` (what every client reads) or `zst`.
+    pub repodata_compression: String,
     /// Further directories users may choose by name with `target_dir`.
     pub extra_target_dirs: BTreeMap<String, PathBuf>,
     /// Default compose lifetime in seconds.
@@ -224,6 +231,9 @@ impl Default for Config {
             list_total_cache_ms: 1000,
             target_dir: PathBuf::from("odcs-data/composes"),
             target_dir_url: "http://127.0.0.1:5005/composes".into(),
+            repo_source_roots: Vec::new(),
+            package_cache_dir: PathBuf::from("odcs-data/cache"),
+            repodata_compression: "gz".into(),
             extra_target_dirs: BTreeMap::new(),
             seconds_to_live: 24 * 60 * 60,
             max_seconds_to_live: 72 * 60 * 60,
@@ -311,6 +321,9 @@ impl Config {
             || self.amqp_url.starts_with("amqps://");
         if !amqp_ok {
             return Err(invalid("amqp_url", "must start with amqp:// or amqps://"));
+        }
+        if !matches!(self.repodata_compression.as_str(), "gz" | "zst") {
+            return Err(invalid("repodata_compression", "must be gz or zst"));
         }
         if self.max_body_bytes == 0 {
             return Err(invalid("max_body_bytes", "must be at least 1"));

@@ -1,1 +1,12 @@
-//! ODCS workers: generate composes and run the beat job. Filled by the worker issues.
+//! ODCS workers: turning compose requests into repositories on disk.
+//!
+//! This crate owns compose generation: reading RPM packages ([`package`]), writing repository
+//! metadata that means what createrepo_c writes ([`repodata`]), and laying composes out as the
+//! reference ODCS does. The queue consumer and the beat job that drive it live here too.
+
+pub mod compose;
+pub mod generate;
+pub mod package;
+pub mod repodata;
+pub mod scan;
+pub mod source;

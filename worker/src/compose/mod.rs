@@ -1,0 +1,309 @@
+//! Building a compose on disk from a selected set of packages.
+//!
+//! The top directory `odcs-{id}/` is created first and holds the log, so users can tail it
+//! while they wait. Everything else is built in `odcs-{id}/.compose.tmp/`, synced, and renamed to
+//! `odcs-{id}/compose/` in one step: nobody ever sees half a compose, and a failed build leaves
+//! nothing but the log.
+
+pub mod layout;
+pub mod link;
+pub mod log;
+pub mod metadata;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use thiserror::Error;
+
+use crate::package::PackageSummary;
+use crate::repodata::{
+    sync_dir, write_repodata, write_synced, Compression, ExtraMetadata, PackageCache, PackageInput,
+    RepodataError, RepodataOptions,
+};
+use layout::{package_href, ComposeLayout, Trees};
+pub use log::ComposeLog;
+use metadata::{ComposeDescription, PlacedPackage};
+
+/// Why a compose could not be built.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ComposeError {
+    /// Metadata could not be written or a package could not be read.
+    #[error(transparent)]
+    Repodata(#[from] RepodataError),
+    /// A filesystem operation failed.
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// What the filesystem said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ComposeError {
+    let path = path.to_owned();
+    move |source| ComposeError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// What is being built.
+#[derive(Debug, Clone)]
+pub struct ComposeSpec {
+    /// The compose id.
+    pub id: i32,
+    /// The directory composes go to.
+    pub target_dir: PathBuf,
+    /// Arches to build trees for.
+    pub arches: Vec<String>,
+    /// test, nightly, ci or production.
+    pub compose_type: String,
+    /// Optional label.
+    pub label: Option<String>,
+    /// Public URL of `compose/Temporary` (the compose's `result_repo`); empty: a `file://` URL
+    /// of the directory is written into the `.repo` file.
+    pub repo_url: String,
+    /// Metadata compression.
+    pub compression: Compression,
+    /// When the compose is built (its date and repodata revision).
+    pub built_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A package chosen for the compose: its file and what it is.
+#[derive(Debug, Clone)]
+pub struct SelectedPackage {
+    /// The source file.
+    pub path: PathBuf,
+    /// Its summary.
+    pub summary: PackageSummary,
+}
+
+/// A finished compose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltCompose {
+    /// The Pungi-style compose id recorded as `pungi_compose_id`.
+    pub pungi_compose_id: String,
+    /// Package files placed (a noarch package in two arch trees counts twice).
+    pub placed: usize,
+    /// Packages whose metadata had to be read (not in the cache).
+    pub read: usize,
+}
+
+/// One repository tree being assembled.
+#[derive(Default)]
+struct Tree<'a> {
+    inputs: Vec<PackageInput>,
+    packages: Vec<(&'a SelectedPackage, Option<&'a str>)>,
+}
+
+/// Whether a package of `pkg_arch` belongs in the `arch` tree.
+fn fits(pkg_arch: &str, arch: &str) -> bool {
+    pkg_arch == arch || pkg_arch == "noarch"
+}
+
+/// Builds compose `spec` from `packages`, carrying `extra` metadata into every arch's os
+/// repository. Logs to `log`; on failure removes everything but the log.
+pub fn build_compose(
+    spec: &ComposeSpec,
+    packages: &[SelectedPackage],
+    extra: &[ExtraMetadata],
+    cache: &PackageCache,
+    log: &ComposeLog,
+) -> Result<BuiltCompose, ComposeError> {
+    let layout = ComposeLayout::new(&spec.target_dir, spec.id);
+    let staging = layout.staging_dir();
+    let result = build_in(spec, packages, extra, cache, log, &layout);
+    if result.is_err() && staging.exists() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    result
+}
+
+fn build_in(
+    spec: &ComposeSpec,
+    packages: &[SelectedPackage],
+    extra: &[ExtraMetadata],
+    cache: &PackageCache,
+    log: &ComposeLog,
+    layout: &ComposeLayout,
+) -> Result<BuiltCompose, ComposeError> {
+    let staging = layout.staging_dir();
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io_err("remove", &staging))?;
+    }
+    let final_dir = layout.compose_dir();
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir).map_err(io_err("remove", &final_dir))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(io_err("create", &staging))?;
+    let trees = Trees {
+        root: staging.clone(),
+    };
+
+    // Assign every package to its trees.
+    let mut by_tree: BTreeMap<String, Tree<'_>> = BTreeMap::new();
+    for arch in &spec.arches {
+        by_tree.entry(Trees::os_rel(arch)).or_default();
+        by_tree.entry(Trees::debug_rel(arch)).or_default();
+    }
+    by_tree.entry(Trees::source_rel()).or_default();
+    for pkg in packages {
+        let file_name = pkg
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let input = PackageInput {
+            path: pkg.path.clone(),
+            href: package_href(file_name),
+        };
+        if pkg.summary.is_source() {
+            let tree = by_tree.entry(Trees::source_rel()).or_default();
+            tree.inputs.push(input);
+            tree.packages.push((pkg, None));
+            continue;
+        }
+        let mut placed = false;
+        for arch in spec.arches.iter().filter(|a| fits(&pkg.summary.arch, a)) {
+            let rel = if pkg.summary.is_debug() {
+                Trees::debug_rel(arch)
+            } else {
+                Trees::os_rel(arch)
+            };
+            let tree = by_tree.entry(rel).or_default();
+            tree.inputs.push(input.clone());
+            tree.packages.push((pkg, Some(arch.as_str())));
+            placed = true;
+        }
+        if !placed {
+            log.line(format_args!(
+                "Skipping {} ({}): not for arches {}",
+                file_name,
+                pkg.summary.arch,
+                spec.arches.join(" ")
+            ));
+        }
+    }
+
+    let options = RepodataOptions {
+        compression: spec.compression,
+        revision: spec.built_at.timestamp().max(0) as u64,
+        cache: Some(cache),
+    };
+    let mut placed_count = 0;
+    let mut read = 0;
+    let mut placed: Vec<PlacedPackage<'_>> = Vec::new();
+    for (rel, tree) in &mut by_tree {
+        tree.inputs.sort_by(|a, b| a.href.cmp(&b.href));
+        let dir = trees.path(rel);
+        std::fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+        tree.inputs
+            .par_iter()
+            .map(|input| {
+                let dest = dir.join(&input.href);
+                link::place(&input.path, &dest).map_err(io_err("place a package at", &dest))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for package_dir in [dir.join("Packages")] {
+            if package_dir.exists() {
+                sync_tree(&package_dir)?;
+            }
+        }
+        let carried: &[ExtraMetadata] = if rel.ends_with("/os") { extra } else { &[] };
+        let repodata = write_repodata(&dir, &tree.inputs, carried, options)?;
+        read += repodata.read;
+        placed_count += tree.inputs.len();
+        log.line(format_args!(
+            "Wrote {rel}: {} packages, repodata for {} ({} read)",
+            tree.inputs.len(),
+            repodata.packages.len(),
+            repodata.read
+        ));
+        for (pkg, arch) in &tree.packages {
+            let file_name = pkg
+                .path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            placed.push(PlacedPackage {
+                summary: &pkg.summary,
+                path: format!("{rel}/{}", package_href(file_name)),
+                arch: *arch,
+            });
+        }
+    }
+
+    let date = spec.built_at.format("%Y%m%d").to_string();
+    let compose_id = metadata::pungi_compose_id(&layout.name, &date, &spec.compose_type);
+    let description = ComposeDescription {
+        name: &layout.name,
+        compose_id: &compose_id,
+        date: &date,
+        compose_type: &spec.compose_type,
+        label: spec.label.as_deref(),
+        arches: &spec.arches,
+    };
+    let repo_url = if spec.repo_url.is_empty() {
+        format!(
+            "file://{}/{}",
+            layout.compose_dir().display(),
+            layout::VARIANT
+        )
+    } else {
+        spec.repo_url.clone()
+    };
+    write_synced(
+        &trees.repofile(&layout.name),
+        metadata::repo_file(&layout.name, &repo_url).as_bytes(),
+    )?;
+    let metadata_dir = trees.metadata_dir();
+    std::fs::create_dir_all(&metadata_dir).map_err(io_err("create", &metadata_dir))?;
+    let pretty = |v: serde_json::Value| {
+        let mut text = serde_json::to_string_pretty(&v).unwrap_or_default();
+        text.push('\n');
+        text
+    };
+    write_synced(
+        &metadata_dir.join("composeinfo.json"),
+        pretty(metadata::composeinfo(&description)).as_bytes(),
+    )?;
+    write_synced(
+        &metadata_dir.join("rpms.json"),
+        pretty(metadata::rpms(&description, &placed)).as_bytes(),
+    )?;
+    sync_dir(&metadata_dir)?;
+    sync_dir(&staging.join(layout::VARIANT))?;
+    sync_dir(&staging)?;
+
+    std::fs::rename(&staging, &final_dir).map_err(io_err("rename into place", &final_dir))?;
+    sync_dir(&layout.top)?;
+    log.line(format_args!(
+        "Compose {compose_id} is complete: {placed_count} package files"
+    ));
+    Ok(BuiltCompose {
+        pungi_compose_id: compose_id,
+        placed: placed_count,
+        read,
+    })
+}
+
+/// Syncs every directory under `dir` (new hard links are directory entries; copies were
+/// synced when made).
+fn sync_tree(dir: &Path) -> Result<(), ComposeError> {
+    for entry in walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        if entry.file_type().is_dir() {
+            sync_dir(entry.path())?;
+        }
+    }
+    Ok(())
+}

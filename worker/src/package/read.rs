@@ -1,0 +1,369 @@
+//! One pass over one RPM file: header fields through the `rpm` crate, SHA-256 of the bytes.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use rpm::{IndexSignatureTag, IndexTag};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use super::deps::{filter_requires, is_primary_file, Dependency, RawDeps};
+use super::{ChangelogEntry, FileKind, PackageFile, PackageInfo};
+
+/// How many changelog entries repodata keeps per package (createrepo_c's default).
+pub const CHANGELOG_LIMIT: usize = 10;
+
+/// Why a file could not be read as a package.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The file could not be opened or mapped.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the filesystem said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not an RPM, or is truncated or corrupt.
+    #[error("{path} is not a valid RPM package: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+const RPMFILE_GHOST: u32 = 1 << 6;
+const S_IFMT: u16 = 0o170000;
+const S_IFDIR: u16 = 0o040000;
+
+/// Reads the package at `path`: its header, its file list and its checksum.
+///
+/// The file's modification time becomes `time_file`, as createrepo_c records it.
+pub fn read_package(path: &Path) -> Result<PackageInfo, ReadError> {
+    let io = |source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    let bytes = map(&file).map_err(io)?;
+    let checksum = hex::encode(Sha256::digest(&bytes[..]));
+    let time_file = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    parse(&bytes, meta.len(), time_file, checksum).map_err(|reason| ReadError::Invalid {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+/// Maps a whole file read-only (an empty file maps to an empty slice).
+fn map(file: &File) -> std::io::Result<Bytes> {
+    if file.metadata()?.len() == 0 {
+        return Ok(Bytes::Empty);
+    }
+    #[allow(unsafe_code)]
+    // The mapping is read-only and lives no longer than this read; package files are not
+    // modified in place while a compose reads them.
+    let mmap = unsafe { memmap2::Mmap::map(file)? };
+    Ok(Bytes::Mapped(mmap))
+}
+
+/// File contents, mapped or (for empty files) nothing.
+enum Bytes {
+    Empty,
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Empty => &[],
+            Bytes::Mapped(m) => m,
+        }
+    }
+}
+
+/// Parses the package in `bytes`.
+fn parse(bytes: &[u8], size: u64, time_file: u64, checksum: String) -> Result<PackageInfo, String> {
+    let mut cursor = std::io::Cursor::new(bytes);
+    let pkg = rpm::PackageMetadata::parse(&mut cursor).map_err(|e| e.to_string())?;
+    let offsets = pkg.get_package_segment_offsets();
+    if offsets.payload > size {
+        return Err(format!(
+            "the header ends at byte {} but the file has {size} bytes",
+            offsets.payload
+        ));
+    }
+    let h = &pkg.header;
+    let text = |tag: IndexTag| -> String {
+        h.get_entry_data_as_string(tag)
+            .or_else(|_| h.get_entry_data_as_i18n_string(tag))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let name = h
+        .get_entry_data_as_string(IndexTag::RPMTAG_NAME)
+        .map_err(|e| format!("no name: {e}"))?
+        .to_owned();
+    let is_source = pkg.is_source_package();
+    let arch = if is_source {
+        "src".to_owned()
+    } else {
+        text(IndexTag::RPMTAG_ARCH)
+    };
+
+    let files = file_list(&pkg)?;
+    let own_files: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+
+    let provides_raw = raw_deps(
+        &pkg,
+        IndexTag::RPMTAG_PROVIDENAME,
+        IndexTag::RPMTAG_PROVIDEFLAGS,
+        IndexTag::RPMTAG_PROVIDEVERSION,
+    )?;
+    let requires_raw = raw_deps(
+        &pkg,
+        IndexTag::RPMTAG_REQUIRENAME,
+        IndexTag::RPMTAG_REQUIREFLAGS,
+        IndexTag::RPMTAG_REQUIREVERSION,
+    )?;
+    let (requires, legacy_recommends) = filter_requires(&requires_raw, &provides_raw, |path| {
+        own_files.contains(path) && is_primary_file(path)
+    });
+    let list = |n, f, v| -> Result<Vec<Dependency>, String> {
+        Ok(raw_deps(&pkg, n, f, v)?
+            .into_iter()
+            .filter_map(|(name, sense, evr)| Dependency::from_header(name, sense, evr))
+            .collect())
+    };
+    let provides = provides_raw
+        .iter()
+        .filter_map(|(name, sense, evr)| Dependency::from_header(name, *sense, evr))
+        .collect();
+    let mut recommends = list(
+        IndexTag::RPMTAG_RECOMMENDNAME,
+        IndexTag::RPMTAG_RECOMMENDFLAGS,
+        IndexTag::RPMTAG_RECOMMENDVERSION,
+    )?;
+    recommends.extend(legacy_recommends);
+
+    let epoch = h.get_entry_data_as_u32(IndexTag::RPMTAG_EPOCH).unwrap_or(0);
+    Ok(PackageInfo {
+        epoch,
+        version: text(IndexTag::RPMTAG_VERSION),
+        release: text(IndexTag::RPMTAG_RELEASE),
+        summary: text(IndexTag::RPMTAG_SUMMARY),
+        description: text(IndexTag::RPMTAG_DESCRIPTION),
+        packager: text(IndexTag::RPMTAG_PACKAGER),
+        url: text(IndexTag::RPMTAG_URL),
+        time_file,
+        time_build: h
+            .get_entry_data_as_u32(IndexTag::RPMTAG_BUILDTIME)
+            .map_or(0, u64::from),
+        size_package: size,
+        size_installed: h
+            .get_entry_data_as_u64(IndexTag::RPMTAG_LONGSIZE)
+            .or_else(|_| {
+                h.get_entry_data_as_u32(IndexTag::RPMTAG_SIZE)
+                    .map(u64::from)
+            })
+            .unwrap_or(0),
+        size_archive: pkg
+            .signature
+            .get_entry_data_as_u64(IndexSignatureTag::RPMSIGTAG_LONGARCHIVESIZE)
+            .or_else(|_| {
+                pkg.signature
+                    .get_entry_data_as_u32(IndexSignatureTag::RPMSIGTAG_PAYLOADSIZE)
+                    .map(u64::from)
+            })
+            .or_else(|_| h.get_entry_data_as_u64(IndexTag::RPMTAG_LONGARCHIVESIZE))
+            .or_else(|_| {
+                h.get_entry_data_as_u32(IndexTag::RPMTAG_ARCHIVESIZE)
+                    .map(u64::from)
+            })
+            .unwrap_or(0),
+        header_start: offsets.header,
+        header_end: offsets.payload,
+        license: text(IndexTag::RPMTAG_LICENSE),
+        vendor: text(IndexTag::RPMTAG_VENDOR),
+        group: text(IndexTag::RPMTAG_GROUP),
+        buildhost: text(IndexTag::RPMTAG_BUILDHOST),
+        sourcerpm: if is_source {
+            String::new()
+        } else {
+            text(IndexTag::RPMTAG_SOURCERPM)
+        },
+        provides,
+        requires,
+        conflicts: list(
+            IndexTag::RPMTAG_CONFLICTNAME,
+            IndexTag::RPMTAG_CONFLICTFLAGS,
+            IndexTag::RPMTAG_CONFLICTVERSION,
+        )?,
+        obsoletes: list(
+            IndexTag::RPMTAG_OBSOLETENAME,
+            IndexTag::RPMTAG_OBSOLETEFLAGS,
+            IndexTag::RPMTAG_OBSOLETEVERSION,
+        )?,
+        recommends,
+        suggests: list(
+            IndexTag::RPMTAG_SUGGESTNAME,
+            IndexTag::RPMTAG_SUGGESTFLAGS,
+            IndexTag::RPMTAG_SUGGESTVERSION,
+        )?,
+        supplements: list(
+            IndexTag::RPMTAG_SUPPLEMENTNAME,
+            IndexTag::RPMTAG_SUPPLEMENTFLAGS,
+            IndexTag::RPMTAG_SUPPLEMENTVERSION,
+        )?,
+        enhances: list(
+            IndexTag::RPMTAG_ENHANCENAME,
+            IndexTag::RPMTAG_ENHANCEFLAGS,
+            IndexTag::RPMTAG_ENHANCEVERSION,
+        )?,
+        changelogs: changelogs(&pkg)?,
+        sigkey: signing_key(&pkg),
+        checksum,
+        files,
+        name,
+        arch,
+    })
+}
+
+/// The (name, flags, version) triples of one dependency tag; absent tags are empty.
+fn raw_deps(
+    pkg: &rpm::PackageMetadata,
+    names: IndexTag,
+    flags: IndexTag,
+    versions: IndexTag,
+) -> Result<RawDeps<'_>, String> {
+    let h = &pkg.header;
+    let Ok(names) = h.get_entry_data_as_string_array(names) else {
+        return Ok(Vec::new());
+    };
+    let flags = h.get_entry_data_as_u32_array(flags).unwrap_or_default();
+    let versions = h
+        .get_entry_data_as_string_array(versions)
+        .unwrap_or_default();
+    if flags.len() != names.len() || versions.len() != names.len() {
+        return Err(format!(
+            "dependency tag {names:?} has {} names, {} flags and {} versions",
+            names.len(),
+            flags.len(),
+            versions.len()
+        ));
+    }
+    Ok(names
+        .into_iter()
+        .zip(flags)
+        .zip(versions)
+        .map(|((n, f), v)| (n, f, v))
+        .collect())
+}
+
+/// The file list in header order, with directories and ghosts marked.
+fn file_list(pkg: &rpm::PackageMetadata) -> Result<Vec<PackageFile>, String> {
+    let h = &pkg.header;
+    let Ok(basenames) = h.get_entry_data_as_string_array(IndexTag::RPMTAG_BASENAMES) else {
+        return Ok(Vec::new());
+    };
+    let dirnames = h
+        .get_entry_data_as_string_array(IndexTag::RPMTAG_DIRNAMES)
+        .map_err(|e| format!("file list without directories: {e}"))?;
+    let indexes = h
+        .get_entry_data_as_u32_array(IndexTag::RPMTAG_DIRINDEXES)
+        .map_err(|e| format!("file list without directory indexes: {e}"))?;
+    let modes = h
+        .get_entry_data_as_u16_array(IndexTag::RPMTAG_FILEMODES)
+        .unwrap_or_default();
+    let flags = h
+        .get_entry_data_as_u32_array(IndexTag::RPMTAG_FILEFLAGS)
+        .unwrap_or_default();
+    if indexes.len() != basenames.len() {
+        return Err("file list arrays differ in length".into());
+    }
+    basenames
+        .iter()
+        .enumerate()
+        .map(|(i, base)| {
+            let dir = dirnames
+                .get(indexes[i] as usize)
+                .ok_or_else(|| format!("file {base} names a missing directory"))?;
+            let kind = if flags.get(i).is_some_and(|f| f & RPMFILE_GHOST != 0) {
+                FileKind::Ghost
+            } else if modes.get(i).is_some_and(|m| m & S_IFMT == S_IFDIR) {
+                FileKind::Dir
+            } else {
+                FileKind::File
+            };
+            Ok(PackageFile {
+                path: format!("{dir}{base}"),
+                kind,
+            })
+        })
+        .collect()
+}
+
+/// The newest changelog entries, oldest first, with createrepo_c's adjustments: trailing
+/// spaces trimmed from authors, and an entry sharing its date with the next newer one moved a
+/// second later (repeatedly), so dates stay distinct.
+fn changelogs(pkg: &rpm::PackageMetadata) -> Result<Vec<ChangelogEntry>, String> {
+    let h = &pkg.header;
+    let (Ok(times), Ok(names), Ok(texts)) = (
+        h.get_entry_data_as_u32_array(IndexTag::RPMTAG_CHANGELOGTIME),
+        h.get_entry_data_as_string_array(IndexTag::RPMTAG_CHANGELOGNAME),
+        h.get_entry_data_as_string_array(IndexTag::RPMTAG_CHANGELOGTEXT),
+    ) else {
+        return Ok(Vec::new());
+    };
+    // Header order is newest first; build oldest-first by prepending, as createrepo_c does.
+    let mut entries: std::collections::VecDeque<ChangelogEntry> = std::collections::VecDeque::new();
+    let mut last_time: u64 = 0;
+    for ((time, name), text) in times
+        .into_iter()
+        .zip(names)
+        .zip(texts)
+        .take(CHANGELOG_LIMIT)
+    {
+        let time = u64::from(time);
+        entries.push_front(ChangelogEntry {
+            author: name.trim_end_matches(' ').to_owned(),
+            date: time,
+            text: text.to_owned(),
+        });
+        if last_time == time {
+            for (bumped, previous) in (time..).zip(entries.iter_mut().skip(1)) {
+                if previous.date != bumped {
+                    break;
+                }
+                previous.date += 1;
+            }
+        } else {
+            last_time = time;
+        }
+    }
+    Ok(entries.into())
+}
+
+/// The short ID of the key that signed the header, lower-case hex.
+fn signing_key(pkg: &rpm::PackageMetadata) -> Option<String> {
+    let signatures = pkg.signatures().ok()?;
+    signatures
+        .iter()
+        .find_map(|s| s.key_id().map(str::to_owned))
+        .map(|id| {
+            let id = id.to_ascii_lowercase();
+            let start = id.len().saturating_sub(8);
+            id[start..].to_owned()
+        })
+}

@@ -1,0 +1,438 @@
+//! Repository metadata (repodata/) for a set of packages, meaning what createrepo_c 0.17
+//! writes for them.
+//!
+//! Packages are read, hashed, rendered and compressed on all cores in bounded chunks; each
+//! package's XML becomes one compressed member per document, streamed in order into the three
+//! files while their checksums are computed. Nothing holds more than one chunk of packages, so
+//! memory stays flat for any repository size. With a [`PackageCache`], packages seen before
+//! (same file, same location) are not read again: their pieces come from the cache.
+//!
+//! Why not `rpmrepo_metadata`: its writer takes a whole in-memory `Repository` (every package
+//! with its file list held at once), its package loader reads each file twice (header, then
+//! checksum) and panics on non-UTF-8 paths, and it cannot emit per-package pieces for a cache.
+//! We use the `rpm` crate it builds on for headers, and `quick-xml` for escaping and parsing.
+
+pub mod cache;
+pub mod compress;
+pub mod extra;
+pub mod repomd;
+pub mod xml;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::package::{read_package, PackageSummary, ReadError};
+pub use cache::{CacheKey, CachedPackage, PackageCache};
+pub use compress::Compression;
+pub use extra::ExtraMetadata;
+pub use repomd::RepomdRecord;
+use xml::Document;
+
+/// Packages processed together; bounds memory to this many packages' metadata.
+const CHUNK: usize = 256;
+
+/// Why repodata could not be written.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RepodataError {
+    /// A package file could not be read.
+    #[error(transparent)]
+    Package(#[from] ReadError),
+    /// Writing the metadata failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the filesystem said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Extra metadata (modules, comps) from the source could not be carried over.
+    #[error("cannot carry {kind} metadata from {path}: {reason}")]
+    Extra {
+        /// The record type.
+        kind: String,
+        /// The source file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// One package to list: its file, and its location relative to the repository root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageInput {
+    /// The file to read.
+    pub path: PathBuf,
+    /// The `location href` (relative to the repository root).
+    pub href: String,
+}
+
+/// One package's XML in one document, raw and compressed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Piece {
+    /// The XML.
+    pub raw: Vec<u8>,
+    /// The XML as one compressed member.
+    pub packed: Vec<u8>,
+}
+
+/// Options of one repodata run.
+#[derive(Clone, Copy, Default)]
+pub struct RepodataOptions<'a> {
+    /// gzip (default) or zstd.
+    pub compression: Compression,
+    /// The repomd revision and record timestamps; the same revision and inputs give
+    /// byte-identical files.
+    pub revision: u64,
+    /// Cache of packages seen before.
+    pub cache: Option<&'a PackageCache>,
+}
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repodata {
+    /// Every listed package, in listing order.
+    pub packages: Vec<PackageSummary>,
+    /// The repomd.xml records.
+    pub records: Vec<RepomdRecord>,
+    /// How many packages were read (not found in the cache).
+    pub read: usize,
+}
+
+/// A document being written: the file and the checksums of what went in and out.
+struct DocumentWriter {
+    doc: Document,
+    path: PathBuf,
+    file: BufWriter<File>,
+    packed_hash: Sha256,
+    raw_hash: Sha256,
+    packed_size: u64,
+    raw_size: u64,
+}
+
+impl DocumentWriter {
+    fn create(dir: &Path, doc: Document, compression: Compression) -> Result<Self, RepodataError> {
+        let path = dir.join(format!("{}.xml{}.tmp", doc.name(), compression.suffix()));
+        let file = File::create(&path).map_err(|source| RepodataError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(DocumentWriter {
+            doc,
+            path,
+            file: BufWriter::with_capacity(1 << 20, file),
+            packed_hash: Sha256::new(),
+            raw_hash: Sha256::new(),
+            packed_size: 0,
+            raw_size: 0,
+        })
+    }
+
+    fn push(&mut self, raw: &[u8], packed: &[u8]) -> Result<(), RepodataError> {
+        self.raw_hash.update(raw);
+        self.packed_hash.update(packed);
+        self.raw_size += raw.len() as u64;
+        self.packed_size += packed.len() as u64;
+        self.file
+            .write_all(packed)
+            .map_err(|source| RepodataError::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Closes the file, names it by its checksum and returns its record.
+    fn finish(
+        self,
+        compression: Compression,
+        revision: u64,
+    ) -> Result<RepomdRecord, RepodataError> {
+        let DocumentWriter {
+            doc,
+            path,
+            file,
+            packed_hash,
+            raw_hash,
+            packed_size,
+            raw_size,
+        } = self;
+        let write_err = |source| RepodataError::Write {
+            path: path.clone(),
+            source,
+        };
+        let file = file.into_inner().map_err(|e| write_err(e.into_error()))?;
+        file.sync_all().map_err(write_err)?;
+        drop(file);
+        let checksum = hex::encode(packed_hash.finalize());
+        let name = format!("{checksum}-{}.xml{}", doc.name(), compression.suffix());
+        let final_path = path.with_file_name(&name);
+        std::fs::rename(&path, &final_path).map_err(write_err)?;
+        Ok(RepomdRecord {
+            kind: doc.name().to_owned(),
+            checksum,
+            open_checksum: Some(hex::encode(raw_hash.finalize())),
+            location: format!("repodata/{name}"),
+            timestamp: revision,
+            size: packed_size,
+            open_size: Some(raw_size),
+        })
+    }
+}
+
+/// A package's three pieces and summary, from the cache or freshly rendered.
+struct Rendered {
+    key: Option<CacheKey>,
+    entry: CachedPackage,
+    fresh: bool,
+}
+
+/// Reads, renders and compresses one package.
+fn render(input: &PackageInput, compression: Compression) -> Result<CachedPackage, ReadError> {
+    let info = read_package(&input.path)?;
+    let pieces = Document::ALL.map(|doc| {
+        let mut raw = Vec::with_capacity(4096);
+        doc.render(&info, &input.href, &mut raw);
+        let packed = compression.pack(&raw);
+        Piece { raw, packed }
+    });
+    Ok(CachedPackage {
+        summary: info.summary(),
+        pieces,
+    })
+}
+
+/// Renders one chunk, taking what it can from the cache.
+fn render_chunk(
+    inputs: &[PackageInput],
+    options: &RepodataOptions<'_>,
+) -> Result<Vec<Rendered>, RepodataError> {
+    let keys: Vec<Option<CacheKey>> = match options.cache {
+        None => vec![None; inputs.len()],
+        Some(_) => inputs
+            .par_iter()
+            .map(|input| {
+                std::fs::metadata(&input.path)
+                    .ok()
+                    .map(|meta| CacheKey::new(&meta, &input.href, options.compression))
+            })
+            .collect(),
+    };
+    let mut cached: std::collections::HashMap<CacheKey, CachedPackage> = match options.cache {
+        Some(cache) => {
+            let wanted: Vec<&CacheKey> = keys.iter().flatten().collect();
+            cache
+                .get_many(&wanted)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "package cache lookup failed; reading packages");
+                    Vec::new()
+                })
+                .into_iter()
+                .collect()
+        }
+        None => Default::default(),
+    };
+    let hits: Vec<Option<CachedPackage>> = keys
+        .iter()
+        .map(|k| k.as_ref().and_then(|k| cached.remove(k)))
+        .collect();
+    inputs
+        .par_iter()
+        .zip(keys.into_par_iter())
+        .zip(hits.into_par_iter())
+        .map(|((input, key), hit)| match hit {
+            Some(entry) => Ok(Rendered {
+                key,
+                entry,
+                fresh: false,
+            }),
+            None => Ok(Rendered {
+                key,
+                entry: render(input, options.compression)?,
+                fresh: true,
+            }),
+        })
+        .collect()
+}
+
+/// Reads (or takes from the cache) every package of `inputs` and returns their summaries,
+/// leaving their rendered metadata in the cache for the repodata runs that follow.
+pub fn summarize(
+    inputs: &[PackageInput],
+    options: RepodataOptions<'_>,
+) -> Result<Vec<PackageSummary>, RepodataError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut summaries = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(CHUNK) {
+        let rendered = render_chunk(chunk, &options)?;
+        let mut fresh = Vec::new();
+        for item in rendered {
+            summaries.push(item.entry.summary.clone());
+            if let (true, Some(key)) = (item.fresh, item.key) {
+                fresh.push((key, item.entry));
+            }
+        }
+        if let Some(cache) = options.cache {
+            if let Err(e) = cache.put_many(&fresh, now) {
+                tracing::warn!(error = %e, "package cache not updated");
+            }
+        }
+    }
+    Ok(summaries)
+}
+
+/// Writes `repo_dir/repodata/` for `inputs` (listed in the given order) plus `extra` metadata,
+/// replacing any repodata there. The new files are complete on disk before the old ones go.
+pub fn write_repodata(
+    repo_dir: &Path,
+    inputs: &[PackageInput],
+    extra: &[ExtraMetadata],
+    options: RepodataOptions<'_>,
+) -> Result<Repodata, RepodataError> {
+    let result = write_repodata_in(repo_dir, inputs, extra, options);
+    if result.is_err() {
+        // Nothing half-written stays behind.
+        let _ = std::fs::remove_dir_all(repo_dir.join(".repodata.tmp"));
+    }
+    result
+}
+
+fn write_repodata_in(
+    repo_dir: &Path,
+    inputs: &[PackageInput],
+    extra: &[ExtraMetadata],
+    options: RepodataOptions<'_>,
+) -> Result<Repodata, RepodataError> {
+    let write_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| RepodataError::Write { path, source }
+    };
+    let staging = repo_dir.join(".repodata.tmp");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(write_err(&staging))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(write_err(&staging))?;
+
+    let mut writers = Document::ALL
+        .map(|doc| DocumentWriter::create(&staging, doc, options.compression))
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    for writer in &mut writers {
+        let header = writer.doc.header(inputs.len());
+        let packed = options.compression.pack(&header);
+        writer.push(&header, &packed)?;
+    }
+
+    let mut packages = Vec::with_capacity(inputs.len());
+    let mut read = 0;
+    let mut to_cache: Vec<(CacheKey, CachedPackage)> = Vec::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let chunks: Vec<&[PackageInput]> = inputs.chunks(CHUNK).collect();
+    // Render chunk n+1 on the pool while chunk n is written and hashed.
+    let mut pending = match chunks.first() {
+        Some(first) => Some(render_chunk(first, &options)?),
+        None => None,
+    };
+    for index in 0..chunks.len() {
+        let current = pending.take().unwrap_or_default();
+        let next = chunks.get(index + 1);
+        let (written, rendered_next) = rayon::join(
+            || -> Result<Vec<Rendered>, RepodataError> {
+                for rendered in &current {
+                    for (writer, piece) in writers.iter_mut().zip(&rendered.entry.pieces) {
+                        writer.push(&piece.raw, &piece.packed)?;
+                    }
+                }
+                Ok(current)
+            },
+            || next.map(|chunk| render_chunk(chunk, &options)),
+        );
+        for rendered in written? {
+            packages.push(rendered.entry.summary.clone());
+            if rendered.fresh {
+                read += 1;
+                if let Some(key) = rendered.key {
+                    to_cache.push((key, rendered.entry));
+                }
+            }
+        }
+        if let Some(cache) = options.cache {
+            if to_cache.len() >= CHUNK {
+                if let Err(e) = cache.put_many(&to_cache, now) {
+                    tracing::warn!(error = %e, "package cache not updated");
+                }
+                to_cache.clear();
+            }
+        }
+        pending = rendered_next.transpose()?;
+    }
+    if let Some(cache) = options.cache {
+        if let Err(e) = cache.put_many(&to_cache, now) {
+            tracing::warn!(error = %e, "package cache not updated");
+        }
+    }
+
+    let mut records = Vec::new();
+    for mut writer in writers {
+        let footer = writer.doc.footer();
+        let packed = options.compression.pack(footer);
+        writer.push(footer, &packed)?;
+        records.push(writer.finish(options.compression, options.revision)?);
+    }
+    for item in extra {
+        records.extend(item.write(&staging, options.compression, options.revision)?);
+    }
+    let repomd = repomd::render(options.revision, &records);
+    let repomd_path = staging.join("repomd.xml");
+    write_synced(&repomd_path, repomd.as_bytes())?;
+    sync_dir(&staging)?;
+
+    let target = repo_dir.join("repodata");
+    let old = repo_dir.join(".repodata.old");
+    if target.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(write_err(&old))?;
+        }
+        std::fs::rename(&target, &old).map_err(write_err(&target))?;
+    }
+    std::fs::rename(&staging, &target).map_err(write_err(&target))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(write_err(&old))?;
+    }
+    sync_dir(repo_dir)?;
+    Ok(Repodata {
+        packages,
+        records,
+        read,
+    })
+}
+
+/// Writes `bytes` to `path` and syncs it.
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), RepodataError> {
+    let err = |source| RepodataError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = File::create(path).map_err(err)?;
+    file.write_all(bytes).map_err(err)?;
+    file.sync_all().map_err(err)
+}
+
+/// Syncs a directory, so renames and new entries in it are durable.
+pub fn sync_dir(dir: &Path) -> Result<(), RepodataError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| RepodataError::Write {
+            path: dir.to_owned(),
+            source,
+        })
+}

@@ -1,0 +1,246 @@
+//! Repodata: meaning equal to createrepo_c's, deterministic, incremental.
+
+use std::path::Path;
+
+use odcs_worker::repodata::{
+    write_repodata, Compression, ExtraMetadata, PackageCache, RepodataOptions,
+};
+use odcs_worker::scan::find_packages;
+
+use crate::support::*;
+
+fn ours(
+    dir: &Path,
+    compression: Compression,
+    cache: Option<&PackageCache>,
+) -> odcs_worker::repodata::Repodata {
+    let inputs = find_packages(dir).expect("scan");
+    let extra = ExtraMetadata::from_repository(dir).expect("extra");
+    write_repodata(
+        dir,
+        &inputs,
+        &extra,
+        RepodataOptions {
+            compression,
+            revision: 1_700_000_000,
+            cache,
+        },
+    )
+    .expect("repodata")
+}
+
+/// Test packages covering what the fixture lacks: file and versioned requires, rich
+/// dependencies, weak dependencies, ghosts, directories, same-day changelogs.
+fn build_test_packages(dir: &Path) {
+    build_rpm(
+        &Spec {
+            name: "odcs-lib",
+            version: "2.1",
+            arch: "noarch",
+            deps: &[
+                "Provides: odcs-capability = 3",
+                "Conflicts: odcs-old < 1",
+                "Obsoletes: odcs-ancient <= 0.5",
+            ],
+            files: &["lib.txt"],
+        },
+        dir,
+    );
+    build_rpm(
+        &Spec {
+            name: "odcs-app",
+            version: "1.0",
+            arch: "noarch",
+            deps: &[
+                "Requires: odcs-lib >= 2.0",
+                "Requires: /usr/share/odcs-lib/lib.txt",
+                "Requires: (odcs-lib or odcs-capability)",
+                "Requires(pre): /bin/sh",
+                "Recommends: odcs-extra",
+                "Suggests: odcs-docs",
+                "Supplements: (odcs-lib and odcs-app)",
+                "Enhances: odcs-lib",
+            ],
+            files: &["app.txt", "more.txt"],
+        },
+        dir,
+    );
+}
+
+#[test]
+fn fixture_repodata_means_what_createrepo_c_writes() {
+    let scratch = Scratch::new("cmp");
+    let (mine, theirs) = (scratch.path().join("ours"), scratch.path().join("theirs"));
+    link_rpms(&fixture_repo(), &mine);
+    build_test_packages(&mine);
+    link_rpms(&mine, &theirs);
+    let written = ours(&mine, Compression::Gzip, None);
+    assert_eq!(written.packages.len(), 7);
+    createrepo_c(&theirs);
+    assert_same_meaning(&mine, &theirs);
+}
+
+#[test]
+fn benchmark_corpus_means_what_createrepo_c_writes() {
+    // The corpus (shared/bench/make_corpus.py) is built by .ci/test; without it the fixture
+    // test above still runs.
+    let Some(corpus) = std::env::var_os("ODCS_TEST_CORPUS") else {
+        eprintln!("ODCS_TEST_CORPUS not set; skipping the corpus comparison");
+        return;
+    };
+    let scratch = Scratch::new("corpus");
+    let (mine, theirs) = (scratch.path().join("ours"), scratch.path().join("theirs"));
+    link_tree(&Path::new(&corpus).join("os"), &mine);
+    link_tree(&Path::new(&corpus).join("os"), &theirs);
+    let written = ours(&mine, Compression::Gzip, None);
+    assert!(written.packages.len() >= 100);
+    createrepo_c(&theirs);
+    assert_same_meaning(&mine, &theirs);
+}
+
+#[test]
+fn zstd_repodata_is_read_by_dnf() {
+    // createrepo_c 0.17 cannot read zstd; dnf (libsolv) can, and sees what gzip shows it.
+    let scratch = Scratch::new("zst");
+    let query = |compression: Compression, tag: &str| {
+        let dir = scratch.path().join(tag);
+        link_rpms(&fixture_repo(), &dir);
+        let written = ours(&dir, compression, None);
+        assert!(written
+            .records
+            .iter()
+            .all(|r| r.location.ends_with(compression.suffix())));
+        let repos = scratch.path().join(format!("{tag}-repos"));
+        std::fs::create_dir_all(&repos).expect("dir");
+        std::fs::write(
+            repos.join("test.repo"),
+            format!(
+                "[{tag}]\nname={tag}\nbaseurl=file://{}\ngpgcheck=0\n",
+                dir.display()
+            ),
+        )
+        .expect("repo file");
+        run(std::process::Command::new("dnf")
+            .arg("-q")
+            .arg("--disableplugin=local")
+            .arg(format!("--setopt=reposdir={}", repos.display()))
+            .arg(format!(
+                "--setopt=cachedir={}",
+                scratch.path().join(format!("{tag}-cache")).display()
+            ))
+            .arg("--releasever=1")
+            .arg("repoquery")
+            .arg("--qf")
+            .arg("%{name}-%{evr}.%{arch} %{requires}"))
+    };
+    let zstd = query(Compression::Zstd, "zst");
+    let gzip = query(Compression::Gzip, "gz");
+    assert!(
+        zstd.contains("ed-1.14.1-2.module_fd8ca23e.x86_64"),
+        "{zstd}"
+    );
+    assert_eq!(zstd, gzip);
+}
+
+fn repodata_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join("repodata"))
+        .expect("repodata")
+        .map(|e| {
+            let e = e.expect("entry");
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn same_inputs_give_byte_identical_repodata() {
+    let scratch = Scratch::new("det");
+    let dir = scratch.path().join("repo");
+    link_rpms(&fixture_repo(), &dir);
+    ours(&dir, Compression::Gzip, None);
+    let first = repodata_bytes(&dir);
+    let cache = PackageCache::open(&scratch.path().join("cache")).expect("cache");
+    ours(&dir, Compression::Gzip, Some(&cache));
+    assert_eq!(repodata_bytes(&dir), first, "a cold cache changes nothing");
+    ours(&dir, Compression::Gzip, Some(&cache));
+    assert_eq!(repodata_bytes(&dir), first, "a warm cache changes nothing");
+}
+
+#[test]
+fn a_warm_cache_reads_only_new_packages() {
+    let scratch = Scratch::new("incr");
+    let dir = scratch.path().join("repo");
+    link_rpms(&fixture_repo(), &dir);
+    let cache = PackageCache::open(&scratch.path().join("cache")).expect("cache");
+    assert_eq!(ours(&dir, Compression::Gzip, Some(&cache)).read, 5);
+    assert_eq!(ours(&dir, Compression::Gzip, Some(&cache)).read, 0);
+    build_test_packages(&dir);
+    let third = ours(&dir, Compression::Gzip, Some(&cache));
+    assert_eq!((third.packages.len(), third.read), (7, 2));
+    // Replacing a file (new inode, new mtime) is a new package even under the same name.
+    let victim = dir.join("module-build-macros-0.1-1.module_fd8ca23e.noarch.rpm");
+    let copy = scratch.path().join("copy.rpm");
+    std::fs::copy(&victim, &copy).expect("copy");
+    std::fs::rename(&copy, &victim).expect("replace");
+    assert_eq!(ours(&dir, Compression::Gzip, Some(&cache)).read, 1);
+    // The cache's output still means what createrepo_c writes.
+    let theirs = scratch.path().join("theirs");
+    link_rpms(&dir, &theirs);
+    createrepo_c(&theirs);
+    assert_same_meaning(&dir, &theirs);
+}
+
+#[test]
+fn modules_metadata_is_carried_over() {
+    let scratch = Scratch::new("mod");
+    let dir = scratch.path().join("repo");
+    link_tree(&fixture_repo(), &dir);
+    let written = ours(&dir, Compression::Gzip, None);
+    let modules = written
+        .records
+        .iter()
+        .find(|r| r.kind == "modules")
+        .expect("modules record");
+    let text = odcs_worker::repodata::compress::read_decompressed(&dir.join(&modules.location))
+        .expect("modules file");
+    let original = std::fs::read_dir(fixture_repo().join("repodata"))
+        .expect("fixture repodata")
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().ends_with("modules.yaml.gz"))
+        .expect("fixture modules");
+    assert_eq!(
+        text,
+        odcs_worker::repodata::compress::read_decompressed(&original.path()).expect("read")
+    );
+}
+
+#[test]
+fn bad_package_files_are_named() {
+    let scratch = Scratch::new("bad");
+    for (name, bytes) in [
+        ("empty.rpm", Vec::new()),
+        ("text.rpm", b"this is not an rpm".to_vec()),
+        ("truncated.rpm", {
+            let real = std::fs::read(fixture_repo().join("ed-1.14.1-2.module_fd8ca23e.x86_64.rpm"))
+                .expect("read");
+            real[..3000].to_vec()
+        }),
+    ] {
+        let dir = scratch.path().join(name);
+        link_rpms(&fixture_repo(), &dir);
+        std::fs::write(dir.join(name), bytes).expect("write");
+        let inputs = find_packages(&dir).expect("scan");
+        let err = write_repodata(&dir, &inputs, &[], RepodataOptions::default())
+            .expect_err("a bad package must fail");
+        assert!(err.to_string().contains(name), "{err}");
+        assert!(
+            !dir.join("repodata").exists(),
+            "no repodata for a failed run"
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! Test helpers: fixtures, scratch directories, packages built with rpmbuild, real tools.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The real Fedora RPMs (with repodata and modules.yaml) in `shared/fixtures`.
+pub fn fixture_repo() -> PathBuf {
+    std::env::var_os("ODCS_TEST_FIXTURE_REPO").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/odcs-test-repo"),
+        PathBuf::from,
+    )
+}
+
+/// A directory removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("odcs-{tag}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copies the RPM files (not repodata) of `from` into `to` by hard links.
+pub fn link_rpms(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("dir");
+    for entry in std::fs::read_dir(from).expect("read fixture") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        if name.to_string_lossy().ends_with(".rpm") {
+            std::fs::hard_link(entry.path(), to.join(&name)).expect("link");
+        }
+    }
+}
+
+/// Copies a whole directory tree (files hard-linked).
+pub fn link_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk");
+        let dest = to.join(entry.path().strip_prefix(from).expect("prefix"));
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).expect("dir");
+        } else {
+            std::fs::hard_link(entry.path(), &dest).expect("link");
+        }
+    }
+}
+
+/// Runs a command, failing the test with its output unless it succeeds; returns stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A package for rpmbuild to make.
+pub struct Spec<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub arch: &'a str,
+    /// Raw spec lines (Requires:, Provides:, ...).
+    pub deps: &'a [&'a str],
+    /// Files under /usr/share/{name}/.
+    pub files: &'a [&'a str],
+}
+
+/// Builds `spec` with rpmbuild into `out_dir`; returns the RPM's path.
+pub fn build_rpm(spec: &Spec<'_>, out_dir: &Path) -> PathBuf {
+    let work = Scratch::new("rpmbuild");
+    let files: String = spec
+        .files
+        .iter()
+        .map(|f| format!("echo {f} > %{{buildroot}}/usr/share/{}/{f}\n", spec.name))
+        .collect();
+    let listed: String = spec
+        .files
+        .iter()
+        .map(|f| format!("/usr/share/{}/{f}\n", spec.name))
+        .collect();
+    let text = format!(
+        "Name: {name}\nVersion: {version}\nRelease: 1\nSummary: {name} for tests & <checks>\n\
+         License: MIT\nBuildArch: {arch}\n{deps}\n%description\nTest package {name}.\n\
+         %install\nmkdir -p %{{buildroot}}/usr/share/{name} %{{buildroot}}/etc/{name}\n{files}\
+         touch %{{buildroot}}/etc/{name}/ghost.conf\n\
+         %files\n%dir /usr/share/{name}\n%ghost /etc/{name}/ghost.conf\n%dir /etc/{name}\n{listed}\
+         %changelog\n* Tue Jan 02 2024 Tester <t@example.com> - {version}-1\n- second\n\
+         * Tue Jan 02 2024 Tester <t@example.com> - {version}-0\n- same day\n\
+         * Mon Jan 01 2024 Tester <t@example.com>  - 0.1-1\n- first\n",
+        name = spec.name,
+        version = spec.version,
+        arch = spec.arch,
+        deps = spec.deps.join("\n"),
+    );
+    let spec_path = work.path().join(format!("{}.spec", spec.name));
+    std::fs::write(&spec_path, text).expect("spec");
+    run(Command::new("rpmbuild")
+        .arg("-bb")
+        .arg("--define")
+        .arg(format!("_topdir {}", work.path().display()))
+        .arg("--define")
+        .arg("_build_id_links none")
+        .arg(&spec_path));
+    let built = walkdir::WalkDir::new(work.path().join("RPMS"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().ends_with(".rpm"))
+        .expect("rpmbuild made a package");
+    std::fs::create_dir_all(out_dir).expect("out dir");
+    let dest = out_dir.join(built.file_name());
+    std::fs::copy(built.path(), &dest).expect("copy rpm");
+    dest
+}
+
+/// Compares two repositories with createrepo_c's parser (see compare_repodata.py).
+pub fn assert_same_meaning(ours: &Path, theirs: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/engine/compare_repodata.py");
+    run(Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg(ours)
+        .arg(theirs));
+}
+
+/// Runs createrepo_c on `dir`.
+pub fn createrepo_c(dir: &Path) {
+    run(Command::new("createrepo_c")
+        .arg("--no-database")
+        .arg("--quiet")
+        .arg(dir));
+}
