@@ -11,7 +11,7 @@ pub use read::{read_package, ReadError};
 
 /// What composes need to know of a package besides its repodata: identity, where it goes
 /// (binary, debug or source tree) and its signature. Small, so it is kept for every package.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[allow(missing_docs)] // fields are the package's NEVRA and header values of the same name
 pub struct PackageSummary {
     pub name: String,

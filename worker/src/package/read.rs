@@ -41,62 +41,82 @@ const RPMFILE_GHOST: u32 = 1 << 6;
 const S_IFMT: u16 = 0o170000;
 const S_IFDIR: u16 = 0o040000;
 
+/// How much of a file is mapped at a time: the header is parsed from the first window and
+/// every window is hashed in place and unmapped, so there is no copy through a buffer and
+/// memory stays flat however big packages are.
+const WINDOW: u64 = 1024 * 1024;
+
+/// Maps `len` bytes of `file` from `offset`, read-only, with the pages populated up front
+/// (one fault per window instead of one per page).
+fn map_window(file: &File, offset: u64, len: u64) -> std::io::Result<memmap2::Mmap> {
+    let len = usize::try_from(len).map_err(std::io::Error::other)?;
+    // SAFETY: the mapping is read-only and private to this call. Package files are not
+    // modified in place while a compose reads them; if one were truncated underneath, the
+    // read would fault, which is why composes read from immutable storage.
+    #[allow(unsafe_code)]
+    unsafe {
+        memmap2::MmapOptions::new()
+            .offset(offset)
+            .len(len)
+            .populate()
+            .map(file)
+    }
+}
+
 /// Reads the package at `path`: its header, its file list and its checksum.
 ///
-/// The file's modification time becomes `time_file`, as createrepo_c records it.
+/// The file is read once, front to back. Its modification time becomes `time_file`, as
+/// createrepo_c records it.
 pub fn read_package(path: &Path) -> Result<PackageInfo, ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_owned(),
         source,
     };
+    let invalid = |reason: String| ReadError::Invalid {
+        path: path.to_owned(),
+        reason,
+    };
     let file = File::open(path).map_err(io)?;
     let meta = file.metadata().map_err(io)?;
-    let bytes = map(&file).map_err(io)?;
-    let checksum = hex::encode(Sha256::digest(&bytes[..]));
+    let size = meta.len();
     let time_file = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs());
-    parse(&bytes, meta.len(), time_file, checksum).map_err(|reason| ReadError::Invalid {
-        path: path.to_owned(),
-        reason,
-    })
-}
-
-/// Maps a whole file read-only (an empty file maps to an empty slice).
-fn map(file: &File) -> std::io::Result<Bytes> {
-    if file.metadata()?.len() == 0 {
-        return Ok(Bytes::Empty);
+    if size == 0 {
+        return Err(invalid("the file is empty".into()));
     }
-    #[allow(unsafe_code)]
-    // The mapping is read-only and lives no longer than this read; package files are not
-    // modified in place while a compose reads them.
-    let mmap = unsafe { memmap2::Mmap::map(file)? };
-    Ok(Bytes::Mapped(mmap))
-}
-
-/// File contents, mapped or (for empty files) nothing.
-enum Bytes {
-    Empty,
-    Mapped(memmap2::Mmap),
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Empty => &[],
-            Bytes::Mapped(m) => m,
+    let mut hash = Sha256::new();
+    let first = map_window(&file, 0, size.min(WINDOW)).map_err(io)?;
+    let pkg = match rpm::PackageMetadata::parse(&mut std::io::Cursor::new(&first[..])) {
+        Ok(pkg) => pkg,
+        // A header longer than the first window: parse it from the file instead.
+        Err(_) if size > WINDOW => {
+            let mut reader = std::io::BufReader::new(File::open(path).map_err(io)?);
+            rpm::PackageMetadata::parse(&mut reader).map_err(|e| invalid(e.to_string()))?
         }
+        Err(e) => return Err(invalid(e.to_string())),
+    };
+    hash.update(&first[..]);
+    drop(first);
+    let mut offset = WINDOW;
+    while offset < size {
+        let window = map_window(&file, offset, (size - offset).min(WINDOW)).map_err(io)?;
+        hash.update(&window[..]);
+        offset += WINDOW;
     }
+    let checksum = hex::encode(hash.finalize());
+    parse(&pkg, size, time_file, checksum).map_err(invalid)
 }
 
-/// Parses the package in `bytes`.
-fn parse(bytes: &[u8], size: u64, time_file: u64, checksum: String) -> Result<PackageInfo, String> {
-    let mut cursor = std::io::Cursor::new(bytes);
-    let pkg = rpm::PackageMetadata::parse(&mut cursor).map_err(|e| e.to_string())?;
+/// Turns a parsed header into repodata's view of the package.
+fn parse(
+    pkg: &rpm::PackageMetadata,
+    size: u64,
+    time_file: u64,
+    checksum: String,
+) -> Result<PackageInfo, String> {
     let offsets = pkg.get_package_segment_offsets();
     if offsets.payload > size {
         return Err(format!(
@@ -122,17 +142,17 @@ fn parse(bytes: &[u8], size: u64, time_file: u64, checksum: String) -> Result<Pa
         text(IndexTag::RPMTAG_ARCH)
     };
 
-    let files = file_list(&pkg)?;
+    let files = file_list(pkg)?;
     let own_files: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
 
     let provides_raw = raw_deps(
-        &pkg,
+        pkg,
         IndexTag::RPMTAG_PROVIDENAME,
         IndexTag::RPMTAG_PROVIDEFLAGS,
         IndexTag::RPMTAG_PROVIDEVERSION,
     )?;
     let requires_raw = raw_deps(
-        &pkg,
+        pkg,
         IndexTag::RPMTAG_REQUIRENAME,
         IndexTag::RPMTAG_REQUIREFLAGS,
         IndexTag::RPMTAG_REQUIREVERSION,
@@ -141,7 +161,7 @@ fn parse(bytes: &[u8], size: u64, time_file: u64, checksum: String) -> Result<Pa
         own_files.contains(path) && is_primary_file(path)
     });
     let list = |n, f, v| -> Result<Vec<Dependency>, String> {
-        Ok(raw_deps(&pkg, n, f, v)?
+        Ok(raw_deps(pkg, n, f, v)?
             .into_iter()
             .filter_map(|(name, sense, evr)| Dependency::from_header(name, sense, evr))
             .collect())
@@ -231,8 +251,8 @@ fn parse(bytes: &[u8], size: u64, time_file: u64, checksum: String) -> Result<Pa
             IndexTag::RPMTAG_ENHANCEFLAGS,
             IndexTag::RPMTAG_ENHANCEVERSION,
         )?,
-        changelogs: changelogs(&pkg)?,
-        sigkey: signing_key(&pkg),
+        changelogs: changelogs(pkg)?,
+        sigkey: signing_key(pkg),
         checksum,
         files,
         name,

@@ -1,9 +1,12 @@
 //! The package-metadata cache shared by composes.
 //!
 //! A package file is identified by device, inode, size and modification time; with its
-//! location in the repository and the compression, that identity keys the rendered repodata
-//! pieces (raw and compressed) and the summary composes need. A compose whose packages were
-//! seen before reads and hashes only the new ones and copies the rest from here.
+//! location in the repository, that identity keys the package's rendered repodata XML and the
+//! summary composes need. A compose whose packages were seen before reads and hashes only the
+//! new ones and copies the rest from here.
+//!
+//! Compressed blocks of repodata (see [`super::blocks`]) are cached too, keyed by the SHA-256 of
+//! their content, so an incremental run compresses only the blocks around changed packages.
 //!
 //! The cache is an SQLite file (several worker processes on one host may share it; SQLite
 //! locks). It is only a cache: it is written without fsync, and a cache that cannot be opened
@@ -17,12 +20,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 use thiserror::Error;
 
-use super::compress::Compression;
-use super::Piece;
 use crate::package::PackageSummary;
 
 /// Bumped whenever rendering changes, so old entries are never reused.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 /// Why the cache failed.
 #[derive(Debug, Error)]
@@ -44,17 +45,47 @@ pub struct CacheKey(String);
 
 impl CacheKey {
     /// The key for the file at `path` (already stat-ed as `meta`), listed at `href`.
-    pub fn new(meta: &std::fs::Metadata, href: &str, compression: Compression) -> CacheKey {
+    pub fn new(meta: &std::fs::Metadata, href: &str) -> CacheKey {
         use std::os::unix::fs::MetadataExt;
         CacheKey(format!(
-            "v{FORMAT_VERSION}:{}:{}:{}:{}.{}:{}:{href}",
+            "v{FORMAT_VERSION}:{}:{}:{}:{}.{}:{href}",
             meta.dev(),
             meta.ino(),
             meta.size(),
             meta.mtime(),
             meta.mtime_nsec(),
-            compression.name()
         ))
+    }
+}
+
+impl CacheKey {
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Something to store in the cache, handed to a background writer.
+pub enum CacheWrite {
+    /// Rendered packages.
+    Packages(Vec<(CacheKey, CachedPackage)>),
+    /// Compressed blocks.
+    Blocks(Vec<(String, Vec<u8>)>),
+}
+
+impl PackageCache {
+    /// Stores everything received on `rx` until the senders are gone; run on its own thread
+    /// so storing overlaps with reading and compressing.
+    pub fn store_all(&self, rx: std::sync::mpsc::Receiver<CacheWrite>, now: i64) {
+        for write in rx {
+            let result = match write {
+                CacheWrite::Packages(entries) => self.put_many(&entries, now),
+                CacheWrite::Blocks(blocks) => self.put_blocks(&blocks, now),
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "package cache not updated");
+            }
+        }
     }
 }
 
@@ -63,8 +94,8 @@ impl CacheKey {
 pub struct CachedPackage {
     /// The summary composes need.
     pub summary: PackageSummary,
-    /// primary, filelists and other pieces.
-    pub pieces: [Piece; 3],
+    /// The package's primary, filelists and other XML.
+    pub xml: [Vec<u8>; 3],
 }
 
 #[derive(QueryableByName)]
@@ -74,41 +105,50 @@ struct Row {
     #[diesel(sql_type = Text)]
     summary: String,
     #[diesel(sql_type = Binary)]
-    primary_raw: Vec<u8>,
+    primary: Vec<u8>,
     #[diesel(sql_type = Binary)]
-    primary_packed: Vec<u8>,
+    filelists: Vec<u8>,
     #[diesel(sql_type = Binary)]
-    filelists_raw: Vec<u8>,
-    #[diesel(sql_type = Binary)]
-    filelists_packed: Vec<u8>,
-    #[diesel(sql_type = Binary)]
-    other_raw: Vec<u8>,
-    #[diesel(sql_type = Binary)]
-    other_packed: Vec<u8>,
+    other: Vec<u8>,
 }
 
-/// An open cache.
+#[derive(QueryableByName)]
+struct BlockRow {
+    #[diesel(sql_type = Text)]
+    key: String,
+    #[diesel(sql_type = Binary)]
+    packed: Vec<u8>,
+}
+
+/// An open cache. Lookups and writes use separate connections, so a run can keep reading
+/// while its earlier results are being stored (SQLite in WAL mode allows both at once).
 pub struct PackageCache {
     path: PathBuf,
     conn: Mutex<SqliteConnection>,
+    writer: Mutex<SqliteConnection>,
 }
 
 const SCHEMA: &str = "
     PRAGMA busy_timeout = 30000;
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = OFF;
+    PRAGMA wal_autocheckpoint = 16384;
+    PRAGMA cache_size = -512;
     CREATE TABLE IF NOT EXISTS packages (
         key TEXT PRIMARY KEY NOT NULL,
         summary TEXT NOT NULL,
-        primary_raw BLOB NOT NULL,
-        primary_packed BLOB NOT NULL,
-        filelists_raw BLOB NOT NULL,
-        filelists_packed BLOB NOT NULL,
-        other_raw BLOB NOT NULL,
-        other_packed BLOB NOT NULL,
+        primary_xml BLOB NOT NULL,
+        filelists_xml BLOB NOT NULL,
+        other_xml BLOB NOT NULL,
         used_at BIGINT NOT NULL
     );
     CREATE INDEX IF NOT EXISTS packages_used_at ON packages (used_at);
+    CREATE TABLE IF NOT EXISTS blocks (
+        key TEXT PRIMARY KEY NOT NULL,
+        packed BLOB NOT NULL,
+        used_at BIGINT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS blocks_used_at ON blocks (used_at);
 ";
 
 /// Keys per lookup statement (well under SQLite's variable limit).
@@ -117,7 +157,7 @@ const LOOKUP_BATCH: usize = 500;
 impl PackageCache {
     /// Opens (or creates) the cache in `dir`; an unreadable cache file is replaced.
     pub fn open(dir: &Path) -> Result<PackageCache, CacheError> {
-        let path = dir.join("packages.sqlite");
+        let path = dir.join(format!("packages-v{FORMAT_VERSION}.sqlite"));
         let fail = |message: String| CacheError::Database {
             path: path.clone(),
             message,
@@ -139,29 +179,41 @@ impl PackageCache {
                 open().map_err(fail)?
             }
         };
+        let writer = open().map_err(fail)?;
         Ok(PackageCache {
             path,
             conn: Mutex::new(conn),
+            writer: Mutex::new(writer),
         })
     }
 
     /// A cache that lives only as long as this value: for runs asked not to use the shared
     /// one, so each package is still read only once per run.
     pub fn in_memory() -> Result<PackageCache, CacheError> {
-        let path = PathBuf::from(":memory:");
-        let mut conn =
-            SqliteConnection::establish(":memory:").map_err(|e| CacheError::Database {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // A named shared-cache memory database, so the reader and writer see the same data.
+        let uri = format!(
+            "file:odcs-cache-{}-{n}?mode=memory&cache=shared",
+            std::process::id()
+        );
+        let path = PathBuf::from(&uri);
+        let open = || -> Result<SqliteConnection, CacheError> {
+            let fail = |message: String| CacheError::Database {
                 path: path.clone(),
-                message: e.to_string(),
-            })?;
-        conn.batch_execute(SCHEMA)
-            .map_err(|e| CacheError::Database {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+                message,
+            };
+            let mut conn = SqliteConnection::establish(&uri).map_err(|e| fail(e.to_string()))?;
+            conn.batch_execute(SCHEMA)
+                .map_err(|e| fail(e.to_string()))?;
+            Ok(conn)
+        };
+        let conn = open()?;
+        let writer = open()?;
         Ok(PackageCache {
             path,
             conn: Mutex::new(conn),
+            writer: Mutex::new(writer),
         })
     }
 
@@ -182,8 +234,8 @@ impl PackageCache {
         for batch in keys.chunks(LOOKUP_BATCH) {
             let placeholders = vec!["?"; batch.len()].join(",");
             let sql = format!(
-                "SELECT key, summary, primary_raw, primary_packed, filelists_raw, \
-                 filelists_packed, other_raw, other_packed FROM packages WHERE key IN ({placeholders})"
+                "SELECT key, summary, primary_xml AS \"primary\", filelists_xml AS filelists, \
+                 other_xml AS other FROM packages WHERE key IN ({placeholders})"
             );
             let mut query = diesel::sql_query(sql).into_boxed();
             for key in batch {
@@ -198,20 +250,7 @@ impl PackageCache {
                     CacheKey(row.key),
                     CachedPackage {
                         summary,
-                        pieces: [
-                            Piece {
-                                raw: row.primary_raw,
-                                packed: row.primary_packed,
-                            },
-                            Piece {
-                                raw: row.filelists_raw,
-                                packed: row.filelists_packed,
-                            },
-                            Piece {
-                                raw: row.other_raw,
-                                packed: row.other_packed,
-                            },
-                        ],
+                        xml: [row.primary, row.filelists, row.other],
                     },
                 ));
             }
@@ -233,18 +272,52 @@ impl PackageCache {
             for (key, entry) in entries {
                 let summary = serde_json::to_string(&entry.summary).unwrap_or_default();
                 diesel::sql_query(
-                    "INSERT OR REPLACE INTO packages (key, summary, primary_raw, primary_packed, \
-                     filelists_raw, filelists_packed, other_raw, other_packed, used_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO packages (key, summary, primary_xml, \
+                     filelists_xml, other_xml, used_at) VALUES (?, ?, ?, ?, ?, ?)",
                 )
                 .bind::<Text, _>(&key.0)
                 .bind::<Text, _>(summary)
-                .bind::<Binary, _>(&entry.pieces[0].raw)
-                .bind::<Binary, _>(&entry.pieces[0].packed)
-                .bind::<Binary, _>(&entry.pieces[1].raw)
-                .bind::<Binary, _>(&entry.pieces[1].packed)
-                .bind::<Binary, _>(&entry.pieces[2].raw)
-                .bind::<Binary, _>(&entry.pieces[2].packed)
+                .bind::<Binary, _>(&entry.xml[0])
+                .bind::<Binary, _>(&entry.xml[1])
+                .bind::<Binary, _>(&entry.xml[2])
+                .bind::<BigInt, _>(now)
+                .execute(conn)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| self.error(e))
+    }
+
+    /// Compressed blocks cached under `keys`, in any order.
+    pub fn get_blocks(&self, keys: &[String]) -> Result<Vec<(String, Vec<u8>)>, CacheError> {
+        let mut conn = self.conn.lock().map_err(|e| self.error(e))?;
+        let mut found = Vec::new();
+        for batch in keys.chunks(LOOKUP_BATCH) {
+            let placeholders = vec!["?"; batch.len()].join(",");
+            let sql = format!("SELECT key, packed FROM blocks WHERE key IN ({placeholders})");
+            let mut query = diesel::sql_query(sql).into_boxed();
+            for key in batch {
+                query = query.bind::<Text, _>(key.clone());
+            }
+            let rows: Vec<BlockRow> = query.load(&mut *conn).map_err(|e| self.error(e))?;
+            found.extend(rows.into_iter().map(|r| (r.key, r.packed)));
+        }
+        Ok(found)
+    }
+
+    /// Stores compressed blocks under their keys.
+    pub fn put_blocks(&self, blocks: &[(String, Vec<u8>)], now: i64) -> Result<(), CacheError> {
+        if blocks.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.writer.lock().map_err(|e| self.error(e))?;
+        conn.transaction::<_, diesel::result::Error, _>(|conn| {
+            for (key, packed) in blocks {
+                diesel::sql_query(
+                    "INSERT OR REPLACE INTO blocks (key, packed, used_at) VALUES (?, ?, ?)",
+                )
+                .bind::<Text, _>(key)
+                .bind::<Binary, _>(packed)
                 .bind::<BigInt, _>(now)
                 .execute(conn)?;
             }
@@ -255,10 +328,14 @@ impl PackageCache {
 
     /// Removes entries not used since `before` (seconds since the epoch); returns how many.
     pub fn prune(&self, before: i64) -> Result<usize, CacheError> {
-        let mut conn = self.conn.lock().map_err(|e| self.error(e))?;
-        diesel::sql_query("DELETE FROM packages WHERE used_at < ?")
-            .bind::<Nullable<BigInt>, _>(Some(before))
-            .execute(&mut *conn)
-            .map_err(|e| self.error(e))
+        let mut conn = self.writer.lock().map_err(|e| self.error(e))?;
+        let mut removed = 0;
+        for table in ["packages", "blocks"] {
+            removed += diesel::sql_query(format!("DELETE FROM {table} WHERE used_at < ?"))
+                .bind::<Nullable<BigInt>, _>(Some(before))
+                .execute(&mut *conn)
+                .map_err(|e| self.error(e))?;
+        }
+        Ok(removed)
     }
 }

@@ -2,9 +2,10 @@
 //! gzip member or zstd frame. Concatenated members are a valid gzip file (RFC 1952 §2.2) and
 //! concatenated frames a valid zstd file, which lets cached pieces be reused as they are.
 
-use std::io::{Read, Write};
+use std::cell::RefCell;
+use std::io::Read;
 
-use flate2::write::GzEncoder;
+use flate2::{Compress, Crc, FlushCompress, Status};
 
 /// The compression of repodata files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -41,16 +42,15 @@ impl Compression {
     /// Compresses `raw` into one self-contained member or frame.
     pub fn pack(self, raw: &[u8]) -> Vec<u8> {
         match self {
-            Compression::Gzip => {
-                let mut encoder = GzEncoder::new(
-                    Vec::with_capacity(raw.len() / 3 + 64),
-                    flate2::Compression::new(GZIP_LEVEL),
-                );
-                // Writing into a Vec cannot fail.
-                let _ = encoder.write_all(raw);
-                encoder.finish().unwrap_or_default()
-            }
-            Compression::Zstd => zstd::bulk::compress(raw, ZSTD_LEVEL).unwrap_or_default(),
+            Compression::Gzip => gzip_member(raw),
+            Compression::Zstd => ZSTD.with(|cell| {
+                let mut compressor = cell.borrow_mut();
+                match compressor.as_mut() {
+                    Some(c) => c.compress(raw),
+                    None => zstd::bulk::compress(raw, ZSTD_LEVEL),
+                }
+                .unwrap_or_default()
+            }),
         }
     }
 }
@@ -65,6 +65,43 @@ impl std::str::FromStr for Compression {
             other => Err(format!("unknown compression {other:?}; use gz or zst")),
         }
     }
+}
+
+thread_local! {
+    /// One deflate state per thread, reset between members: allocating and clearing a fresh
+    /// state for every package costs more than compressing a small package.
+    static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(flate2::Compression::new(GZIP_LEVEL), false));
+    /// One zstd context per thread, for the same reason.
+    static ZSTD: RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        RefCell::new(zstd::bulk::Compressor::new(ZSTD_LEVEL).ok());
+}
+
+/// A complete gzip member (RFC 1952): fixed header (no name, mtime 0, so output is
+/// deterministic), raw deflate data, CRC-32 and size.
+fn gzip_member(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() / 3 + 64);
+    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+    DEFLATE.with(|cell| {
+        let mut deflate = cell.borrow_mut();
+        deflate.reset();
+        loop {
+            let consumed = deflate.total_in() as usize;
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(4096));
+            }
+            match deflate.compress_vec(&raw[consumed..], &mut out, FlushCompress::Finish) {
+                Ok(Status::StreamEnd) => break,
+                Ok(_) => continue,
+                // Compressing from memory into memory cannot fail.
+                Err(_) => break,
+            }
+        }
+    });
+    let mut crc = Crc::new();
+    crc.update(raw);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    out
 }
 
 /// Reads a possibly compressed metadata file whole, choosing the decoder by file name.

@@ -1,17 +1,19 @@
 //! Repository metadata (repodata/) for a set of packages, meaning what createrepo_c 0.17
 //! writes for them.
 //!
-//! Packages are read, hashed, rendered and compressed on all cores in bounded chunks; each
-//! package's XML becomes one compressed member per document, streamed in order into the three
-//! files while their checksums are computed. Nothing holds more than one chunk of packages, so
-//! memory stays flat for any repository size. With a [`PackageCache`], packages seen before
-//! (same file, same location) are not read again: their pieces come from the cache.
+//! Packages are read, hashed and rendered on all cores in bounded chunks; their XML is cut into
+//! content-defined blocks ([`blocks`]), compressed in parallel and streamed in order into the
+//! three files while their checksums are computed. Nothing holds more than about one chunk of
+//! packages, so memory stays flat for any repository size. With a [`PackageCache`], packages
+//! seen before (same file, same location) are not read again, and blocks compressed before are
+//! not compressed again.
 //!
 //! Why not `rpmrepo_metadata`: its writer takes a whole in-memory `Repository` (every package
 //! with its file list held at once), its package loader reads each file twice (header, then
-//! checksum) and panics on non-UTF-8 paths, and it cannot emit per-package pieces for a cache.
+//! checksum) and panics on non-UTF-8 paths, and it cannot emit per-package XML for a cache.
 //! We use the `rpm` crate it builds on for headers, and `quick-xml` for escaping and parsing.
 
+pub mod blocks;
 pub mod cache;
 pub mod compress;
 pub mod extra;
@@ -27,14 +29,14 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::package::{read_package, PackageSummary, ReadError};
-pub use cache::{CacheKey, CachedPackage, PackageCache};
+pub use cache::{CacheKey, CacheWrite, CachedPackage, PackageCache};
 pub use compress::Compression;
 pub use extra::ExtraMetadata;
 pub use repomd::RepomdRecord;
 use xml::Document;
 
 /// Packages processed together; bounds memory to this many packages' metadata.
-const CHUNK: usize = 256;
+const CHUNK: usize = 128;
 
 /// Why repodata could not be written.
 #[derive(Debug, Error)]
@@ -71,15 +73,6 @@ pub struct PackageInput {
     pub path: PathBuf,
     /// The `location href` (relative to the repository root).
     pub href: String,
-}
-
-/// One package's XML in one document, raw and compressed.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Piece {
-    /// The XML.
-    pub raw: Vec<u8>,
-    /// The XML as one compressed member.
-    pub packed: Vec<u8>,
 }
 
 /// Options of one repodata run.
@@ -126,7 +119,7 @@ impl DocumentWriter {
         Ok(DocumentWriter {
             doc,
             path,
-            file: BufWriter::with_capacity(1 << 20, file),
+            file: BufWriter::with_capacity(128 << 10, file),
             packed_hash: Sha256::new(),
             raw_hash: Sha256::new(),
             packed_size: 0,
@@ -185,7 +178,7 @@ impl DocumentWriter {
     }
 }
 
-/// A package's three pieces and summary, from the cache or freshly rendered.
+/// A package's XML and summary, from the cache or freshly rendered.
 struct Rendered {
     key: Option<CacheKey>,
     entry: CachedPackage,
@@ -193,17 +186,16 @@ struct Rendered {
 }
 
 /// Reads, renders and compresses one package.
-fn render(input: &PackageInput, compression: Compression) -> Result<CachedPackage, ReadError> {
+fn render(input: &PackageInput) -> Result<CachedPackage, ReadError> {
     let info = read_package(&input.path)?;
-    let pieces = Document::ALL.map(|doc| {
+    let xml = Document::ALL.map(|doc| {
         let mut raw = Vec::with_capacity(4096);
         doc.render(&info, &input.href, &mut raw);
-        let packed = compression.pack(&raw);
-        Piece { raw, packed }
+        raw
     });
     Ok(CachedPackage {
         summary: info.summary(),
-        pieces,
+        xml,
     })
 }
 
@@ -212,15 +204,16 @@ fn render_chunk(
     inputs: &[PackageInput],
     options: &RepodataOptions<'_>,
 ) -> Result<Vec<Rendered>, RepodataError> {
+    let metas: Vec<Option<std::fs::Metadata>> = inputs
+        .par_iter()
+        .map(|input| std::fs::metadata(&input.path).ok())
+        .collect();
     let keys: Vec<Option<CacheKey>> = match options.cache {
         None => vec![None; inputs.len()],
         Some(_) => inputs
-            .par_iter()
-            .map(|input| {
-                std::fs::metadata(&input.path)
-                    .ok()
-                    .map(|meta| CacheKey::new(&meta, &input.href, options.compression))
-            })
+            .iter()
+            .zip(&metas)
+            .map(|(input, meta)| meta.as_ref().map(|m| CacheKey::new(m, &input.href)))
             .collect(),
     };
     let mut cached: std::collections::HashMap<CacheKey, CachedPackage> = match options.cache {
@@ -237,27 +230,42 @@ fn render_chunk(
         }
         None => Default::default(),
     };
-    let hits: Vec<Option<CachedPackage>> = keys
-        .iter()
-        .map(|k| k.as_ref().and_then(|k| cached.remove(k)))
-        .collect();
-    inputs
-        .par_iter()
-        .zip(keys.into_par_iter())
-        .zip(hits.into_par_iter())
-        .map(|((input, key), hit)| match hit {
-            Some(entry) => Ok(Rendered {
-                key,
+    let mut slots: Vec<Option<Rendered>> = keys
+        .into_iter()
+        .map(|key| {
+            let hit = key.as_ref().and_then(|k| cached.remove(k));
+            hit.map(|entry| Rendered {
+                key: key.clone(),
                 entry,
                 fresh: false,
-            }),
-            None => Ok(Rendered {
+            })
+            .or(Some(Rendered {
                 key,
-                entry: render(input, options.compression)?,
+                entry: CachedPackage {
+                    summary: PackageSummary::default(),
+                    xml: Default::default(),
+                },
                 fresh: true,
-            }),
+            }))
         })
-        .collect()
+        .collect();
+    // Read the misses largest first, so no core is left hashing one big package alone at the
+    // end of the chunk; results keep their listing order.
+    let mut misses: Vec<usize> = (0..inputs.len())
+        .filter(|i| slots[*i].as_ref().is_some_and(|r| r.fresh))
+        .collect();
+    misses.sort_by_key(|i| std::cmp::Reverse(metas[*i].as_ref().map_or(0, |m| m.len())));
+    let rendered: Vec<(usize, Result<CachedPackage, ReadError>)> = misses
+        .par_iter()
+        .with_max_len(1)
+        .map(|i| (*i, render(&inputs[*i])))
+        .collect();
+    for (i, result) in rendered {
+        if let Some(slot) = slots[i].as_mut() {
+            slot.entry = result?;
+        }
+    }
+    Ok(slots.into_iter().flatten().collect())
 }
 
 /// Reads (or takes from the cache) every package of `inputs` and returns their summaries,
@@ -330,56 +338,18 @@ fn write_repodata_in(
         writer.push(&header, &packed)?;
     }
 
-    let mut packages = Vec::with_capacity(inputs.len());
-    let mut read = 0;
-    let mut to_cache: Vec<(CacheKey, CachedPackage)> = Vec::new();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let chunks: Vec<&[PackageInput]> = inputs.chunks(CHUNK).collect();
-    // Render chunk n+1 on the pool while chunk n is written and hashed.
-    let mut pending = match chunks.first() {
-        Some(first) => Some(render_chunk(first, &options)?),
-        None => None,
-    };
-    for index in 0..chunks.len() {
-        let current = pending.take().unwrap_or_default();
-        let next = chunks.get(index + 1);
-        let (written, rendered_next) = rayon::join(
-            || -> Result<Vec<Rendered>, RepodataError> {
-                for rendered in &current {
-                    for (writer, piece) in writers.iter_mut().zip(&rendered.entry.pieces) {
-                        writer.push(&piece.raw, &piece.packed)?;
-                    }
-                }
-                Ok(current)
-            },
-            || next.map(|chunk| render_chunk(chunk, &options)),
-        );
-        for rendered in written? {
-            packages.push(rendered.entry.summary.clone());
-            if rendered.fresh {
-                read += 1;
-                if let Some(key) = rendered.key {
-                    to_cache.push((key, rendered.entry));
-                }
-            }
-        }
+    let (packages, read) = std::thread::scope(|scope| {
+        // Cache writes go to their own thread (and connection), overlapping the work here.
+        // Bounded, so a slow cache cannot make pending writes pile up in memory.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<CacheWrite>(2);
         if let Some(cache) = options.cache {
-            if to_cache.len() >= CHUNK {
-                if let Err(e) = cache.put_many(&to_cache, now) {
-                    tracing::warn!(error = %e, "package cache not updated");
-                }
-                to_cache.clear();
-            }
+            scope.spawn(move || cache.store_all(rx, now));
         }
-        pending = rendered_next.transpose()?;
-    }
-    if let Some(cache) = options.cache {
-        if let Err(e) = cache.put_many(&to_cache, now) {
-            tracing::warn!(error = %e, "package cache not updated");
-        }
-    }
+        stream_packages(inputs, &mut writers, &options, &tx)
+    })?;
 
     let mut records = Vec::new();
     for mut writer in writers {
@@ -414,6 +384,87 @@ fn write_repodata_in(
         records,
         read,
     })
+}
+
+/// Reads (or takes from the cache), renders, cuts, compresses and writes every package, in
+/// order; returns the summaries and how many packages were read. New cache entries go to
+/// `cache_tx`.
+fn stream_packages(
+    inputs: &[PackageInput],
+    writers: &mut [DocumentWriter],
+    options: &RepodataOptions<'_>,
+    cache_tx: &std::sync::mpsc::SyncSender<CacheWrite>,
+) -> Result<(Vec<PackageSummary>, usize), RepodataError> {
+    let mut packages = Vec::with_capacity(inputs.len());
+    let mut read = 0;
+    let mut builder = blocks::BlockBuilder::default();
+    let chunks: Vec<&[PackageInput]> = inputs.chunks(CHUNK).collect();
+    // Render chunk n+1 on the pool while chunk n is compressed, written and hashed.
+    let mut pending = match chunks.first() {
+        Some(first) => Some(render_chunk(first, options)?),
+        None => None,
+    };
+    for index in 0..chunks.len() {
+        let current = pending.take().unwrap_or_default();
+        let mut finished: Vec<blocks::Block> = Vec::new();
+        for rendered in &current {
+            finished.extend(builder.push(
+                &rendered.entry.xml,
+                &rendered.entry.summary.checksum,
+                rendered.key.as_ref().map(CacheKey::as_str),
+            ));
+        }
+        let next = chunks.get(index + 1);
+        let (written, rendered_next) = rayon::join(
+            || write_blocks(writers, &finished, options, cache_tx),
+            || next.map(|chunk| render_chunk(chunk, options)),
+        );
+        written?;
+        let mut fresh = Vec::new();
+        for rendered in current {
+            packages.push(rendered.entry.summary.clone());
+            if rendered.fresh {
+                read += 1;
+                if let Some(key) = rendered.key {
+                    fresh.push((key, rendered.entry));
+                }
+            }
+        }
+        if options.cache.is_some() && !fresh.is_empty() {
+            // A closed channel only means no cache is being written.
+            let _ = cache_tx.send(CacheWrite::Packages(fresh));
+        }
+        pending = rendered_next.transpose()?;
+    }
+    let last: Vec<blocks::Block> = builder.finish().into_iter().collect();
+    write_blocks(writers, &last, options, cache_tx)?;
+    Ok((packages, read))
+}
+
+/// Compresses finished blocks and appends them to the documents.
+fn write_blocks(
+    writers: &mut [DocumentWriter],
+    finished: &[blocks::Block],
+    options: &RepodataOptions<'_>,
+    cache_tx: &std::sync::mpsc::SyncSender<CacheWrite>,
+) -> Result<(), RepodataError> {
+    if finished.is_empty() {
+        return Ok(());
+    }
+    let (packed, new) = blocks::compress_blocks(finished, options.compression, options.cache);
+    if options.cache.is_some() && !new.is_empty() {
+        let _ = cache_tx.send(CacheWrite::Blocks(new));
+    }
+    // The three documents are independent streams: hash and write them in parallel.
+    writers
+        .par_iter_mut()
+        .enumerate()
+        .try_for_each(|(i, writer)| {
+            finished
+                .iter()
+                .zip(&packed)
+                .try_for_each(|(block, packed)| writer.push(&block.raw[i], &packed[i]))
+        })
 }
 
 /// Writes `bytes` to `path` and syncs it.

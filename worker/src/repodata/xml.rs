@@ -65,34 +65,60 @@ impl Document {
     }
 }
 
+/// Whether a character may appear in an XML 1.0 document.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
 /// Text with XML's special characters escaped and characters XML 1.0 cannot carry dropped.
 pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
-    let clean = text
-        .chars()
-        .all(|c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..));
-    if clean {
+    if text.chars().all(xml_char) {
         quick_xml::escape::escape(text)
     } else {
-        let kept: String = text
-            .chars()
-            .filter(|c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..))
-            .collect();
+        let kept: String = text.chars().filter(|c| xml_char(*c)).collect();
         std::borrow::Cow::Owned(quick_xml::escape::escape(&kept).into_owned())
     }
 }
 
+/// Appends `text` escaped. Most strings need nothing: one byte scan decides, and they are
+/// copied as they are (the hot path of rendering thousands of packages).
+fn push_escaped(out: &mut Vec<u8>, text: &str) {
+    let plain = text.bytes().all(|b| {
+        (b >= 0x20 || b == b'\t' || b == b'\n' || b == b'\r')
+            && !matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'' | 0xEF)
+    });
+    if plain {
+        out.extend_from_slice(text.as_bytes());
+    } else {
+        out.extend_from_slice(escape(text).as_bytes());
+    }
+}
+
+/// Appends ` name="value"` with the value escaped.
+fn attr(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.push(b' ');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"=\"");
+    push_escaped(out, value);
+    out.push(b'"');
+}
+
 fn element(out: &mut Vec<u8>, indent: &str, tag: &str, text: &str) {
-    let _ = writeln!(out, "{indent}<{tag}>{}</{tag}>", escape(text));
+    out.extend_from_slice(indent.as_bytes());
+    out.push(b'<');
+    out.extend_from_slice(tag.as_bytes());
+    out.push(b'>');
+    push_escaped(out, text);
+    out.extend_from_slice(b"</");
+    out.extend_from_slice(tag.as_bytes());
+    out.extend_from_slice(b">\n");
 }
 
 fn version(out: &mut Vec<u8>, pkg: &PackageInfo) {
-    let _ = writeln!(
-        out,
-        "  <version epoch=\"{}\" ver=\"{}\" rel=\"{}\"/>",
-        pkg.epoch,
-        escape(&pkg.version),
-        escape(&pkg.release)
-    );
+    let _ = write!(out, "  <version epoch=\"{}\"", pkg.epoch);
+    attr(out, "ver", &pkg.version);
+    attr(out, "rel", &pkg.release);
+    out.extend_from_slice(b"/>\n");
 }
 
 fn primary(pkg: &PackageInfo, href: &str, out: &mut Vec<u8>) {
@@ -119,7 +145,9 @@ fn primary(pkg: &PackageInfo, href: &str, out: &mut Vec<u8>) {
         "  <size package=\"{}\" installed=\"{}\" archive=\"{}\"/>",
         pkg.size_package, pkg.size_installed, pkg.size_archive
     );
-    let _ = writeln!(out, "  <location href=\"{}\"/>", escape(href));
+    out.extend_from_slice(b"  <location");
+    attr(out, "href", href);
+    out.extend_from_slice(b"/>\n");
     out.extend_from_slice(b"  <format>\n");
     element(out, "    ", "rpm:license", &pkg.license);
     element(out, "    ", "rpm:vendor", &pkg.vendor);
@@ -159,18 +187,19 @@ fn dependency_list(out: &mut Vec<u8>, tag: &str, deps: &[Dependency]) {
     }
     let _ = writeln!(out, "    <{tag}>");
     for dep in deps {
-        let _ = write!(out, "      <rpm:entry name=\"{}\"", escape(&dep.name));
+        out.extend_from_slice(b"      <rpm:entry");
+        attr(out, "name", &dep.name);
         if let Some(flags) = dep.flags {
-            let _ = write!(out, " flags=\"{flags}\"");
+            attr(out, "flags", flags);
         }
         if let Some(epoch) = &dep.epoch {
-            let _ = write!(out, " epoch=\"{}\"", escape(epoch));
+            attr(out, "epoch", epoch);
         }
         if let Some(ver) = &dep.version {
-            let _ = write!(out, " ver=\"{}\"", escape(ver));
+            attr(out, "ver", ver);
         }
         if let Some(rel) = &dep.release {
-            let _ = write!(out, " rel=\"{}\"", escape(rel));
+            attr(out, "rel", rel);
         }
         if dep.pre {
             out.extend_from_slice(b" pre=\"1\"");
@@ -186,17 +215,20 @@ fn file_element(out: &mut Vec<u8>, indent: &str, kind: FileKind, path: &str) {
         FileKind::Dir => " type=\"dir\"",
         FileKind::Ghost => " type=\"ghost\"",
     };
-    let _ = writeln!(out, "{indent}<file{kind}>{}</file>", escape(path));
+    out.extend_from_slice(indent.as_bytes());
+    out.extend_from_slice(b"<file");
+    out.extend_from_slice(kind.as_bytes());
+    out.push(b'>');
+    push_escaped(out, path);
+    out.extend_from_slice(b"</file>\n");
 }
 
 fn package_open(out: &mut Vec<u8>, pkg: &PackageInfo) {
-    let _ = writeln!(
-        out,
-        "<package pkgid=\"{}\" name=\"{}\" arch=\"{}\">",
-        pkg.checksum,
-        escape(&pkg.name),
-        escape(&pkg.arch)
-    );
+    out.extend_from_slice(b"<package");
+    attr(out, "pkgid", &pkg.checksum);
+    attr(out, "name", &pkg.name);
+    attr(out, "arch", &pkg.arch);
+    out.extend_from_slice(b">\n");
     version(out, pkg);
 }
 
@@ -211,13 +243,11 @@ fn filelists(pkg: &PackageInfo, out: &mut Vec<u8>) {
 fn other(pkg: &PackageInfo, out: &mut Vec<u8>) {
     package_open(out, pkg);
     for entry in &pkg.changelogs {
-        let _ = writeln!(
-            out,
-            "  <changelog author=\"{}\" date=\"{}\">{}</changelog>",
-            escape(&entry.author),
-            entry.date,
-            escape(&entry.text)
-        );
+        out.extend_from_slice(b"  <changelog");
+        attr(out, "author", &entry.author);
+        let _ = write!(out, " date=\"{}\">", entry.date);
+        push_escaped(out, &entry.text);
+        out.extend_from_slice(b"</changelog>\n");
     }
     out.extend_from_slice(b"</package>\n");
 }
@@ -225,6 +255,15 @@ fn other(pkg: &PackageInfo, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pushing_escapes_only_when_needed() {
+        let mut out = Vec::new();
+        push_escaped(&mut out, "plain text/");
+        push_escaped(&mut out, "a&b");
+        push_escaped(&mut out, "x\u{1}y\u{FFFE}");
+        assert_eq!(out, b"plain text/a&amp;bxy");
+    }
 
     #[test]
     fn escaping_handles_markup_and_control_characters() {

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Repodata benchmark: our `odcs-worker createrepo` against createrepo_c on the 2,000-RPM corpus
+# (shared/bench/make_corpus.py), fresh and incremental (20 packages replaced), with the
+# SHA-256 floor. Prints a markdown table; medians of RUNS runs; warm page cache.
+#   bash bench/repodata/run.sh [CORPUS]      (default /var/tmp/corpus-2000, built if missing)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+shared="${SHARED:-$root/../shared}"
+corpus="${1:-/var/tmp/corpus-2000}"
+RUNS="${RUNS:-5}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/odcs-target}"
+ours_bin="$CARGO_TARGET_DIR/release/odcs-worker"
+work="${WORK:-/var/tmp/odcs-bench-repodata}"
+
+command -v createrepo_c >/dev/null || apt-get install -y -qq createrepo-c >/dev/null
+if [ ! -d "$corpus/os" ]; then
+  /usr/bin/python3 "$shared/bench/make_corpus.py" --n 2000 --seed 42 --out "$corpus"
+fi
+(cd "$root" && cargo build --release -q -p odcs-worker)
+
+rm -rf "$work" && mkdir -p "$work"
+cp -al "$corpus/os" "$work/c" && cp -al "$corpus/os" "$work/o"
+find "$corpus/os" -name '*.rpm' -print0 | xargs -0 cat > /dev/null   # warm the page cache
+
+# measure CMD...: prints "seconds max_rss_kb"
+measure() {
+  /usr/bin/time -f "%e %M" -o "$work/time" "$@" > /dev/null 2>&1
+  cat "$work/time"
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+run_many() { # label, setup-cmd, cmd...
+  local label=$1 setup=$2; shift 2
+  : > "$work/$label.times"; : > "$work/$label.rss"
+  for _ in $(seq "$RUNS"); do
+    eval "$setup"
+    read -r secs rss < <(measure "$@")
+    echo "$secs" >> "$work/$label.times"; echo "$rss" >> "$work/$label.rss"
+  done
+  echo "$(median < "$work/$label.times") $(sort -n "$work/$label.rss" | tail -1)"
+}
+
+read -r c_fresh c_fresh_rss < <(run_many c_fresh "rm -rf $work/c/repodata" \
+  createrepo_c --no-database --workers 2 --quiet "$work/c")
+read -r o_fresh o_fresh_rss < <(run_many o_fresh "rm -rf $work/o/repodata $work/cache" \
+  "$ours_bin" createrepo --cache-dir "$work/cache" "$work/o")
+read -r o_nocache o_nocache_rss < <(run_many o_nocache "rm -rf $work/o/repodata" \
+  "$ours_bin" createrepo --no-cache "$work/o")
+read -r floor _ < <(run_many floor ":" bash -c \
+  "find '$corpus/os' -name '*.rpm' -print0 | xargs -0 -P2 -n 250 openssl dgst -sha256")
+
+# Incremental: both start from metadata of the original set, then K packages are swapped.
+swap() { # dir, apply|reset
+  while IFS=$'\t' read -r old new; do
+    rel=${old#"$corpus/os/"}; nrel=${new#"$corpus/replacements/"}
+    if [ "$2" = apply ]; then rm -f "$1/$rel"; mkdir -p "$(dirname "$1/$nrel")"; ln -f "$new" "$1/$nrel"
+    else rm -f "$1/$nrel"; [ -e "$1/$rel" ] || ln "$old" "$1/$rel"; fi
+  done < "$corpus/replacements/swap.tsv"
+}
+k=$(wc -l < "$corpus/replacements/swap.tsv")
+reset_c="swap $work/c reset; createrepo_c --no-database --workers 2 --quiet $work/c >/dev/null; swap $work/c apply"
+reset_o="swap $work/o reset; $ours_bin createrepo --cache-dir $work/cache $work/o >/dev/null; swap $work/o apply"
+read -r c_incr c_incr_rss < <(run_many c_incr "$reset_c" \
+  createrepo_c --update --no-database --workers 2 --quiet "$work/c")
+read -r o_incr o_incr_rss < <(run_many o_incr "$reset_o" \
+  "$ours_bin" createrepo --cache-dir "$work/cache" "$work/o")
+swap "$work/o" reset; swap "$work/c" reset
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f×", a / b}'; }
+size() { du -b "$1"/repodata/*.xml.* | awk '{s+=$1} END {print s}'; }
+"$ours_bin" createrepo --no-cache "$work/o" > /dev/null
+createrepo_c --no-database --workers 2 --quiet "$work/c"
+echo "corpus: $corpus ($(find "$corpus/os" -name '*.rpm' | wc -l) RPMs, $(du -sh "$corpus/os" | cut -f1)); $k replaced; median of $RUNS"
+echo
+echo "| run | createrepo_c | odcs-worker | speed-up | RSS createrepo_c | RSS ours |"
+echo "|---|---:|---:|---:|---:|---:|"
+echo "| fresh (ours writes its cache) | ${c_fresh} s | ${o_fresh} s | $(ratio "$c_fresh" "$o_fresh") | ${c_fresh_rss} KB | ${o_fresh_rss} KB |"
+echo "| fresh, --no-cache | ${c_fresh} s | ${o_nocache} s | $(ratio "$c_fresh" "$o_nocache") | ${c_fresh_rss} KB | ${o_nocache_rss} KB |"
+echo "| incremental, $k replaced | ${c_incr} s | ${o_incr} s | $(ratio "$c_incr" "$o_incr") | ${c_incr_rss} KB | ${o_incr_rss} KB |"
+echo "| SHA-256 floor (openssl dgst -sha256, 2 processes) | ${floor} s | | | | |"
+echo
+echo "compressed metadata: createrepo_c $(size "$work/c") bytes, ours $(size "$work/o") bytes"
