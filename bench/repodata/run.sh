@@ -23,10 +23,12 @@ rm -rf "$work" && mkdir -p "$work"
 cp -al "$corpus/os" "$work/c" && cp -al "$corpus/os" "$work/o"
 find "$corpus/os" -name '*.rpm' -print0 | xargs -0 cat > /dev/null   # warm the page cache
 
-# measure CMD...: prints "seconds max_rss_kb"
+# measure CMD...: prints "seconds max_rss_kb" (wall time to the millisecond)
 measure() {
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" > /dev/null 2>&1
-  cat "$work/time"
+  local start=$EPOCHREALTIME
+  /usr/bin/time -f "%M" -o "$work/time" "$@" > /dev/null 2>&1
+  local end=$EPOCHREALTIME
+  awk -v s="$start" -v e="$end" -v m="$(cat "$work/time")" 'BEGIN {printf "%.3f %s\n", e - s, m}'
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 

@@ -134,6 +134,7 @@ const SCHEMA: &str = "
     PRAGMA synchronous = OFF;
     PRAGMA wal_autocheckpoint = 16384;
     PRAGMA cache_size = -512;
+    PRAGMA mmap_size = 1073741824;
     CREATE TABLE IF NOT EXISTS packages (
         key TEXT PRIMARY KEY NOT NULL,
         summary TEXT NOT NULL,

@@ -36,7 +36,7 @@ pub use repomd::RepomdRecord;
 use xml::Document;
 
 /// Packages processed together; bounds memory to this many packages' metadata.
-const CHUNK: usize = 128;
+const CHUNK: usize = 64;
 
 /// Why repodata could not be written.
 #[derive(Debug, Error)]
