@@ -158,6 +158,27 @@ pub struct Config {
     pub http_workers: usize,
     /// AMQP broker URL; empty means the in-process queue (standalone).
     pub amqp_url: String,
+    /// Exchange state-change messages are published to.
+    pub messaging_exchange: String,
+    /// Prefix of the state-change topic, e.g. `org.fedoraproject.prod.`.
+    pub messaging_topic_prefix: String,
+    /// The state-change topic after the prefix.
+    pub messaging_topic: String,
+    /// Compose jobs go to the first queue whose rules all match the compose JSON: a rule maps
+    /// a property to a list of accepted values or to a regular expression (a string).
+    pub queue_routes: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    /// The queue for composes no route matches.
+    pub default_queue: String,
+    /// Composes one worker process generates at once.
+    pub worker_concurrency: u16,
+    /// Seconds a claimed compose stays with its worker unless the lease is renewed.
+    pub lease_seconds: i64,
+    /// Seconds between two runs of the beat job.
+    pub beat_interval_seconds: u64,
+    /// Seconds after which a compose still waiting is handed to the queue again.
+    pub redispatch_after_seconds: i64,
+    /// Seconds after which a compose still waiting fails.
+    pub max_wait_seconds: i64,
     /// Largest request body accepted, in bytes; larger ones get 413.
     pub max_body_bytes: usize,
     /// Most composes one page of the list endpoint returns.
@@ -226,6 +247,19 @@ impl Default for Config {
             listen: "127.0.0.1:5005".into(),
             http_workers: 0,
             amqp_url: String::new(),
+            messaging_exchange: "amq.topic".into(),
+            messaging_topic_prefix: String::new(),
+            messaging_topic: "odcs.state.change".into(),
+            queue_routes: BTreeMap::from([(
+                "pulp_composes".to_owned(),
+                BTreeMap::from([("source_type".to_owned(), serde_json::json!([4]))]),
+            )]),
+            default_queue: "pungi_composes".into(),
+            worker_concurrency: 2,
+            lease_seconds: 120,
+            beat_interval_seconds: 30,
+            redispatch_after_seconds: 120,
+            max_wait_seconds: 24 * 60 * 60,
             max_body_bytes: 1024 * 1024,
             max_per_page: 1000,
             list_total_cache_ms: 1000,
@@ -324,6 +358,27 @@ impl Config {
         }
         if !matches!(self.repodata_compression.as_str(), "gz" | "zst") {
             return Err(invalid("repodata_compression", "must be gz or zst"));
+        }
+        if self.worker_concurrency == 0 {
+            return Err(invalid("worker_concurrency", "must be at least 1"));
+        }
+        if self.lease_seconds < 5 {
+            return Err(invalid("lease_seconds", "must be at least 5"));
+        }
+        if self.beat_interval_seconds == 0 {
+            return Err(invalid("beat_interval_seconds", "must be at least 1"));
+        }
+        for (queue, rules) in &self.queue_routes {
+            for (property, rule) in rules {
+                let key = format!("queue_routes.{queue}.{property}");
+                match rule {
+                    serde_json::Value::Array(_) => {}
+                    serde_json::Value::String(pattern) => {
+                        regex::Regex::new(pattern).map_err(|e| invalid(&key, e.to_string()))?;
+                    }
+                    _ => return Err(invalid(&key, "must be a list of values or a regex")),
+                }
+            }
         }
         if self.max_body_bytes == 0 {
             return Err(invalid("max_body_bytes", "must be at least 1"));

@@ -13,5 +13,6 @@ pub mod compose;
 pub mod config;
 #[cfg(feature = "db")]
 pub mod db;
+pub mod messaging;
 pub mod request;
 pub mod time;

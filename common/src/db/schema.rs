@@ -44,5 +44,19 @@ diesel::table! {
         base_module_br_stream_version_lte -> Nullable<Int8>,
         base_module_br_stream_version_gte -> Nullable<Int8>,
         traceparent -> Nullable<Varchar>,
+        worker_id -> Nullable<Varchar>,
+        lease_expires_at -> Nullable<Timestamp>,
+        dispatched_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Int8,
+        compose_id -> Int4,
+        message_id -> Varchar,
+        topic -> Varchar,
+        body -> Varchar,
+        created_at -> Timestamp,
     }
 }

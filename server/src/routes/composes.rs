@@ -4,6 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::Connection;
 use odcs_common::api::{ComposeJson, ComposeList, StatusMessage};
 use odcs_common::compose::{ComposeFlags, ComposeResults, ComposeState, SourceType};
+use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
 use odcs_common::db::models::{Compose, NewCompose};
 use odcs_common::db::view::compose_json;
 use odcs_common::request::{self, ComposeRequest, RenewRequest};
@@ -154,8 +155,15 @@ pub async fn create(
             raw_config_key: request.raw_config_key.as_deref(),
         },
     )?;
-    let new = NewCompose::from_request(&request, caller.name(), now());
-    let stored = db::run(&state.pool, move |conn| Ok(new.insert(conn)?)).await?;
+    let now = now();
+    let new = NewCompose::from_request(&request, caller.name(), now);
+    let stored = {
+        let config = config.clone();
+        db::run(&state.pool, move |conn| {
+            Ok(lifecycle::create(conn, &new, &config, now)?)
+        })
+        .await?
+    };
     state.totals.invalidate();
     tracing::info!(compose.id = stored.id, source.type = %request.source_type, owner = %stored.owner, "compose requested");
     Ok(HttpResponse::Ok().json(compose_json(&stored, &config, false)))
@@ -242,10 +250,13 @@ pub async fn renew(
         },
     )?;
 
-    let renewal = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| renew_in(conn, id, &changes, &owner, seconds_to_live))
-    })
-    .await?;
+    let renewal = {
+        let config = config.clone();
+        db::run(&state.pool, move |conn| {
+            conn.transaction(|conn| renew_in(conn, id, &changes, &owner, seconds_to_live, &config))
+        })
+        .await?
+    };
     state.totals.invalidate();
     let compose = match renewal {
         Renewal::Extended(compose) => {
@@ -271,6 +282,7 @@ fn renew_in(
     changes: &RenewRequest,
     owner: &str,
     seconds_to_live: i64,
+    config: &odcs_common::config::Config,
 ) -> Result<Renewal, ApiError> {
     let old = Compose::find(conn, id)?
         .ok_or_else(|| ApiError::NotFound(format!("No compose with id {id} found")))?;
@@ -309,7 +321,9 @@ fn renew_in(
         copy.builds = Some(builds.clone());
     }
     copy.respin_of = old.pungi_compose_id.clone();
-    Ok(Renewal::Copied(copy.insert(conn)?))
+    Ok(Renewal::Copied(lifecycle::create(
+        conn, &copy, config, now,
+    )?))
 }
 
 /// Cancel a waiting compose (its owner or an admin), or mark a done or failed compose expired
@@ -332,8 +346,9 @@ pub async fn delete(
     let id = parse_id(&id)?;
     let is_admin = caller.is_admin(&state.config);
     let user = caller.name().to_owned();
+    let config = state.config.clone();
     let message = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| delete_in(conn, id, &user, is_admin))
+        conn.transaction(|conn| delete_in(conn, id, &user, is_admin, &config))
     })
     .await?;
     state.totals.invalidate();
@@ -349,6 +364,7 @@ fn delete_in(
     id: i32,
     user: &str,
     is_admin: bool,
+    config: &odcs_common::config::Config,
 ) -> Result<String, ApiError> {
     let compose = Compose::find(conn, id)?
         .ok_or_else(|| ApiError::NotFound("No such compose found.".into()))?;
@@ -359,7 +375,14 @@ fn delete_in(
                 "Compose (id={id}) can not be canceled, it's owned by someone else."
             )));
         }
-        if Compose::cancel(conn, &compose, user, now)? {
+        let cancel = Transition {
+            from: &[ComposeState::Wait],
+            to: ComposeState::Failed,
+            reason: Some(format!("Canceled by {user}")),
+            held_by: None,
+            changes: ComposeChanges::default(),
+        };
+        if lifecycle::transition(conn, id, &cancel, config, now)?.is_some() {
             tracing::info!(compose.id = id, user, "compose canceled");
             return Ok(format!("Compose (id={id}) has been canceled"));
         }

@@ -8,6 +8,7 @@ mod delete;
 mod errors;
 mod get;
 mod list;
+mod outbox;
 mod permissions;
 mod renew;
 mod schema;

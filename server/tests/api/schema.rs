@@ -52,8 +52,15 @@ on_both_stores!(indexes_exist_and_migrations_revert, test_config(), |app| {
             "{index} missing from {names:?}"
         );
     }
-    migrations::revert_last(&mut conn).expect("down.sql works");
-    assert!(index_names(&mut conn, store).is_empty());
+    for _ in 0..10 {
+        if migrations::revert_last(&mut conn).is_err() {
+            break;
+        }
+    }
+    assert!(
+        index_names(&mut conn, store).is_empty(),
+        "every down.sql ran"
+    );
     let applied = migrations::run_pending(&mut conn).expect("up again");
     assert!(!applied.is_empty());
     assert!(migrations::run_pending(&mut conn)

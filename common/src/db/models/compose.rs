@@ -54,6 +54,9 @@ pub struct Compose {
     pub base_module_br_stream_version_lte: Option<i64>,
     pub base_module_br_stream_version_gte: Option<i64>,
     pub traceparent: Option<String>,
+    pub worker_id: Option<String>,
+    pub lease_expires_at: Option<NaiveDateTime>,
+    pub dispatched_at: Option<NaiveDateTime>,
 }
 
 /// A compose about to be stored; it always starts in `wait`.
@@ -347,31 +350,6 @@ impl Compose {
         )
         .set(composes::time_to_expire.eq(until))
         .execute(conn)
-    }
-
-    /// Fails `compose`, which was waiting, because `user` cancelled it; false when it is no
-    /// longer waiting (a worker claimed it first).
-    ///
-    /// As for every compose reaching an outcome, its lifetime starts again from now.
-    pub fn cancel(
-        conn: &mut DbConnection,
-        compose: &Compose,
-        user: &str,
-        now: NaiveDateTime,
-    ) -> QueryResult<bool> {
-        let lifetime = compose.time_to_expire - compose.time_submitted;
-        let changed = diesel::update(
-            composes::table
-                .find(compose.id)
-                .filter(composes::state.eq(ComposeState::Wait.code())),
-        )
-        .set((
-            composes::state.eq(ComposeState::Failed.code()),
-            composes::state_reason.eq(format!("Canceled by {user}")),
-            composes::time_to_expire.eq(now + lifetime),
-        ))
-        .execute(conn)?;
-        Ok(changed == 1)
     }
 
     /// Marks a done or failed compose as expired now, removed by `user`, for the expiry job to

@@ -1,5 +1,7 @@
 //! One module per table: the row type, the insertable type and the queries on them.
 
 pub mod compose;
+pub mod message;
 
 pub use compose::{Compose, ComposeFilter, ComposeOrder, NewCompose, OrderKey, StateCount};
+pub use message::{NewMessage, OutboxMessage};

@@ -1,0 +1,72 @@
+//! The `messages` table: the outbox of state-change messages.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::messages;
+use crate::db::DbConnection;
+
+/// A message waiting to be published.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = messages)]
+pub struct OutboxMessage {
+    /// Outbox order: messages of one compose are published in id order.
+    pub id: i64,
+    /// The compose it is about.
+    pub compose_id: i32,
+    /// Stable id, sent as the AMQP message id so consumers can drop duplicates.
+    pub message_id: String,
+    /// The routing key.
+    pub topic: String,
+    /// The JSON body.
+    pub body: String,
+    /// When the transition happened.
+    pub created_at: NaiveDateTime,
+}
+
+/// A message to add to the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = messages)]
+pub struct NewMessage {
+    /// The compose it is about.
+    pub compose_id: i32,
+    /// Stable id.
+    pub message_id: String,
+    /// The routing key.
+    pub topic: String,
+    /// The JSON body.
+    pub body: String,
+    /// When the transition happened.
+    pub created_at: NaiveDateTime,
+}
+
+impl NewMessage {
+    /// Adds the message to the outbox (call inside the transition's transaction).
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        diesel::insert_into(messages::table)
+            .values(self)
+            .execute(conn)
+            .map(|_| ())
+    }
+}
+
+impl OutboxMessage {
+    /// The oldest `limit` messages.
+    pub fn oldest(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<OutboxMessage>> {
+        messages::table
+            .order(messages::id.asc())
+            .limit(limit)
+            .select(OutboxMessage::as_select())
+            .load(conn)
+    }
+
+    /// Removes published messages.
+    pub fn delete(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<usize> {
+        diesel::delete(messages::table.filter(messages::id.eq_any(ids))).execute(conn)
+    }
+
+    /// How many messages wait to be published.
+    pub fn pending(conn: &mut DbConnection) -> QueryResult<i64> {
+        messages::table.count().get_result(conn)
+    }
+}
