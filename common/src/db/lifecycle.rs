@@ -155,7 +155,7 @@ fn apply(
             reason: t.reason.clone(),
             held_by: None,
             changes: ComposeChanges {
-                time_done: changes.time_done.clone(),
+                time_done: changes.time_done,
                 pungi_compose_id: changes.pungi_compose_id.clone(),
                 koji_event: changes.koji_event,
                 ..ComposeChanges::default()
