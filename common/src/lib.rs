@@ -8,6 +8,8 @@
 //! It does no HTTP and no messaging; those live in the binaries.
 #![warn(missing_docs)]
 
+#[cfg(feature = "amqp")]
+pub mod amqp;
 pub mod api;
 pub mod compose;
 pub mod config;

@@ -42,3 +42,93 @@ pub const FEDORA_MESSAGING_SCHEMA: &str = "base.message";
 
 /// fedora-messaging's INFO severity.
 pub const FEDORA_MESSAGING_SEVERITY_INFO: i64 = 20;
+
+/// A compose job on a queue: only the id, since the database is the source of truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComposeJob {
+    /// Format version of the job body.
+    pub version: u32,
+    /// The compose to generate.
+    pub compose_id: i32,
+}
+
+impl ComposeJob {
+    /// The current job format.
+    pub const VERSION: u32 = 1;
+
+    /// A job for compose `compose_id`.
+    pub fn new(compose_id: i32) -> ComposeJob {
+        ComposeJob {
+            version: Self::VERSION,
+            compose_id,
+        }
+    }
+}
+
+/// The queue a compose's job goes to: the first route (in name order) whose every rule matches
+/// the compose JSON, else `default_queue`. A rule is a list of accepted values or a regular
+/// expression matched against the value's text.
+pub fn queue_for(config: &Config, compose: &serde_json::Value) -> String {
+    let matches = |property: &str, rule: &serde_json::Value| {
+        let value = &compose[property];
+        match rule {
+            serde_json::Value::Array(accepted) => accepted.contains(value),
+            serde_json::Value::String(pattern) => {
+                let text = match value {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                regex::Regex::new(pattern).is_ok_and(|re| re.is_match(&text))
+            }
+            _ => false,
+        }
+    };
+    config
+        .queue_routes
+        .iter()
+        .find(|(_, rules)| rules.iter().all(|(p, r)| matches(p, r)))
+        .map_or_else(|| config.default_queue.clone(), |(queue, _)| queue.clone())
+}
+
+/// Every queue jobs may go to.
+pub fn all_queues(config: &Config) -> Vec<String> {
+    let mut queues: Vec<String> = config.queue_routes.keys().cloned().collect();
+    if !queues.contains(&config.default_queue) {
+        queues.push(config.default_queue.clone());
+    }
+    queues
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn jobs_are_routed_by_compose_properties() {
+        let mut config = Config::default();
+        assert_eq!(
+            queue_for(&config, &json!({"source_type": 4})),
+            "pulp_composes"
+        );
+        assert_eq!(
+            queue_for(&config, &json!({"source_type": 1})),
+            "pungi_composes"
+        );
+        config.queue_routes.insert(
+            "releng".into(),
+            [("owner".to_owned(), json!("^releng-"))]
+                .into_iter()
+                .collect(),
+        );
+        assert_eq!(
+            queue_for(&config, &json!({"source_type": 1, "owner": "releng-bot"})),
+            "releng"
+        );
+        assert_eq!(
+            all_queues(&config),
+            ["pulp_composes", "releng", "pungi_composes"]
+        );
+    }
+}

@@ -23,6 +23,8 @@ use anyhow::Context;
 use odcs_common::config::Config;
 use odcs_common::db::{migrations, pool, DbPool};
 
+use odcs_worker::dispatch::Dispatcher;
+
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::totals::TotalsCache;
@@ -47,19 +49,98 @@ pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
         totals: Arc::new(TotalsCache::new(std::time::Duration::from_millis(
             config.list_total_cache_ms,
         ))),
+        dispatcher: Arc::new(Dispatcher::from_config(&config)),
         config: Arc::new(config),
     })
 }
 
-/// Everything one actix `App` needs: state, CORS header, metrics middleware and routes.
+/// Everything one actix `App` needs: state, CORS header, metrics middleware and routes; in
+/// standalone mode also the compose directory, served at the path of `target_dir_url`.
 pub fn configure_app(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        if state.config.amqp_url.is_empty() {
+            let path = url::Url::parse(&state.config.target_dir_url)
+                .map(|u| u.path().trim_end_matches('/').to_owned())
+                .unwrap_or_default();
+            if !path.is_empty() && !path.starts_with("/api/") {
+                let _ = std::fs::create_dir_all(&state.config.target_dir);
+                cfg.service(
+                    actix_files::Files::new(&path, &state.config.target_dir)
+                        .show_files_listing()
+                        .use_last_modified(true),
+                );
+            }
+        }
         cfg.app_data(web::Data::new(state)).service(
             web::scope("")
                 .wrap(from_fn(metrics::track))
                 .wrap(DefaultHeaders::new().add(("Access-Control-Allow-Origin", "*")))
                 .configure(routes::configure),
         );
+    }
+}
+
+/// Starts the in-process workers, beat and relay of standalone mode (no broker configured):
+/// the same code the distributed deployment runs, with the in-process queue. Returns a handle
+/// that stops them.
+pub fn start_standalone_services(state: &AppState) -> anyhow::Result<StandaloneServices> {
+    use odcs_worker::{consumer, relay, services};
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let cache = services::open_cache(&state.config)?;
+    let factory = services::worker_factory(state.config.clone(), state.pool.clone(), cache);
+    let mut threads = Vec::new();
+    if let Dispatcher::Local(queue) = state.dispatcher.as_ref() {
+        threads.extend(consumer::run_local(
+            queue.clone(),
+            state.config.worker_concurrency,
+            factory,
+            stop.clone(),
+        ));
+    }
+    let (config, pool, dispatcher) = (
+        state.config.clone(),
+        state.pool.clone(),
+        state.dispatcher.clone(),
+    );
+    threads.push(std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+        else {
+            tracing::error!("cannot start the beat and relay runtime");
+            return;
+        };
+        runtime.block_on(async move {
+            let beat = tokio::spawn(services::run_beat(
+                config.clone(),
+                pool.clone(),
+                dispatcher,
+                stop.clone(),
+            ));
+            relay::run(&config, pool, stop).await;
+            let _ = beat.await;
+        });
+    }));
+    Ok(StandaloneServices {
+        stop: stop_tx,
+        threads,
+    })
+}
+
+/// The background services of standalone mode.
+pub struct StandaloneServices {
+    stop: tokio::sync::watch::Sender<bool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl StandaloneServices {
+    /// Stops taking jobs, lets the ones in progress finish, and waits for everything.
+    pub fn stop(self) {
+        let _ = self.stop.send(true);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
     }
 }
 

@@ -51,9 +51,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve => {
             let state = odcs_server::app_state(config, pool)?;
-            actix_web::rt::System::new()
+            let standalone = if state.config.amqp_url.is_empty() {
+                tracing::info!("standalone mode: workers, beat and relay run in this process");
+                Some(odcs_server::start_standalone_services(&state)?)
+            } else {
+                None
+            };
+            let served = actix_web::rt::System::new()
                 .block_on(odcs_server::serve(state))
-                .context("serving")
+                .context("serving");
+            if let Some(services) = standalone {
+                services.stop();
+            }
+            served
         }
     }
 }

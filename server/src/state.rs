@@ -5,6 +5,8 @@ use std::sync::Arc;
 use odcs_common::config::Config;
 use odcs_common::db::DbPool;
 
+use odcs_worker::dispatch::Dispatcher;
+
 use crate::metrics::Metrics;
 use crate::totals::TotalsCache;
 
@@ -19,4 +21,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Recently counted list totals.
     pub totals: Arc<TotalsCache>,
+    /// Where compose jobs go (RabbitMQ, or the in-process queue in standalone mode).
+    pub dispatcher: Arc<Dispatcher>,
 }

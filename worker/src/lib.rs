@@ -4,9 +4,15 @@
 //! metadata that means what createrepo_c writes ([`repodata`]), and laying composes out as the
 //! reference ODCS does. The queue consumer and the beat job that drive it live here too.
 
+pub mod beat;
 pub mod compose;
+pub mod consumer;
+pub mod dispatch;
 pub mod generate;
 pub mod package;
+pub mod pipeline;
+pub mod relay;
 pub mod repodata;
 pub mod scan;
+pub mod services;
 pub mod source;

@@ -1,24 +1,48 @@
-//! `odcs-worker`: compose generation tools and (later) the queue consumer and beat job.
+//! `odcs-worker`: the queue consumer, the beat job, the message relay, and `createrepo`.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use odcs_common::config::Config;
+use odcs_common::db::{migrations, pool, DbPool};
+use odcs_common::messaging::all_queues;
+use odcs_worker::dispatch::Dispatcher;
 use odcs_worker::repodata::{
     write_repodata, Compression, ExtraMetadata, PackageCache, RepodataOptions,
 };
 use odcs_worker::scan::find_packages;
+use odcs_worker::{consumer, relay, services};
 
 #[derive(Debug, Parser)]
 #[command(name = "odcs-worker", version, about = "ODCS compose worker")]
 struct Cli {
+    /// Configuration file (TOML); ODCS_* environment variables override its keys.
+    #[arg(long, short, env = "ODCS_CONFIG", global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Generate composes: consume jobs from RabbitMQ (`amqp_url`) until SIGTERM.
+    Consume {
+        /// Queues to consume (default: every routed queue and the default queue).
+        #[arg(long = "queue")]
+        queues: Vec<String>,
+    },
+    /// Run the beat job: expiry, recovery, re-dispatch; every `beat_interval_seconds`.
+    Beat {
+        /// Sweep once and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Publish state-change messages from the outbox to the broker until SIGTERM.
+    Relay,
     /// Write repodata/ for the RPM packages under DIR (like createrepo_c).
     Createrepo {
         /// The repository directory.
@@ -55,8 +79,78 @@ fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/odcs/packages"))
 }
 
+fn load(cli_config: Option<&std::path::Path>) -> anyhow::Result<(Arc<Config>, DbPool)> {
+    let config = Config::load(cli_config, std::env::vars())?;
+    let pool = pool::build(&config.database_url, config.database_pool_size)
+        .with_context(|| format!("opening {}", pool::redact(&config.database_url)))?;
+    let mut conn = pool.get().context("connecting to the database")?;
+    migrations::run_pending(&mut conn).context("migrating the database")?;
+    Ok((Arc::new(config), pool))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Consume { queues } => {
+            let (config, pool) = load(cli.config.as_deref())?;
+            anyhow::ensure!(
+                !config.amqp_url.is_empty(),
+                "consume needs amqp_url (ODCS_AMQP_URL); standalone mode runs workers inside odcs-server"
+            );
+            let queues = if queues.is_empty() {
+                all_queues(&config)
+            } else {
+                queues
+            };
+            let cache = services::open_cache(&config)?;
+            let factory = services::worker_factory(config.clone(), pool, cache);
+            runtime()?.block_on(async {
+                let stop = services::shutdown_signal();
+                consumer::consume_amqp(
+                    &config.amqp_url,
+                    &queues,
+                    config.worker_concurrency,
+                    factory,
+                    stop,
+                )
+                .await
+                .context("consuming jobs")
+            })
+        }
+        Command::Beat { once } => {
+            let (config, pool) = load(cli.config.as_deref())?;
+            let dispatcher = Arc::new(Dispatcher::from_config(&config));
+            runtime()?.block_on(async {
+                if once {
+                    let sweep = services::beat_once(&config, &pool, &dispatcher).await?;
+                    println!(
+                        "removed {}, requeued {}, timed out {}, dispatched {}, deleted {} directories{}",
+                        sweep.removed.len(),
+                        sweep.requeued.len(),
+                        sweep.timed_out.len(),
+                        sweep.to_dispatch.len(),
+                        sweep.deleted_dirs.len(),
+                        if sweep.skipped { " (another beat was running)" } else { "" }
+                    );
+                    return Ok(());
+                }
+                services::run_beat(config.clone(), pool, dispatcher, services::shutdown_signal()).await;
+                Ok(())
+            })
+        }
+        Command::Relay => {
+            let (config, pool) = load(cli.config.as_deref())?;
+            runtime()?.block_on(async {
+                relay::run(&config, pool, services::shutdown_signal()).await;
+                Ok(())
+            })
+        }
         Command::Createrepo {
             dir,
             compression,

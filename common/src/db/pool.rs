@@ -33,6 +33,9 @@ pub enum DbError {
     /// Applying migrations failed.
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// A blocking database task could not finish (it panicked or was cancelled).
+    #[error("database task failed: {0}")]
+    Task(String),
     /// The directory for an SQLite file could not be created.
     #[error("cannot create the directory for the SQLite database {path}: {source}")]
     SqliteDir {

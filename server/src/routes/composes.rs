@@ -165,6 +165,7 @@ pub async fn create(
         .await?
     };
     state.totals.invalidate();
+    odcs_worker::services::dispatch(&state.dispatcher, &config, &state.pool, stored.id).await;
     tracing::info!(compose.id = stored.id, source.type = %request.source_type, owner = %stored.owner, "compose requested");
     Ok(HttpResponse::Ok().json(compose_json(&stored, &config, false)))
 }

@@ -1,0 +1,157 @@
+//! AMQP (RabbitMQ) plumbing shared by the frontend (publishing jobs), the workers (consuming
+//! them) and the relay (publishing state-change messages): one way to connect, to declare the
+//! durable queues and to publish with publisher confirms.
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use thiserror::Error;
+
+use crate::messaging::{ComposeJob, FEDORA_MESSAGING_SCHEMA, FEDORA_MESSAGING_SEVERITY_INFO};
+
+/// Why talking to the broker failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum AmqpError {
+    /// The broker could not be reached or closed the connection.
+    #[error("AMQP broker {url}: {source}")]
+    Broker {
+        /// The broker URL, password redacted.
+        url: String,
+        /// What lapin said.
+        #[source]
+        source: lapin::Error,
+    },
+    /// A channel operation failed.
+    #[error("AMQP: {0}")]
+    Channel(#[from] lapin::Error),
+    /// The broker refused (nacked) a published message.
+    #[error("AMQP broker did not accept the message")]
+    Nacked,
+}
+
+/// `url` with its password hidden.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Opens a connection to the broker at `url`.
+pub async fn connect(url: &str) -> Result<Connection, AmqpError> {
+    Connection::connect(url, ConnectionProperties::default())
+        .await
+        .map_err(|source| AmqpError::Broker {
+            url: redact(url),
+            source,
+        })
+}
+
+/// A channel in publisher-confirm mode.
+pub async fn confirm_channel(conn: &Connection) -> Result<Channel, AmqpError> {
+    let channel = conn.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok(channel)
+}
+
+/// Declares `queue` durable (idempotent).
+pub async fn declare_queue(channel: &Channel, queue: &str) -> Result<(), AmqpError> {
+    channel
+        .queue_declare(
+            queue,
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Persistent delivery mode.
+const PERSISTENT: u8 = 2;
+
+/// Publishes `job` to `queue` (declared durable first), persistent, and waits for the broker
+/// to confirm it.
+pub async fn publish_job(channel: &Channel, queue: &str, job: ComposeJob) -> Result<(), AmqpError> {
+    declare_queue(channel, queue).await?;
+    let body = serde_json::to_vec(&job).unwrap_or_default();
+    let confirm = channel
+        .basic_publish(
+            "",
+            queue,
+            BasicPublishOptions::default(),
+            &body,
+            BasicProperties::default()
+                .with_delivery_mode(PERSISTENT)
+                .with_content_type(ShortString::from("application/json")),
+        )
+        .await?
+        .await?;
+    if confirm.is_nack() {
+        return Err(AmqpError::Nacked);
+    }
+    Ok(())
+}
+
+/// A state-change message as it goes out.
+#[derive(Debug, Clone)]
+pub struct OutgoingMessage<'a> {
+    /// Stable message id.
+    pub message_id: &'a str,
+    /// Routing key.
+    pub topic: &'a str,
+    /// JSON body.
+    pub body: &'a str,
+    /// When it is sent, ISO 8601 with offset (fedora-messaging's `sent-at`).
+    pub sent_at: String,
+}
+
+/// Publishes a state-change message to `exchange` and waits for the broker's confirmation.
+/// Properties and headers are those fedora-messaging consumers expect.
+pub async fn publish_message(
+    channel: &Channel,
+    exchange: &str,
+    message: &OutgoingMessage<'_>,
+) -> Result<(), AmqpError> {
+    let mut headers = FieldTable::default();
+    headers.insert(
+        "fedora_messaging_schema".into(),
+        AMQPValue::LongString(LongString::from(FEDORA_MESSAGING_SCHEMA)),
+    );
+    headers.insert(
+        "fedora_messaging_severity".into(),
+        AMQPValue::LongLongInt(FEDORA_MESSAGING_SEVERITY_INFO),
+    );
+    headers.insert(
+        "sent-at".into(),
+        AMQPValue::LongString(LongString::from(message.sent_at.as_str())),
+    );
+    headers.insert("priority".into(), AMQPValue::LongLongInt(0));
+    let confirm = channel
+        .basic_publish(
+            exchange,
+            message.topic,
+            BasicPublishOptions::default(),
+            message.body.as_bytes(),
+            BasicProperties::default()
+                .with_delivery_mode(PERSISTENT)
+                .with_content_type(ShortString::from("application/json"))
+                .with_content_encoding(ShortString::from("utf-8"))
+                .with_message_id(ShortString::from(message.message_id))
+                .with_headers(headers),
+        )
+        .await?
+        .await?;
+    if confirm.is_nack() {
+        return Err(AmqpError::Nacked);
+    }
+    Ok(())
+}

@@ -1,0 +1,283 @@
+//! The beat job: what has to happen on a schedule rather than on request.
+//!
+//! Each sweep removes expired composes (state and files), deletes left-over directories,
+//! hands composes whose lease ran out back to the queue, fails composes waiting too long, and
+//! returns the waiting composes whose job should be dispatched again. Every state change is a
+//! conditional transition, so several beats running at once never do anything twice; on
+//! PostgreSQL an advisory lock also keeps them from sweeping at the same moment.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{NaiveDateTime, TimeDelta};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use odcs_common::compose::ComposeState;
+use odcs_common::config::Config;
+use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
+use odcs_common::db::models::Compose;
+use odcs_common::db::schema::composes;
+use odcs_common::db::{DbConnection, DbError};
+
+/// Most composes one sweep handles per kind of work; more wait for the next sweep.
+pub const BATCH: i64 = 500;
+
+/// A lock id all beats agree on.
+const BEAT_LOCK: i64 = 0x0DC5_0002;
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Composes moved to `removed`.
+    pub removed: Vec<i32>,
+    /// Directories deleted (of removed or unknown composes).
+    pub deleted_dirs: Vec<PathBuf>,
+    /// Composes whose lease ran out, handed back to `wait`.
+    pub requeued: Vec<i32>,
+    /// Composes failed for waiting too long.
+    pub timed_out: Vec<i32>,
+    /// Waiting composes whose job should be dispatched (again).
+    pub to_dispatch: Vec<i32>,
+    /// Whether another beat held the lock, so nothing was done.
+    pub skipped: bool,
+}
+
+/// Runs one sweep at `now`.
+pub fn sweep(
+    conn: &mut DbConnection,
+    config: &Config,
+    now: NaiveDateTime,
+) -> Result<Sweep, DbError> {
+    let locked = match conn {
+        DbConnection::Postgresql(pg) => {
+            #[derive(QueryableByName)]
+            struct Locked {
+                #[diesel(sql_type = diesel::sql_types::Bool)]
+                locked: bool,
+            }
+            let row: Locked = diesel::sql_query(format!(
+                "SELECT pg_try_advisory_lock({BEAT_LOCK}) AS locked"
+            ))
+            .get_result(pg)?;
+            row.locked
+        }
+        DbConnection::Sqlite(_) => true,
+    };
+    if !locked {
+        return Ok(Sweep {
+            skipped: true,
+            ..Sweep::default()
+        });
+    }
+    let result = sweep_locked(conn, config, now);
+    if let DbConnection::Postgresql(pg) = conn {
+        pg.batch_execute(&format!("SELECT pg_advisory_unlock({BEAT_LOCK})"))?;
+    }
+    result
+}
+
+fn ids_where(
+    conn: &mut DbConnection,
+    query: composes::BoxedQuery<'_, odcs_common::db::MultiBackend>,
+) -> Result<Vec<i32>, DbError> {
+    Ok(query.select(composes::id).limit(BATCH).load(conn)?)
+}
+
+fn sweep_locked(
+    conn: &mut DbConnection,
+    config: &Config,
+    now: NaiveDateTime,
+) -> Result<Sweep, DbError> {
+    let mut sweep = Sweep::default();
+    let finished = [ComposeState::Done.code(), ComposeState::Failed.code()];
+    let live = [
+        ComposeState::Wait.code(),
+        ComposeState::Generating.code(),
+        ComposeState::Done.code(),
+    ];
+
+    // Expired composes, unless a live compose still uses their files.
+    let expired = ids_where(
+        conn,
+        composes::table
+            .filter(composes::state.eq_any(finished))
+            .filter(composes::time_to_expire.lt(now))
+            .order(composes::id.asc())
+            .into_boxed(),
+    )?;
+    for id in expired {
+        let in_use: i64 = composes::table
+            .filter(composes::reused_id.eq(id))
+            .filter(composes::state.eq_any(live))
+            .filter(composes::time_to_expire.ge(now))
+            .count()
+            .get_result(conn)?;
+        if in_use > 0 {
+            continue;
+        }
+        let Some(compose) = Compose::find(conn, id)? else {
+            continue;
+        };
+        let reason = match &compose.removed_by {
+            Some(user) => format!("Removed by {user}."),
+            None => "Compose is expired.".to_owned(),
+        };
+        let removed = lifecycle::transition(
+            conn,
+            id,
+            &Transition {
+                from: &[ComposeState::Done, ComposeState::Failed],
+                to: ComposeState::Removed,
+                reason: Some(reason),
+                held_by: None,
+                changes: ComposeChanges::default(),
+            },
+            config,
+            now,
+        )?;
+        if let Some(compose) = removed {
+            // A reusing compose has no directory of its own.
+            if compose.reused_id.is_none() {
+                let dir = compose_dir(&compose, config);
+                if remove_dir(&dir) {
+                    sweep.deleted_dirs.push(dir);
+                }
+            }
+            sweep.removed.push(id);
+        }
+    }
+
+    // Composes whose worker stopped renewing its lease go back to the queue.
+    let stale = ids_where(
+        conn,
+        composes::table
+            .filter(composes::state.eq(ComposeState::Generating.code()))
+            .filter(composes::lease_expires_at.lt(now))
+            .order(composes::id.asc())
+            .into_boxed(),
+    )?;
+    for id in stale {
+        let requeued = lifecycle::transition(
+            conn,
+            id,
+            &Transition {
+                from: &[ComposeState::Generating],
+                to: ComposeState::Wait,
+                reason: Some("Requeued: its worker stopped renewing its lease".into()),
+                held_by: None,
+                changes: ComposeChanges {
+                    dispatched_at: Some(None),
+                    ..ComposeChanges::default()
+                },
+            },
+            config,
+            now,
+        )?;
+        if requeued.is_some() {
+            sweep.requeued.push(id);
+        }
+    }
+
+    // Composes waiting too long fail; the others are dispatched again if their job may be lost.
+    let too_old = now - TimeDelta::seconds(config.max_wait_seconds);
+    let timed_out = ids_where(
+        conn,
+        composes::table
+            .filter(composes::state.eq(ComposeState::Wait.code()))
+            .filter(composes::time_submitted.lt(too_old))
+            .order(composes::id.asc())
+            .into_boxed(),
+    )?;
+    for id in timed_out {
+        let failed = lifecycle::transition(
+            conn,
+            id,
+            &Transition {
+                from: &[ComposeState::Wait],
+                to: ComposeState::Failed,
+                reason: Some(format!(
+                    "Compose waited for a worker for more than {} seconds",
+                    config.max_wait_seconds
+                )),
+                held_by: None,
+                changes: ComposeChanges::default(),
+            },
+            config,
+            now,
+        )?;
+        if failed.is_some() {
+            sweep.timed_out.push(id);
+        }
+    }
+    let redispatch_before = now - TimeDelta::seconds(config.redispatch_after_seconds);
+    sweep.to_dispatch = ids_where(
+        conn,
+        composes::table
+            .filter(composes::state.eq(ComposeState::Wait.code()))
+            .filter(
+                composes::dispatched_at
+                    .is_null()
+                    .or(composes::dispatched_at.lt(redispatch_before)),
+            )
+            .order(composes::id.asc())
+            .into_boxed(),
+    )?;
+
+    sweep.deleted_dirs.extend(remove_leftovers(conn, config)?);
+    Ok(sweep)
+}
+
+/// The directory of `compose` (`odcs-{id}` under its target directory).
+pub fn compose_dir(compose: &Compose, config: &Config) -> PathBuf {
+    let base = compose
+        .target_dir
+        .as_deref()
+        .map_or_else(|| config.target_dir.clone(), PathBuf::from);
+    base.join(format!("odcs-{}", compose.id))
+}
+
+fn remove_dir(dir: &Path) -> bool {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove compose directory");
+            false
+        }
+    }
+}
+
+/// Deletes `odcs-{id}` directories in the target directories whose compose is removed or
+/// unknown.
+fn remove_leftovers(conn: &mut DbConnection, config: &Config) -> Result<Vec<PathBuf>, DbError> {
+    let mut deleted = Vec::new();
+    let dirs = std::iter::once(config.target_dir.clone())
+        .chain(config.extra_target_dirs.values().cloned());
+    for base in dirs {
+        let Ok(entries) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("odcs-"))
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let state: Option<i32> = composes::table
+                .find(id)
+                .select(composes::state)
+                .first(conn)
+                .optional()?;
+            let orphan = match state {
+                None => true,
+                Some(s) => s == ComposeState::Removed.code(),
+            };
+            if orphan && remove_dir(&entry.path()) {
+                deleted.push(entry.path());
+            }
+        }
+    }
+    Ok(deleted)
+}

@@ -1,0 +1,214 @@
+//! One compose job, from claim to outcome: the orchestration around [`crate::generate`], and
+//! the only place a worker writes compose states.
+//!
+//! A job is acknowledged only after its outcome is committed. Duplicate deliveries are
+//! harmless: the claim (`wait → generating`) succeeds once, and a job for a compose that is no
+//! longer waiting is acknowledged and skipped.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use odcs_common::compose::{ComposeState, SourceType};
+use odcs_common::config::Config;
+use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
+use odcs_common::db::models::Compose;
+use odcs_common::db::view::compose_urls;
+use odcs_common::db::{DbError, DbPool};
+use odcs_common::time::{after, now};
+
+use crate::compose::layout::ComposeLayout;
+use crate::compose::{ComposeLog, ComposeSpec};
+use crate::generate::{compression, generate, EngineContext, GenerateRequest};
+use crate::repodata::PackageCache;
+
+/// The reason a done compose carries, as in the reference.
+pub const DONE_REASON: &str = "Compose is generated successfully";
+
+/// What became of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// The compose is done.
+    Done,
+    /// The compose failed, with this reason.
+    Failed(String),
+    /// The compose was not waiting (already claimed, finished or cancelled): nothing to do.
+    Skipped,
+}
+
+/// A worker: its identity and the services it uses.
+pub struct Worker {
+    /// Unique per process and thread slot, recorded as the lease holder.
+    pub id: String,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// The compose store.
+    pub pool: DbPool,
+    /// The package-metadata cache.
+    pub cache: Arc<PackageCache>,
+}
+
+impl Worker {
+    /// Processes the job for compose `id`. Errors are transient (the database is unreachable):
+    /// the job should be retried later; everything else ends in an outcome.
+    pub fn process(&self, id: i32) -> Result<JobOutcome, DbError> {
+        let mut conn = self.pool.get()?;
+        let Some(compose) = lifecycle::claim(
+            &mut conn,
+            id,
+            &self.id,
+            self.config.lease_seconds,
+            &self.config,
+            now(),
+        )?
+        else {
+            return Ok(JobOutcome::Skipped);
+        };
+        drop(conn);
+        tracing::info!(compose.id = id, worker = %self.id, "compose claimed");
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let renewer = self.spawn_lease_renewal(id, stop.clone());
+        let result = self.run(&compose);
+        stop.store(true, Ordering::Relaxed);
+        let _ = renewer.join();
+
+        let (to, reason, changes) = match &result {
+            Ok((koji_event, pungi_id)) => (
+                ComposeState::Done,
+                DONE_REASON.to_owned(),
+                ComposeChanges {
+                    koji_event: Some(*koji_event),
+                    pungi_compose_id: Some(Some(pungi_id.clone())),
+                    ..ComposeChanges::default()
+                },
+            ),
+            Err(reason) => (
+                ComposeState::Failed,
+                reason.clone(),
+                ComposeChanges::default(),
+            ),
+        };
+        let mut conn = self.pool.get()?;
+        let recorded = lifecycle::transition(
+            &mut conn,
+            id,
+            &Transition {
+                from: &[ComposeState::Generating],
+                to,
+                reason: Some(reason.clone()),
+                held_by: Some(&self.id),
+                changes,
+            },
+            &self.config,
+            now(),
+        )?;
+        if recorded.is_none() {
+            // The lease was lost (the beat gave the compose to another worker, or it was
+            // cancelled); that outcome wins.
+            tracing::warn!(compose.id = id, worker = %self.id, "outcome not recorded: lease lost");
+            return Ok(JobOutcome::Skipped);
+        }
+        tracing::info!(compose.id = id, compose.state = %to, "compose finished");
+        Ok(match to {
+            ComposeState::Done => JobOutcome::Done,
+            _ => JobOutcome::Failed(reason),
+        })
+    }
+
+    /// Renews the lease every third of its length until `stop` is set.
+    fn spawn_lease_renewal(&self, id: i32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+        let pool = self.pool.clone();
+        let worker = self.id.clone();
+        let lease = self.config.lease_seconds;
+        std::thread::spawn(move || {
+            let step = Duration::from_millis((lease as u64 * 1000) / 3);
+            let tick = Duration::from_millis(100);
+            let mut waited = Duration::ZERO;
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                waited += tick;
+                if waited < step {
+                    continue;
+                }
+                waited = Duration::ZERO;
+                let renewed = pool.get().map_err(DbError::Pool).and_then(|mut c| {
+                    Ok(lifecycle::renew_lease(
+                        &mut c,
+                        id,
+                        &worker,
+                        after(now(), lease),
+                    )?)
+                });
+                match renewed {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(compose.id = id, "lease lost");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(compose.id = id, error = %e, "lease not renewed"),
+                }
+            }
+        })
+    }
+
+    /// Generates the compose; `Ok((koji_event, pungi_compose_id))` or the failure reason.
+    fn run(&self, compose: &Compose) -> Result<(Option<i64>, String), String> {
+        let target_dir = compose
+            .target_dir
+            .as_deref()
+            .map_or_else(|| self.config.target_dir.clone(), PathBuf::from);
+        let layout = ComposeLayout::new(&target_dir, compose.id);
+        let log = ComposeLog::open(&layout.log_file()).map_err(|e| {
+            format!(
+                "cannot write the compose log {}: {e}",
+                layout.log_file().display()
+            )
+        })?;
+        log.line(format_args!(
+            "Compose odcs-{} started by {}",
+            compose.id, self.id
+        ));
+        let source_type = SourceType::from_code(compose.source_type)
+            .ok_or_else(|| format!("unknown source type {}", compose.source_type))?;
+        let words = |s: &Option<String>| -> Vec<String> {
+            s.as_deref()
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect()
+        };
+        let packages = words(&compose.packages);
+        let request = GenerateRequest {
+            id: compose.id,
+            source_type,
+            source: compose.source.clone(),
+            packages: (!packages.is_empty()).then_some(packages),
+            spec: ComposeSpec {
+                id: compose.id,
+                target_dir,
+                arches: words(&compose.arches),
+                compose_type: compose
+                    .compose_type
+                    .clone()
+                    .unwrap_or_else(|| "test".into()),
+                label: compose.label.clone(),
+                repo_url: compose_urls(compose, &self.config).repo,
+                compression: compression(&self.config.repodata_compression),
+                built_at: chrono::Utc::now(),
+            },
+        };
+        let ctx = EngineContext {
+            cache: &self.cache,
+            repo_roots: &self.config.repo_source_roots,
+        };
+        let result = generate(&request, &ctx, &log).map_err(|e| e.to_string());
+        match &result {
+            Ok(_) => log.line("Compose generated successfully"),
+            Err(reason) => log.error(reason),
+        }
+        log.sync();
+        result.map(|g| (g.koji_event, g.pungi_compose_id))
+    }
+}

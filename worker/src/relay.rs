@@ -1,0 +1,154 @@
+//! The relay: publishes the outbox's state-change messages to the broker, oldest first, each
+//! confirmed before it is deleted, so every message is delivered at least once and in order
+//! per compose (consumers drop duplicates by message id).
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use odcs_common::amqp::{self, OutgoingMessage};
+use odcs_common::config::Config;
+use odcs_common::db::models::OutboxMessage;
+use odcs_common::db::{DbConnection, DbError, DbPool};
+
+/// Messages fetched per round.
+const BATCH: i64 = 200;
+
+/// A lock id all relays agree on: one relay publishes at a time, which keeps the order.
+const RELAY_LOCK: i64 = 0x0DC5_0003;
+
+/// How long the relay rests when the outbox is empty or the broker is away.
+pub const IDLE: Duration = Duration::from_millis(200);
+
+fn take_lock(conn: &mut DbConnection) -> QueryResult<bool> {
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            #[derive(QueryableByName)]
+            struct Locked {
+                #[diesel(sql_type = diesel::sql_types::Bool)]
+                locked: bool,
+            }
+            let row: Locked = diesel::sql_query(format!(
+                "SELECT pg_try_advisory_lock({RELAY_LOCK}) AS locked"
+            ))
+            .get_result(pg)?;
+            Ok(row.locked)
+        }
+        DbConnection::Sqlite(_) => Ok(true),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    pool: &DbPool,
+    work: impl FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+) -> Result<T, DbError> {
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || -> Result<T, DbError> {
+        let mut conn = pool.get()?;
+        Ok(work(&mut conn)?)
+    })
+    .await
+    .map_err(|e| DbError::Task(e.to_string()))?
+}
+
+/// Publishes outbox messages until `stop` resolves. Without a broker URL (standalone mode)
+/// there is no bus: messages are dropped once written, and the outbox stays empty.
+pub async fn run(config: &Config, pool: DbPool, stop: tokio::sync::watch::Receiver<bool>) {
+    // The advisory lock is per session: hold one connection for the relay's life.
+    let lock_pool = pool.clone();
+    let mut lock_conn = loop {
+        if *stop.borrow() {
+            return;
+        }
+        let attempt = {
+            let lock_pool = lock_pool.clone();
+            tokio::task::spawn_blocking(move || -> Result<Option<_>, DbError> {
+                let mut conn = lock_pool.get()?;
+                Ok(take_lock(&mut conn)?.then_some(conn))
+            })
+            .await
+        };
+        match attempt {
+            Ok(Ok(Some(conn))) => break conn,
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "relay cannot reach the database"),
+            Err(e) => tracing::warn!(error = %e, "relay lock task failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let _keep = &mut lock_conn;
+    let mut link: Option<(lapin::Connection, lapin::Channel)> = None;
+    while !*stop.borrow() {
+        let batch = match blocking(&pool, |c| OutboxMessage::oldest(c, BATCH)).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::warn!(error = %e, "relay cannot read the outbox");
+                tokio::time::sleep(IDLE).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            tokio::time::sleep(IDLE).await;
+            continue;
+        }
+        let published = if config.amqp_url.is_empty() {
+            batch.iter().map(|m| m.id).collect()
+        } else {
+            publish(config, &mut link, &batch).await
+        };
+        if published.is_empty() {
+            tokio::time::sleep(IDLE).await;
+            continue;
+        }
+        if let Err(e) = blocking(&pool, move |c| OutboxMessage::delete(c, &published)).await {
+            // They will be published again: at least once, never lost.
+            tracing::warn!(error = %e, "relay cannot delete published messages");
+        }
+    }
+}
+
+/// Publishes `batch` in order, stopping at the first failure; returns the published ids.
+async fn publish(
+    config: &Config,
+    link: &mut Option<(lapin::Connection, lapin::Channel)>,
+    batch: &[OutboxMessage],
+) -> Vec<i64> {
+    if link
+        .as_ref()
+        .is_none_or(|(conn, _)| !conn.status().connected())
+    {
+        let connected = async {
+            let conn = amqp::connect(&config.amqp_url).await?;
+            let channel = amqp::confirm_channel(&conn).await?;
+            Ok::<_, amqp::AmqpError>((conn, channel))
+        }
+        .await;
+        match connected {
+            Ok(pair) => *link = Some(pair),
+            Err(e) => {
+                tracing::warn!(error = %e, "relay cannot reach the broker");
+                return Vec::new();
+            }
+        }
+    }
+    let Some((_, channel)) = link.as_ref() else {
+        return Vec::new();
+    };
+    let mut done = Vec::with_capacity(batch.len());
+    for message in batch {
+        let outgoing = OutgoingMessage {
+            message_id: &message.message_id,
+            topic: &message.topic,
+            body: &message.body,
+            sent_at: chrono::Utc::now().to_rfc3339(),
+        };
+        match amqp::publish_message(channel, &config.messaging_exchange, &outgoing).await {
+            Ok(()) => done.push(message.id),
+            Err(e) => {
+                tracing::warn!(error = %e, "relay cannot publish; will retry");
+                *link = None;
+                break;
+            }
+        }
+    }
+    done
+}
