@@ -8,84 +8,11 @@ use actix_web::http::Method;
 use actix_web::test::{self, TestRequest};
 use actix_web::App;
 use diesel::connection::SimpleConnection;
-use diesel::Connection;
 use odcs_common::config::Config;
 use odcs_common::db::{pool, DbConnection};
 use serde_json::Value;
 
-/// Which database a test runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Store {
-    Postgres,
-    Sqlite,
-}
-
-/// The PostgreSQL server tests create their databases on.
-pub fn postgres_admin_url() -> String {
-    std::env::var("ODCS_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-/// A database that exists for one test and is dropped after it.
-pub struct TestDb {
-    pub url: String,
-    store: Store,
-    name: String,
-    dir: Option<PathBuf>,
-}
-
-impl TestDb {
-    pub fn new(store: Store) -> TestDb {
-        let name = format!("odcs_test_{}", uuid::Uuid::new_v4().simple());
-        match store {
-            Store::Postgres => {
-                let admin = postgres_admin_url();
-                let mut conn = diesel::PgConnection::establish(&format!("{admin}/postgres"))
-                    .expect("PostgreSQL must run for the tests (see .ci/run)");
-                conn.batch_execute(&format!("CREATE DATABASE {name}"))
-                    .expect("create test database");
-                TestDb {
-                    url: format!("{admin}/{name}"),
-                    store,
-                    name,
-                    dir: None,
-                }
-            }
-            Store::Sqlite => {
-                let dir = std::env::temp_dir().join(&name);
-                std::fs::create_dir_all(&dir).expect("temp dir");
-                TestDb {
-                    url: format!("sqlite://{}/odcs.db", dir.display()),
-                    store,
-                    name,
-                    dir: Some(dir),
-                }
-            }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        match self.store {
-            Store::Postgres => {
-                let admin = postgres_admin_url();
-                if let Ok(mut conn) = diesel::PgConnection::establish(&format!("{admin}/postgres"))
-                {
-                    let _ = conn.batch_execute(&format!(
-                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                        self.name
-                    ));
-                }
-            }
-            Store::Sqlite => {
-                if let Some(dir) = &self.dir {
-                    let _ = std::fs::remove_dir_all(dir);
-                }
-            }
-        }
-    }
-}
+pub use odcs_common::db::testing::{Store, TestDb};
 
 /// A configuration for tests: everything default but paths that name nothing real.
 pub fn test_config() -> Config {

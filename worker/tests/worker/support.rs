@@ -133,7 +133,7 @@ pub fn build_rpm(spec: &Spec<'_>, out_dir: &Path) -> PathBuf {
 
 /// Compares two repositories with createrepo_c's parser (see compare_repodata.py).
 pub fn assert_same_meaning(ours: &Path, theirs: &Path) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/engine/compare_repodata.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/worker/compare_repodata.py");
     run(Command::new("/usr/bin/python3")
         .arg(script)
         .arg(ours)

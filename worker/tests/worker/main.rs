@@ -3,6 +3,8 @@
 
 mod support;
 
+mod amqp;
 mod compose;
 mod createrepo;
+mod lifecycle;
 mod repo_source;

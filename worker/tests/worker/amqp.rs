@@ -1,0 +1,198 @@
+//! The distributed deployment: two `odcs-worker consume` processes and an `odcs-worker relay`
+//! on the real RabbitMQ and PostgreSQL.
+
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use odcs_common::compose::ComposeState;
+use odcs_common::config::Config;
+use odcs_common::db::testing::Store;
+use odcs_worker::dispatch::Dispatcher;
+use serde_json::Value;
+
+use crate::lifecycle::{assert_schema, World};
+
+/// The broker tests use.
+fn amqp_url() -> String {
+    std::env::var("ODCS_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// An `odcs-worker` subcommand with the world's configuration in its environment.
+fn spawn(world: &World, args: &[&str]) -> Child {
+    let c = &world.config;
+    Command::new(env!("CARGO_BIN_EXE_odcs-worker"))
+        .args(args)
+        .env("ODCS_DATABASE_URL", &c.database_url)
+        .env("ODCS_AMQP_URL", &c.amqp_url)
+        .env("ODCS_TARGET_DIR", &c.target_dir)
+        .env("ODCS_TARGET_DIR_URL", &c.target_dir_url)
+        .env(
+            "ODCS_REPO_SOURCE_ROOTS",
+            serde_json::to_string(&c.repo_source_roots).expect("json"),
+        )
+        .env("ODCS_PACKAGE_CACHE_DIR", &c.package_cache_dir)
+        .env("ODCS_DEFAULT_QUEUE", &c.default_queue)
+        .env("ODCS_QUEUE_ROUTES", "{}")
+        .env("ODCS_MESSAGING_TOPIC_PREFIX", &c.messaging_topic_prefix)
+        .env("ODCS_WORKER_CONCURRENCY", "2")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("odcs-worker starts")
+}
+
+fn terminate(mut child: Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            assert!(
+                status.success(),
+                "odcs-worker exits cleanly on SIGTERM: {status}"
+            );
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "odcs-worker did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn two_worker_processes_and_the_relay_take_composes_to_done() {
+    let mut world = World::new(Store::Postgres);
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let config = Config {
+        amqp_url: amqp_url(),
+        default_queue: format!("odcs-test-{tag}"),
+        queue_routes: Default::default(),
+        messaging_topic_prefix: format!("test.{tag}."),
+        ..(*world.config).clone()
+    };
+    world.config = std::sync::Arc::new(config);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+
+    // Listen for state changes like a consumer of the bus would.
+    let (conn, mut messages) = runtime.block_on(async {
+        let conn = odcs_common::amqp::connect(&amqp_url())
+            .await
+            .expect("RabbitMQ must run (see .ci/test)");
+        let channel = conn.create_channel().await.expect("channel");
+        let queue = format!("odcs-test-listener-{tag}");
+        channel
+            .queue_declare(
+                &queue,
+                QueueDeclareOptions {
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("declare");
+        channel
+            .queue_bind(
+                &queue,
+                "amq.topic",
+                &format!("test.{tag}.odcs.state.change"),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind");
+        let consumer = channel
+            .basic_consume(
+                &queue,
+                "listener",
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume");
+        (conn, consumer)
+    });
+
+    let workers = [spawn(&world, &["consume"]), spawn(&world, &["consume"])];
+    let relay = spawn(&world, &["relay"]);
+    let dispatcher = Dispatcher::from_config(&world.config);
+    let ids: Vec<i32> = (0..4).map(|_| world.submit_repo().id).collect();
+    for id in &ids {
+        runtime.block_on(odcs_worker::services::dispatch(
+            &dispatcher,
+            &world.config,
+            &world.pool,
+            *id,
+        ));
+        assert!(
+            world.find(*id).dispatched_at.is_some(),
+            "dispatched to RabbitMQ"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ids
+        .iter()
+        .any(|id| world.find(*id).state != ComposeState::Done.code())
+    {
+        assert!(Instant::now() < deadline, "composes did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Every compose's messages arrive: wait, generating, done, in order, with unique ids.
+    let mut seen: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+    let mut message_ids = std::collections::BTreeSet::new();
+    runtime.block_on(async {
+        let until = tokio::time::Instant::now() + Duration::from_secs(30);
+        while seen.values().map(Vec::len).sum::<usize>() < ids.len() * 3 {
+            let next = tokio::time::timeout_at(until, messages.next())
+                .await
+                .expect("messages arrive");
+            let delivery = next.expect("stream open").expect("delivery");
+            let props = &delivery.properties;
+            assert_eq!(
+                props.content_type().as_ref().map(|s| s.as_str()),
+                Some("application/json")
+            );
+            let id = props
+                .message_id()
+                .as_ref()
+                .map(|s| s.to_string())
+                .expect("message id");
+            assert!(message_ids.insert(id), "message ids are unique");
+            let headers = props.headers().as_ref().expect("headers");
+            assert!(headers.inner().contains_key("fedora_messaging_schema"));
+            let body: Value = serde_json::from_slice(&delivery.data).expect("json");
+            assert_schema(&body);
+            let compose = body["compose"]["id"].as_i64().expect("id");
+            seen.entry(compose).or_default().push(
+                body["compose"]["state_name"]
+                    .as_str()
+                    .expect("state")
+                    .to_owned(),
+            );
+        }
+    });
+    for id in &ids {
+        assert_eq!(
+            seen[&i64::from(*id)],
+            ["wait", "generating", "done"],
+            "compose {id}"
+        );
+    }
+    for worker in workers {
+        terminate(worker);
+    }
+    terminate(relay);
+    runtime.block_on(async {
+        let _ = conn.close(200, "done").await;
+    });
+}

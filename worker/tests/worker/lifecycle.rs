@@ -1,0 +1,428 @@
+//! Composes through the worker pipeline, the beat job and the outbox, against PostgreSQL and
+//! SQLite, with the in-process queue.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::TimeDelta;
+use diesel::connection::SimpleConnection;
+use odcs_common::compose::ComposeState;
+use odcs_common::config::Config;
+use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
+use odcs_common::db::models::{Compose, NewCompose, OutboxMessage};
+use odcs_common::db::testing::{Store, TestDb};
+use odcs_common::db::{migrations, pool, DbPool};
+use odcs_common::request::ComposeRequest;
+use odcs_common::time::now;
+use odcs_worker::beat::sweep;
+use odcs_worker::consumer::run_local;
+use odcs_worker::dispatch::{Dispatcher, LocalQueue};
+use odcs_worker::pipeline::{JobOutcome, Worker, DONE_REASON};
+use odcs_worker::repodata::PackageCache;
+use odcs_worker::services::worker_factory;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+/// A store, a configuration with a repo root holding the fixture, and a worker.
+pub struct World {
+    pub scratch: Scratch,
+    /// Keeps the test database alive as long as the world.
+    pub _db: TestDb,
+    pub pool: DbPool,
+    pub config: Arc<Config>,
+    pub repo: PathBuf,
+}
+
+impl World {
+    pub fn new(store: Store) -> World {
+        let scratch = Scratch::new("world");
+        let repo = scratch.path().join("roots/repo");
+        link_tree(&fixture_repo(), &repo);
+        let db = TestDb::new(store);
+        let config = Config {
+            database_url: db.url.clone(),
+            target_dir: scratch.path().join("composes"),
+            target_dir_url: "http://odcs.example.com/composes".into(),
+            repo_source_roots: vec![scratch.path().join("roots")],
+            package_cache_dir: scratch.path().join("cache"),
+            lease_seconds: 30,
+            ..Config::default()
+        };
+        let pool = pool::build(&config.database_url, 4).expect("pool");
+        migrations::run_pending(&mut pool.get().expect("conn")).expect("migrate");
+        World {
+            scratch,
+            _db: db,
+            pool,
+            config: Arc::new(config),
+            repo,
+        }
+    }
+
+    /// Stores a compose request like the frontend does.
+    pub fn submit(&self, body: Value) -> Compose {
+        let request = ComposeRequest::parse(&body, &self.config).expect("valid request");
+        let new = NewCompose::from_request(&request, "tester", now());
+        lifecycle::create(
+            &mut self.pool.get().expect("conn"),
+            &new,
+            &self.config,
+            now(),
+        )
+        .expect("stored")
+    }
+
+    pub fn submit_repo(&self) -> Compose {
+        self.submit(json!({"source": {"type": "repo", "source": self.repo.display().to_string()}}))
+    }
+
+    pub fn worker(&self, id: &str) -> Worker {
+        Worker {
+            id: id.into(),
+            config: self.config.clone(),
+            pool: self.pool.clone(),
+            cache: Arc::new(PackageCache::open(&self.scratch.path().join("cache")).expect("cache")),
+        }
+    }
+
+    pub fn find(&self, id: i32) -> Compose {
+        Compose::find(&mut self.pool.get().expect("conn"), id)
+            .expect("query")
+            .expect("compose exists")
+    }
+
+    pub fn sql(&self, statement: &str) {
+        self.pool
+            .get()
+            .expect("conn")
+            .batch_execute(statement)
+            .expect("arrange");
+    }
+
+    /// The state names of every outbox message about compose `id`, in order.
+    pub fn message_states(&self, id: i32) -> Vec<String> {
+        OutboxMessage::oldest(&mut self.pool.get().expect("conn"), 10_000)
+            .expect("outbox")
+            .into_iter()
+            .filter(|m| m.compose_id == id)
+            .map(|m| {
+                let body: Value = serde_json::from_str(&m.body).expect("json");
+                assert_schema(&body);
+                body["compose"]["state_name"]
+                    .as_str()
+                    .expect("state")
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    pub fn compose_dir(&self, id: i32) -> PathBuf {
+        self.config.target_dir.join(format!("odcs-{id}"))
+    }
+}
+
+/// Fails unless `body` satisfies the state-change message schema in common/schemas.
+pub fn assert_schema(body: &Value) {
+    let schema: Value = serde_json::from_str(include_str!(
+        "../../../common/schemas/odcs.state.change.json"
+    ))
+    .expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator.iter_errors(body).map(|e| e.to_string()).collect();
+    assert!(
+        errors.is_empty(),
+        "message violates the schema: {errors:?}\n{body}"
+    );
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+macro_rules! both_stores {
+    ($name:ident, |$world:ident| $body:block) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn postgres() {
+                let $world = World::new(Store::Postgres);
+                $body
+            }
+
+            #[test]
+            fn sqlite() {
+                let $world = World::new(Store::Sqlite);
+                $body
+            }
+        }
+    };
+}
+
+both_stores!(a_repo_compose_goes_wait_generating_done, |world| {
+    let compose = world.submit_repo();
+    let outcome = world.worker("w1").process(compose.id).expect("processed");
+    assert_eq!(outcome, JobOutcome::Done);
+    let done = world.find(compose.id);
+    assert_eq!(done.state, ComposeState::Done.code());
+    assert_eq!(done.state_reason.as_deref(), Some(DONE_REASON));
+    assert!(done.time_started.is_some() && done.time_done.is_some());
+    assert_eq!(
+        done.koji_event,
+        Some(1_496_834_159),
+        "the source repodata revision"
+    );
+    assert!(done
+        .pungi_compose_id
+        .as_deref()
+        .is_some_and(|id| id.starts_with(&format!("odcs-{}-1-", compose.id))));
+    assert!(done.worker_id.is_none() && done.lease_expires_at.is_none());
+    assert!(world
+        .compose_dir(compose.id)
+        .join("compose/Temporary/x86_64/os/repodata/repomd.xml")
+        .exists());
+    assert_eq!(
+        world.message_states(compose.id),
+        ["wait", "generating", "done"]
+    );
+    // A second delivery of the same job does nothing.
+    assert_eq!(
+        world.worker("w2").process(compose.id).expect("processed"),
+        JobOutcome::Skipped
+    );
+    assert_eq!(world.message_states(compose.id).len(), 3);
+});
+
+both_stores!(a_failing_compose_records_a_reason, |world| {
+    let compose = world.submit(json!({"source": {"type": "repo", "source": "/etc"}}));
+    match world.worker("w1").process(compose.id).expect("processed") {
+        JobOutcome::Failed(reason) => {
+            assert!(reason.contains("outside the allowed roots"), "{reason}")
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    let failed = world.find(compose.id);
+    assert_eq!(failed.state, ComposeState::Failed.code());
+    assert_eq!(
+        world.message_states(compose.id),
+        ["wait", "generating", "failed"]
+    );
+    let log = std::fs::read_to_string(world.compose_dir(compose.id).join("pungi-stderr.log"))
+        .expect("log");
+    assert!(log.contains("outside the allowed roots"), "{log}");
+    let tag = world.submit(json!({"source": {"type": "tag", "source": "f40"}}));
+    match world.worker("w1").process(tag.id).expect("processed") {
+        JobOutcome::Failed(reason) => assert!(reason.contains("cannot be generated"), "{reason}"),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+});
+
+both_stores!(the_in_process_queue_feeds_two_workers, |world| {
+    let queue = LocalQueue::new();
+    let dispatcher = Dispatcher::Local(queue.clone());
+    let cache = Arc::new(PackageCache::open(&world.scratch.path().join("cache")).expect("cache"));
+    let factory = worker_factory(world.config.clone(), world.pool.clone(), cache);
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let threads = run_local(queue, 2, factory, stop);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let ids: Vec<i32> = (0..4).map(|_| world.submit_repo().id).collect();
+    for id in &ids {
+        runtime.block_on(odcs_worker::services::dispatch(
+            &dispatcher,
+            &world.config,
+            &world.pool,
+            *id,
+        ));
+    }
+    for id in &ids {
+        wait_until("composes are done", || {
+            world.find(*id).state == ComposeState::Done.code()
+        });
+        assert_eq!(world.message_states(*id), ["wait", "generating", "done"]);
+        assert!(world.find(*id).dispatched_at.is_some());
+    }
+    stop_tx.send(true).expect("stop");
+    for thread in threads {
+        thread.join().expect("worker thread");
+    }
+});
+
+both_stores!(the_beat_expires_composes_and_their_directories, |world| {
+    let expired = world.submit_repo();
+    world.worker("w").process(expired.id).expect("done");
+    let deleted = world.submit_repo();
+    world.worker("w").process(deleted.id).expect("done");
+    let kept = world.submit_repo();
+    world.worker("w").process(kept.id).expect("done");
+    let past = "'2000-01-01 00:00:00'";
+    world.sql(&format!(
+        "UPDATE composes SET time_to_expire = {past} WHERE id IN ({}, {})",
+        expired.id, deleted.id
+    ));
+    world.sql(&format!(
+        "UPDATE composes SET removed_by = 'boss' WHERE id = {}",
+        deleted.id
+    ));
+    let swept = sweep(&mut world.pool.get().expect("conn"), &world.config, now()).expect("sweep");
+    assert_eq!(swept.removed, [expired.id, deleted.id]);
+    let removed = world.find(expired.id);
+    assert_eq!(removed.state, ComposeState::Removed.code());
+    assert_eq!(removed.state_reason.as_deref(), Some("Compose is expired."));
+    assert!(removed.time_removed.is_some());
+    assert_eq!(
+        world.find(deleted.id).state_reason.as_deref(),
+        Some("Removed by boss.")
+    );
+    assert!(!world.compose_dir(expired.id).exists());
+    assert!(world.compose_dir(kept.id).exists());
+    assert_eq!(
+        world.message_states(expired.id).last().map(String::as_str),
+        Some("removed")
+    );
+    let again = sweep(&mut world.pool.get().expect("conn"), &world.config, now()).expect("sweep");
+    assert!(again.removed.is_empty(), "nothing is removed twice");
+});
+
+both_stores!(a_compose_reused_by_a_live_one_is_not_removed, |world| {
+    let reused = world.submit_repo();
+    world.worker("w").process(reused.id).expect("done");
+    let reusing = world.submit_repo();
+    world.sql(&format!(
+        "UPDATE composes SET state = 2, reused_id = {} WHERE id = {}",
+        reused.id, reusing.id
+    ));
+    world.sql(&format!(
+        "UPDATE composes SET time_to_expire = '2000-01-01 00:00:00' WHERE id = {}",
+        reused.id
+    ));
+    let swept = sweep(&mut world.pool.get().expect("conn"), &world.config, now()).expect("sweep");
+    assert!(swept.removed.is_empty());
+    assert!(world.compose_dir(reused.id).exists());
+});
+
+both_stores!(the_beat_requeues_composes_of_dead_workers, |world| {
+    let compose = world.submit_repo();
+    // A worker claims it and dies: its lease runs out.
+    let claimed = lifecycle::claim(
+        &mut world.pool.get().expect("conn"),
+        compose.id,
+        "dead",
+        30,
+        &world.config,
+        now() - TimeDelta::seconds(60),
+    )
+    .expect("claim")
+    .expect("claimed");
+    assert_eq!(claimed.state, ComposeState::Generating.code());
+    let swept = sweep(&mut world.pool.get().expect("conn"), &world.config, now()).expect("sweep");
+    assert_eq!(swept.requeued, [compose.id]);
+    assert!(swept.to_dispatch.contains(&compose.id));
+    assert_eq!(world.find(compose.id).state, ComposeState::Wait.code());
+    assert_eq!(
+        world
+            .worker("alive")
+            .process(compose.id)
+            .expect("processed"),
+        JobOutcome::Done
+    );
+    // The dead worker's late outcome is refused.
+    let late = lifecycle::transition(
+        &mut world.pool.get().expect("conn"),
+        compose.id,
+        &Transition {
+            from: &[ComposeState::Generating],
+            to: ComposeState::Failed,
+            reason: Some("late".into()),
+            held_by: Some("dead"),
+            changes: ComposeChanges::default(),
+        },
+        &world.config,
+        now(),
+    )
+    .expect("query");
+    assert!(late.is_none());
+    assert_eq!(
+        world.message_states(compose.id),
+        ["wait", "generating", "wait", "generating", "done"]
+    );
+});
+
+both_stores!(
+    the_beat_fails_composes_waiting_too_long_and_redispatches_the_rest,
+    |world| {
+        let old = world.submit_repo();
+        let fresh = world.submit_repo();
+        world.sql(&format!(
+            "UPDATE composes SET time_submitted = '2000-01-01 00:00:00' WHERE id = {}",
+            old.id
+        ));
+        let swept =
+            sweep(&mut world.pool.get().expect("conn"), &world.config, now()).expect("sweep");
+        assert_eq!(swept.timed_out, [old.id]);
+        assert_eq!(
+            swept.to_dispatch,
+            [fresh.id],
+            "never dispatched: dispatch it"
+        );
+        let failed = world.find(old.id);
+        assert!(failed
+            .state_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("waited for a worker")));
+    }
+);
+
+both_stores!(the_beat_deletes_left_over_directories, |world| {
+    let stray = world.config.target_dir.join("odcs-99999");
+    std::fs::create_dir_all(&stray).expect("dir");
+    let other = world.config.target_dir.join("not-a-compose");
+    std::fs::create_dir_all(&other).expect("dir");
+    let swept = sweep(&mut world.pool.get().expect("conn"), &world.config, now()).expect("sweep");
+    assert_eq!(swept.deleted_dirs, std::slice::from_ref(&stray));
+    assert!(!stray.exists());
+    assert!(other.exists(), "only compose directories are touched");
+});
+
+#[test]
+fn concurrent_beats_remove_each_compose_once() {
+    let world = World::new(Store::Postgres);
+    let ids: Vec<i32> = (0..20)
+        .map(|_| {
+            let c = world.submit(json!({"source": {"type": "tag", "source": "t"}}));
+            world.sql(&format!(
+                "UPDATE composes SET state = 2, time_to_expire = '2000-01-01 00:00:00' WHERE id = {}",
+                c.id
+            ));
+            c.id
+        })
+        .collect();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let pool = world.pool.clone();
+            let config = world.config.clone();
+            std::thread::spawn(move || {
+                let mut removed = Vec::new();
+                for _ in 0..5 {
+                    let s = sweep(&mut pool.get().expect("conn"), &config, now()).expect("sweep");
+                    removed.extend(s.removed);
+                }
+                removed
+            })
+        })
+        .collect();
+    let mut removed: Vec<i32> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("beat"))
+        .collect();
+    removed.sort_unstable();
+    assert_eq!(removed, ids, "every compose removed exactly once");
+    for id in ids {
+        assert_eq!(world.message_states(id), ["wait", "removed"]);
+    }
+}
