@@ -136,8 +136,12 @@ pub fn run_local(
                     };
                     match worker.process(job.compose_id) {
                         Ok(outcome) => log_outcome(job.compose_id, &outcome),
-                        // The compose stays in wait; the beat dispatches it again.
-                        Err(e) => tracing::warn!(compose.id = job.compose_id, error = %e, "transient failure"),
+                        Err(e) => {
+                            tracing::warn!(compose.id = job.compose_id, error = %e, "transient failure; job handed back");
+                            std::thread::sleep(RETRY_DELAY);
+                            // If even this fails the compose stays in wait for the beat.
+                            let _ = queue.push(job);
+                        }
                     }
                 }
             })

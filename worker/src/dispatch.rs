@@ -41,6 +41,11 @@ impl LocalQueue {
         }
     }
 
+    /// Puts a job (back) on the queue.
+    pub fn push(&self, job: ComposeJob) -> Result<(), DispatchError> {
+        self.tx.send(job).map_err(|_| DispatchError::Closed)
+    }
+
     /// Waits up to `timeout` for the next job.
     pub fn next(&self, timeout: std::time::Duration) -> Option<ComposeJob> {
         self.rx.lock().ok()?.recv_timeout(timeout).ok()
@@ -120,7 +125,7 @@ impl Dispatcher {
             Dispatcher::Amqp(publisher) => {
                 publisher.publish(&queue_for(config, compose), job).await?;
             }
-            Dispatcher::Local(queue) => queue.tx.send(job).map_err(|_| DispatchError::Closed)?,
+            Dispatcher::Local(queue) => queue.push(job)?,
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::db::models::{Compose, NewCompose, NewMessage};
 use crate::db::schema::composes;
 use crate::db::view::compose_json;
-use crate::db::DbConnection;
+use crate::db::{write_transaction, DbConnection};
 use crate::messaging::{state_change_topic, StateChanged};
 use crate::time::after;
 
@@ -52,7 +52,7 @@ pub fn create(
     config: &Config,
     now: NaiveDateTime,
 ) -> QueryResult<Compose> {
-    conn.transaction(|conn| {
+    write_transaction(conn, |conn| {
         let compose = new.insert(conn)?;
         message_for(&compose, config, now).insert(conn)?;
         Ok(compose)
@@ -85,7 +85,7 @@ pub fn transition(
     config: &Config,
     now: NaiveDateTime,
 ) -> QueryResult<Option<Compose>> {
-    conn.transaction(|conn| apply(conn, id, transition, config, now))
+    write_transaction(conn, |conn| apply(conn, id, transition, config, now))
 }
 
 fn apply(

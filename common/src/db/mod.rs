@@ -23,6 +23,34 @@ pub use pool::{DbError, DbPool, PooledConnection};
 mod connection;
 pub use connection::{DbConnection, MultiBackend};
 
+/// Runs `work` in a transaction, retrying it (a few times, briefly) when SQLite reports the
+/// database busy: a deferred SQLite transaction that reads and then writes fails at once if
+/// another connection wrote in between, and `busy_timeout` does not cover that case.
+/// PostgreSQL transactions are run once.
+pub fn write_transaction<T, F>(conn: &mut DbConnection, mut work: F) -> diesel::QueryResult<T>
+where
+    F: FnMut(&mut DbConnection) -> diesel::QueryResult<T>,
+{
+    use diesel::Connection;
+    let mut attempt = 0u32;
+    loop {
+        let result = conn.transaction(|c| work(c));
+        match result {
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if matches!(conn, DbConnection::Sqlite(_))
+                    && attempt < 50
+                    && (info.message().contains("locked") || info.message().contains("busy")) =>
+            {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(
+                    5 * u64::from(attempt.min(20)),
+                ));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Which database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

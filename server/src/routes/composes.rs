@@ -1,12 +1,12 @@
 //! `/api/1/composes/`: list, create, get, renew and delete composes.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::Connection;
 use odcs_common::api::{ComposeJson, ComposeList, StatusMessage};
 use odcs_common::compose::{ComposeFlags, ComposeResults, ComposeState, SourceType};
 use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
 use odcs_common::db::models::{Compose, NewCompose};
 use odcs_common::db::view::compose_json;
+use odcs_common::db::write_transaction;
 use odcs_common::request::{self, ComposeRequest, RenewRequest};
 use odcs_common::time::{after, now};
 use serde::Deserialize;
@@ -254,7 +254,26 @@ pub async fn renew(
     let renewal = {
         let config = config.clone();
         db::run(&state.pool, move |conn| {
-            conn.transaction(|conn| renew_in(conn, id, &changes, &owner, seconds_to_live, &config))
+            let mut outcome = None;
+            write_transaction(conn, |conn| {
+                outcome = Some(renew_in(
+                    conn,
+                    id,
+                    &changes,
+                    &owner,
+                    seconds_to_live,
+                    &config,
+                ));
+                match outcome {
+                    Some(Err(_)) => Err(diesel::result::Error::RollbackTransaction),
+                    _ => Ok(()),
+                }
+            })
+            .or_else(|e| match e {
+                diesel::result::Error::RollbackTransaction => Ok(()),
+                other => Err(other),
+            })?;
+            outcome.unwrap_or(Err(ApiError::Internal))
         })
         .await?
     };
@@ -349,7 +368,19 @@ pub async fn delete(
     let user = caller.name().to_owned();
     let config = state.config.clone();
     let message = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| delete_in(conn, id, &user, is_admin, &config))
+        let mut outcome = None;
+        write_transaction(conn, |conn| {
+            outcome = Some(delete_in(conn, id, &user, is_admin, &config));
+            match outcome {
+                Some(Err(_)) => Err(diesel::result::Error::RollbackTransaction),
+                _ => Ok(()),
+            }
+        })
+        .or_else(|e| match e {
+            diesel::result::Error::RollbackTransaction => Ok(()),
+            other => Err(other),
+        })?;
+        outcome.unwrap_or(Err(ApiError::Internal))
     })
     .await?;
     state.totals.invalidate();

@@ -18,10 +18,11 @@ import requests
 
 SERVER_BIN = os.environ.get("ODCS_SERVER_BIN", "odcs-server")
 PG_ADMIN = os.environ.get("ODCS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+AMQP_URL = os.environ.get("ODCS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
 
 CONFIG = """
 target_dir = "{target_dir}"
-target_dir_url = "http://odcs.example.com/composes"
+target_dir_url = "{target_dir_url}"
 sigkeys = ["FD431D51"]
 arches = ["x86_64", "aarch64"]
 seconds_to_live = 3600
@@ -51,11 +52,14 @@ def _psql(sql, db="postgres"):
 class Server:
     """A running odcs-server and a way to arrange rows behind the API's back."""
 
-    def __init__(self, store, workdir):
+    def __init__(self, store, workdir, standalone=False):
         self.store = store
         self.workdir = workdir
+        self.standalone = standalone
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
+        self.target_dir_url = f"http://127.0.0.1:{self.port}/composes"
+        self.queue = f"odcs-pytest-{uuid.uuid4().hex}"
         if store == "sqlite":
             self.sqlite_path = os.path.join(workdir, "odcs.db")
             self.database_url = f"sqlite://{self.sqlite_path}"
@@ -65,13 +69,24 @@ class Server:
             self.database_url = f"{PG_ADMIN}/{self.pg_name}"
         config_path = os.path.join(workdir, "odcs.toml")
         with open(config_path, "w") as f:
-            f.write(CONFIG.format(target_dir=os.path.join(workdir, "composes")))
+            f.write(CONFIG.format(
+                target_dir=os.path.join(workdir, "composes"),
+                target_dir_url=self.target_dir_url,
+            ))
+        self.repo_root = os.path.join(workdir, "repos")
+        os.makedirs(self.repo_root)
         env = dict(os.environ)
         env.update(
             ODCS_DATABASE_URL=self.database_url,
             ODCS_LISTEN=f"127.0.0.1:{self.port}",
             ODCS_HTTP_WORKERS="2",
+            ODCS_REPO_SOURCE_ROOTS=self.repo_root,
+            ODCS_PACKAGE_CACHE_DIR=os.path.join(workdir, "cache"),
         )
+        if not standalone:
+            # Jobs go to a RabbitMQ queue nobody consumes, so composes stay as the API left
+            # them; the API tests arrange other states themselves.
+            env.update(ODCS_AMQP_URL=AMQP_URL, ODCS_DEFAULT_QUEUE=self.queue, ODCS_QUEUE_ROUTES="{}")
         self.log = open(os.path.join(workdir, "server.log"), "w")
         self.proc = subprocess.Popen(
             [SERVER_BIN, "--config", config_path],
@@ -101,8 +116,10 @@ class Server:
 
     def stop(self):
         self.proc.terminate()
-        self.proc.wait(timeout=10)
+        self.proc.wait(timeout=30)
         self.log.close()
+        if not self.standalone:
+            subprocess.run(["rabbitmqctl", "-q", "delete_queue", self.queue], capture_output=True)
         if self.store == "postgres":
             _psql(f"DROP DATABASE IF EXISTS {self.pg_name} WITH (FORCE)")
 
@@ -111,6 +128,16 @@ class Server:
 def server(request):
     workdir = tempfile.mkdtemp(prefix="odcs-pytest-")
     srv = Server(request.param, workdir)
+    yield srv
+    srv.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def standalone_server(request):
+    """A server running its own workers, beat and relay, serving the compose directory."""
+    workdir = tempfile.mkdtemp(prefix="odcs-pytest-")
+    srv = Server(request.param, workdir, standalone=True)
     yield srv
     srv.stop()
     shutil.rmtree(workdir, ignore_errors=True)

@@ -78,7 +78,7 @@ def test_new_compose_with_every_option(odcs, server):
     assert lifetime == datetime.timedelta(seconds=600)
     cid = compose["id"]
     assert compose["result_repofile"] == (
-        f"http://odcs.example.com/composes/odcs-{cid}/compose/Temporary/odcs-{cid}.repo"
+        f"{server.target_dir_url}/odcs-{cid}/compose/Temporary/odcs-{cid}.repo"
     )
 
 

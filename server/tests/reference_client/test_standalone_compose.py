@@ -1,0 +1,49 @@
+"""A whole compose in standalone mode, driven by the reference client: requested, generated
+by the in-process workers, waited for, its log tailed and its repository fetched over HTTP."""
+
+import os
+import shutil
+
+import requests
+from odcs.client.odcs import ODCS, AuthMech, ComposeLog, ComposeSourceGeneric
+
+FIXTURE = os.environ.get(
+    "ODCS_TEST_FIXTURE_REPO",
+    os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "fixtures", "odcs-test-repo"),
+)
+
+
+def test_repo_compose_is_generated_and_served(standalone_server):
+    repo = os.path.join(standalone_server.repo_root, "fixture")
+    if not os.path.exists(repo):
+        shutil.copytree(FIXTURE, repo)
+    odcs = ODCS(standalone_server.url, auth_mech=AuthMech.Anonymous)
+    compose = odcs.request_compose(ComposeSourceGeneric(repo, "repo"), packages=["ed"])
+    try:
+        done = odcs.wait_for_compose(compose["id"], timeout=60)
+    except RuntimeError:
+        with open(os.path.join(standalone_server.workdir, "server.log")) as f:
+            raise AssertionError("compose did not finish; server log:\n" + f.read()[-3000:])
+    assert done["state_name"] == "done", done["state_reason"]
+    assert done["state_reason"] == "Compose is generated successfully"
+    assert done["koji_event"] == 1496834159
+    assert done["pungi_compose_id"].startswith(f"odcs-{compose['id']}-1-")
+
+    repofile = requests.get(done["result_repofile"])
+    assert repofile.status_code == 200
+    assert f"[odcs-{compose['id']}]" in repofile.text
+    repomd = requests.get(done["result_repo"] + "/x86_64/os/repodata/repomd.xml")
+    assert repomd.status_code == 200 and "<data type=\"primary\">" in repomd.text
+
+    log = ComposeLog(done)
+    first = log.read()
+    assert "Compose generated successfully" in first
+    assert log.read() == "", "a Range past the end answers 416, read as nothing new"
+
+
+def test_failed_compose_has_a_reason(standalone_server):
+    odcs = ODCS(standalone_server.url, auth_mech=AuthMech.Anonymous)
+    compose = odcs.request_compose(ComposeSourceGeneric("/etc", "repo"))
+    failed = odcs.wait_for_compose(compose["id"], timeout=60)
+    assert failed["state_name"] == "failed"
+    assert "outside the allowed roots" in failed["state_reason"]
