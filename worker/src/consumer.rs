@@ -113,6 +113,9 @@ fn log_outcome(id: i32, outcome: &JobOutcome) {
         JobOutcome::Done => tracing::info!(compose.id = id, "job done"),
         JobOutcome::Failed(reason) => tracing::info!(compose.id = id, %reason, "job failed"),
         JobOutcome::Skipped => tracing::info!(compose.id = id, "job skipped: compose not waiting"),
+        JobOutcome::Reused(old) => {
+            tracing::info!(compose.id = id, reused.id = old, "job done by reuse")
+        }
     }
 }
 

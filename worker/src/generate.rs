@@ -69,6 +69,19 @@ pub struct Generated {
     pub placed: usize,
 }
 
+/// The Koji event a compose is built at, resolved before generation so identical requests can
+/// be recognised: for `repo`, the source repodata's revision (as the reference records it).
+pub fn resolve_koji_event(
+    source_type: SourceType,
+    source: &str,
+    ctx: &EngineContext<'_>,
+) -> Result<Option<i64>, GenerateError> {
+    match source_type {
+        SourceType::Repo => Ok(repo::open(source, ctx.repo_roots)?.revision),
+        _ => Ok(None),
+    }
+}
+
 /// Generates the compose `request` describes, logging to `log`.
 pub fn generate(
     request: &GenerateRequest,

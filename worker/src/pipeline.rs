@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use odcs_common::compose::{ComposeState, SourceType};
+use odcs_common::compose::{ComposeFlag, ComposeFlags, ComposeState, SourceType};
 use odcs_common::config::Config;
 use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
 use odcs_common::db::models::Compose;
@@ -20,7 +20,7 @@ use odcs_common::time::{after, now};
 
 use crate::compose::layout::ComposeLayout;
 use crate::compose::{ComposeLog, ComposeSpec};
-use crate::generate::{compression, generate, EngineContext, GenerateRequest};
+use crate::generate::{compression, generate, resolve_koji_event, EngineContext, GenerateRequest};
 use crate::repodata::PackageCache;
 
 /// The reason a done compose carries, as in the reference.
@@ -35,6 +35,8 @@ pub enum JobOutcome {
     Failed(String),
     /// The compose was not waiting (already claimed, finished or cancelled): nothing to do.
     Skipped,
+    /// An identical earlier compose is reused (done at once, or following one still generating).
+    Reused(i32),
 }
 
 /// A worker: its identity and the services it uses.
@@ -65,8 +67,11 @@ impl Worker {
         else {
             return Ok(JobOutcome::Skipped);
         };
-        drop(conn);
         tracing::info!(compose.id = id, worker = %self.id, "compose claimed");
+        if let Some(outcome) = self.try_reuse(&mut conn, compose.clone())? {
+            return Ok(outcome);
+        }
+        drop(conn);
 
         let stop = Arc::new(AtomicBool::new(false));
         let renewer = self.spawn_lease_renewal(id, stop.clone());
@@ -115,6 +120,78 @@ impl Worker {
             ComposeState::Done => JobOutcome::Done,
             _ => JobOutcome::Failed(reason),
         })
+    }
+
+    /// Resolves the compose's Koji event and, unless `no_reuse`, reuses an identical earlier
+    /// compose: `Some(outcome)` when reused (or when resolving failed the compose).
+    fn try_reuse(
+        &self,
+        conn: &mut odcs_common::db::DbConnection,
+        mut compose: Compose,
+    ) -> Result<Option<JobOutcome>, DbError> {
+        let flags = ComposeFlags::from_bits(compose.flags);
+        let Some(source_type) = SourceType::from_code(compose.source_type) else {
+            return Ok(None);
+        };
+        if compose.koji_event.is_none() {
+            let ctx = EngineContext {
+                cache: &self.cache,
+                repo_roots: &self.config.repo_source_roots,
+            };
+            // A source that cannot be resolved fails in generation, with its log.
+            compose.koji_event = resolve_koji_event(source_type, &compose.source, &ctx)
+                .ok()
+                .flatten();
+        }
+        if flags.contains(ComposeFlag::NoReuse) || source_type == SourceType::RawConfig {
+            return Ok(None);
+        }
+        let Some(old) = Compose::reusable_for(conn, &compose)? else {
+            return Ok(None);
+        };
+        let now = now();
+        if old.state == ComposeState::Done.code() {
+            let lifetime = (compose.time_to_expire - compose.time_submitted).num_seconds();
+            let expiry = after(now, lifetime).max(old.time_to_expire);
+            let done = lifecycle::transition(
+                conn,
+                compose.id,
+                &Transition {
+                    from: &[ComposeState::Generating],
+                    to: ComposeState::Done,
+                    reason: Some(DONE_REASON.to_owned()),
+                    held_by: Some(&self.id),
+                    changes: ComposeChanges {
+                        reused_id: Some(Some(old.id)),
+                        koji_event: Some(compose.koji_event),
+                        pungi_compose_id: Some(old.pungi_compose_id.clone()),
+                        time_to_expire: Some(expiry),
+                        ..ComposeChanges::default()
+                    },
+                },
+                &self.config,
+                now,
+            )?;
+            if done.is_some() {
+                Compose::extend_expiry(conn, &[old.id], expiry)?;
+                tracing::info!(
+                    compose.id = compose.id,
+                    reused.id = old.id,
+                    "compose reuses a done compose"
+                );
+            }
+            return Ok(Some(JobOutcome::Reused(old.id)));
+        }
+        // The identical compose is still generating: follow it (its outcome becomes ours).
+        let followed = lifecycle::follow(conn, compose.id, &self.id, old.id, compose.koji_event)?;
+        if followed {
+            tracing::info!(
+                compose.id = compose.id,
+                reused.id = old.id,
+                "compose follows a generating compose"
+            );
+        }
+        Ok(Some(JobOutcome::Reused(old.id)))
     }
 
     /// Renews the lease every third of its length until `stop` is set.

@@ -220,3 +220,29 @@ pub fn mark_dispatched(conn: &mut DbConnection, id: i32, now: NaiveDateTime) -> 
         .execute(conn)
         .map(|_| ())
 }
+
+/// Makes `worker`'s generating compose `id` follow `reused`, an identical compose still
+/// generating: it records the reuse and gives up its lease (so the beat leaves it alone); when
+/// `reused` reaches an outcome, so does `id`. False if `worker` no longer holds `id`.
+pub fn follow(
+    conn: &mut DbConnection,
+    id: i32,
+    worker: &str,
+    reused: i32,
+    koji_event: Option<i64>,
+) -> QueryResult<bool> {
+    let updated = diesel::update(
+        composes::table
+            .filter(composes::id.eq(id))
+            .filter(composes::state.eq(ComposeState::Generating.code()))
+            .filter(composes::worker_id.eq(worker)),
+    )
+    .set((
+        composes::reused_id.eq(Some(reused)),
+        composes::koji_event.eq(koji_event),
+        composes::worker_id.eq(None::<String>),
+        composes::lease_expires_at.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok(updated == 1)
+}

@@ -74,8 +74,12 @@ impl World {
         .expect("stored")
     }
 
+    /// A repo compose of the fixture that never reuses another.
     pub fn submit_repo(&self) -> Compose {
-        self.submit(json!({"source": {"type": "repo", "source": self.repo.display().to_string()}}))
+        self.submit(
+            json!({"source": {"type": "repo", "source": self.repo.display().to_string()},
+                           "flags": ["no_reuse"]}),
+        )
     }
 
     pub fn worker(&self, id: &str) -> Worker {
@@ -426,3 +430,105 @@ fn concurrent_beats_remove_each_compose_once() {
         assert_eq!(world.message_states(id), ["wait", "removed"]);
     }
 }
+
+both_stores!(an_identical_request_reuses_a_done_compose, |world| {
+    let body = json!({"source": {"type": "repo", "source": world.repo.display().to_string(), "packages": ["ed"]}});
+    let first = world.submit(body.clone());
+    assert_eq!(
+        world.worker("w").process(first.id).expect("processed"),
+        JobOutcome::Done
+    );
+    let second = world.submit(body.clone());
+    assert_eq!(
+        world.worker("w").process(second.id).expect("processed"),
+        JobOutcome::Reused(first.id)
+    );
+    let reused = world.find(second.id);
+    assert_eq!(reused.state, ComposeState::Done.code());
+    assert_eq!(reused.reused_id, Some(first.id));
+    assert_eq!(reused.koji_event, world.find(first.id).koji_event);
+    assert_eq!(
+        reused.pungi_compose_id,
+        world.find(first.id).pungi_compose_id
+    );
+    assert!(
+        !world.compose_dir(second.id).join("compose").exists(),
+        "no second copy"
+    );
+    assert!(world.find(first.id).time_to_expire >= reused.time_to_expire);
+    assert_eq!(
+        world.message_states(second.id),
+        ["wait", "generating", "done"]
+    );
+
+    // Other packages, or no_reuse, or a changed source: generated anew.
+    let other = world.submit(json!({"source": {"type": "repo", "source": world.repo.display().to_string(), "packages": ["module-build-macros"]}}));
+    assert_eq!(
+        world.worker("w").process(other.id).expect("processed"),
+        JobOutcome::Done
+    );
+    let mut flagged = body.clone();
+    flagged["flags"] = json!(["no_reuse"]);
+    let fresh = world.submit(flagged);
+    assert_eq!(
+        world.worker("w").process(fresh.id).expect("processed"),
+        JobOutcome::Done
+    );
+    assert_eq!(world.find(fresh.id).reused_id, None);
+});
+
+both_stores!(
+    a_compose_follows_an_identical_one_still_generating,
+    |world| {
+        let body = json!({"source": {"type": "repo", "source": world.repo.display().to_string()}});
+        let first = world.submit(body.clone());
+        // A worker holds the first compose, generating it.
+        lifecycle::claim(
+            &mut world.pool.get().expect("conn"),
+            first.id,
+            "busy",
+            60,
+            &world.config,
+            now(),
+        )
+        .expect("claim")
+        .expect("claimed");
+        world.sql(&format!(
+            "UPDATE composes SET koji_event = 1496834159 WHERE id = {}",
+            first.id
+        ));
+        let second = world.submit(body);
+        assert_eq!(
+            world.worker("w").process(second.id).expect("processed"),
+            JobOutcome::Reused(first.id)
+        );
+        let following = world.find(second.id);
+        assert_eq!(following.state, ComposeState::Generating.code());
+        assert_eq!(following.reused_id, Some(first.id));
+        assert!(
+            following.lease_expires_at.is_none(),
+            "the beat leaves it to the compose it follows"
+        );
+        // The first compose finishes; the second follows it.
+        lifecycle::transition(
+            &mut world.pool.get().expect("conn"),
+            first.id,
+            &Transition {
+                from: &[ComposeState::Generating],
+                to: ComposeState::Done,
+                reason: Some(DONE_REASON.into()),
+                held_by: Some("busy"),
+                changes: ComposeChanges::default(),
+            },
+            &world.config,
+            now(),
+        )
+        .expect("transition")
+        .expect("done");
+        assert_eq!(world.find(second.id).state, ComposeState::Done.code());
+        assert_eq!(
+            world.message_states(second.id),
+            ["wait", "generating", "done"]
+        );
+    }
+);

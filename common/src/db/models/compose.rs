@@ -394,3 +394,74 @@ impl Compose {
             .collect())
     }
 }
+
+/// Attributes compared as sets of space-separated words when looking for a compose to reuse.
+const REUSE_WORD_SETS: &[fn(&Compose) -> &Option<String>] = &[
+    |c| &c.packages,
+    |c| &c.builds,
+    |c| &c.sigkeys,
+    |c| &c.arches,
+    |c| &c.lookaside_repos,
+    |c| &c.multilib_arches,
+    |c| &c.modular_koji_tags,
+    |c| &c.scratch_modules,
+    |c| &c.modules,
+    |c| &c.scratch_build_tasks,
+    |c| &c.parent_pungi_compose_ids,
+];
+
+fn word_set(value: &Option<String>) -> std::collections::BTreeSet<&str> {
+    value
+        .as_deref()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect()
+}
+
+impl Compose {
+    /// Whether `self` would produce exactly what `other` produced: same source, options and
+    /// (where both have one) Koji event, as the reference decides reuse.
+    pub fn same_result_as(&self, other: &Compose) -> bool {
+        REUSE_WORD_SETS
+            .iter()
+            .all(|attr| word_set(attr(self)) == word_set(attr(other)))
+            && self.source == other.source
+            && self.flags == other.flags
+            && self.results == other.results
+            && self.module_defaults_url == other.module_defaults_url
+            && self.respin_of == other.respin_of
+            && self.target_dir == other.target_dir
+            && self.multilib_method == other.multilib_method
+            && self.koji_event == other.koji_event
+    }
+
+    /// An earlier compose `compose` can reuse: the newest identical `done` one, else the oldest
+    /// identical one still generating. Never one that itself reuses another.
+    pub fn reusable_for(
+        conn: &mut DbConnection,
+        compose: &Compose,
+    ) -> QueryResult<Option<Compose>> {
+        let candidates = |state: ComposeState| {
+            composes::table
+                .filter(composes::source_type.eq(compose.source_type))
+                .filter(composes::id.lt(compose.id))
+                .filter(composes::reused_id.is_null())
+                .filter(composes::state.eq(state.code()))
+                .filter(composes::source.eq(compose.source.clone()))
+                .select(Compose::as_select())
+        };
+        let done: Vec<Compose> = candidates(ComposeState::Done)
+            .order(composes::id.desc())
+            .limit(50)
+            .load(conn)?;
+        if let Some(found) = done.into_iter().find(|c| compose.same_result_as(c)) {
+            return Ok(Some(found));
+        }
+        let generating: Vec<Compose> = candidates(ComposeState::Generating)
+            .filter(composes::lease_expires_at.is_not_null())
+            .order(composes::id.asc())
+            .limit(50)
+            .load(conn)?;
+        Ok(generating.into_iter().find(|c| compose.same_result_as(c)))
+    }
+}
