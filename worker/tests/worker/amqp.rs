@@ -39,6 +39,9 @@ fn spawn(world: &World, args: &[&str]) -> Child {
         .env("ODCS_QUEUE_ROUTES", "{}")
         .env("ODCS_MESSAGING_TOPIC_PREFIX", &c.messaging_topic_prefix)
         .env("ODCS_WORKER_CONCURRENCY", "2")
+        .env("ODCS_LEASE_SECONDS", c.lease_seconds.to_string())
+        .env("ODCS_BEAT_INTERVAL_SECONDS", "1")
+        .env("ODCS_REDISPATCH_AFTER_SECONDS", "1")
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("odcs-worker starts")
@@ -195,4 +198,85 @@ fn two_worker_processes_and_the_relay_take_composes_to_done() {
     runtime.block_on(async {
         let _ = conn.close(200, "done").await;
     });
+}
+
+#[test]
+fn a_killed_worker_s_compose_is_finished_by_another() {
+    // Generating the 200-RPM corpus takes long enough to kill the worker in the middle.
+    let Some(corpus) = std::env::var_os("ODCS_TEST_CORPUS") else {
+        eprintln!("ODCS_TEST_CORPUS not set; skipping");
+        return;
+    };
+    let mut world = World::new(Store::Postgres);
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let big = world.scratch.path().join("roots/big");
+    crate::support::link_tree(&std::path::Path::new(&corpus).join("os"), &big);
+    world.config = std::sync::Arc::new(Config {
+        amqp_url: amqp_url(),
+        default_queue: format!("odcs-test-{tag}"),
+        queue_routes: Default::default(),
+        lease_seconds: 5,
+        ..(*world.config).clone()
+    });
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dispatcher = Dispatcher::from_config(&world.config);
+    let compose = world.submit(
+        serde_json::json!({"source": {"type": "repo", "source": big.display().to_string()}}),
+    );
+
+    let mut doomed = spawn(&world, &["consume"]);
+    runtime.block_on(odcs_worker::services::dispatch(
+        &dispatcher,
+        &world.config,
+        &world.pool,
+        compose.id,
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while world.find(compose.id).state != ComposeState::Generating.code() {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never claimed the compose"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    doomed.kill().expect("kill -9");
+    let _ = doomed.wait();
+    assert_eq!(
+        world.find(compose.id).state,
+        ComposeState::Generating.code(),
+        "killed mid-generation"
+    );
+    assert!(!world.compose_dir(compose.id).join("compose").exists());
+
+    // Another worker and the beat: the lease runs out, the compose is handed back and done.
+    let survivor = spawn(&world, &["consume"]);
+    let beat = spawn(&world, &["beat"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let state = world.find(compose.id).state;
+        if state == ComposeState::Done.code() {
+            break;
+        }
+        assert_ne!(
+            state,
+            ComposeState::Failed.code(),
+            "{:?}",
+            world.find(compose.id).state_reason
+        );
+        assert!(Instant::now() < deadline, "compose stuck in state {state}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let states = world.message_states(compose.id);
+    assert_eq!(states, ["wait", "generating", "wait", "generating", "done"]);
+    let top = world.compose_dir(compose.id);
+    assert!(top
+        .join("compose/Temporary/x86_64/os/repodata/repomd.xml")
+        .exists());
+    assert!(
+        !top.join(".compose.tmp").exists(),
+        "nothing half-written is left"
+    );
+    terminate(survivor);
+    terminate(beat);
 }
