@@ -6,7 +6,6 @@
 //! longer waiting is acknowledged and skipped.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,10 +72,11 @@ impl Worker {
         }
         drop(conn);
 
-        let stop = Arc::new(AtomicBool::new(false));
-        let renewer = self.spawn_lease_renewal(id, stop.clone());
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let renewer = self.spawn_lease_renewal(id, stopped);
         let result = self.run(&compose);
-        stop.store(true, Ordering::Relaxed);
+        // Dropping the sender wakes the renewer at once.
+        drop(stop);
         let _ = renewer.join();
 
         let (to, reason, changes) = match &result {
@@ -194,22 +194,18 @@ impl Worker {
         Ok(Some(JobOutcome::Reused(old.id)))
     }
 
-    /// Renews the lease every third of its length until `stop` is set.
-    fn spawn_lease_renewal(&self, id: i32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    /// Renews the lease every third of its length until `stopped` disconnects.
+    fn spawn_lease_renewal(
+        &self,
+        id: i32,
+        stopped: std::sync::mpsc::Receiver<()>,
+    ) -> std::thread::JoinHandle<()> {
         let pool = self.pool.clone();
         let worker = self.id.clone();
         let lease = self.config.lease_seconds;
         std::thread::spawn(move || {
-            let step = Duration::from_millis((lease as u64 * 1000) / 3);
-            let tick = Duration::from_millis(100);
-            let mut waited = Duration::ZERO;
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(tick);
-                waited += tick;
-                if waited < step {
-                    continue;
-                }
-                waited = Duration::ZERO;
+            let step = Duration::from_millis((lease.max(1) as u64 * 1000) / 3);
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(step) {
                 let renewed = pool.get().map_err(DbError::Pool).and_then(|mut c| {
                     Ok(lifecycle::renew_lease(
                         &mut c,
