@@ -16,6 +16,9 @@ use tokio::sync::watch;
 use crate::dispatch::LocalQueue;
 use crate::pipeline::{JobOutcome, Worker};
 
+/// Longest wait for the broker to take an ack or nack.
+const SETTLE: Duration = Duration::from_secs(5);
+
 /// Pause before a job that hit a transient error is handed back.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
 
@@ -81,19 +84,21 @@ pub async fn consume_amqp(
         let worker = factory(slot % usize::from(concurrency));
         tasks.spawn(async move {
             let outcome = tokio::task::spawn_blocking(move || worker.process(job.compose_id)).await;
+            // An ack on a connection the broker dropped may never complete: bound it. The
+            // outcome is already committed; the broker redelivers the job, which is skipped.
             match outcome {
                 Ok(Ok(outcome)) => {
                     log_outcome(job.compose_id, &outcome);
-                    let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                    let _ = tokio::time::timeout(SETTLE, delivery.acker.ack(BasicAckOptions::default())).await;
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(compose.id = job.compose_id, error = %e, "transient failure; job handed back");
                     tokio::time::sleep(RETRY_DELAY).await;
-                    let _ = delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                    let _ = tokio::time::timeout(SETTLE, delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() })).await;
                 }
                 Err(e) => {
                     tracing::error!(compose.id = job.compose_id, error = %e, "job panicked; handed back");
-                    let _ = delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                    let _ = tokio::time::timeout(SETTLE, delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() })).await;
                 }
             }
             drop(permit);
@@ -103,8 +108,14 @@ pub async fn consume_amqp(
     // Graceful stop: no new deliveries; unacked ones return to the queue when the channel
     // closes; jobs in progress finish and acknowledge first.
     while tasks.join_next().await.is_some() {}
-    let _ = channel.close(200, "worker stopping").await;
-    let _ = conn.close(200, "worker stopping").await;
+    if conn.status().connected() {
+        // Closing a connection the broker already dropped can wait forever: bound it.
+        let close = async {
+            let _ = channel.close(200, "worker stopping").await;
+            let _ = conn.close(200, "worker stopping").await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), close).await;
+    }
     Ok(())
 }
 

@@ -22,7 +22,7 @@ fn amqp_url() -> String {
 }
 
 /// An `odcs-worker` subcommand with the world's configuration in its environment.
-fn spawn(world: &World, args: &[&str]) -> Child {
+pub fn spawn(world: &World, args: &[&str]) -> Child {
     let c = &world.config;
     Command::new(env!("CARGO_BIN_EXE_odcs-worker"))
         .args(args)
@@ -47,7 +47,7 @@ fn spawn(world: &World, args: &[&str]) -> Child {
         .expect("odcs-worker starts")
 }
 
-fn terminate(mut child: Child) {
+pub fn terminate(mut child: Child) {
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())

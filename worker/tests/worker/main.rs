@@ -4,6 +4,7 @@
 mod support;
 
 mod amqp;
+mod broker_outage;
 mod compose;
 mod createrepo;
 mod lifecycle;

@@ -1,0 +1,278 @@
+//! RabbitMQ goes away while composes are submitted and comes back: every compose reaches a
+//! final state and every state-change message arrives, in order per compose, with stable ids.
+//! Uses a private broker node on its own port, so other tests keep theirs.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use odcs_common::compose::ComposeState;
+use odcs_common::config::Config;
+use odcs_common::db::testing::Store;
+use odcs_worker::dispatch::Dispatcher;
+use serde_json::Value;
+
+use crate::amqp::{spawn, terminate};
+use crate::lifecycle::{assert_schema, World};
+use crate::support::Scratch;
+
+/// A RabbitMQ node of our own, in a scratch directory.
+struct PrivateBroker {
+    dir: Scratch,
+    node: String,
+    port: u16,
+}
+
+impl PrivateBroker {
+    fn new() -> PrivateBroker {
+        let dir = Scratch::new("rabbitmq");
+        let port = 30000 + (std::process::id() % 5000) as u16;
+        let node = format!("odcstest{}@localhost", std::process::id());
+        std::fs::write(dir.path().join("plugins"), "").expect("plugins file");
+        std::fs::write(
+            dir.path().join("rabbitmq.conf"),
+            format!("listeners.tcp.local = 127.0.0.1:{port}\n"),
+        )
+        .expect("config");
+        // The broker runs as the rabbitmq user.
+        let _ = Command::new("chown")
+            .args(["-R", "rabbitmq:rabbitmq"])
+            .arg(dir.path())
+            .status();
+        let broker = PrivateBroker { dir, node, port };
+        broker.start();
+        broker
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    fn up(&self) -> bool {
+        std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+    }
+
+    fn start(&self) {
+        let status = Command::new("rabbitmq-server")
+            .arg("-detached")
+            .env("RABBITMQ_NODENAME", &self.node)
+            .env("RABBITMQ_DIST_PORT", (self.port + 1).to_string())
+            .env("RABBITMQ_CONFIG_FILE", self.path("rabbitmq.conf"))
+            .env("RABBITMQ_MNESIA_BASE", self.path("mnesia"))
+            .env("RABBITMQ_LOG_BASE", self.path("log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", self.path("plugins"))
+            .current_dir(self.dir.path())
+            .status()
+            .expect("rabbitmq-server runs");
+        assert!(status.success(), "rabbitmq-server -detached failed");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.up() {
+            assert!(
+                Instant::now() < deadline,
+                "private broker did not start; see {}",
+                self.path("log").display()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn stop(&self) {
+        let _ = Command::new("rabbitmqctl")
+            .args(["-n", &self.node, "-q", "stop"])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.up() {
+            assert!(Instant::now() < deadline, "private broker did not stop");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+#[ignore = "known gap: a compose submitted while the broker is down stays in wait after it returns; see the closing note"]
+fn composes_and_messages_survive_a_broker_outage() {
+    let broker = PrivateBroker::new();
+    let mut world = World::new(Store::Postgres);
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    world.config = std::sync::Arc::new(Config {
+        amqp_url: broker.url(),
+        default_queue: format!("odcs-test-{tag}"),
+        queue_routes: Default::default(),
+        messaging_topic_prefix: format!("test.{tag}."),
+        ..(*world.config).clone()
+    });
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let listener = format!("listener-{tag}");
+    let topic = format!("test.{tag}.odcs.state.change");
+    // A durable listener queue, so messages published around the outage are kept.
+    runtime.block_on(async {
+        let conn = odcs_common::amqp::connect(&broker.url())
+            .await
+            .expect("private broker");
+        let channel = conn.create_channel().await.expect("channel");
+        channel
+            .queue_declare(
+                &listener,
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("declare");
+        channel
+            .queue_bind(
+                &listener,
+                "amq.topic",
+                &topic,
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind");
+        let _ = conn.close(200, "set up").await;
+    });
+
+    let mut processes = Processes(vec![
+        spawn(&world, &["consume"]),
+        spawn(&world, &["relay"]),
+        spawn(&world, &["beat"]),
+    ]);
+    let dispatcher = Dispatcher::from_config(&world.config);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = world.submit_repo().id;
+        runtime.block_on(odcs_worker::services::dispatch(
+            &dispatcher,
+            &world.config,
+            &world.pool,
+            id,
+        ));
+        ids.push(id);
+    }
+    broker.stop();
+    for _ in 0..3 {
+        // The request still succeeds; the compose waits for the broker.
+        let id = world.submit_repo().id;
+        runtime.block_on(odcs_worker::services::dispatch(
+            &dispatcher,
+            &world.config,
+            &world.pool,
+            id,
+        ));
+        assert!(
+            world.find(id).dispatched_at.is_none(),
+            "nothing was dispatched while the broker was down"
+        );
+        ids.push(id);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    broker.start();
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for id in &ids {
+        loop {
+            let compose = world.find(*id);
+            if compose.state == ComposeState::Done.code() {
+                break;
+            }
+            assert_ne!(
+                compose.state,
+                ComposeState::Failed.code(),
+                "{:?}",
+                compose.state_reason
+            );
+            assert!(
+                Instant::now() < deadline,
+                "compose {id} stuck in state {}",
+                compose.state
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    // Every message arrives (duplicates allowed, recognised by id), in order per compose.
+    let mut seen: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+    let mut ids_seen = std::collections::BTreeSet::new();
+    runtime.block_on(async {
+        let conn = odcs_common::amqp::connect(&broker.url())
+            .await
+            .expect("private broker");
+        let channel = conn.create_channel().await.expect("channel");
+        let mut consumer = channel
+            .basic_consume(
+                &listener,
+                "check",
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume");
+        let until = tokio::time::Instant::now() + Duration::from_secs(60);
+        while seen.values().map(Vec::len).sum::<usize>() < ids.len() * 3 {
+            let delivery = tokio::time::timeout_at(until, consumer.next())
+                .await
+                .expect("every message arrives")
+                .expect("stream open")
+                .expect("delivery");
+            let message_id = delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .map(|s| s.to_string())
+                .expect("message id");
+            if !ids_seen.insert(message_id) {
+                continue; // a redelivered duplicate
+            }
+            let body: Value = serde_json::from_slice(&delivery.data).expect("json");
+            assert_schema(&body);
+            let compose = body["compose"]["id"].as_i64().expect("id");
+            seen.entry(compose).or_default().push(
+                body["compose"]["state_name"]
+                    .as_str()
+                    .expect("state")
+                    .to_owned(),
+            );
+        }
+        let _ = conn.close(200, "done").await;
+    });
+    for id in &ids {
+        assert_eq!(
+            seen[&i64::from(*id)],
+            ["wait", "generating", "done"],
+            "compose {id}"
+        );
+    }
+    for process in processes.0.drain(..) {
+        terminate(process);
+    }
+}
+
+/// Child processes killed if the test fails before stopping them.
+struct Processes(Vec<std::process::Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
