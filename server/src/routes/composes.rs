@@ -6,7 +6,6 @@ use odcs_common::compose::{ComposeFlags, ComposeResults, ComposeState, SourceTyp
 use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
 use odcs_common::db::models::{Compose, NewCompose};
 use odcs_common::db::view::compose_json;
-use odcs_common::db::write_transaction;
 use odcs_common::request::{self, ComposeRequest, RenewRequest};
 use odcs_common::time::{after, now};
 use serde::Deserialize;
@@ -254,26 +253,9 @@ pub async fn renew(
     let renewal = {
         let config = config.clone();
         db::run(&state.pool, move |conn| {
-            let mut outcome = None;
-            write_transaction(conn, |conn| {
-                outcome = Some(renew_in(
-                    conn,
-                    id,
-                    &changes,
-                    &owner,
-                    seconds_to_live,
-                    &config,
-                ));
-                match outcome {
-                    Some(Err(_)) => Err(diesel::result::Error::RollbackTransaction),
-                    _ => Ok(()),
-                }
+            db::in_write_transaction(conn, |conn| {
+                renew_in(conn, id, &changes, &owner, seconds_to_live, &config)
             })
-            .or_else(|e| match e {
-                diesel::result::Error::RollbackTransaction => Ok(()),
-                other => Err(other),
-            })?;
-            outcome.unwrap_or(Err(ApiError::Internal))
         })
         .await?
     };
@@ -368,19 +350,7 @@ pub async fn delete(
     let user = caller.name().to_owned();
     let config = state.config.clone();
     let message = db::run(&state.pool, move |conn| {
-        let mut outcome = None;
-        write_transaction(conn, |conn| {
-            outcome = Some(delete_in(conn, id, &user, is_admin, &config));
-            match outcome {
-                Some(Err(_)) => Err(diesel::result::Error::RollbackTransaction),
-                _ => Ok(()),
-            }
-        })
-        .or_else(|e| match e {
-            diesel::result::Error::RollbackTransaction => Ok(()),
-            other => Err(other),
-        })?;
-        outcome.unwrap_or(Err(ApiError::Internal))
+        db::in_write_transaction(conn, |conn| delete_in(conn, id, &user, is_admin, &config))
     })
     .await?;
     state.totals.invalidate();
