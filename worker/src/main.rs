@@ -112,15 +112,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let factory = services::worker_factory(config.clone(), pool, cache);
             runtime()?.block_on(async {
                 let stop = services::shutdown_signal();
-                consumer::consume_amqp(
-                    &config.amqp_url,
-                    &queues,
-                    config.worker_concurrency,
-                    factory,
-                    stop,
-                )
-                .await
-                .context("consuming jobs")
+                // The broker may go away (restarts, network): reconnect until told to stop.
+                loop {
+                    let result = consumer::consume_amqp(
+                        &config.amqp_url,
+                        &queues,
+                        config.worker_concurrency,
+                        factory.clone(),
+                        stop.clone(),
+                    )
+                    .await;
+                    if *stop.borrow() {
+                        return Ok(());
+                    }
+                    match result {
+                        Ok(()) => tracing::warn!("broker connection lost; reconnecting"),
+                        Err(e) => tracing::warn!(error = %e, "broker unreachable; retrying"),
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
             })
         }
         Command::Beat { once } => {

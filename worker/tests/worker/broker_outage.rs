@@ -102,7 +102,6 @@ impl Drop for PrivateBroker {
 }
 
 #[test]
-#[ignore = "known gap: a compose submitted while the broker is down stays in wait after it returns; see the closing note"]
 fn composes_and_messages_survive_a_broker_outage() {
     let broker = PrivateBroker::new();
     let mut world = World::new(Store::Postgres);
