@@ -30,16 +30,7 @@ pub enum AmqpError {
     Nacked,
 }
 
-/// `url` with its password hidden.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
+pub use crate::redact::redact;
 
 /// Opens a connection to the broker at `url`.
 pub async fn connect(url: &str) -> Result<Connection, AmqpError> {

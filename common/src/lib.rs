@@ -16,5 +16,6 @@ pub mod config;
 #[cfg(feature = "db")]
 pub mod db;
 pub mod messaging;
+pub mod redact;
 pub mod request;
 pub mod time;

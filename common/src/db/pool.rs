@@ -131,16 +131,7 @@ pub fn build(url: &str, max_size: u32) -> Result<DbPool, DbError> {
         .build(manager)?)
 }
 
-/// `url` with any password replaced, for logs and error messages.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
+pub use crate::redact::redact;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! The distributed deployment: two `odcs-worker consume` processes and an `odcs-worker relay`
 //! on the real RabbitMQ and PostgreSQL.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -67,6 +68,50 @@ pub fn terminate(mut child: Child) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Reads state-change deliveries until `expected` distinct messages arrived (a redelivered
+/// message id counts once), checking each against the schema and the properties
+/// fedora-messaging needs. Returns the state names per compose in arrival order, and how many
+/// duplicates were dropped.
+pub async fn collect_states(
+    consumer: &mut lapin::Consumer,
+    expected: usize,
+    within: Duration,
+) -> (BTreeMap<i64, Vec<String>>, usize) {
+    let mut seen: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    let mut message_ids = BTreeSet::new();
+    let mut duplicates = 0;
+    let until = tokio::time::Instant::now() + within;
+    while seen.values().map(Vec::len).sum::<usize>() < expected {
+        let delivery = tokio::time::timeout_at(until, consumer.next())
+            .await
+            .expect("every message arrives")
+            .expect("stream open")
+            .expect("delivery");
+        let props = &delivery.properties;
+        assert_eq!(
+            props.content_type().as_ref().map(|s| s.as_str()),
+            Some("application/json")
+        );
+        let headers = props.headers().as_ref().expect("headers");
+        assert!(headers.inner().contains_key("fedora_messaging_schema"));
+        let id = props
+            .message_id()
+            .as_ref()
+            .map(|s| s.to_string())
+            .expect("message id");
+        if !message_ids.insert(id) {
+            duplicates += 1;
+            continue;
+        }
+        let body: Value = serde_json::from_slice(&delivery.data).expect("json");
+        assert_schema(&body);
+        let compose = body["compose"]["id"].as_i64().expect("id");
+        let state = body["compose"]["state_name"].as_str().expect("state");
+        seen.entry(compose).or_default().push(state.to_owned());
+    }
+    (seen, duplicates)
 }
 
 #[test]
@@ -151,39 +196,12 @@ fn two_worker_processes_and_the_relay_take_composes_to_done() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // Every compose's messages arrive: wait, generating, done, in order, with unique ids.
-    let mut seen: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
-    let mut message_ids = std::collections::BTreeSet::new();
-    runtime.block_on(async {
-        let until = tokio::time::Instant::now() + Duration::from_secs(30);
-        while seen.values().map(Vec::len).sum::<usize>() < ids.len() * 3 {
-            let next = tokio::time::timeout_at(until, messages.next())
-                .await
-                .expect("messages arrive");
-            let delivery = next.expect("stream open").expect("delivery");
-            let props = &delivery.properties;
-            assert_eq!(
-                props.content_type().as_ref().map(|s| s.as_str()),
-                Some("application/json")
-            );
-            let id = props
-                .message_id()
-                .as_ref()
-                .map(|s| s.to_string())
-                .expect("message id");
-            assert!(message_ids.insert(id), "message ids are unique");
-            let headers = props.headers().as_ref().expect("headers");
-            assert!(headers.inner().contains_key("fedora_messaging_schema"));
-            let body: Value = serde_json::from_slice(&delivery.data).expect("json");
-            assert_schema(&body);
-            let compose = body["compose"]["id"].as_i64().expect("id");
-            seen.entry(compose).or_default().push(
-                body["compose"]["state_name"]
-                    .as_str()
-                    .expect("state")
-                    .to_owned(),
-            );
-        }
-    });
+    let (seen, duplicates) = runtime.block_on(collect_states(
+        &mut messages,
+        ids.len() * 3,
+        Duration::from_secs(30),
+    ));
+    assert_eq!(duplicates, 0, "message ids are unique");
     for id in &ids {
         assert_eq!(
             seen[&i64::from(*id)],

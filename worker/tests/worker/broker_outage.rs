@@ -6,17 +6,15 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use odcs_common::compose::ComposeState;
 use odcs_common::config::Config;
 use odcs_common::db::testing::Store;
 use odcs_worker::dispatch::Dispatcher;
-use serde_json::Value;
 
-use crate::amqp::{spawn, terminate};
-use crate::lifecycle::{assert_schema, World};
+use crate::amqp::{collect_states, spawn, terminate};
+use crate::lifecycle::World;
 use crate::support::Scratch;
 
 /// A RabbitMQ node of our own, in a scratch directory.
@@ -205,9 +203,7 @@ fn composes_and_messages_survive_a_broker_outage() {
     }
 
     // Every message arrives (duplicates allowed, recognised by id), in order per compose.
-    let mut seen: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
-    let mut ids_seen = std::collections::BTreeSet::new();
-    runtime.block_on(async {
+    let seen = runtime.block_on(async {
         let conn = odcs_common::amqp::connect(&broker.url())
             .await
             .expect("private broker");
@@ -224,33 +220,11 @@ fn composes_and_messages_survive_a_broker_outage() {
             )
             .await
             .expect("consume");
-        let until = tokio::time::Instant::now() + Duration::from_secs(60);
-        while seen.values().map(Vec::len).sum::<usize>() < ids.len() * 3 {
-            let delivery = tokio::time::timeout_at(until, consumer.next())
-                .await
-                .expect("every message arrives")
-                .expect("stream open")
-                .expect("delivery");
-            let message_id = delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .map(|s| s.to_string())
-                .expect("message id");
-            if !ids_seen.insert(message_id) {
-                continue; // a redelivered duplicate
-            }
-            let body: Value = serde_json::from_slice(&delivery.data).expect("json");
-            assert_schema(&body);
-            let compose = body["compose"]["id"].as_i64().expect("id");
-            seen.entry(compose).or_default().push(
-                body["compose"]["state_name"]
-                    .as_str()
-                    .expect("state")
-                    .to_owned(),
-            );
-        }
+        // Duplicates (published again after a lost confirm) are allowed; ids tell them apart.
+        let (seen, _duplicates) =
+            collect_states(&mut consumer, ids.len() * 3, Duration::from_secs(60)).await;
         let _ = conn.close(200, "done").await;
+        seen
     });
     for id in &ids {
         assert_eq!(
