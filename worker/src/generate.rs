@@ -1,18 +1,26 @@
 //! Generating one compose, from its request to a finished directory: the stages in order,
 //! with no database or queue access (the pipeline records the outcome).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 use odcs_common::compose::SourceType;
 use thiserror::Error;
 
 use crate::compose::{build_compose, ComposeError, ComposeLog, ComposeSpec, SelectedPackage};
+use crate::gather::lookaside::{self, Fetcher, LookasideError};
+use crate::gather::metadata::{read_filelists, read_primary, MetadataError};
+use crate::gather::pool::{Origin, PoolBuilder};
+use crate::gather::{gather, GatherRequest, MultilibMethods};
 use crate::package::PackageSummary;
 use crate::repodata::{
-    summarize, Compression, PackageCache, PackageInput, RepodataError, RepodataOptions,
+    summarize, CachedPackage, Compression, PackageCache, PackageInput, RepodataError,
+    RepodataOptions,
 };
 use crate::source::repo::{self, RepoSourceError};
+
+/// Broken dependencies listed in a reason before the rest are counted.
+const LISTED_PROBLEMS: usize = 30;
 
 /// Why a compose failed; the message becomes its `state_reason`.
 #[derive(Debug, Error)]
@@ -33,6 +41,67 @@ pub enum GenerateError {
     /// Requested packages are not in the result.
     #[error("The following requested packages are not present in the generated compose: {}", .0.join(" "))]
     MissingPackages(Vec<String>),
+    /// A lookaside repository could not be read.
+    #[error(transparent)]
+    Lookaside(#[from] LookasideError),
+    /// Package metadata could not be parsed.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// Packages are not signed with an accepted key.
+    #[error("{}", describe_unsigned(.0, .1))]
+    Unsigned(Vec<String>, Vec<String>),
+    /// `check_deps` is set and dependencies are broken.
+    #[error("Compose has broken dependencies: {}", list_problems(.0))]
+    BrokenDependencies(Vec<String>),
+}
+
+fn describe_unsigned(packages: &[String], keys: &[String]) -> String {
+    let keys: Vec<&str> = keys
+        .iter()
+        .map(|k| {
+            if k.is_empty() {
+                "(unsigned)"
+            } else {
+                k.as_str()
+            }
+        })
+        .collect();
+    format!(
+        "Packages not signed with any of the keys {}: {}",
+        keys.join(", "),
+        list_problems(packages)
+    )
+}
+
+/// `items` joined by "; ", the tail counted rather than listed.
+fn list_problems(items: &[String]) -> String {
+    let mut text = items
+        .iter()
+        .take(LISTED_PROBLEMS)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if items.len() > LISTED_PROBLEMS {
+        text.push_str(&format!("; and {} more", items.len() - LISTED_PROBLEMS));
+    }
+    text
+}
+
+/// How packages are chosen from the source: the request's gather options.
+#[derive(Debug, Clone, Default)]
+pub struct GatherOptions {
+    /// Accepted signing keys in order of preference (`""`: unsigned); `None`: any package.
+    pub sigkeys: Option<Vec<String>>,
+    /// Take only the requested packages.
+    pub no_deps: bool,
+    /// Fail when dependencies are broken.
+    pub check_deps: bool,
+    /// Repositories that satisfy dependencies without entering the compose.
+    pub lookaside_repos: Vec<String>,
+    /// Arches that get multilib packages.
+    pub multilib_arches: Vec<String>,
+    /// The multilib methods' bits (runtime 1, devel 2, all 4).
+    pub multilib_method: i32,
 }
 
 /// Everything generation needs to know about one compose.
@@ -46,6 +115,8 @@ pub struct GenerateRequest {
     pub source: String,
     /// Requested package names; `None`: everything in the source.
     pub packages: Option<Vec<String>>,
+    /// How packages are chosen.
+    pub gather: GatherOptions,
     /// The compose's spec (arches, type, label, target directory, URLs, time).
     pub spec: ComposeSpec,
 }
@@ -56,6 +127,8 @@ pub struct EngineContext<'a> {
     pub cache: &'a PackageCache,
     /// Directories `repo` composes may read.
     pub repo_roots: &'a [PathBuf],
+    /// Reads lookaside repositories.
+    pub fetcher: &'a Fetcher,
 }
 
 /// The result of a successful generation.
@@ -67,6 +140,22 @@ pub struct Generated {
     pub pungi_compose_id: String,
     /// Package files placed.
     pub placed: usize,
+    /// Broken dependencies tolerated (without `check_deps`), for the compose's reason.
+    pub broken: Vec<String>,
+}
+
+impl Generated {
+    /// The state reason of the done compose: `done_reason`, plus the broken dependencies.
+    pub fn reason(&self, done_reason: &str) -> String {
+        if self.broken.is_empty() {
+            done_reason.to_owned()
+        } else {
+            format!(
+                "{done_reason}. Broken dependencies: {}",
+                list_problems(&self.broken)
+            )
+        }
+    }
 }
 
 /// The Koji event a compose is built at, resolved before generation so identical requests can
@@ -112,7 +201,7 @@ pub fn generate(
             path: path.clone(),
         })
         .collect();
-    let summaries = summarize(
+    let described = summarize(
         &inputs,
         RepodataOptions {
             compression: request.spec.compression,
@@ -120,70 +209,211 @@ pub fn generate(
             cache: Some(ctx.cache),
         },
     )?;
-    let all: Vec<SelectedPackage> = files
-        .into_iter()
-        .zip(summaries)
-        .map(|(path, summary)| SelectedPackage { path, summary })
-        .collect();
-    let selected = match &request.packages {
-        None => all,
-        Some(names) => select_by_name(all, names, &request.spec.arches)?,
+    let package_set: Vec<(PathBuf, CachedPackage)> = files.into_iter().zip(described).collect();
+    let package_set = match &request.gather.sigkeys {
+        Some(keys) => signed_copies(package_set, keys)?,
+        None => package_set,
     };
+    let (selected, broken) = select(request, ctx, &package_set, log)?;
     log.line(format_args!("Selected {} packages", selected.len()));
     let built = build_compose(&request.spec, &selected, &extra, ctx.cache, log)?;
     Ok(Generated {
         koji_event,
         pungi_compose_id: built.pungi_compose_id,
         placed: built.placed,
+        broken,
     })
 }
 
-/// The packages named in `names` (binary packages of the compose's arches or noarch), with
-/// their source packages and debuginfo; fails naming any requested name not found.
-fn select_by_name(
-    all: Vec<SelectedPackage>,
-    names: &[String],
-    arches: &[String],
-) -> Result<Vec<SelectedPackage>, GenerateError> {
-    let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
-    let fits = |s: &PackageSummary| s.arch == "noarch" || arches.contains(&s.arch);
-    let chosen: Vec<&SelectedPackage> = all
-        .iter()
-        .filter(|p| {
-            !p.summary.is_source() && wanted.contains(p.summary.name.as_str()) && fits(&p.summary)
+/// Whether a package signed by `found` (short key id) is accepted by `key` (short or long id;
+/// empty accepts unsigned packages).
+fn key_accepts(key: &str, found: Option<&str>) -> bool {
+    match found {
+        None => key.is_empty(),
+        Some(found) => {
+            !key.is_empty()
+                && key
+                    .to_ascii_lowercase()
+                    .ends_with(&found.to_ascii_lowercase())
+        }
+    }
+}
+
+/// The package set restricted to accepted signatures: of several copies of one package, the one
+/// signed by the most preferred key. Fails naming every package with no accepted copy.
+fn signed_copies(
+    packages: Vec<(PathBuf, CachedPackage)>,
+    keys: &[String],
+) -> Result<Vec<(PathBuf, CachedPackage)>, GenerateError> {
+    let rank = |s: &PackageSummary| {
+        keys.iter()
+            .position(|k| key_accepts(k, s.sigkey.as_deref()))
+    };
+    let mut best: HashMap<String, usize> = HashMap::new();
+    let mut found_keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (i, (_, p)) in packages.iter().enumerate() {
+        let nevra = p.summary.nevra();
+        match rank(&p.summary) {
+            Some(r) => {
+                let better = best
+                    .get(&nevra)
+                    .is_none_or(|b| rank(&packages[*b].1.summary).is_some_and(|old| r < old));
+                if better {
+                    best.insert(nevra, i);
+                }
+            }
+            None => {
+                found_keys.entry(nevra).or_default().insert(
+                    p.summary
+                        .sigkey
+                        .clone()
+                        .unwrap_or_else(|| "unsigned".into()),
+                );
+            }
+        }
+    }
+    let unsigned: Vec<String> = found_keys
+        .into_iter()
+        .filter(|(nevra, _)| !best.contains_key(nevra))
+        .map(|(nevra, found)| {
+            format!(
+                "{nevra} (signed with {})",
+                found.into_iter().collect::<Vec<_>>().join(", ")
+            )
         })
         .collect();
-    let found: HashSet<&str> = chosen.iter().map(|p| p.summary.name.as_str()).collect();
-    let missing: BTreeSet<String> = names
-        .iter()
-        .filter(|n| !found.contains(n.as_str()))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        return Err(GenerateError::MissingPackages(
-            missing.into_iter().collect(),
-        ));
+    if !unsigned.is_empty() {
+        return Err(GenerateError::Unsigned(unsigned, keys.to_vec()));
     }
-    let sources: HashSet<String> = chosen.iter().map(|p| p.summary.sourcerpm.clone()).collect();
-    let file_name = |p: &SelectedPackage| {
-        p.path
-            .file_name()
+    let keep: HashSet<usize> = best.into_values().collect();
+    Ok(packages
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.contains(i))
+        .map(|(_, p)| p)
+        .collect())
+}
+
+/// Chooses the compose's packages from `package_set` (with lookaside repositories for
+/// dependencies) and the trees each goes into; returns them with the broken dependencies.
+fn select(
+    request: &GenerateRequest,
+    ctx: &EngineContext<'_>,
+    package_set: &[(PathBuf, CachedPackage)],
+    log: &ComposeLog,
+) -> Result<(Vec<SelectedPackage>, Vec<String>), GenerateError> {
+    let options = &request.gather;
+    let mut builder = PoolBuilder::default();
+    for (i, (_, p)) in package_set.iter().enumerate() {
+        read_primary(&p.xml[0], |record| {
+            builder.add(record, Origin::PackageSet(i));
+        })?;
+    }
+    let mut lookasides = Vec::new();
+    for (n, url) in options.lookaside_repos.iter().enumerate() {
+        let metadata = lookaside::fetch(ctx.fetcher, url)?;
+        let before = builder.len();
+        read_primary(&metadata.primary, |record| {
+            builder.add(record, Origin::Lookaside(n));
+        })?;
+        log.line(format_args!(
+            "Lookaside repository {url}: {} packages",
+            builder.len() - before
+        ));
+        lookasides.push(metadata);
+    }
+    let wanted = builder.wanted_files();
+    for (i, (_, p)) in package_set.iter().enumerate() {
+        read_filelists(
+            &p.xml[1],
+            |path| wanted.contains(path),
+            |pkgid, path| builder.add_file(Origin::PackageSet(i), pkgid, path),
+        )?;
+    }
+    for (n, metadata) in lookasides.iter().enumerate() {
+        read_filelists(
+            &metadata.filelists,
+            |path| wanted.contains(path),
+            |pkgid, path| builder.add_file(Origin::Lookaside(n), pkgid, path),
+        )?;
+    }
+    let pool = builder.build();
+    let gathered = gather(
+        &pool,
+        &GatherRequest {
+            arches: request.spec.arches.clone(),
+            packages: request.packages.clone(),
+            no_deps: options.no_deps,
+            multilib_arches: options.multilib_arches.clone(),
+            multilib: MultilibMethods::from_bits(options.multilib_method),
+        },
+    );
+    if !gathered.missing.is_empty() {
+        return Err(GenerateError::MissingPackages(gathered.missing));
+    }
+    for line in &gathered.broken {
+        log.line(format_args!("Broken dependency: {line}"));
+    }
+    if options.check_deps && !gathered.broken.is_empty() {
+        return Err(GenerateError::BrokenDependencies(gathered.broken));
+    }
+    let mut placement = gathered.placement;
+    if request.packages.is_some() {
+        add_debug_packages(package_set, &mut placement);
+    }
+    let sources: HashSet<&str> = placement
+        .keys()
+        .map(|i| package_set[*i].1.summary.sourcerpm.as_str())
+        .collect();
+    let file_name = |path: &PathBuf| {
+        path.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
-    Ok(all
-        .into_iter()
-        .filter(|p| {
-            let s = &p.summary;
-            if s.is_source() {
-                sources.contains(&file_name(p))
-            } else if s.is_debug() {
-                sources.contains(&s.sourcerpm) && fits(s)
-            } else {
-                wanted.contains(s.name.as_str()) && fits(s)
+    let mut selected = Vec::new();
+    for (i, (path, p)) in package_set.iter().enumerate() {
+        let arches: Vec<String> = match placement.get(&i) {
+            Some(arches) => arches.iter().cloned().collect(),
+            None if p.summary.is_source() && sources.contains(file_name(path).as_str()) => {
+                Vec::new()
             }
-        })
-        .collect())
+            None => continue,
+        };
+        selected.push(SelectedPackage {
+            path: path.clone(),
+            summary: p.summary.clone(),
+            arches,
+        });
+    }
+    Ok((selected, gathered.broken))
+}
+
+/// Adds the debuginfo and debugsource packages of the gathered packages (same source package
+/// and arch) to the trees of those packages.
+fn add_debug_packages(
+    package_set: &[(PathBuf, CachedPackage)],
+    placement: &mut BTreeMap<usize, BTreeSet<String>>,
+) {
+    let mut trees: HashMap<(&str, &str), BTreeSet<String>> = HashMap::new();
+    for (i, arches) in placement.iter() {
+        let s = &package_set[*i].1.summary;
+        trees
+            .entry((s.sourcerpm.as_str(), s.arch.as_str()))
+            .or_default()
+            .extend(arches.iter().cloned());
+    }
+    for (i, (_, p)) in package_set.iter().enumerate() {
+        let s = &p.summary;
+        if !s.is_debug() || s.is_source() {
+            continue;
+        }
+        if let Some(arches) = trees.get(&(s.sourcerpm.as_str(), s.arch.as_str())) {
+            placement
+                .entry(i)
+                .or_default()
+                .extend(arches.iter().cloned());
+        }
+    }
 }
 
 /// The metadata compression named in configuration.

@@ -8,6 +8,7 @@ pub mod beat;
 pub mod compose;
 pub mod consumer;
 pub mod dispatch;
+pub mod gather;
 pub mod generate;
 pub mod package;
 pub mod pipeline;

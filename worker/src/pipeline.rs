@@ -19,7 +19,10 @@ use odcs_common::time::{after, now};
 
 use crate::compose::layout::ComposeLayout;
 use crate::compose::{ComposeLog, ComposeSpec};
-use crate::generate::{compression, generate, resolve_koji_event, EngineContext, GenerateRequest};
+use crate::gather::lookaside::Fetcher;
+use crate::generate::{
+    compression, generate, resolve_koji_event, EngineContext, GatherOptions, GenerateRequest,
+};
 use crate::repodata::PackageCache;
 
 /// The reason a done compose carries, as in the reference.
@@ -48,9 +51,20 @@ pub struct Worker {
     pub pool: DbPool,
     /// The package-metadata cache.
     pub cache: Arc<PackageCache>,
+    /// Reads lookaside repositories and other remote files.
+    pub fetcher: Arc<Fetcher>,
 }
 
 impl Worker {
+    /// The services generation uses.
+    fn context(&self) -> EngineContext<'_> {
+        EngineContext {
+            cache: &self.cache,
+            repo_roots: &self.config.repo_source_roots,
+            fetcher: &self.fetcher,
+        }
+    }
+
     /// Processes the job for compose `id`. Errors are transient (the database is unreachable):
     /// the job should be retried later; everything else ends in an outcome.
     pub fn process(&self, id: i32) -> Result<JobOutcome, DbError> {
@@ -80,9 +94,9 @@ impl Worker {
         let _ = renewer.join();
 
         let (to, reason, changes) = match &result {
-            Ok((koji_event, pungi_id)) => (
+            Ok((koji_event, pungi_id, reason)) => (
                 ComposeState::Done,
-                DONE_REASON.to_owned(),
+                reason.clone(),
                 ComposeChanges {
                     koji_event: Some(*koji_event),
                     pungi_compose_id: Some(Some(pungi_id.clone())),
@@ -134,10 +148,7 @@ impl Worker {
             return Ok(None);
         };
         if compose.koji_event.is_none() {
-            let ctx = EngineContext {
-                cache: &self.cache,
-                repo_roots: &self.config.repo_source_roots,
-            };
+            let ctx = self.context();
             // A source that cannot be resolved fails in generation, with its log.
             compose.koji_event = resolve_koji_event(source_type, &compose.source, &ctx)
                 .ok()
@@ -226,8 +237,9 @@ impl Worker {
         })
     }
 
-    /// Generates the compose; `Ok((koji_event, pungi_compose_id))` or the failure reason.
-    fn run(&self, compose: &Compose) -> Result<(Option<i64>, String), String> {
+    /// Generates the compose; `Ok((koji_event, pungi_compose_id, reason))` or the failure
+    /// reason.
+    fn run(&self, compose: &Compose) -> Result<(Option<i64>, String, String), String> {
         let target_dir = compose
             .target_dir
             .as_deref()
@@ -258,6 +270,7 @@ impl Worker {
             source_type,
             source: compose.source.clone(),
             packages: (!packages.is_empty()).then_some(packages),
+            gather: gather_options(compose),
             spec: ComposeSpec {
                 id: compose.id,
                 target_dir,
@@ -272,16 +285,41 @@ impl Worker {
                 built_at: chrono::Utc::now(),
             },
         };
-        let ctx = EngineContext {
-            cache: &self.cache,
-            repo_roots: &self.config.repo_source_roots,
-        };
+        let ctx = self.context();
         let result = generate(&request, &ctx, &log).map_err(|e| e.to_string());
         match &result {
             Ok(_) => log.line("Compose generated successfully"),
             Err(reason) => log.error(reason),
         }
         log.sync();
-        result.map(|g| (g.koji_event, g.pungi_compose_id))
+        result.map(|g| {
+            let reason = g.reason(DONE_REASON);
+            (g.koji_event, g.pungi_compose_id, reason)
+        })
+    }
+}
+
+/// The gather options a compose's stored request carries.
+fn gather_options(compose: &Compose) -> GatherOptions {
+    let flags = ComposeFlags::from_bits(compose.flags);
+    let words = |s: &Option<String>| -> Vec<String> {
+        s.as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    GatherOptions {
+        // Stored space-separated; an empty entry (allowing unsigned packages) is kept.
+        sigkeys: compose
+            .sigkeys
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.split(' ').map(str::to_owned).collect()),
+        no_deps: flags.contains(ComposeFlag::NoDeps),
+        check_deps: flags.contains(ComposeFlag::CheckDeps),
+        lookaside_repos: words(&compose.lookaside_repos),
+        multilib_arches: words(&compose.multilib_arches),
+        multilib_method: compose.multilib_method.unwrap_or(0),
     }
 }

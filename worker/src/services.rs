@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::beat::{sweep, Sweep};
 use crate::dispatch::Dispatcher;
+use crate::gather::lookaside::Fetcher;
 use crate::pipeline::Worker;
 use crate::repodata::PackageCache;
 
@@ -110,12 +111,27 @@ pub fn worker_factory(
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into());
     let pid = std::process::id();
+    let fetcher = Arc::new(default_fetcher());
     Arc::new(move |slot| Worker {
         id: format!("{host}-{pid}-{slot}"),
         config: config.clone(),
         pool: pool.clone(),
         cache: cache.clone(),
+        fetcher: fetcher.clone(),
     })
+}
+
+/// Per-request timeout for remote repositories.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Tries per remote file before giving up.
+const FETCH_ATTEMPTS: u32 = 4;
+
+/// The fetcher workers use for remote repositories.
+pub fn default_fetcher() -> Fetcher {
+    // Building a client fails only when TLS cannot initialise, which is a broken install.
+    #[allow(clippy::expect_used)]
+    Fetcher::new(FETCH_TIMEOUT, FETCH_ATTEMPTS).expect("the HTTP client initialises")
 }
 
 /// Opens the package cache in `config.package_cache_dir`, or a private in-memory one if the

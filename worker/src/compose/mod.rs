@@ -83,6 +83,9 @@ pub struct SelectedPackage {
     pub path: PathBuf,
     /// Its summary.
     pub summary: PackageSummary,
+    /// The arches whose trees (os, or debug for debug packages) it goes into; ignored for
+    /// source packages, which go into the source tree.
+    pub arches: Vec<String>,
 }
 
 /// A finished compose.
@@ -101,11 +104,6 @@ pub struct BuiltCompose {
 struct Tree<'a> {
     inputs: Vec<PackageInput>,
     packages: Vec<(&'a SelectedPackage, Option<&'a str>)>,
-}
-
-/// Whether a package of `pkg_arch` belongs in the `arch` tree.
-fn fits(pkg_arch: &str, arch: &str) -> bool {
-    pkg_arch == arch || pkg_arch == "noarch"
 }
 
 /// Builds compose `spec` from `packages`, carrying `extra` metadata into every arch's os
@@ -171,7 +169,7 @@ fn build_in(
             continue;
         }
         let mut placed = false;
-        for arch in spec.arches.iter().filter(|a| fits(&pkg.summary.arch, a)) {
+        for arch in spec.arches.iter().filter(|a| pkg.arches.contains(a)) {
             let rel = if pkg.summary.is_debug() {
                 Trees::debug_rel(arch)
             } else {

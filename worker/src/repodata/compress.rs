@@ -106,24 +106,28 @@ fn gzip_member(raw: &[u8]) -> Vec<u8> {
 
 /// Reads a possibly compressed metadata file whole, choosing the decoder by file name.
 pub fn read_decompressed(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    let file = std::io::BufReader::new(std::fs::File::open(path)?);
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
+    decompress(name, std::io::BufReader::new(std::fs::File::open(path)?))
+}
+
+/// Decompresses metadata read from `input`, choosing the decoder by the file `name` (gzip,
+/// zstd, xz, bzip2, or none).
+pub fn decompress(name: &str, input: impl Read) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     if name.ends_with(".gz") {
-        flate2::read::MultiGzDecoder::new(file).read_to_end(&mut out)?;
+        flate2::read::MultiGzDecoder::new(input).read_to_end(&mut out)?;
     } else if name.ends_with(".zst") {
-        zstd::stream::read::Decoder::new(file)?.read_to_end(&mut out)?;
-    } else if name.ends_with(".xz") || name.ends_with(".bz2") {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            format!("{name}: xz and bzip2 metadata are not supported; use gzip or zstd"),
-        ));
+        zstd::stream::read::Decoder::new(input)?.read_to_end(&mut out)?;
+    } else if name.ends_with(".xz") {
+        liblzma::read::XzDecoder::new_multi_decoder(input).read_to_end(&mut out)?;
+    } else if name.ends_with(".bz2") {
+        bzip2::read::MultiBzDecoder::new(input).read_to_end(&mut out)?;
     } else {
-        let mut file = file;
-        file.read_to_end(&mut out)?;
+        let mut input = input;
+        input.read_to_end(&mut out)?;
     }
     Ok(out)
 }

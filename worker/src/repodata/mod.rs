@@ -268,24 +268,24 @@ fn render_chunk(
     Ok(slots.into_iter().flatten().collect())
 }
 
-/// Reads (or takes from the cache) every package of `inputs` and returns their summaries,
-/// leaving their rendered metadata in the cache for the repodata runs that follow.
+/// Reads (or takes from the cache) every package of `inputs` and returns their summaries and
+/// rendered metadata, leaving the metadata in the cache for the repodata runs that follow.
 pub fn summarize(
     inputs: &[PackageInput],
     options: RepodataOptions<'_>,
-) -> Result<Vec<PackageSummary>, RepodataError> {
+) -> Result<Vec<CachedPackage>, RepodataError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let mut summaries = Vec::with_capacity(inputs.len());
+    let mut described = Vec::with_capacity(inputs.len());
     for chunk in inputs.chunks(CHUNK) {
         let rendered = render_chunk(chunk, &options)?;
         let mut fresh = Vec::new();
         for item in rendered {
-            summaries.push(item.entry.summary.clone());
             if let (true, Some(key)) = (item.fresh, item.key) {
-                fresh.push((key, item.entry));
+                fresh.push((key, item.entry.clone()));
             }
+            described.push(item.entry);
         }
         if let Some(cache) = options.cache {
             if let Err(e) = cache.put_many(&fresh, now) {
@@ -293,7 +293,7 @@ pub fn summarize(
             }
         }
     }
-    Ok(summaries)
+    Ok(described)
 }
 
 /// Writes `repo_dir/repodata/` for `inputs` (listed in the given order) plus `extra` metadata,

@@ -5,8 +5,11 @@ use std::process::Command;
 
 use odcs_common::compose::SourceType;
 use odcs_worker::compose::{ComposeLog, ComposeSpec};
-use odcs_worker::generate::{generate, EngineContext, GenerateError, GenerateRequest, Generated};
+use odcs_worker::generate::{
+    generate, EngineContext, GatherOptions, GenerateError, GenerateRequest, Generated,
+};
 use odcs_worker::repodata::{Compression, PackageCache};
+use odcs_worker::services::default_fetcher;
 
 use crate::support::*;
 
@@ -35,6 +38,7 @@ impl Setup {
             source_type: SourceType::Repo,
             source: self.source.display().to_string(),
             packages: packages.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
+            gather: GatherOptions::default(),
             spec: ComposeSpec {
                 id,
                 target_dir: self.target.clone(),
@@ -51,9 +55,11 @@ impl Setup {
     fn generate(&self, request: &GenerateRequest) -> Result<Generated, GenerateError> {
         let cache = PackageCache::open(&self.scratch.path().join("cache")).expect("cache");
         let roots = [self.scratch.path().join("roots")];
+        let fetcher = default_fetcher();
         let ctx = EngineContext {
             cache: &cache,
             repo_roots: &roots,
+            fetcher: &fetcher,
         };
         let log = ComposeLog::open(
             &self
@@ -70,7 +76,7 @@ impl Setup {
 }
 
 /// dnf configured with nothing but the compose's .repo file, offline, in `installroot`.
-fn dnf(repo_dir: &Path, work: &Path) -> Command {
+pub fn dnf(repo_dir: &Path, work: &Path) -> Command {
     let conf = work.join("dnf.conf");
     std::fs::write(&conf, "[main]\ngpgcheck=0\ninstall_weak_deps=0\n").expect("dnf.conf");
     let mut cmd = Command::new("dnf");

@@ -7,5 +7,6 @@ mod amqp;
 mod broker_outage;
 mod compose;
 mod createrepo;
+mod gather;
 mod lifecycle;
 mod repo_source;
