@@ -143,10 +143,8 @@ pub fn read_primary(xml: &[u8], mut each: impl FnMut(PackageRecord)) -> Result<(
                 }
                 text.clear();
             }
-            Event::Text(t) => {
-                if text_of.is_some() {
-                    text.push_str(&t.unescape().map_err(|e| error(DOC, e))?);
-                }
+            Event::Text(t) if text_of.is_some() => {
+                text.push_str(&t.unescape().map_err(|e| error(DOC, e))?);
             }
             Event::End(e) => {
                 let local = e.local_name();

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use pool::{Origin, PackageId, Pool};
 use rich::{clauses, Clause};
-use solver::{solve, ArchPolicy, Job};
+use solver::{solve, ArchPolicy, Job, Mode};
 
 pub use multilib::Methods as MultilibMethods;
 
@@ -53,34 +53,10 @@ pub struct Gathered {
 /// Gathers `request` from `pool`.
 pub fn gather(pool: &Pool, request: &GatherRequest) -> Gathered {
     let mut out = Gathered::default();
-    let mut found: HashSet<&str> = HashSet::new();
+    let mut found = HashSet::new();
     let mut broken = BTreeSet::new();
     for arch in &request.arches {
-        let compat: Vec<String> =
-            if request.multilib_arches.contains(arch) && request.multilib.any() {
-                multilib::compatible_arches(arch)
-                    .iter()
-                    .map(|a| (*a).to_owned())
-                    .collect()
-            } else {
-                Vec::new()
-            };
-        let policy = ArchPolicy::new(arch, &compat);
-        let chosen = match &request.packages {
-            None => whole_set(pool, &policy, arch, request.multilib, &mut broken),
-            Some(names) => {
-                let mut requests = Vec::new();
-                for name in names {
-                    let candidates = requested(pool, &policy, name);
-                    if !candidates.is_empty() {
-                        found.insert(name.as_str());
-                        requests.push(candidates);
-                    }
-                }
-                resolve(pool, &policy, arch, request, &requests, &mut broken)
-            }
-        };
-        for id in chosen {
+        for id in gather_arch(pool, request, arch, &mut found, &mut broken) {
             if let Origin::PackageSet(index) = pool.get(id).origin {
                 out.placement.entry(index).or_default().insert(arch.clone());
             }
@@ -96,6 +72,51 @@ pub fn gather(pool: &Pool, request: &GatherRequest) -> Gathered {
     }
     out.broken = broken.into_iter().collect();
     out
+}
+
+/// Every package (package set and lookaside) gathering `request` chooses for `arch`.
+pub fn chosen_packages(pool: &Pool, request: &GatherRequest, arch: &str) -> Vec<PackageId> {
+    gather_arch(
+        pool,
+        request,
+        arch,
+        &mut HashSet::new(),
+        &mut BTreeSet::new(),
+    )
+}
+
+/// The packages chosen for `arch`; records the requests found and what is broken.
+fn gather_arch(
+    pool: &Pool,
+    request: &GatherRequest,
+    arch: &str,
+    found: &mut HashSet<String>,
+    broken: &mut BTreeSet<String>,
+) -> Vec<PackageId> {
+    let multilib = request.multilib_arches.iter().any(|a| a == arch) && request.multilib.any();
+    let compat: Vec<String> = if multilib {
+        multilib::compatible_arches(arch)
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let policy = ArchPolicy::new(arch, &compat);
+    match &request.packages {
+        None => whole_set(pool, &policy, arch, request.multilib, broken),
+        Some(names) => {
+            let mut requests = Vec::new();
+            for name in names {
+                let candidates = requested(pool, &policy, name);
+                if !candidates.is_empty() {
+                    found.insert(name.clone());
+                    requests.push(candidates);
+                }
+            }
+            resolve(pool, &policy, arch, request, &requests, broken)
+        }
+    }
 }
 
 /// Package-set packages a request names (`name`, or `name.arch`) that `policy` allows.
@@ -280,46 +301,62 @@ fn resolve(
     }
     let mut accepted: Vec<Vec<PackageId>> = requests.to_vec();
     let mut forced = Vec::new();
-    let first = solve(
-        pool,
-        policy,
-        &Job {
-            install: accepted.clone(),
-            optional: Vec::new(),
-        },
-    );
-    let mut solved = match first {
+    // Explaining a conflict can take long; only the first solve explains.
+    let job = |install: Vec<Vec<PackageId>>| Job {
+        install,
+        quiet: true,
+        ..Job::default()
+    };
+    let mut mode = Mode::Strict;
+    let first = Job {
+        quiet: false,
+        ..job(accepted.clone())
+    };
+    let mut solved = match solve(pool, policy, &first, Mode::Strict) {
         Ok(solved) => solved,
-        Err(_) => {
-            accepted.clear();
-            let mut last = None;
-            for choice in requests {
-                let mut trial = accepted.clone();
-                trial.push(choice.clone());
-                match solve(
-                    pool,
-                    policy,
-                    &Job {
-                        install: trial,
-                        optional: Vec::new(),
-                    },
-                ) {
-                    Ok(solved) => {
-                        accepted.push(choice.clone());
-                        last = Some(solved);
-                    }
-                    Err(problem) => {
+        Err(problem) => {
+            // Gather what can be gathered, reporting what is broken.
+            mode = Mode::Lenient;
+            match solve(pool, policy, &job(accepted.clone()), Mode::Lenient) {
+                Ok(solved) => {
+                    if solved.unsatisfied.is_empty() {
                         broken.insert(problem.trim().to_owned());
-                        forced.extend(pick_best(pool, policy, std::slice::from_ref(choice)));
                     }
+                    solved
                 }
-            }
-            match last {
-                Some(solved) => solved,
-                None => solver::Solved {
-                    packages: Vec::new(),
-                    unsatisfied: Vec::new(),
-                },
+                Err(_) => {
+                    accepted.clear();
+                    let mut last = None;
+                    for choice in requests {
+                        let mut trial = accepted.clone();
+                        trial.push(choice.clone());
+                        match solve(pool, policy, &job(trial), Mode::Lenient) {
+                            Ok(solved) => {
+                                accepted.push(choice.clone());
+                                last = Some(solved);
+                            }
+                            Err(_) => {
+                                let names: BTreeSet<String> = choice
+                                    .iter()
+                                    .map(|p| pool.get(*p).record.name.clone())
+                                    .collect();
+                                broken.insert(format!(
+                                    "{} cannot be installed with the packages requested before it",
+                                    names.into_iter().collect::<Vec<_>>().join(", ")
+                                ));
+                                forced.extend(pick_best(
+                                    pool,
+                                    policy,
+                                    std::slice::from_ref(choice),
+                                ));
+                            }
+                        }
+                    }
+                    last.unwrap_or(solver::Solved {
+                        packages: Vec::new(),
+                        unsatisfied: Vec::new(),
+                    })
+                }
             }
         }
     };
@@ -333,7 +370,10 @@ fn resolve(
                 &Job {
                     install: accepted.clone(),
                     optional: optional.clone(),
+                    exclude: Vec::new(),
+                    quiet: true,
                 },
+                mode,
             ) {
                 solved = with_multilib;
             }
@@ -362,10 +402,105 @@ fn resolve(
             .filter(|p| solved.packages.binary_search(p).is_ok()),
     );
     let mut chosen = trim(pool, &solved.packages, &roots);
+    if optional.is_empty() {
+        chosen = improve(pool, policy, &accepted, mode, chosen, &roots);
+    }
     chosen.extend(forced);
     chosen.sort_unstable();
     chosen.dedup();
     chosen
+}
+
+/// Solves tried while looking for a smaller result.
+const IMPROVEMENT_TRIES: usize = 48;
+
+/// Looks for a smaller result than `chosen`: each package chosen as one of several
+/// alternatives is excluded in turn, keeping any smaller solution found.
+fn improve(
+    pool: &Pool,
+    policy: &ArchPolicy,
+    install: &[Vec<PackageId>],
+    mode: Mode,
+    mut chosen: Vec<PackageId>,
+    roots: &[PackageId],
+) -> Vec<PackageId> {
+    let mut exclude: Vec<PackageId> = Vec::new();
+    let mut tried: HashSet<PackageId> = HashSet::new();
+    let mut tries = 0;
+    'search: while tries < IMPROVEMENT_TRIES {
+        for q in alternatives_chosen(pool, policy, &chosen, roots) {
+            if !tried.insert(q) {
+                continue;
+            }
+            tries += 1;
+            let mut trial = exclude.clone();
+            trial.push(q);
+            let job = Job {
+                install: install.to_vec(),
+                optional: Vec::new(),
+                exclude: trial.clone(),
+                quiet: true,
+            };
+            if let Ok(solved) = solve(pool, policy, &job, mode) {
+                // The requested packages themselves must stay what they were.
+                if !roots
+                    .iter()
+                    .all(|r| solved.packages.binary_search(r).is_ok())
+                {
+                    continue;
+                }
+                let smaller = trim(pool, &solved.packages, roots);
+                if smaller.len() < chosen.len() {
+                    chosen = smaller;
+                    exclude = trial;
+                    tried.clear();
+                    continue 'search;
+                }
+            }
+            if tries >= IMPROVEMENT_TRIES {
+                break;
+            }
+        }
+        break;
+    }
+    chosen
+}
+
+/// Packages of `chosen` (not roots) that only satisfy requirements other packages could also
+/// satisfy: the choices a different solve might avoid.
+fn alternatives_chosen(
+    pool: &Pool,
+    policy: &ArchPolicy,
+    chosen: &[PackageId],
+    roots: &[PackageId],
+) -> Vec<PackageId> {
+    let mut sole: HashSet<PackageId> = roots.iter().copied().collect();
+    let mut optional: BTreeSet<PackageId> = BTreeSet::new();
+    for id in chosen {
+        for cap in &pool.get(*id).record.requires {
+            let Ok(parsed) = clauses(cap) else { continue };
+            for clause in parsed.iter().filter(|c| c.unless.is_empty()) {
+                let providers: BTreeSet<PackageId> = clause
+                    .any
+                    .iter()
+                    .flat_map(|a| pool.atom_providers(a))
+                    .filter(|p| allowed(pool, policy, *p))
+                    .collect();
+                let inside: Vec<PackageId> = providers
+                    .iter()
+                    .copied()
+                    .filter(|p| chosen.binary_search(p).is_ok())
+                    .collect();
+                match (providers.len(), inside.as_slice()) {
+                    (1, [only]) => {
+                        sole.insert(*only);
+                    }
+                    (_, found) => optional.extend(found.iter().copied()),
+                }
+            }
+        }
+    }
+    optional.into_iter().filter(|p| !sole.contains(p)).collect()
 }
 
 /// The part of `solution` that `roots` need: starting from the roots, each unmet requirement

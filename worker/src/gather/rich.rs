@@ -2,7 +2,8 @@
 //! understands.
 //!
 //! A clause is "one of `any` is provided, or one of `unless` is not": `(a if b)` becomes
-//! `any = [a], unless = [b]`, `(a or b)` becomes `any = [a, b]`. Atoms are single
+//! `any = [a], unless = [b]`, `(a or b)` becomes `any = [a, b]`. Operators mean what libsolv
+//! (and so dnf) takes them to mean. Atoms are single
 //! capabilities, optionally narrowed by `with` / `without` to one package providing both (or
 //! the first and not the second).
 
@@ -165,18 +166,28 @@ fn to_cnf(expr: &Expr, negated: bool) -> Vec<Clause> {
         (Expr::Or(items), false) | (Expr::And(items), true) => {
             or(items.iter().map(|i| to_cnf(i, negated)).collect())
         }
+        // As libsolv (and so dnf) reads them:
         // a if c            = a | !c
         // a if c else e     = (a | !c) & (c | e)
-        // a unless c        = a | c
-        // a unless c else e = (a | c) & (!c | e)
-        (Expr::If(a, c, e), _) | (Expr::Unless(a, c, e), _) => {
-            let is_if = matches!(expr, Expr::If(..));
-            let then_part = Expr::Or(vec![(**a).clone(), not(c, is_if)]);
+        // a unless c        = a & !c
+        // a unless c else e = (a & !c) | (e & c) = (a | c) & (!c | e)
+        (Expr::If(a, c, e), _) => {
+            let then_part = Expr::Or(vec![(**a).clone(), not(c, true)]);
             let full = match e {
                 None => then_part,
                 Some(e) => Expr::And(vec![
                     then_part,
-                    Expr::Or(vec![not(c, !is_if), (**e).clone()]),
+                    Expr::Or(vec![(**c).clone(), (**e).clone()]),
+                ]),
+            };
+            to_cnf(&full, negated)
+        }
+        (Expr::Unless(a, c, e), _) => {
+            let full = match e {
+                None => Expr::And(vec![(**a).clone(), not(c, true)]),
+                Some(e) => Expr::And(vec![
+                    Expr::Or(vec![(**a).clone(), (**c).clone()]),
+                    Expr::Or(vec![not(c, true), (**e).clone()]),
                 ]),
             };
             to_cnf(&full, negated)
@@ -398,7 +409,7 @@ mod tests {
         assert_eq!(cnf("(a or b or c)"), ["a | b | c"]);
         assert_eq!(cnf("(a if b)"), ["a | !b"]);
         assert_eq!(cnf("(a if b else c)"), ["a | !b", "b | c"]);
-        assert_eq!(cnf("(a unless b)"), ["a | b"]);
+        assert_eq!(cnf("(a unless b)"), ["a", "!b"]);
         assert_eq!(cnf("(a unless b else c)"), ["a | b", "c | !b"]);
         assert_eq!(cnf("(a or (b and c))"), ["a | b", "a | c"]);
         assert_eq!(cnf("((a and b) or c)"), ["a | c", "b | c"]);

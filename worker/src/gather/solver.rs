@@ -109,15 +109,17 @@ struct Provider<'p> {
     candidates: HashMap<NameId, Vec<SolvableId>>,
     providers: RefCell<HashMap<Atom, std::rc::Rc<Vec<PackageId>>>>,
     unsatisfied: RefCell<BTreeSet<Unsatisfied>>,
+    known: RefCell<HashMap<PackageId, KnownDependencies>>,
+    strict: bool,
 }
 
 impl<'p> Provider<'p> {
-    fn new(pool: &'p Pool, policy: &'p ArchPolicy) -> Self {
+    fn new(pool: &'p Pool, policy: &'p ArchPolicy, exclude: &[PackageId], strict: bool) -> Self {
         let ids = Interner::new();
         let mut solvables = vec![None; pool.packages().len()];
         let mut candidates: HashMap<NameId, Vec<SolvableId>> = HashMap::new();
         for (id, pkg) in pool.packages().iter().enumerate() {
-            if policy.rank(&pkg.record.arch).is_none() {
+            if policy.rank(&pkg.record.arch).is_none() || exclude.contains(&(id as PackageId)) {
                 continue;
             }
             let name =
@@ -134,6 +136,8 @@ impl<'p> Provider<'p> {
             candidates,
             providers: RefCell::default(),
             unsatisfied: RefCell::default(),
+            known: RefCell::default(),
+            strict,
         }
     }
 
@@ -170,9 +174,15 @@ impl<'p> Provider<'p> {
         set: impl Fn() -> Match,
         out: &mut Vec<VersionSetId>,
     ) {
-        let mut names: Vec<NameId> = packages.iter().filter_map(|p| self.name_of(*p)).collect();
-        names.sort_unstable();
-        names.dedup();
+        // Alternatives in order of preference (see `compare`): resolvo tries them in order.
+        let mut best: Vec<PackageId> = packages.to_vec();
+        best.sort_by(|a, b| self.compare(*a, *b));
+        let mut names: Vec<NameId> = Vec::new();
+        for name in best.iter().filter_map(|p| self.name_of(*p)) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
         for name in names {
             let vs = self.ids.intern_version_set(name, set());
             if !out.contains(&vs) {
@@ -206,10 +216,38 @@ impl<'p> Provider<'p> {
             })
     }
 
+    /// The package's dependencies, computed once.
     fn dependencies(&self, package: PackageId) -> KnownDependencies {
+        if let Some(known) = self.known.borrow().get(&package) {
+            return known.clone();
+        }
+        let known = self.compute_dependencies(package);
+        self.known.borrow_mut().insert(package, known.clone());
+        known
+    }
+
+    /// The first dependency of `package` nothing provides, if any.
+    fn first_unsatisfied(&self, package: PackageId) -> Option<String> {
+        self.dependencies(package);
+        self.unsatisfied
+            .borrow()
+            .range(
+                Unsatisfied {
+                    package,
+                    dependency: String::new(),
+                }..,
+            )
+            .next()
+            .filter(|u| u.package == package)
+            .map(|u| u.dependency.clone())
+    }
+
+    fn compute_dependencies(&self, package: PackageId) -> KnownDependencies {
         let record = &self.pool.get(package).record;
         let mut known = KnownDependencies::default();
-        let unsatisfied = |dependency: String| {
+        // Recorded and left out of the requirements: strict solves exclude the package
+        // (see `get_candidates`), lenient ones gather the rest and report it.
+        let unsatisfied = |dependency: String, _: &mut KnownDependencies| {
             self.unsatisfied.borrow_mut().insert(Unsatisfied {
                 package,
                 dependency,
@@ -219,7 +257,7 @@ impl<'p> Provider<'p> {
             let parsed = match clauses(cap) {
                 Ok(parsed) => parsed,
                 Err(e) => {
-                    unsatisfied(e.to_string());
+                    unsatisfied(e.to_string(), &mut known);
                     continue;
                 }
             };
@@ -249,7 +287,7 @@ impl<'p> Provider<'p> {
                             requirement,
                         })
                     }
-                    (None, None) => unsatisfied(cap.to_string()),
+                    (None, None) => unsatisfied(cap.to_string(), &mut known),
                     (None, Some(_)) => {
                         // "not all of these": expressible as a constraint for one atom.
                         if let [atom] = clause.unless.as_slice() {
@@ -321,8 +359,8 @@ impl<'p> Provider<'p> {
         }
     }
 
-    /// Preference: the package set over lookaside, newer versions, the compose arch over
-    /// noarch over compatible arches, then by name for determinism.
+    /// Preference: the package set over lookaside; then, as libsolv, names in alphabetical
+    /// order, newer versions, the compose arch over noarch over compatible arches.
     fn compare(&self, a: PackageId, b: PackageId) -> Ordering {
         let (pa, pb) = (self.pool.get(a), self.pool.get(b));
         let lookaside = |p: &super::pool::PoolPackage| matches!(p.origin, Origin::Lookaside(_));
@@ -335,21 +373,13 @@ impl<'p> Provider<'p> {
         };
         lookaside(pa)
             .cmp(&lookaside(pb))
-            .then_with(|| {
-                if pa.record.name == pb.record.name {
-                    evr(pb).cmp(&evr(pa))
-                } else {
-                    Ordering::Equal
-                }
-            })
+            .then_with(|| pa.record.name.cmp(&pb.record.name))
+            .then_with(|| evr(pb).cmp(&evr(pa)))
             .then_with(|| {
                 self.policy
                     .rank(&pa.record.arch)
                     .cmp(&self.policy.rank(&pb.record.arch))
             })
-            .then_with(|| pa.record.name.len().cmp(&pb.record.name.len()))
-            .then_with(|| pa.record.name.cmp(&pb.record.name))
-            .then_with(|| evr(pb).cmp(&evr(pa)))
             .then_with(|| a.cmp(&b))
     }
 }
@@ -410,8 +440,26 @@ impl DependencyProvider for Provider<'_> {
     }
 
     async fn get_candidates(&self, name: NameId) -> Option<Candidates> {
+        let candidates = self.candidates.get(&name).cloned().unwrap_or_default();
+        // Strict: a package needing something nothing provides cannot be installed, as for
+        // libsolv.
+        let excluded = if self.strict {
+            candidates
+                .iter()
+                .filter_map(|s| {
+                    let package = self.package(*s);
+                    self.first_unsatisfied(package).map(|dep| {
+                        let reason = format!("nothing provides {dep}");
+                        (*s, self.ids.intern_string(reason))
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Some(Candidates {
-            candidates: self.candidates.get(&name).cloned().unwrap_or_default(),
+            candidates,
+            excluded,
             ..Candidates::default()
         })
     }
@@ -432,6 +480,10 @@ pub struct Job {
     pub install: Vec<Vec<PackageId>>,
     /// Packages to add when they can be installed, skipped otherwise.
     pub optional: Vec<PackageId>,
+    /// Packages the solve must not choose.
+    pub exclude: Vec<PackageId>,
+    /// Skip explaining why the job cannot be satisfied (the caller only needs to know).
+    pub quiet: bool,
 }
 
 /// A solve's result.
@@ -443,10 +495,19 @@ pub struct Solved {
     pub unsatisfied: Vec<Unsatisfied>,
 }
 
+/// How requirements nothing provides are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The requiring package cannot be installed (libsolv's semantics).
+    Strict,
+    /// The requirement is left out and reported in [`Solved::unsatisfied`].
+    Lenient,
+}
+
 /// Solves `job` over the packages of `pool` that `policy` allows; `Err` explains why the
 /// job cannot be satisfied.
-pub fn solve(pool: &Pool, policy: &ArchPolicy, job: &Job) -> Result<Solved, String> {
-    let provider = Provider::new(pool, policy);
+pub fn solve(pool: &Pool, policy: &ArchPolicy, job: &Job, mode: Mode) -> Result<Solved, String> {
+    let provider = Provider::new(pool, policy, &job.exclude, mode == Mode::Strict);
     let mut requirements = Vec::new();
     for choice in &job.install {
         let mut sets = Vec::new();
@@ -494,8 +555,16 @@ pub fn solve(pool: &Pool, policy: &ArchPolicy, job: &Job) -> Result<Solved, Stri
                 unsatisfied,
             })
         }
+        Err(UnsolvableOrCancelled::Unsolvable(_)) if job.quiet => Err(String::new()),
         Err(UnsolvableOrCancelled::Unsolvable(conflict)) => {
-            Err(conflict.display_user_friendly(&solver).to_string())
+            // resolvo's explanation asserts on some conflict graphs; a failed explanation
+            // must not take the worker down with it.
+            let explained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                conflict.display_user_friendly(&solver).to_string()
+            }));
+            Err(explained.unwrap_or_else(|_| {
+                "the requested packages cannot be installed together".to_owned()
+            }))
         }
         Err(UnsolvableOrCancelled::Cancelled(_)) => {
             Err("dependency resolution was cancelled".into())
@@ -547,13 +616,13 @@ mod tests {
         let policy = ArchPolicy::new("x86_64", &[]);
         let job = |ids: &[PackageId]| Job {
             install: ids.iter().map(|i| vec![*i]).collect(),
-            optional: Vec::new(),
+            ..Job::default()
         };
-        let alone = solve(&pool, &policy, &job(&[0])).expect("solves");
+        let alone = solve(&pool, &policy, &job(&[0]), Mode::Strict).expect("solves");
         assert_eq!(names(&pool, &alone), ["app"]);
-        let both = solve(&pool, &policy, &job(&[0, 1])).expect("solves");
+        let both = solve(&pool, &policy, &job(&[0, 1]), Mode::Strict).expect("solves");
         assert_eq!(names(&pool, &both), ["app", "extra", "plugin"]);
-        let reversed = solve(&pool, &policy, &job(&[1, 0])).expect("solves");
+        let reversed = solve(&pool, &policy, &job(&[1, 0]), Mode::Strict).expect("solves");
         assert_eq!(names(&pool, &reversed), ["app", "extra", "plugin"]);
     }
 }

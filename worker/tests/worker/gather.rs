@@ -572,16 +572,36 @@ fn sigkeys_accept_only_packages_signed_by_listed_keys() {
 
 #[test]
 fn multilib_methods_add_compatible_arch_packages() {
+    // As real packages do, the devel package requires the library of its own arch (%{?_isa}).
+    let isa = |arch: &str| {
+        if arch == "i686" {
+            "libmulti(x86-32)"
+        } else {
+            "libmulti(x86-64)"
+        }
+    };
+    let lib_provides_64: &[&str] = &["libmulti.so.1()(64bit)", "libmulti(x86-64)"];
+    let lib_provides_32: &[&str] = &["libmulti.so.1", "libmulti(x86-32)"];
     let lib = |arch: &'static str| Rpm {
         name: "libmulti",
         arch,
-        provides: &["libmulti.so.1"],
+        provides: if arch == "i686" {
+            lib_provides_32
+        } else {
+            lib_provides_64
+        },
         ..Rpm::default()
     };
+    let devel_requires_64 = [isa("x86_64")];
+    let devel_requires_32 = [isa("i686")];
     let devel = |arch: &'static str| Rpm {
         name: "libmulti-devel",
         arch,
-        requires: &["libmulti"],
+        requires: if arch == "i686" {
+            &devel_requires_32
+        } else {
+            &devel_requires_64
+        },
         ..Rpm::default()
     };
     let world = World::new(

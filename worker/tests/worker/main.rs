@@ -8,5 +8,6 @@ mod broker_outage;
 mod compose;
 mod createrepo;
 mod gather;
+mod libsolv;
 mod lifecycle;
 mod repo_source;
