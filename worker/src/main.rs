@@ -11,6 +11,10 @@ use odcs_common::config::Config;
 use odcs_common::db::{migrations, pool, DbPool};
 use odcs_common::messaging::all_queues;
 use odcs_worker::dispatch::Dispatcher;
+use odcs_worker::gather::lookaside;
+use odcs_worker::gather::metadata::{read_filelists, read_primary};
+use odcs_worker::gather::pool::{Origin, Pool as GatherPool, PoolBuilder};
+use odcs_worker::gather::{chosen_packages, gather, GatherRequest};
 use odcs_worker::repodata::{
     write_repodata, Compression, ExtraMetadata, PackageCache, RepodataOptions,
 };
@@ -59,6 +63,23 @@ enum Command {
         /// Read every package, using no cache.
         #[arg(long, conflicts_with = "cache_dir")]
         no_cache: bool,
+    },
+    /// Resolve packages against a repository's metadata, as a compose's gather would: prints
+    /// what would be chosen, with load and solve times.
+    Depsolve {
+        /// The repository: a directory with repodata/, or an http(s)/file URL.
+        repo: String,
+        /// Package names to install.
+        packages: Vec<String>,
+        /// Also read package names from this file (one per line).
+        #[arg(long)]
+        names_from: Option<PathBuf>,
+        /// The arch to resolve for.
+        #[arg(long, default_value = "x86_64")]
+        arch: String,
+        /// Print the chosen packages, one per line.
+        #[arg(long)]
+        list: bool,
     },
 }
 
@@ -161,6 +182,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
+        Command::Depsolve {
+            repo,
+            mut packages,
+            names_from,
+            arch,
+            list,
+        } => {
+            if let Some(file) = names_from {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                packages.extend(text.split_whitespace().map(str::to_owned));
+            }
+            let start = Instant::now();
+            let fetcher = services::default_fetcher();
+            let metadata = lookaside::fetch(&fetcher, &repo)?;
+            let pool = load_pool(&metadata)?;
+            let loaded = start.elapsed();
+            let request = GatherRequest {
+                arches: vec![arch.clone()],
+                packages: Some(packages),
+                ..GatherRequest::default()
+            };
+            let chosen = chosen_packages(&pool, &request, &arch);
+            let solved = start.elapsed() - loaded;
+            if list {
+                for id in &chosen {
+                    println!("{}", pool.get(*id).nevra());
+                }
+            }
+            let broken = gather(&pool, &request);
+            for line in broken.broken.iter().chain(&broken.missing) {
+                eprintln!("broken: {line}");
+            }
+            println!(
+                "{} packages chosen from {} (load {:.1} ms, solve {:.1} ms)",
+                chosen.len(),
+                pool.packages().len(),
+                loaded.as_secs_f64() * 1000.0,
+                solved.as_secs_f64() * 1000.0
+            );
+            Ok(())
+        }
         Command::Createrepo {
             dir,
             compression,
@@ -211,4 +274,19 @@ mod tests {
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
     }
+}
+
+/// The gather pool of one repository's metadata.
+fn load_pool(metadata: &lookaside::RepositoryMetadata) -> anyhow::Result<GatherPool> {
+    let mut builder = PoolBuilder::default();
+    read_primary(&metadata.primary, |record| {
+        builder.add(record, Origin::PackageSet(0));
+    })?;
+    let wanted = builder.wanted_files();
+    read_filelists(
+        &metadata.filelists,
+        |path| wanted.contains(path),
+        |pkgid, path| builder.add_file(Origin::PackageSet(0), pkgid, path),
+    )?;
+    Ok(builder.build())
 }
