@@ -266,16 +266,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_definition_is_consistent() {
-        super::Cli::command().debug_assert();
-    }
-}
-
 /// The gather pool of one repository's metadata.
 fn load_pool(metadata: &lookaside::RepositoryMetadata) -> anyhow::Result<GatherPool> {
     let mut builder = PoolBuilder::default();
@@ -289,4 +279,14 @@ fn load_pool(metadata: &lookaside::RepositoryMetadata) -> anyhow::Result<GatherP
         |pkgid, path| builder.add_file(Origin::PackageSet(0), pkgid, path),
     )?;
     Ok(builder.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }
