@@ -18,7 +18,10 @@ def test_repo_compose_is_generated_and_served(standalone_server):
     if not os.path.exists(repo):
         shutil.copytree(FIXTURE, repo)
     odcs = ODCS(standalone_server.url, auth_mech=AuthMech.Anonymous)
-    compose = odcs.request_compose(ComposeSourceGeneric(repo, "repo"), packages=["ed"])
+    # The fixture's packages are unsigned; [""] accepts them over the server's default key.
+    compose = odcs.request_compose(
+        ComposeSourceGeneric(repo, "repo", sigkeys=[""]), packages=["ed"]
+    )
     try:
         done = odcs.wait_for_compose(compose["id"], timeout=60)
     except RuntimeError:
