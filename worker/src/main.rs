@@ -14,7 +14,7 @@ use odcs_worker::dispatch::Dispatcher;
 use odcs_worker::gather::lookaside;
 use odcs_worker::gather::metadata::{read_filelists, read_primary};
 use odcs_worker::gather::pool::{Origin, Pool as GatherPool, PoolBuilder};
-use odcs_worker::gather::{chosen_packages, gather, GatherRequest};
+use odcs_worker::gather::{chosen_packages, GatherRequest};
 use odcs_worker::repodata::{
     write_repodata, Compression, ExtraMetadata, PackageCache, RepodataOptions,
 };
@@ -207,17 +207,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let chosen = chosen_packages(&pool, &request, &arch);
             let solved = start.elapsed() - loaded;
             if list {
-                for id in &chosen {
+                for id in &chosen.packages {
                     println!("{}", pool.get(*id).nevra());
                 }
             }
-            let broken = gather(&pool, &request);
-            for line in broken.broken.iter().chain(&broken.missing) {
+            for line in &chosen.broken {
                 eprintln!("broken: {line}");
+            }
+            for name in &chosen.missing {
+                eprintln!("not found: {name}");
             }
             println!(
                 "{} packages chosen from {} (load {:.1} ms, solve {:.1} ms)",
-                chosen.len(),
+                chosen.packages.len(),
                 pool.packages().len(),
                 loaded.as_secs_f64() * 1000.0,
                 solved.as_secs_f64() * 1000.0

@@ -74,15 +74,34 @@ pub fn gather(pool: &Pool, request: &GatherRequest) -> Gathered {
     out
 }
 
-/// Every package (package set and lookaside) gathering `request` chooses for `arch`.
-pub fn chosen_packages(pool: &Pool, request: &GatherRequest, arch: &str) -> Vec<PackageId> {
-    gather_arch(
-        pool,
-        request,
-        arch,
-        &mut HashSet::new(),
-        &mut BTreeSet::new(),
-    )
+/// What gathering chose for one arch: every package (package set and lookaside).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchGathered {
+    /// The chosen packages.
+    pub packages: Vec<PackageId>,
+    /// As [`Gathered::broken`].
+    pub broken: Vec<String>,
+    /// Requested names not found for the arch.
+    pub missing: Vec<String>,
+}
+
+/// Gathers `request` for `arch` alone, keeping lookaside packages in the result.
+pub fn chosen_packages(pool: &Pool, request: &GatherRequest, arch: &str) -> ArchGathered {
+    let mut broken = BTreeSet::new();
+    let mut found = HashSet::new();
+    let packages = gather_arch(pool, request, arch, &mut found, &mut broken);
+    let missing = request
+        .packages
+        .iter()
+        .flatten()
+        .filter(|n| !found.contains(n.as_str()))
+        .cloned()
+        .collect();
+    ArchGathered {
+        packages,
+        broken: broken.into_iter().collect(),
+        missing,
+    }
 }
 
 /// The packages chosen for `arch`; records the requests found and what is broken.

@@ -216,6 +216,17 @@ impl<'p> Provider<'p> {
             })
     }
 
+    /// Constraints keeping every other package providing `atom` out when `package` is in.
+    fn forbid(&self, atom: &Atom, package: PackageId, out: &mut Vec<VersionSetId>) {
+        let others: Vec<PackageId> = self
+            .providers(atom)
+            .iter()
+            .copied()
+            .filter(|p| *p != package)
+            .collect();
+        self.sets_by_name(&others, || Match::NotProviding(atom.clone(), package), out);
+    }
+
     /// The package's dependencies, computed once.
     fn dependencies(&self, package: PackageId) -> KnownDependencies {
         if let Some(known) = self.known.borrow().get(&package) {
@@ -291,17 +302,7 @@ impl<'p> Provider<'p> {
                     (None, Some(_)) => {
                         // "not all of these": expressible as a constraint for one atom.
                         if let [atom] = clause.unless.as_slice() {
-                            let providers = self.providers(atom);
-                            let others: Vec<PackageId> = providers
-                                .iter()
-                                .copied()
-                                .filter(|p| *p != package)
-                                .collect();
-                            self.sets_by_name(
-                                &others,
-                                || Match::NotProviding(atom.clone(), package),
-                                &mut known.constrains,
-                            );
+                            self.forbid(atom, package, &mut known.constrains);
                         }
                     }
                 }
@@ -309,17 +310,7 @@ impl<'p> Provider<'p> {
         }
         for cap in &record.conflicts {
             for atom in alternatives(cap).unwrap_or_default() {
-                let providers = self.providers(&atom);
-                let others: Vec<PackageId> = providers
-                    .iter()
-                    .copied()
-                    .filter(|p| *p != package)
-                    .collect();
-                self.sets_by_name(
-                    &others,
-                    || Match::NotProviding(atom.clone(), package),
-                    &mut known.constrains,
-                );
+                self.forbid(&atom, package, &mut known.constrains);
             }
         }
         for cap in &record.obsoletes {

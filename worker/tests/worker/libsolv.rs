@@ -253,7 +253,11 @@ fn chosen_nevras(pool: &odcs_worker::gather::pool::Pool, install: &[String]) -> 
         },
         "x86_64",
     );
-    let mut out: Vec<String> = chosen.iter().map(|id| pool.get(*id).nevra()).collect();
+    let mut out: Vec<String> = chosen
+        .packages
+        .iter()
+        .map(|id| pool.get(*id).nevra())
+        .collect();
     out.sort();
     out
 }
