@@ -237,6 +237,30 @@ pub struct Config {
     pub allowed_sources: Vec<String>,
     /// Compose types a client rule without `compose_types` allows (`[""]`: any).
     pub allowed_compose_types: Vec<String>,
+    /// Koji hub XML-RPC endpoint; empty disables `tag`, `build` and `pungi_compose` composes.
+    pub koji_hub_url: String,
+    /// Koji's top URL, where package files are downloaded from (`.../packages/N/V/R/...`).
+    pub koji_topurl: String,
+    /// Koji's top directory when mounted on the workers: package files are used in place
+    /// (empty: download from `koji_topurl`).
+    pub koji_topdir: PathBuf,
+    /// PEM file with a client certificate and key: workers log in with `sslLogin` (empty:
+    /// anonymous reads).
+    pub koji_client_cert: PathBuf,
+    /// PEM file of the CA of the hub's certificate, when not a public one (empty: system CAs).
+    pub koji_server_ca: PathBuf,
+    /// Timeout of one hub call or package download, in seconds.
+    pub koji_timeout_seconds: u64,
+    /// Attempts per hub call or download before the compose fails.
+    pub koji_attempts: u32,
+    /// Wait before the first retry, in milliseconds; doubles after each.
+    pub koji_retry_backoff_ms: u64,
+    /// Package downloads one compose runs at once.
+    pub koji_download_parallel: usize,
+    /// Largest size of the downloaded-package cache, in bytes; the oldest files go first.
+    pub koji_cache_max_bytes: u64,
+    /// Downloaded packages older than this many seconds are pruned.
+    pub koji_cache_max_age_seconds: u64,
 }
 
 impl Default for Config {
@@ -291,6 +315,17 @@ impl Default for Config {
             allowed_results: ComposeResult::ALL.iter().map(|r| r.name().into()).collect(),
             allowed_sources: vec![String::new()],
             allowed_compose_types: vec![String::new()],
+            koji_hub_url: String::new(),
+            koji_topurl: String::new(),
+            koji_topdir: PathBuf::new(),
+            koji_client_cert: PathBuf::new(),
+            koji_server_ca: PathBuf::new(),
+            koji_timeout_seconds: 120,
+            koji_attempts: 5,
+            koji_retry_backoff_ms: 1000,
+            koji_download_parallel: 8,
+            koji_cache_max_bytes: 100 * 1024 * 1024 * 1024,
+            koji_cache_max_age_seconds: 14 * 24 * 60 * 60,
         }
     }
 }

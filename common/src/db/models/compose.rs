@@ -419,9 +419,9 @@ fn word_set(value: &Option<String>) -> std::collections::BTreeSet<&str> {
 }
 
 impl Compose {
-    /// Whether `self` would produce exactly what `other` produced: same source, options and
-    /// (where both have one) Koji event, as the reference decides reuse.
-    pub fn same_result_as(&self, other: &Compose) -> bool {
+    /// Whether `other` was asked for with the same inputs, whatever Koji event each is pinned
+    /// at.
+    pub fn same_request_as(&self, other: &Compose) -> bool {
         REUSE_WORD_SETS
             .iter()
             .all(|attr| word_set(attr(self)) == word_set(attr(other)))
@@ -432,15 +432,20 @@ impl Compose {
             && self.respin_of == other.respin_of
             && self.target_dir == other.target_dir
             && self.multilib_method == other.multilib_method
-            && self.koji_event == other.koji_event
     }
 
-    /// An earlier compose `compose` can reuse: the newest identical `done` one, else the oldest
-    /// identical one still generating. Never one that itself reuses another.
-    pub fn reusable_for(
+    /// Whether `other` would produce the same result: the same request at the same event.
+    pub fn same_result_as(&self, other: &Compose) -> bool {
+        self.same_request_as(other) && self.koji_event == other.koji_event
+    }
+
+    /// Earlier composes with the same request as `compose` (any event) that it might reuse:
+    /// done ones newest first, then ones still generating oldest first. Never one that
+    /// itself reuses another.
+    pub fn reuse_candidates(
         conn: &mut DbConnection,
         compose: &Compose,
-    ) -> QueryResult<Option<Compose>> {
+    ) -> QueryResult<Vec<Compose>> {
         let candidates = |state: ComposeState| {
             composes::table
                 .filter(composes::source_type.eq(compose.source_type))
@@ -450,18 +455,28 @@ impl Compose {
                 .filter(composes::source.eq(compose.source.clone()))
                 .select(Compose::as_select())
         };
-        let done: Vec<Compose> = candidates(ComposeState::Done)
+        let mut found: Vec<Compose> = candidates(ComposeState::Done)
             .order(composes::id.desc())
             .limit(50)
             .load(conn)?;
-        if let Some(found) = done.into_iter().find(|c| compose.same_result_as(c)) {
-            return Ok(Some(found));
-        }
         let generating: Vec<Compose> = candidates(ComposeState::Generating)
             .filter(composes::lease_expires_at.is_not_null())
             .order(composes::id.asc())
             .limit(50)
             .load(conn)?;
-        Ok(generating.into_iter().find(|c| compose.same_result_as(c)))
+        found.extend(generating);
+        found.retain(|c| compose.same_request_as(c));
+        Ok(found)
+    }
+
+    /// An earlier compose `compose` can reuse: the newest identical `done` one, else the oldest
+    /// identical one still generating. Never one that itself reuses another.
+    pub fn reusable_for(
+        conn: &mut DbConnection,
+        compose: &Compose,
+    ) -> QueryResult<Option<Compose>> {
+        Ok(Self::reuse_candidates(conn, compose)?
+            .into_iter()
+            .find(|c| c.koji_event == compose.koji_event))
     }
 }
