@@ -10,6 +10,7 @@ pub mod consumer;
 pub mod dispatch;
 pub mod gather;
 pub mod generate;
+pub mod koji;
 pub mod package;
 pub mod pipeline;
 pub mod relay;

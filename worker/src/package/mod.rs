@@ -7,7 +7,7 @@ mod deps;
 mod read;
 
 pub use deps::{is_primary_file, Dependency, DependencyKind};
-pub use read::{read_package, ReadError};
+pub use read::{read_identity, read_package, HeaderIdentity, ReadError};
 
 /// What composes need to know of a package besides its repodata: identity, where it goes
 /// (binary, debug or source tree) and its signature. Small, so it is kept for every package.

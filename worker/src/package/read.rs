@@ -375,6 +375,55 @@ fn changelogs(pkg: &rpm::PackageMetadata) -> Result<Vec<ChangelogEntry>, String>
     Ok(entries.into())
 }
 
+/// What identifies a package file's content, read from its headers alone: enough to check a
+/// downloaded file against what a build system recorded for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderIdentity {
+    /// `name-version-release.arch`, with `src` as the arch of source packages.
+    pub nvra: String,
+    /// MD5 of header and payload (the signature header's MD5), lower-case hex, when present.
+    pub sigmd5: Option<String>,
+    /// The short ID of the signing key, lower-case hex, when signed.
+    pub sigkey: Option<String>,
+}
+
+/// Reads the identity of the package at `path` (its headers only).
+pub fn read_identity(path: &Path) -> Result<HeaderIdentity, ReadError> {
+    let file = File::open(path).map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let pkg = rpm::PackageMetadata::parse(&mut std::io::BufReader::new(file)).map_err(|e| {
+        ReadError::Invalid {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        }
+    })?;
+    let invalid = |e: rpm::Error| ReadError::Invalid {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let arch = if pkg.is_source_package() {
+        "src"
+    } else {
+        pkg.get_arch().map_err(invalid)?
+    };
+    Ok(HeaderIdentity {
+        nvra: format!(
+            "{}-{}-{}.{arch}",
+            pkg.get_name().map_err(invalid)?,
+            pkg.get_version().map_err(invalid)?,
+            pkg.get_release().map_err(invalid)?
+        ),
+        sigmd5: pkg
+            .signature
+            .get_entry_data_as_binary(IndexSignatureTag::RPMSIGTAG_MD5)
+            .ok()
+            .map(hex::encode),
+        sigkey: signing_key(&pkg),
+    })
+}
+
 /// The short ID of the key that signed the header, lower-case hex.
 fn signing_key(pkg: &rpm::PackageMetadata) -> Option<String> {
     let signatures = pkg.signatures().ok()?;

@@ -1,0 +1,85 @@
+//! Koji, the build system most composes are made from: its XML-RPC hub (in Koji's dialect)
+//! and its package storage.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use odcs_common::config::Config;
+
+pub mod hub;
+pub mod model;
+pub mod storage;
+pub mod wire;
+
+use hub::{HubSettings, KojiError, KojiHub};
+use storage::{PackageStore, StoreSettings};
+
+/// What a worker talks to for Koji composes: the hub and the package storage.
+pub struct Koji {
+    /// The hub.
+    pub hub: KojiHub,
+    /// Package files.
+    pub store: PackageStore,
+    /// Largest size of the download cache.
+    pub cache_max_bytes: u64,
+    /// Age after which downloaded packages are pruned.
+    pub cache_max_age: Duration,
+}
+
+fn configured(path: &Path) -> Option<PathBuf> {
+    (!path.as_os_str().is_empty()).then(|| path.to_owned())
+}
+
+impl Koji {
+    /// The Koji services `config` names; `None` when no hub is configured.
+    pub fn from_config(config: &Config) -> Result<Option<Koji>, KojiError> {
+        if config.koji_hub_url.is_empty() {
+            return Ok(None);
+        }
+        let timeout = Duration::from_secs(config.koji_timeout_seconds.max(1));
+        let backoff = Duration::from_millis(config.koji_retry_backoff_ms);
+        let hub = KojiHub::new(HubSettings {
+            url: config.koji_hub_url.clone(),
+            client_cert: configured(&config.koji_client_cert),
+            server_ca: configured(&config.koji_server_ca),
+            timeout,
+            attempts: config.koji_attempts,
+            backoff,
+        })?;
+        let store = PackageStore::new(StoreSettings {
+            topdir: configured(&config.koji_topdir),
+            topurl: (!config.koji_topurl.is_empty()).then(|| config.koji_topurl.clone()),
+            cache_dir: config.package_cache_dir.clone(),
+            parallel: config.koji_download_parallel,
+            attempts: config.koji_attempts,
+            backoff,
+            timeout,
+        })
+        .map_err(|e| KojiError::Setup(e.to_string()))?;
+        Ok(Some(Koji {
+            hub,
+            store,
+            cache_max_bytes: config.koji_cache_max_bytes,
+            cache_max_age: Duration::from_secs(config.koji_cache_max_age_seconds),
+        }))
+    }
+
+    /// Prunes the download cache to its configured age and size.
+    pub fn prune_cache(&self) {
+        match storage::prune(
+            &self.store.cache_root(),
+            self.cache_max_bytes,
+            self.cache_max_age,
+        ) {
+            Ok(p) if p.files > 0 => {
+                tracing::info!(
+                    files = p.files,
+                    bytes = p.bytes,
+                    "pruned the Koji package cache"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot prune the Koji package cache"),
+        }
+    }
+}
