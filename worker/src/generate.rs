@@ -12,10 +12,16 @@ use crate::gather::lookaside::{self, Fetcher, LookasideError};
 use crate::gather::metadata::{read_filelists, read_primary, MetadataError};
 use crate::gather::pool::{Origin, PoolBuilder};
 use crate::gather::{gather, GatherRequest, MultilibMethods};
+use crate::koji::storage::{StorageError, WantedRpm};
+use crate::koji::Koji;
 use crate::package::PackageSummary;
 use crate::repodata::{
     summarize, CachedPackage, Compression, PackageCache, PackageInput, RepodataError,
     RepodataOptions,
+};
+use crate::source::koji::{
+    build_rpms, choose_copies, known_tag, listed_arches, pungi_compose_rpms,
+    pungi_compose_selection, tag_rpms, KojiSourceError,
 };
 use crate::source::repo::{self, RepoSourceError};
 
@@ -50,6 +56,12 @@ pub enum GenerateError {
     /// Packages are not signed with an accepted key.
     #[error("{}", describe_unsigned(.0, .1))]
     Unsigned(Vec<String>, Vec<String>),
+    /// A Koji source cannot be resolved.
+    #[error(transparent)]
+    Koji(#[from] KojiSourceError),
+    /// Koji's package files cannot be had.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     /// `check_deps` is set and dependencies are broken.
     #[error("Compose has broken dependencies: {}", list_problems(.0))]
     BrokenDependencies(Vec<String>),
@@ -104,6 +116,17 @@ pub struct GatherOptions {
     pub multilib_method: i32,
 }
 
+/// What Koji composes are pinned to and built from, besides the source.
+#[derive(Debug, Clone, Default)]
+pub struct KojiOptions {
+    /// The event a tag is read at; `None`: the hub's newest.
+    pub event: Option<i64>,
+    /// Build NVRs: the `build` compose's builds, or builds added to a tag.
+    pub builds: Vec<String>,
+    /// Whether a tag's inherited builds count (not `no_inheritance`).
+    pub inherit: bool,
+}
+
 /// Everything generation needs to know about one compose.
 #[derive(Debug, Clone)]
 pub struct GenerateRequest {
@@ -117,6 +140,8 @@ pub struct GenerateRequest {
     pub packages: Option<Vec<String>>,
     /// How packages are chosen.
     pub gather: GatherOptions,
+    /// Koji event, builds and inheritance.
+    pub koji: KojiOptions,
     /// The compose's spec (arches, type, label, target directory, URLs, time).
     pub spec: ComposeSpec,
 }
@@ -129,6 +154,8 @@ pub struct EngineContext<'a> {
     pub repo_roots: &'a [PathBuf],
     /// Reads lookaside repositories.
     pub fetcher: &'a Fetcher,
+    /// The Koji hub and storage, when configured.
+    pub koji: Option<&'a Koji>,
 }
 
 /// The result of a successful generation.
@@ -177,6 +204,7 @@ pub fn generate(
     ctx: &EngineContext<'_>,
     log: &ComposeLog,
 ) -> Result<Generated, GenerateError> {
+    let mut spec = request.spec.clone();
     let (files, extra, koji_event) = match request.source_type {
         SourceType::Repo => {
             let source = repo::open(&request.source, ctx.repo_roots)?;
@@ -187,6 +215,18 @@ pub fn generate(
                 source.revision.map_or("none".to_owned(), |r| r.to_string())
             ));
             (source.packages, source.extra, source.revision)
+        }
+        SourceType::Tag | SourceType::Build | SourceType::PungiCompose => {
+            let koji = ctx.koji.ok_or(KojiSourceError::NotConfigured)?;
+            let (wanted, event) = koji_rpms(request, koji, ctx.fetcher, &mut spec, log)?;
+            let fetched = koji.store.fetch(&wanted)?;
+            log.line(format_args!(
+                "Fetched {} package files ({} downloaded, {} bytes)",
+                fetched.paths.len(),
+                fetched.downloaded,
+                fetched.bytes
+            ));
+            (fetched.paths, Vec::new(), event)
         }
         other => return Err(GenerateError::Unsupported(other)),
     };
@@ -210,19 +250,87 @@ pub fn generate(
         },
     )?;
     let package_set: Vec<(PathBuf, CachedPackage)> = files.into_iter().zip(described).collect();
-    let package_set = match &request.gather.sigkeys {
+    // A Pungi compose's RPMs come as the exact signed copies it had.
+    let sigkeys = match request.source_type {
+        SourceType::PungiCompose => None,
+        _ => request.gather.sigkeys.as_ref(),
+    };
+    let package_set = match sigkeys {
         Some(keys) => signed_copies(package_set, keys)?,
         None => package_set,
     };
-    let (selected, broken) = select(request, ctx, &package_set, log)?;
+    let (selected, broken) = select(request, &spec, ctx, &package_set, log)?;
     log.line(format_args!("Selected {} packages", selected.len()));
-    let built = build_compose(&request.spec, &selected, &extra, ctx.cache, log)?;
+    let built = build_compose(&spec, &selected, &extra, ctx.cache, log)?;
     Ok(Generated {
         koji_event,
         pungi_compose_id: built.pungi_compose_id,
         placed: built.placed,
         broken,
     })
+}
+
+/// The Koji RPMs a `tag`, `build` or `pungi_compose` request resolves to, with the event a
+/// tag was read at. A Pungi compose brings its own arches into `spec`.
+fn koji_rpms(
+    request: &GenerateRequest,
+    koji: &Koji,
+    fetcher: &Fetcher,
+    spec: &mut ComposeSpec,
+    log: &ComposeLog,
+) -> Result<(Vec<WantedRpm>, Option<i64>), GenerateError> {
+    let hub = &koji.hub;
+    let sigkeys = request.gather.sigkeys.as_deref();
+    let arches = listed_arches(&spec.arches, &request.gather.multilib_arches);
+    match request.source_type {
+        SourceType::Tag => {
+            let tag = known_tag(hub, &request.source)?;
+            let event = match request.koji.event {
+                Some(event) => event,
+                None => hub.last_event().map_err(KojiSourceError::from)?.id,
+            };
+            let rpms = tag_rpms(
+                hub,
+                &tag,
+                event,
+                request.koji.inherit,
+                &arches,
+                &request.koji.builds,
+            )?;
+            log.line(format_args!(
+                "Koji tag {} at event {event}{}: {} RPMs",
+                tag.name,
+                if request.koji.inherit {
+                    ""
+                } else {
+                    " without inheritance"
+                },
+                rpms.len()
+            ));
+            Ok((choose_copies(hub, rpms, sigkeys)?, Some(event)))
+        }
+        SourceType::Build => {
+            let rpms = build_rpms(hub, &request.koji.builds, &arches)?;
+            log.line(format_args!(
+                "Koji builds {}: {} RPMs",
+                request.koji.builds.join(" "),
+                rpms.len()
+            ));
+            Ok((choose_copies(hub, rpms, sigkeys)?, None))
+        }
+        _ => {
+            let external = pungi_compose_rpms(fetcher, &request.source)?;
+            spec.arches = external.arches.iter().cloned().collect();
+            let wanted = pungi_compose_selection(hub, &external)?;
+            log.line(format_args!(
+                "Pungi compose {}: {} builds, {} RPMs",
+                request.source,
+                external.builds.len(),
+                wanted.len()
+            ));
+            Ok((wanted, None))
+        }
+    }
 }
 
 /// Whether a package signed by `found` (short key id) is accepted by `key` (short or long id;
@@ -298,6 +406,7 @@ fn signed_copies(
 /// dependencies) and the trees each goes into; returns them with the broken dependencies.
 fn select(
     request: &GenerateRequest,
+    spec: &ComposeSpec,
     ctx: &EngineContext<'_>,
     package_set: &[(PathBuf, CachedPackage)],
     log: &ComposeLog,
@@ -341,7 +450,7 @@ fn select(
     let gathered = gather(
         &pool,
         &GatherRequest {
-            arches: request.spec.arches.clone(),
+            arches: spec.arches.clone(),
             packages: request.packages.clone(),
             no_deps: options.no_deps,
             multilib_arches: options.multilib_arches.clone(),

@@ -22,8 +22,11 @@ use crate::compose::{ComposeLog, ComposeSpec};
 use crate::gather::lookaside::Fetcher;
 use crate::generate::{
     compression, generate, resolve_koji_event, EngineContext, GatherOptions, GenerateRequest,
+    KojiOptions,
 };
+use crate::koji::Koji;
 use crate::repodata::PackageCache;
+use crate::source::koji::known_tag;
 
 /// The reason a done compose carries, as in the reference.
 pub const DONE_REASON: &str = "Compose is generated successfully";
@@ -53,6 +56,8 @@ pub struct Worker {
     pub cache: Arc<PackageCache>,
     /// Reads lookaside repositories and other remote files.
     pub fetcher: Arc<Fetcher>,
+    /// The Koji hub and package storage, when configured.
+    pub koji: Option<Arc<Koji>>,
 }
 
 impl Worker {
@@ -62,6 +67,7 @@ impl Worker {
             cache: &self.cache,
             repo_roots: &self.config.repo_source_roots,
             fetcher: &self.fetcher,
+            koji: self.koji.as_deref(),
         }
     }
 
@@ -69,7 +75,7 @@ impl Worker {
     /// the job should be retried later; everything else ends in an outcome.
     pub fn process(&self, id: i32) -> Result<JobOutcome, DbError> {
         let mut conn = self.pool.get()?;
-        let Some(compose) = lifecycle::claim(
+        let Some(mut compose) = lifecycle::claim(
             &mut conn,
             id,
             &self.id,
@@ -81,7 +87,7 @@ impl Worker {
             return Ok(JobOutcome::Skipped);
         };
         tracing::info!(compose.id = id, worker = %self.id, "compose claimed");
-        if let Some(outcome) = self.try_reuse(&mut conn, compose.clone())? {
+        if let Some(outcome) = self.try_reuse(&mut conn, &mut compose)? {
             return Ok(outcome);
         }
         drop(conn);
@@ -89,6 +95,11 @@ impl Worker {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let renewer = self.spawn_lease_renewal(id, stopped);
         let result = self.run(&compose);
+        if let Some(koji) = &self.koji {
+            if source_is_koji(&compose) {
+                koji.prune_cache();
+            }
+        }
         // Dropping the sender wakes the renewer at once.
         drop(stop);
         let _ = renewer.join();
@@ -137,16 +148,25 @@ impl Worker {
     }
 
     /// Resolves the compose's Koji event and, unless `no_reuse`, reuses an identical earlier
-    /// compose: `Some(outcome)` when reused (or when resolving failed the compose).
+    /// compose: `Some(outcome)` when reused. A tag compose reuses one whose tag (with
+    /// inheritance) has not changed since its event, and is pinned at that event.
     fn try_reuse(
         &self,
         conn: &mut odcs_common::db::DbConnection,
-        mut compose: Compose,
+        compose: &mut Compose,
     ) -> Result<Option<JobOutcome>, DbError> {
         let flags = ComposeFlags::from_bits(compose.flags);
         let Some(source_type) = SourceType::from_code(compose.source_type) else {
             return Ok(None);
         };
+        let reuse = !flags.contains(ComposeFlag::NoReuse) && source_type != SourceType::RawConfig;
+        if source_type == SourceType::Tag {
+            let old = self.tag_reuse(conn, compose, reuse)?;
+            return match old {
+                Some(old) => self.reuse(conn, compose, old).map(Some),
+                None => Ok(None),
+            };
+        }
         if compose.koji_event.is_none() {
             let ctx = self.context();
             // A source that cannot be resolved fails in generation, with its log.
@@ -154,12 +174,76 @@ impl Worker {
                 .ok()
                 .flatten();
         }
-        if flags.contains(ComposeFlag::NoReuse) || source_type == SourceType::RawConfig {
+        if !reuse {
             return Ok(None);
         }
-        let Some(old) = Compose::reusable_for(conn, &compose)? else {
+        match Compose::reusable_for(conn, compose)? {
+            Some(old) => self.reuse(conn, compose, old).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// For a tag compose: an earlier compose of the same request whose tags have not changed
+    /// since its event (which `compose` then takes), else `None` with `compose` pinned at the
+    /// hub's newest event. Hub failures leave the event unset: generation reports them.
+    fn tag_reuse(
+        &self,
+        conn: &mut odcs_common::db::DbConnection,
+        compose: &mut Compose,
+        reuse: bool,
+    ) -> Result<Option<Compose>, DbError> {
+        let Some(koji) = &self.koji else {
             return Ok(None);
         };
+        let hub = &koji.hub;
+        let Ok(tag) = known_tag(hub, &compose.source) else {
+            return Ok(None);
+        };
+        if reuse {
+            let candidates = Compose::reuse_candidates(conn, compose)?;
+            let pinned = compose.koji_event;
+            let usable = candidates
+                .into_iter()
+                .filter(|old| match (old.koji_event, pinned) {
+                    (Some(old), Some(asked)) => old <= asked,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                });
+            let mut tags = None;
+            for old in usable {
+                let Some(event) = old.koji_event else {
+                    continue;
+                };
+                if tags.is_none() {
+                    tags = hub.inherited_tags(&tag).ok();
+                }
+                let Some(tags) = &tags else { break };
+                match hub.tags_changed_since(event, tags) {
+                    Ok(false) => {
+                        compose.koji_event = Some(event);
+                        return Ok(Some(old));
+                    }
+                    Ok(true) => {}
+                    Err(e) => {
+                        tracing::warn!(compose.id = compose.id, error = %e, "cannot check tag changes");
+                        break;
+                    }
+                }
+            }
+        }
+        if compose.koji_event.is_none() {
+            compose.koji_event = hub.last_event().ok().map(|e| e.id);
+        }
+        Ok(None)
+    }
+
+    /// Makes `compose` reuse `old`: done at once when `old` is done, else following it.
+    fn reuse(
+        &self,
+        conn: &mut odcs_common::db::DbConnection,
+        compose: &Compose,
+        old: Compose,
+    ) -> Result<JobOutcome, DbError> {
         let now = now();
         if old.state == ComposeState::Done.code() {
             let lifetime = (compose.time_to_expire - compose.time_submitted).num_seconds();
@@ -191,7 +275,7 @@ impl Worker {
                     "compose reuses a done compose"
                 );
             }
-            return Ok(Some(JobOutcome::Reused(old.id)));
+            return Ok(JobOutcome::Reused(old.id));
         }
         // The identical compose is still generating: follow it (its outcome becomes ours).
         let followed = lifecycle::follow(conn, compose.id, &self.id, old.id, compose.koji_event)?;
@@ -202,7 +286,7 @@ impl Worker {
                 "compose follows a generating compose"
             );
         }
-        Ok(Some(JobOutcome::Reused(old.id)))
+        Ok(JobOutcome::Reused(old.id))
     }
 
     /// Renews the lease every third of its length until `stopped` disconnects.
@@ -271,6 +355,12 @@ impl Worker {
             source: compose.source.clone(),
             packages: (!packages.is_empty()).then_some(packages),
             gather: gather_options(compose),
+            koji: KojiOptions {
+                event: compose.koji_event,
+                builds: words(&compose.builds),
+                inherit: !ComposeFlags::from_bits(compose.flags)
+                    .contains(ComposeFlag::NoInheritance),
+            },
             spec: ComposeSpec {
                 id: compose.id,
                 target_dir,
@@ -297,6 +387,14 @@ impl Worker {
             (g.koji_event, g.pungi_compose_id, reason)
         })
     }
+}
+
+/// Whether `compose` is built from Koji (and so may have filled the download cache).
+fn source_is_koji(compose: &Compose) -> bool {
+    matches!(
+        SourceType::from_code(compose.source_type),
+        Some(SourceType::Tag | SourceType::Build | SourceType::PungiCompose)
+    )
 }
 
 /// The gather options a compose's stored request carries.

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use crate::beat::{sweep, Sweep};
 use crate::dispatch::Dispatcher;
 use crate::gather::lookaside::Fetcher;
+use crate::koji::Koji;
 use crate::pipeline::Worker;
 use crate::repodata::PackageCache;
 
@@ -112,12 +113,20 @@ pub fn worker_factory(
         .unwrap_or_else(|_| "localhost".into());
     let pid = std::process::id();
     let fetcher = Arc::new(default_fetcher());
+    let koji = match Koji::from_config(&config) {
+        Ok(koji) => koji.map(Arc::new),
+        Err(e) => {
+            tracing::error!(error = %e, "Koji is misconfigured; Koji composes will fail");
+            None
+        }
+    };
     Arc::new(move |slot| Worker {
         id: format!("{host}-{pid}-{slot}"),
         config: config.clone(),
         pool: pool.clone(),
         cache: cache.clone(),
         fetcher: fetcher.clone(),
+        koji: koji.clone(),
     })
 }
 
