@@ -6,7 +6,7 @@ use std::process::Command;
 use odcs_common::compose::SourceType;
 use odcs_worker::compose::{ComposeLog, ComposeSpec};
 use odcs_worker::generate::{
-    generate, EngineContext, GatherOptions, GenerateError, GenerateRequest, Generated,
+    generate, EngineContext, GatherOptions, GenerateError, GenerateRequest, Generated, KojiOptions,
 };
 use odcs_worker::repodata::{Compression, PackageCache};
 use odcs_worker::services::default_fetcher;
@@ -39,6 +39,7 @@ impl Setup {
             source: self.source.display().to_string(),
             packages: packages.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
             gather: GatherOptions::default(),
+            koji: KojiOptions::default(),
             spec: ComposeSpec {
                 id,
                 target_dir: self.target.clone(),
@@ -60,6 +61,7 @@ impl Setup {
             cache: &cache,
             repo_roots: &roots,
             fetcher: &fetcher,
+            koji: None,
         };
         let log = ComposeLog::open(
             &self

@@ -8,7 +8,7 @@ use std::process::Command;
 use odcs_common::compose::SourceType;
 use odcs_worker::compose::{ComposeLog, ComposeSpec};
 use odcs_worker::generate::{
-    generate, EngineContext, GatherOptions, GenerateError, GenerateRequest, Generated,
+    generate, EngineContext, GatherOptions, GenerateError, GenerateRequest, Generated, KojiOptions,
 };
 use odcs_worker::repodata::{Compression, PackageCache};
 use odcs_worker::services::default_fetcher;
@@ -125,6 +125,7 @@ impl World {
             source: self.repo.display().to_string(),
             packages: packages.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
             gather,
+            koji: KojiOptions::default(),
             spec: ComposeSpec {
                 id,
                 target_dir: self.target.clone(),
@@ -143,6 +144,7 @@ impl World {
             cache: &cache,
             repo_roots: &roots,
             fetcher: &fetcher,
+            koji: None,
         };
         let log = ComposeLog::open(&self.target.join(format!("odcs-{id}/pungi-stderr.log")))
             .expect("log");
@@ -465,7 +467,7 @@ fn unresolvable_requests_fail_with_check_deps_and_are_reported_without() {
 }
 
 /// A throwaway GnuPG key; returns (GNUPGHOME, short key id in lower case).
-fn signing_key(scratch: &Scratch) -> (PathBuf, String) {
+pub fn signing_key(scratch: &Scratch) -> (PathBuf, String) {
     let home = scratch.path().join("gnupg");
     std::fs::create_dir_all(&home).expect("gnupg home");
     run(Command::new("chmod").arg("700").arg(&home));
@@ -494,7 +496,7 @@ fn signing_key(scratch: &Scratch) -> (PathBuf, String) {
     (home, short)
 }
 
-fn rpmsign(home: &Path, rpm: &Path) {
+pub fn rpmsign(home: &Path, rpm: &Path) {
     run(Command::new("rpmsign")
         .env("GNUPGHOME", home)
         .arg("--define")

@@ -89,6 +89,7 @@ impl World {
             pool: self.pool.clone(),
             cache: Arc::new(PackageCache::open(&self.scratch.path().join("cache")).expect("cache")),
             fetcher: Arc::new(odcs_worker::services::default_fetcher()),
+            koji: None,
         }
     }
 

@@ -8,6 +8,8 @@ mod broker_outage;
 mod compose;
 mod createrepo;
 mod gather;
+mod koji;
+mod koji_hub;
 mod libsolv;
 mod lifecycle;
 mod repo_source;

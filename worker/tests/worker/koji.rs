@@ -1,0 +1,701 @@
+//! Koji composes end to end through the worker pipeline against the fake hub: `tag` with
+//! inheritance, event pinning, no_inheritance, extra builds, packages and sigkeys; `build`;
+//! `pungi_compose`; unknown tags and builds; the hub down then up; reuse while a tag is
+//! unchanged; the download cache. Results are installed with dnf. The fake hub itself is
+//! checked against the reference `koji` Python client.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use odcs_common::compose::ComposeState;
+use odcs_common::config::Config;
+use odcs_common::db::models::Compose;
+use odcs_common::db::testing::Store;
+use odcs_worker::koji::Koji;
+use odcs_worker::pipeline::{JobOutcome, Worker};
+use odcs_worker::repodata::PackageCache;
+use serde_json::{json, Value};
+
+use crate::compose::dnf;
+use crate::gather::{make_rpm, rpmsign, signing_key, Rpm};
+use crate::koji_hub::FakeKoji;
+use crate::lifecycle::World;
+use crate::support::*;
+
+/// A compose store, a fake hub and a worker configured for it.
+struct KojiWorld {
+    world: World,
+    hub: FakeKoji,
+    config: Arc<Config>,
+    rpms: PathBuf,
+}
+
+impl KojiWorld {
+    fn new(store: Store) -> KojiWorld {
+        Self::with(store, |_, _| {})
+    }
+
+    fn with(store: Store, adjust: impl FnOnce(&mut Config, &FakeKoji)) -> KojiWorld {
+        let world = World::new(store);
+        let hub = FakeKoji::start(&world.scratch.path().join("koji"));
+        let mut config = (*world.config).clone();
+        config.koji_hub_url = hub.url.clone();
+        config.koji_topurl = hub.topurl.clone();
+        config.koji_retry_backoff_ms = 10;
+        config.koji_attempts = 3;
+        config.allowed_source_types = vec!["tag".into(), "build".into(), "pungi_compose".into()];
+        adjust(&mut config, &hub);
+        let rpms = world.scratch.path().join("built");
+        KojiWorld {
+            world,
+            hub,
+            config: Arc::new(config),
+            rpms,
+        }
+    }
+
+    fn worker(&self) -> Worker {
+        Worker {
+            id: "koji-worker".into(),
+            config: self.config.clone(),
+            pool: self.world.pool.clone(),
+            cache: Arc::new(PackageCache::open(&self.config.package_cache_dir).expect("cache")),
+            fetcher: Arc::new(odcs_worker::services::default_fetcher()),
+            koji: Koji::from_config(&self.config).expect("koji").map(Arc::new),
+        }
+    }
+
+    /// Builds one package and imports it as a build; returns its NVR.
+    fn build(&self, spec: Rpm<'_>) -> String {
+        let dir = self.rpms.join(format!("{}-{}", spec.name, spec.version));
+        let file = make_rpm(&dir, &spec);
+        self.hub.import_build(&[file])
+    }
+
+    /// Stores and processes a compose request; returns the compose afterwards.
+    fn compose(&self, body: Value) -> (Compose, JobOutcome) {
+        let stored = self.submit(body);
+        let outcome = self.worker().process(stored.id).expect("processed");
+        (self.world.find(stored.id), outcome)
+    }
+
+    fn submit(&self, body: Value) -> Compose {
+        let request =
+            odcs_common::request::ComposeRequest::parse(&body, &self.config).expect("valid");
+        let new = odcs_common::db::models::NewCompose::from_request(
+            &request,
+            "tester",
+            odcs_common::time::now(),
+        );
+        odcs_common::db::lifecycle::create(
+            &mut self.world.pool.get().expect("conn"),
+            &new,
+            &self.config,
+            odcs_common::time::now(),
+        )
+        .expect("stored")
+    }
+
+    fn os_dir(&self, id: i32) -> PathBuf {
+        self.world
+            .compose_dir(id)
+            .join("compose/Temporary/x86_64/os")
+    }
+
+    /// File names of the compose's x86_64 os tree.
+    fn os_packages(&self, id: i32) -> BTreeSet<String> {
+        let dir = self.os_dir(id).join("Packages");
+        walkdir::WalkDir::new(dir)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// Installs `packages` from the compose alone with dnf; returns `rpm -qa` names.
+    fn dnf_install(&self, id: i32, packages: &str) -> BTreeSet<String> {
+        let work = self.world.scratch.path().join(format!("dnf-{id}"));
+        let repos = work.join("repos.d");
+        std::fs::create_dir_all(&repos).expect("repos.d");
+        std::fs::write(
+            repos.join("compose.repo"),
+            format!(
+                "[compose]\nname=compose\nbaseurl=file://{}\ngpgcheck=0\n",
+                self.os_dir(id).display()
+            ),
+        )
+        .expect("repo file");
+        run(dnf(&repos, &work)
+            .arg("install")
+            .args(packages.split_whitespace()));
+        run(Command::new("rpm")
+            .arg("--root")
+            .arg(work.join("root"))
+            .arg("-qa")
+            .arg("--qf")
+            .arg("%{NAME}-%{VERSION}\\n"))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+    }
+}
+
+/// Runs a test against PostgreSQL and against SQLite.
+macro_rules! both_stores {
+    ($name:ident, |$store:ident| $body:block) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn postgres() {
+                let $store = Store::Postgres;
+                $body
+            }
+
+            #[test]
+            fn sqlite() {
+                let $store = Store::Sqlite;
+                $body
+            }
+        }
+    };
+}
+
+fn rpm<'a>(name: &'a str, version: &'a str, requires: &'a [&'a str]) -> Rpm<'a> {
+    Rpm {
+        name,
+        version,
+        arch: "x86_64",
+        requires,
+        ..Rpm::default()
+    }
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn tag_body(tag: &str, extra: Value) -> Value {
+    let mut source = json!({"type": "tag", "source": tag});
+    if let Value::Object(more) = extra {
+        for (k, v) in more {
+            source[k] = v;
+        }
+    }
+    json!({"source": source, "flags": ["no_reuse"]})
+}
+
+/// base (parent tag) ← app (child tag). Returns (world, event after the first set of
+/// builds).
+fn inherited_world(store: Store) -> (KojiWorld, i64) {
+    let w = KojiWorld::new(store);
+    w.hub.add_tag("base", "x86_64", &[]);
+    w.hub.add_tag("app", "x86_64", &[("base", 10)]);
+    let lib1 = w.build(rpm("libthing", "1", &[]));
+    let tool = w.build(rpm("tool", "1", &[]));
+    let app = w.build(rpm("app", "1", &["libthing"]));
+    w.hub.tag_build("base", &lib1);
+    w.hub.tag_build("base", &tool);
+    let event = w.hub.tag_build("app", &app);
+    let lib2 = w.build(rpm("libthing", "2", &[]));
+    w.hub.tag_build("base", &lib2);
+    (w, event)
+}
+
+both_stores!(tag_compose_inherits_and_pins_the_event, |store| {
+    let (w, event) = inherited_world(store);
+
+    let (latest, outcome) = w.compose(tag_body("app", json!({})));
+    assert_eq!(outcome, JobOutcome::Done, "{:?}", latest.state_reason);
+    assert_eq!(latest.koji_event, Some(w.hub.last_event()));
+    assert_eq!(
+        w.os_packages(latest.id),
+        set(&[
+            "app-1-1.x86_64.rpm",
+            "libthing-2-1.x86_64.rpm",
+            "tool-1-1.x86_64.rpm"
+        ])
+    );
+    assert!(w.dnf_install(latest.id, "app").contains("libthing-2"));
+
+    let (pinned, outcome) = w.compose(tag_body("app", json!({"koji_event": event})));
+    assert_eq!(outcome, JobOutcome::Done, "{:?}", pinned.state_reason);
+    assert_eq!(pinned.koji_event, Some(event));
+    assert!(w.os_packages(pinned.id).contains("libthing-1-1.x86_64.rpm"));
+    assert!(w.dnf_install(pinned.id, "app").contains("libthing-1"));
+
+    let mut body = tag_body("app", json!({}));
+    body["flags"] = json!(["no_reuse", "no_inheritance"]);
+    let (own, outcome) = w.compose(body);
+    assert_eq!(outcome, JobOutcome::Done, "{:?}", own.state_reason);
+    assert_eq!(w.os_packages(own.id), set(&["app-1-1.x86_64.rpm"]));
+    assert!(
+        own.state_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("app-1-1.x86_64 requires libthing")),
+        "the broken dependency is reported: {:?}",
+        own.state_reason
+    );
+});
+
+both_stores!(extra_builds_and_packages_select_from_the_tag, |store| {
+    let (w, _) = inherited_world(store);
+    let lib3 = w.build(rpm("libthing", "3", &[]));
+    let (compose, outcome) = w.compose(tag_body(
+        "app",
+        json!({"builds": [lib3], "packages": ["app"]}),
+    ));
+    assert_eq!(outcome, JobOutcome::Done, "{:?}", compose.state_reason);
+    assert_eq!(
+        w.os_packages(compose.id),
+        set(&["app-1-1.x86_64.rpm", "libthing-3-1.x86_64.rpm"]),
+        "the extra build replaces the tagged one; tool is not needed"
+    );
+    assert!(w.dnf_install(compose.id, "app").contains("libthing-3"));
+});
+
+both_stores!(unknown_tags_and_builds_fail_naming_them, |store| {
+    let (w, _) = inherited_world(store);
+    let (c, outcome) = w.compose(tag_body("nope", json!({})));
+    assert_eq!(c.state, ComposeState::Failed.code());
+    assert!(matches!(outcome, JobOutcome::Failed(_)));
+    assert_eq!(c.state_reason.as_deref(), Some("Unknown Koji tag nope."));
+
+    let (c, _) =
+        w.compose(json!({"source": {"type": "build", "builds": ["app-1-1", "ghost-1-1"]}}));
+    assert_eq!(c.state, ComposeState::Failed.code());
+    assert_eq!(
+        c.state_reason.as_deref(),
+        Some("Unknown Koji builds: ghost-1-1")
+    );
+
+    w.hub.fail_build("tool-1-1");
+    let (c, _) = w.compose(json!({"source": {"type": "build", "builds": ["tool-1-1"]}}));
+    assert!(
+        c.state_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("not complete: tool-1-1")),
+        "{:?}",
+        c.state_reason
+    );
+});
+
+both_stores!(build_composes_hold_only_the_listed_builds, |store| {
+    let (w, _) = inherited_world(store);
+    let (c, outcome) = w.compose(json!({"source": {"type": "build",
+        "builds": ["app-1-1", "libthing-1-1"]}}));
+    assert_eq!(outcome, JobOutcome::Done, "{:?}", c.state_reason);
+    assert_eq!(
+        w.os_packages(c.id),
+        set(&["app-1-1.x86_64.rpm", "libthing-1-1.x86_64.rpm"])
+    );
+    assert_eq!(c.koji_event, None);
+    assert!(w.dnf_install(c.id, "app").contains("libthing-1"));
+});
+
+both_stores!(a_done_compose_is_reused_until_the_tag_changes, |store| {
+    let (w, _) = inherited_world(store);
+    let body = || json!({"source": {"type": "tag", "source": "app"}});
+    let (first, outcome) = w.compose(body());
+    assert_eq!(outcome, JobOutcome::Done, "{:?}", first.state_reason);
+
+    let started = Instant::now();
+    let (second, outcome) = w.compose(body());
+    let reuse_time = started.elapsed();
+    assert_eq!(outcome, JobOutcome::Reused(first.id));
+    assert_eq!(second.state, ComposeState::Done.code());
+    assert_eq!(second.reused_id, Some(first.id));
+    assert_eq!(
+        second.koji_event, first.koji_event,
+        "pinned at the reused event"
+    );
+    eprintln!("reused in {reuse_time:?}");
+
+    // A change in the parent tag is a change of the child.
+    let tool2 = w.build(rpm("tool", "2", &[]));
+    w.hub.tag_build("base", &tool2);
+    let (third, outcome) = w.compose(body());
+    assert_eq!(outcome, JobOutcome::Done, "{:?}", third.state_reason);
+    assert_eq!(third.reused_id, None);
+    assert!(third.koji_event > first.koji_event);
+    assert!(w.os_packages(third.id).contains("tool-2-1.x86_64.rpm"));
+
+    // Untagging is a change too: the previous build is the latest again.
+    w.hub.untag_build("base", &tool2);
+    let (fourth, outcome) = w.compose(body());
+    assert_eq!(outcome, JobOutcome::Done, "{:?}", fourth.state_reason);
+    assert_eq!(fourth.reused_id, None);
+    assert!(w.os_packages(fourth.id).contains("tool-1-1.x86_64.rpm"));
+});
+
+both_stores!(
+    the_hub_down_then_up_is_retried_and_down_fails_naming_it,
+    |store| {
+        let (w, _) = inherited_world(store);
+        w.hub.go_down_for(2);
+        let (c, outcome) = w.compose(tag_body("app", json!({})));
+        assert_eq!(outcome, JobOutcome::Done, "{:?}", c.state_reason);
+
+        w.hub.go_down_for(1000);
+        let (c, outcome) = w.compose(tag_body("app", json!({})));
+        assert!(matches!(outcome, JobOutcome::Failed(_)));
+        let reason = c.state_reason.unwrap_or_default();
+        assert!(
+            reason.contains(&w.hub.url) && reason.contains("unreachable") && reason.contains("503"),
+            "{reason}"
+        );
+    }
+);
+
+both_stores!(sigkeys_take_signed_copies_or_fail_naming_the_rpm, |store| {
+    let w = KojiWorld::new(store);
+    w.hub.add_tag("signed", "x86_64", &[]);
+    let app = w.build(rpm("app", "1", &["libthing"]));
+    let lib = w.build(rpm("libthing", "1", &[]));
+    w.hub.tag_build("signed", &app);
+    w.hub.tag_build("signed", &lib);
+    let (home, key) = signing_key(&w.world.scratch);
+    for (name, nvr) in [("app", &app), ("libthing", &lib)] {
+        let copy = w
+            .world
+            .scratch
+            .path()
+            .join(format!("signed/{nvr}.x86_64.rpm"));
+        std::fs::create_dir_all(copy.parent().expect("dir")).expect("dir");
+        std::fs::copy(w.rpms.join(format!("{name}-1/{nvr}.x86_64.rpm")), &copy).expect("copy");
+        rpmsign(&home, &copy);
+        if name == "app" {
+            w.hub.add_signed_copy(&copy, &key);
+        }
+    }
+    // libthing has no signed copy: named with the keys it has.
+    let (c, _) = w.compose(tag_body("signed", json!({"sigkeys": [key.to_uppercase()]})));
+    let reason = c.state_reason.unwrap_or_default();
+    assert!(
+        reason.contains("libthing-1-1.x86_64 (signed with no key)") && reason.contains(&key),
+        "{reason}"
+    );
+    assert!(!reason.contains("app-1-1"), "{reason}");
+
+    // The signed copy first, unsigned allowed for the rest.
+    let (c, outcome) = w.compose(tag_body("signed", json!({"sigkeys": [key, ""]})));
+    assert_eq!(outcome, JobOutcome::Done, "{:?}", c.state_reason);
+    let placed = w.os_dir(c.id).join("Packages/a/app-1-1.x86_64.rpm");
+    let identity = odcs_worker::package::read_identity(&placed).expect("header");
+    assert_eq!(identity.sigkey.as_deref(), Some(key.as_str()));
+    assert!(w
+        .hub
+        .take_downloads()
+        .iter()
+        .any(|d| d.contains(&format!("data/signed/{key}/x86_64/app-1-1.x86_64.rpm"))));
+});
+
+both_stores!(
+    downloads_are_cached_verified_and_topdir_files_used_in_place,
+    |store| {
+        let (w, _) = inherited_world(store);
+        let (c, outcome) = w.compose(tag_body("app", json!({})));
+        assert_eq!(outcome, JobOutcome::Done, "{:?}", c.state_reason);
+        assert_eq!(w.hub.take_downloads().len(), 3);
+        let (c, outcome) = w.compose(tag_body("app", json!({})));
+        assert_eq!(outcome, JobOutcome::Done, "{:?}", c.state_reason);
+        assert!(
+            w.hub.take_downloads().is_empty(),
+            "cached packages are not downloaded again"
+        );
+
+        let bad = w.build(rpm("broken", "1", &[]));
+        w.hub.tag_build("base", &bad);
+        w.hub
+            .corrupt("packages/broken/1/1/x86_64/broken-1-1.x86_64.rpm");
+        let (c, _) = w.compose(tag_body("app", json!({})));
+        let reason = c.state_reason.unwrap_or_default();
+        assert!(
+            reason.contains("broken-1-1.x86_64") && reason.contains("does not match Koji's record"),
+            "{reason}"
+        );
+        let leftovers: Vec<_> =
+            walkdir::WalkDir::new(w.config.package_cache_dir.join("koji-packages"))
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().contains("broken"))
+                .collect();
+        assert!(leftovers.is_empty(), "no partial file stays: {leftovers:?}");
+
+        // Mounted storage: used in place, nothing downloaded.
+        let mut config = (*w.config).clone();
+        config.koji_topdir = w.hub.topdir.clone();
+        config.koji_topurl = String::new();
+        config.package_cache_dir = w.world.scratch.path().join("other-cache");
+        let worker = Worker {
+            koji: Koji::from_config(&config).expect("koji").map(Arc::new),
+            config: Arc::new(config),
+            ..w.worker()
+        };
+        w.hub.take_downloads();
+        let stored = w.submit(tag_body("app", json!({"packages": ["app"]})));
+        assert_eq!(
+            worker.process(stored.id).expect("processed"),
+            JobOutcome::Done
+        );
+        assert!(w.hub.take_downloads().is_empty());
+    }
+);
+
+both_stores!(pungi_compose_takes_the_same_rpms_from_koji, |store| {
+    let (w, _) = inherited_world(store);
+    let variant = w.world.scratch.path().join("external/compose/Server");
+    std::fs::create_dir_all(variant.parent().expect("dir").join("metadata")).expect("dir");
+    let rpms = json!({
+        "header": {"type": "productmd.rpms", "version": "1.2"},
+        "payload": {"compose": {"id": "Ext-1"}, "rpms": {"Server": {"x86_64": {
+            "app-0:1-1.src": {"app-0:1-1.x86_64": {"category": "binary", "path": "Server/x86_64/os/Packages/a/app-1-1.x86_64.rpm", "sigkey": null}},
+            "libthing-0:1-1.src": {"libthing-0:1-1.x86_64": {"category": "binary", "path": "Server/x86_64/os/Packages/l/libthing-1-1.x86_64.rpm", "sigkey": null}}
+        }}}}
+    });
+    std::fs::write(
+        variant.parent().expect("dir").join("metadata/rpms.json"),
+        rpms.to_string(),
+    )
+    .expect("rpms.json");
+    let (c, outcome) = w.compose(json!({"source": {"type": "pungi_compose",
+        "source": format!("file://{}", variant.display())}}));
+    assert_eq!(outcome, JobOutcome::Done, "{:?}", c.state_reason);
+    assert_eq!(
+        w.os_packages(c.id),
+        set(&["app-1-1.x86_64.rpm", "libthing-1-1.x86_64.rpm"])
+    );
+    assert!(w.dnf_install(c.id, "app").contains("libthing-1"));
+
+    let (c, _) = w.compose(json!({"source": {"type": "pungi_compose",
+        "source": format!("file://{}/Workstation", variant.parent().expect("dir").display())}}));
+    assert!(
+        c.state_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("no payload -> rpms -> Workstation section")),
+        "{:?}",
+        c.state_reason
+    );
+});
+
+#[test]
+fn client_certificate_login_sends_session_headers() {
+    let w = KojiWorld::with(Store::Sqlite, |config, _| {
+        // The identity is only presented over TLS; the fake hub speaks plain HTTP, which is
+        // enough to check the session protocol.
+        let pem = config.package_cache_dir.with_file_name("client.pem");
+        std::fs::create_dir_all(pem.parent().expect("dir")).expect("dir");
+        let scratch = pem.parent().expect("dir").to_owned();
+        run(Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=odcs",
+            ])
+            .arg("-keyout")
+            .arg(scratch.join("key.pem"))
+            .arg("-out")
+            .arg(scratch.join("cert.pem")));
+        let mut both = std::fs::read(scratch.join("cert.pem")).expect("cert");
+        both.extend(std::fs::read(scratch.join("key.pem")).expect("key"));
+        std::fs::write(&pem, both).expect("pem");
+        config.koji_client_cert = pem;
+    });
+    w.hub.add_tag("t", "x86_64", &[]);
+    let koji = Koji::from_config(&w.config)
+        .expect("koji")
+        .expect("configured");
+    assert_eq!(
+        koji.hub.tag("t").expect("call").map(|t| t.name),
+        Some("t".into())
+    );
+    assert_eq!(koji.hub.last_event().expect("call").id, w.hub.last_event());
+    assert_eq!(w.hub.take_calls()[0], "sslLogin");
+    let headers = w.hub.session_headers();
+    assert!(
+        headers.contains(&"Koji-Session-Id: 4242".to_owned()),
+        "{headers:?}"
+    );
+    assert!(
+        headers.contains(&"Koji-Session-Callnum: 2".to_owned()),
+        "{headers:?}"
+    );
+}
+
+/// The Python interpreter that has the reference `koji` client library.
+fn koji_python() -> PathBuf {
+    if let Ok(p) = std::env::var("ODCS_KOJI_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    Path::new(&home).join(".cache/odcs-pyenv/bin/python")
+}
+
+#[test]
+fn the_fake_hub_answers_the_reference_koji_client() {
+    let python = koji_python();
+    assert!(
+        python.exists(),
+        "{} is missing: run .ci/test once, or set ODCS_KOJI_PYTHON to a python with `koji`",
+        python.display()
+    );
+    let (w, event) = inherited_world(Store::Sqlite);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/worker/koji_client_check.py");
+    let out = Command::new(&python)
+        .arg(script)
+        .arg(&w.hub.url)
+        .arg(event.to_string())
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "the koji client disagrees with the fake hub:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every `.rpm` below `dir`, sorted.
+fn rpm_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "rpm"))
+        .map(|e| e.into_path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Submits `body` and processes it; returns the compose and the wall time from submission to
+/// the recorded outcome.
+fn timed(w: &KojiWorld, worker: &Worker, body: Value) -> (Compose, Duration) {
+    let started = Instant::now();
+    let stored = w.submit(body);
+    worker.process(stored.id).expect("processed");
+    let elapsed = started.elapsed();
+    (w.world.find(stored.id), elapsed)
+}
+
+/// The Koji benchmark (bench/koji/run.sh): a 2,000-build tag on the fake hub, packages
+/// served over HTTP. Prints a Markdown table row per measurement.
+#[test]
+#[ignore = "benchmark: run through bench/koji/run.sh"]
+fn benchmark() {
+    let corpus = PathBuf::from(
+        std::env::var("ODCS_BENCH_CORPUS").unwrap_or_else(|_| "/var/tmp/corpus-2000".into()),
+    );
+    let packages = rpm_files(&corpus.join("os/Packages"));
+    let replacements = rpm_files(&corpus.join("replacements"));
+    assert!(
+        packages.len() >= 2000,
+        "run bench/koji/run.sh to build the corpus"
+    );
+    assert_eq!(replacements.len(), 20, "the corpus needs 20 replacements");
+    let w = KojiWorld::with(Store::Postgres, |config, _| {
+        config.arches = vec!["x86_64".into()];
+    });
+    w.hub.add_tag("bench", "x86_64", &[]);
+    for file in &packages {
+        let nvr = w.hub.import_build(std::slice::from_ref(file));
+        w.hub.tag_build("bench", &nvr);
+    }
+    let worker = w.worker();
+    let body = || {
+        json!({"source": {"type": "tag", "source": "bench", "sigkeys": [""]},
+                         "arches": ["x86_64", "i686"]})
+    };
+    let (cold, cold_time) = timed(&w, &worker, body());
+    assert_eq!(
+        cold.state,
+        ComposeState::Done.code(),
+        "{:?}",
+        cold.state_reason
+    );
+    let downloaded = w.hub.take_downloads().len();
+
+    for file in &replacements {
+        let nvr = w.hub.import_build(std::slice::from_ref(file));
+        w.hub.tag_build("bench", &nvr);
+    }
+    let (warm, warm_time) = timed(&w, &worker, body());
+    assert_eq!(
+        warm.state,
+        ComposeState::Done.code(),
+        "{:?}",
+        warm.state_reason
+    );
+    assert_eq!(warm.reused_id, None);
+    let redownloaded = w.hub.take_downloads().len();
+
+    let (reused, reuse_time) = timed(&w, &worker, body());
+    assert_eq!(reused.reused_id, Some(warm.id));
+
+    // The same packages as a `repo` compose: first run warms the metadata cache, the second
+    // (20 packages replaced) is our incremental repodata time.
+    let repo = w.world.scratch.path().join("roots/bench");
+    std::fs::create_dir_all(&repo).expect("repo dir");
+    let link_all = |files: &[PathBuf]| {
+        for f in files {
+            let dest = repo.join(f.file_name().expect("name"));
+            let _ = std::fs::remove_file(&dest);
+            std::fs::hard_link(f, &dest).expect("link");
+        }
+    };
+    link_all(&packages);
+    let repo_body = || {
+        json!({"source": {"type": "repo", "source": repo.display().to_string(),
+                              "sigkeys": [""]}, "arches": ["x86_64", "i686"], "flags": ["no_reuse"]})
+    };
+    let (first_repo, _) = timed(&w, &worker, repo_body());
+    assert_eq!(
+        first_repo.state,
+        ComposeState::Done.code(),
+        "{:?}",
+        first_repo.state_reason
+    );
+    for f in &replacements {
+        let name = f.file_name().expect("name").to_string_lossy().into_owned();
+        let stem = name.rsplitn(3, '-').nth(2).unwrap_or_default().to_owned();
+        for old in rpm_files(&repo) {
+            let old_name = old
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            if old_name.rsplitn(3, '-').nth(2) == Some(stem.as_str()) {
+                std::fs::remove_file(&old).expect("replace");
+            }
+        }
+    }
+    link_all(&replacements);
+    let (repo_warm, repo_time) = timed(&w, &worker, repo_body());
+    assert_eq!(
+        repo_warm.state,
+        ComposeState::Done.code(),
+        "{:?}",
+        repo_warm.state_reason
+    );
+
+    println!("| what | wall | notes |");
+    println!("|---|---|---|");
+    println!(
+        "| cold tag compose | {:.2} s | {downloaded} files downloaded over HTTP, metadata cache cold |",
+        cold_time.as_secs_f64()
+    );
+    println!(
+        "| recompose after 20 builds changed (warm cache) | {:.2} s | {redownloaded} files downloaded |",
+        warm_time.as_secs_f64()
+    );
+    println!(
+        "| `repo` compose of the same packages, 20 replaced (warm cache) | {:.2} s | incremental repodata baseline; ratio {:.2}× |",
+        repo_time.as_secs_f64(),
+        warm_time.as_secs_f64() / repo_time.as_secs_f64()
+    );
+    println!(
+        "| reused compose, submission to done | {:.0} ms | tag unchanged since the warm compose's event |",
+        reuse_time.as_secs_f64() * 1000.0
+    );
+}
