@@ -253,7 +253,7 @@ impl PackageStore {
                 wait = wait.saturating_mul(2);
             }
             let outcome = self
-                .get_to(&url, &partial)
+                .get_to(&url, &partial, &w.rpm.nvra())
                 .and_then(|size| verify(w, &url, &partial).map(|()| size));
             match outcome {
                 Ok(size) => {
@@ -279,8 +279,8 @@ impl PackageStore {
         }))
     }
 
-    /// Streams `url` into `path`; the number of bytes written.
-    fn get_to(&self, url: &str, path: &Path) -> Result<u64, StorageError> {
+    /// Streams `url` (the file of `nvra`) into `path`; the number of bytes written.
+    fn get_to(&self, url: &str, path: &Path, nvra: &str) -> Result<u64, StorageError> {
         let download = |reason: String| StorageError::Download {
             url: url.to_owned(),
             reason,
@@ -293,10 +293,7 @@ impl PackageStore {
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(StorageError::Missing {
-                nvra: path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                nvra: nvra.to_owned(),
                 location: url.to_owned(),
             });
         }

@@ -200,15 +200,7 @@ pub fn choose_copies(
                     sigkey: Some(short),
                 });
             }
-            None => refused.push(format!(
-                "{} (signed with {})",
-                rpm.nvra(),
-                if have.is_empty() {
-                    "no key".to_owned()
-                } else {
-                    have.join(", ")
-                }
-            )),
+            None => refused.push(refusal(&rpm, &have)),
         }
     }
     if !refused.is_empty() {
@@ -219,6 +211,16 @@ pub fn choose_copies(
         });
     }
     Ok(wanted)
+}
+
+/// An RPM without an accepted signed copy, with the keys it has copies for.
+fn refusal(rpm: &RpmInfo, have: &[String]) -> String {
+    let keys = if have.is_empty() {
+        "no key".to_owned()
+    } else {
+        have.join(", ")
+    };
+    format!("{} (signed with {keys})", rpm.nvra())
 }
 
 /// The RPMs of one variant of an external Pungi compose, from its `metadata/rpms.json`.
@@ -336,15 +338,7 @@ pub fn pungi_compose_selection(
     for ((rpm, build), have) in rpms.into_iter().zip(signatures) {
         let key = wanted_keys.get(&rpm.nvra()).cloned().flatten();
         match key {
-            Some(k) if !have.contains(&k) => refused.push(format!(
-                "{} (signed with {})",
-                rpm.nvra(),
-                if have.is_empty() {
-                    "no key".to_owned()
-                } else {
-                    have.join(", ")
-                }
-            )),
+            Some(k) if !have.contains(&k) => refused.push(refusal(&rpm, &have)),
             sigkey => wanted.push(WantedRpm { rpm, build, sigkey }),
         }
     }

@@ -418,6 +418,24 @@ both_stores!(
             reason.contains("broken-1-1.x86_64") && reason.contains("does not match Koji's record"),
             "{reason}"
         );
+        // A file gone from storage is named with where it was looked for.
+        let gone = w.build(rpm("gone", "1", &[]));
+        w.hub.tag_build("base", &gone);
+        w.hub.untag_build("base", &bad);
+        std::fs::remove_file(
+            w.hub
+                .topdir
+                .join("packages/gone/1/1/x86_64/gone-1-1.x86_64.rpm"),
+        )
+        .expect("remove from storage");
+        let (c, _) = w.compose(tag_body("app", json!({})));
+        let reason = c.state_reason.unwrap_or_default();
+        assert!(
+            reason.contains("gone-1-1.x86_64 is missing from Koji storage")
+                && reason.contains("/kojifiles/packages/gone/1/1/x86_64/gone-1-1.x86_64.rpm"),
+            "{reason}"
+        );
+        w.hub.untag_build("base", &gone);
         let leftovers: Vec<_> =
             walkdir::WalkDir::new(w.config.package_cache_dir.join("koji-packages"))
                 .into_iter()

@@ -322,19 +322,7 @@ impl State {
             }
             "listRPMs" => {
                 let build = arg(0, "buildID").and_then(|v| int(&v));
-                let arches: Option<Vec<String>> = match arg(3, "arches") {
-                    Some(Value::String(a)) => Some(vec![a]),
-                    Some(Value::Array(items)) => Some(
-                        items
-                            .iter()
-                            .filter_map(|v| match v {
-                                Value::String(s) => Some(s.clone()),
-                                _ => None,
-                            })
-                            .collect(),
-                    ),
-                    _ => None,
-                };
+                let arches = arch_list(arg(3, "arches").as_ref());
                 let rpms = self
                     .rpms
                     .iter()
@@ -385,19 +373,7 @@ impl State {
         let event = kwargs.get("event").and_then(int).unwrap_or(self.event);
         let inherit = matches!(kwargs.get("inherit"), Some(Value::Boolean(true)));
         let latest = matches!(kwargs.get("latest"), Some(Value::Boolean(true)));
-        let arches: Option<Vec<String>> = match kwargs.get("arch") {
-            Some(Value::String(a)) => Some(vec![a.clone()]),
-            Some(Value::Array(items)) => Some(
-                items
-                    .iter()
-                    .filter_map(|v| match v {
-                        Value::String(s) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            _ => None,
-        };
+        let arches = arch_list(kwargs.get("arch"));
         let mut order = vec![tag.id];
         if inherit {
             order.extend(
@@ -456,6 +432,23 @@ impl State {
             }
         }
         Ok(Value::Array(vec![Value::Array(rpms), Value::Array(builds)]))
+    }
+}
+
+/// An `arch` argument: one arch, a list of them, or none (any arch).
+fn arch_list(value: Option<&Value>) -> Option<Vec<String>> {
+    match value? {
+        Value::String(a) => Some(vec![a.clone()]),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(|v| match v {
+                    Value::String(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        _ => None,
     }
 }
 
