@@ -1,1 +1,19 @@
-//! Rust client library for the ODCS REST API.
+//! Rust client library for the ODCS REST API (v1), the one the `odcs` command uses.
+//!
+//! [`Client`] has one method per route; [`wait::wait_for_compose`] waits for a compose the
+//! way the reference client does (polling with a growing interval) or, with the `amqp`
+//! feature and a broker configured, on the server's state-change messages; it can tail the
+//! compose log while waiting.
+
+#[cfg(feature = "amqp")]
+pub mod amqp;
+pub mod client;
+pub mod error;
+pub mod model;
+pub mod wait;
+
+pub use client::{Auth, Client};
+pub use error::ClientError;
+pub use model::{
+    BaseModule, Compose, ComposeFilter, ComposePage, ComposeRequest, PageMeta, Source,
+};

@@ -1,0 +1,289 @@
+//! The command line, with the reference `odcs` CLI's sub-commands and options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Request and follow composes on an ODCS server.
+#[derive(Debug, Parser)]
+#[command(
+    name = "odcs",
+    version,
+    about,
+    after_help = "Configuration: docs/cli.md (profiles in \
+~/.config/odcs/client.toml; ODCS_SERVER, ODCS_TOKEN, ODCS_PROFILE). Exit codes: 0 done, 1 compose \
+failed, 2 invalid usage, 3 timed out, 4 server or connection error."
+)]
+pub struct Cli {
+    /// ODCS server URL (overrides the profile and ODCS_SERVER).
+    #[arg(long, global = true, env = "ODCS_SERVER")]
+    pub server: Option<String>,
+    /// Profile of the configuration file to use.
+    #[arg(
+        long,
+        short = 'e',
+        visible_alias = "env",
+        global = true,
+        env = "ODCS_PROFILE"
+    )]
+    pub profile: Option<String>,
+    /// Use the `stage` profile (as the reference's --staging).
+    #[arg(long, global = true)]
+    pub staging: bool,
+    /// Configuration file (default ~/.config/odcs/client.toml).
+    #[arg(long, global = true, env = "ODCS_CLIENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// OpenID Connect access token, or the path of a file holding one.
+    #[arg(long, global = true, env = "ODCS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// PEM file with a client certificate and key.
+    #[arg(long, global = true)]
+    pub cert: Option<PathBuf>,
+    /// AMQP broker to wait on state-change messages from instead of polling.
+    #[arg(long, global = true, env = "ODCS_AMQP_URL", hide_env_values = true)]
+    pub amqp_url: Option<String>,
+    /// Do not wait for the compose to finish.
+    #[arg(long, global = true)]
+    pub no_wait: bool,
+    /// Print the compose log while waiting.
+    #[arg(long, global = true)]
+    pub watch: bool,
+    /// Seconds to wait for a compose before giving up.
+    #[arg(long, global = true, default_value_t = 3600)]
+    pub timeout: u64,
+    /// Print the server's JSON (indented, keys sorted) instead of a summary.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Say what the client does (requests, messages).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a compose from a Koji tag.
+    CreateTag {
+        /// Koji tag.
+        tag: String,
+        /// Packages to include (all in the tag when none).
+        packages: Vec<String>,
+        #[command(flatten)]
+        koji: KojiOptions,
+        #[command(flatten)]
+        modules: ModuleOptions,
+        /// Build to add to the tag's (repeatable).
+        #[arg(long = "build")]
+        builds: Vec<String>,
+        #[command(flatten)]
+        common: CommonOptions,
+    },
+    /// Create a compose from modules.
+    CreateModule {
+        /// Modules as N:S, N:S:V or N:S:V:C.
+        modules: Vec<String>,
+        /// Base module the modules build-require.
+        #[arg(long)]
+        base_module_br_name: Option<String>,
+        /// Stream of that base module.
+        #[arg(long)]
+        base_module_br_stream: Option<String>,
+        /// Highest stream version of the base module (el8.3.1 is 80301).
+        #[arg(long)]
+        base_module_br_stream_version_lte: Option<i64>,
+        /// Lowest stream version of the base module.
+        #[arg(long)]
+        base_module_br_stream_version_gte: Option<i64>,
+        #[command(flatten)]
+        module_options: ModuleOptions,
+        /// Signing key (repeatable; "none" allows unsigned packages).
+        #[arg(long = "sigkey")]
+        sigkeys: Vec<String>,
+        #[command(flatten)]
+        common: CommonOptions,
+    },
+    /// Create a compose from Pulp content sets.
+    CreatePulp {
+        /// Content sets.
+        #[arg(required = true)]
+        content_sets: Vec<String>,
+        #[command(flatten)]
+        common: CommonOptions,
+    },
+    /// Create a compose from a Pungi configuration the server knows.
+    CreateRawConfig {
+        /// Configuration name, as defined on the server.
+        raw_config_name: String,
+        /// Commit or branch to take it from.
+        raw_config_commit: String,
+        /// Signing key (repeatable; "none" allows unsigned packages).
+        #[arg(long = "sigkey")]
+        sigkeys: Vec<String>,
+        /// Label of the compose.
+        #[arg(long)]
+        label: Option<String>,
+        /// Allow a compose without a label.
+        #[arg(long)]
+        no_label: bool,
+        /// Compose type (test, nightly, production, ...).
+        #[arg(long)]
+        compose_type: Option<String>,
+        /// Koji event to build at.
+        #[arg(long)]
+        koji_event: Option<i64>,
+        /// Build to include (repeatable).
+        #[arg(long = "build")]
+        builds: Vec<String>,
+        #[command(flatten)]
+        common: CommonOptions,
+    },
+    /// Create a compose from Koji builds.
+    CreateBuild {
+        /// Build NVRs.
+        #[arg(required = true, value_name = "NVR")]
+        builds: Vec<String>,
+        /// Signing key (repeatable; "none" allows unsigned packages).
+        #[arg(long = "sigkey")]
+        sigkeys: Vec<String>,
+        #[command(flatten)]
+        common: CommonOptions,
+    },
+    /// Create a compose from a repository on the server (`repo` source).
+    CreateRepo {
+        /// The repository's directory on the server.
+        path: String,
+        /// Packages to include (all when none).
+        packages: Vec<String>,
+        /// Signing key (repeatable; "none" allows unsigned packages).
+        #[arg(long = "sigkey")]
+        sigkeys: Vec<String>,
+        #[command(flatten)]
+        common: CommonOptions,
+    },
+    /// Wait for a compose to finish.
+    Wait {
+        /// Compose id.
+        compose_id: i64,
+    },
+    /// Show a compose.
+    Get {
+        /// Compose id.
+        compose_id: i64,
+    },
+    /// Extend a compose's life, or regenerate an expired or failed one.
+    Renew {
+        /// Compose id.
+        compose_id: i64,
+        /// New label of a regenerated compose.
+        #[arg(long)]
+        label: Option<String>,
+        /// Seconds to extend the compose's life by.
+        #[arg(long)]
+        seconds_to_live: Option<i64>,
+    },
+    /// Cancel a waiting compose or expire a finished one.
+    Delete {
+        /// Compose id.
+        compose_id: i64,
+    },
+    /// Show what the server says about itself.
+    About,
+    /// List composes.
+    List {
+        /// Only this owner's.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only this source type (tag, module, repo, ...).
+        #[arg(long)]
+        source_type: Option<String>,
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only this state (wait, generating, done, removed, failed).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this label.
+        #[arg(long)]
+        label: Option<String>,
+        /// Only this compose type.
+        #[arg(long)]
+        compose_type: Option<String>,
+        /// Sort key (`-` prefixed for descending); default newest first.
+        #[arg(long)]
+        order_by: Option<String>,
+        /// Page, from 1.
+        #[arg(long)]
+        page: Option<u32>,
+        /// Composes per page.
+        #[arg(long)]
+        per_page: Option<u32>,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Options of Koji tag composes.
+#[derive(Debug, Args)]
+pub struct KojiOptions {
+    /// Signing key (repeatable, in order of preference; "none" allows unsigned packages).
+    #[arg(long = "sigkey")]
+    pub sigkeys: Vec<String>,
+    /// Koji event to read the tag at.
+    #[arg(long)]
+    pub koji_event: Option<i64>,
+}
+
+/// Options of composes that may hold modules.
+#[derive(Debug, Args)]
+pub struct ModuleOptions {
+    /// Koji tag with module builds (repeatable).
+    #[arg(long = "modular-tag")]
+    pub modular_tags: Vec<String>,
+    /// Git repository with module defaults.
+    #[arg(long, requires = "module_defaults_commit")]
+    pub module_defaults_url: Option<String>,
+    /// Commit or branch of the module defaults.
+    #[arg(long, requires = "module_defaults_url")]
+    pub module_defaults_commit: Option<String>,
+    /// Scratch module N:S:V:C (repeatable).
+    #[arg(long = "scratch-module")]
+    pub scratch_modules: Vec<String>,
+}
+
+/// Options every create command takes.
+#[derive(Debug, Args)]
+pub struct CommonOptions {
+    /// Flag such as no_deps or check_deps (repeatable).
+    #[arg(long = "flag")]
+    pub flags: Vec<String>,
+    /// Arch to build for (repeatable).
+    #[arg(long = "arch")]
+    pub arches: Vec<String>,
+    /// Result besides the repository, e.g. iso (repeatable).
+    #[arg(long = "result")]
+    pub results: Vec<String>,
+    /// Repository that satisfies dependencies without entering the compose (repeatable).
+    #[arg(long = "lookaside-repo")]
+    pub lookaside_repos: Vec<String>,
+    /// Server-side target directory name.
+    #[arg(long)]
+    pub target_dir: Option<String>,
+    /// Seconds the compose should live.
+    #[arg(long)]
+    pub seconds_to_live: Option<i64>,
+    /// Arch that gets multilib packages (repeatable).
+    #[arg(long = "multilib-arch")]
+    pub multilib_arches: Vec<String>,
+    /// Multilib method: runtime, devel or all (repeatable).
+    #[arg(long = "multilib-method")]
+    pub multilib_methods: Vec<String>,
+}

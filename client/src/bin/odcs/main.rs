@@ -1,0 +1,445 @@
+//! `odcs`: request composes, follow them and manage them from a terminal or a script, with the
+//! reference CLI's sub-commands and options.
+
+mod args;
+mod config;
+mod output;
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser};
+use odcs_client::model::{BaseModule, ComposeFilter, ComposeRequest, Source};
+use odcs_client::wait::{wait_for_compose, BrokerSettings, WaitOptions};
+use odcs_client::{Auth, Client, ClientError, Compose};
+
+use args::{Cli, Command, CommonOptions};
+
+/// Exit codes (docs/cli.md).
+const EXIT_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_TIMEOUT: u8 = 3;
+const EXIT_SERVER: u8 = 4;
+
+/// Why the command did not succeed, and the exit code that says so.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Failure {
+        let code = match e {
+            ClientError::Timeout { .. } => EXIT_TIMEOUT,
+            ClientError::Config(_) => EXIT_USAGE,
+            _ => EXIT_SERVER,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn usage(message: String) -> Failure {
+    Failure {
+        code: EXIT_USAGE,
+        message,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "odcs", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("odcs: cannot start: {e}");
+            return ExitCode::from(EXIT_SERVER);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("odcs: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+/// Everything resolved from flags, environment and the configuration file.
+struct Settings {
+    client: Client,
+    broker: Option<BrokerSettings>,
+}
+
+fn settings(cli: &Cli) -> Result<Settings, Failure> {
+    let file = config::load(cli.config.as_deref()).map_err(usage)?;
+    let name = if cli.staging {
+        Some("stage")
+    } else {
+        cli.profile.as_deref()
+    };
+    let profile = file.profile(name).map_err(usage)?;
+    let server = cli
+        .server
+        .clone()
+        .or(profile.server.clone())
+        .ok_or_else(|| {
+            usage("no server: pass --server, set ODCS_SERVER or add a profile (docs/cli.md)".into())
+        })?;
+    let token = match (&cli.token, &profile.token, &profile.token_file) {
+        (Some(t), _, _) => Some(token_value(t)?),
+        (None, Some(t), _) => Some(t.clone()),
+        (None, None, Some(file)) => Some(read_token(file)?),
+        (None, None, None) => None,
+    };
+    let auth = match (token, cli.cert.clone().or(profile.cert.clone())) {
+        (Some(token), _) => Auth::Bearer(token),
+        (None, Some(cert)) => Auth::Certificate(cert),
+        (None, None) => Auth::None,
+    };
+    let client = Client::new(&server, auth, Duration::from_secs(60))?;
+    let broker = cli
+        .amqp_url
+        .clone()
+        .or(profile.amqp_url.clone())
+        .map(|url| BrokerSettings {
+            url,
+            exchange: profile
+                .amqp_exchange
+                .clone()
+                .unwrap_or_else(|| "amq.topic".into()),
+            topic: profile
+                .amqp_topic
+                .clone()
+                .unwrap_or_else(|| "odcs.state.change".into()),
+        });
+    Ok(Settings { client, broker })
+}
+
+/// A token given on the command line: the token itself, or a file holding it.
+fn token_value(text: &str) -> Result<String, Failure> {
+    let path = Path::new(text);
+    if path.is_file() {
+        read_token(path)
+    } else {
+        Ok(text.to_owned())
+    }
+}
+
+fn read_token(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .map(|t| t.trim().to_owned())
+        .map_err(|e| usage(format!("token file {}: {e}", path.display())))
+}
+
+/// `--sigkey none` means unsigned, as in the reference CLI.
+fn sigkeys(keys: &[String]) -> Vec<String> {
+    keys.iter()
+        .map(|k| {
+            if k == "none" {
+                String::new()
+            } else {
+                k.clone()
+            }
+        })
+        .collect()
+}
+
+fn request(source: Source, keys: &[String], common: &CommonOptions) -> ComposeRequest {
+    let mut request = ComposeRequest::new(source);
+    request.sigkeys = sigkeys(keys);
+    request.flags = common.flags.clone();
+    request.arches = common.arches.clone();
+    request.results = common.results.clone();
+    request.lookaside_repos = common.lookaside_repos.clone();
+    request.target_dir = common.target_dir.clone();
+    request.seconds_to_live = common.seconds_to_live;
+    request.multilib_arches = common.multilib_arches.clone();
+    request.multilib_method = common.multilib_methods.clone();
+    request
+}
+
+/// The compose request a create command describes, if it is one.
+fn create_request(command: &Command) -> Result<Option<ComposeRequest>, Failure> {
+    let defaults = |url: &Option<String>, commit: &Option<String>| match (url, commit) {
+        (Some(u), Some(c)) => Some((u.clone(), c.clone())),
+        _ => None,
+    };
+    Ok(Some(match command {
+        Command::CreateTag {
+            tag,
+            packages,
+            koji,
+            modules,
+            builds,
+            common,
+        } => request(
+            Source::Tag {
+                tag: tag.clone(),
+                packages: packages.clone(),
+                builds: builds.clone(),
+                koji_event: koji.koji_event,
+                modular_koji_tags: modules.modular_tags.clone(),
+                module_defaults: defaults(
+                    &modules.module_defaults_url,
+                    &modules.module_defaults_commit,
+                ),
+                scratch_modules: modules.scratch_modules.clone(),
+            },
+            &koji.sigkeys,
+            common,
+        ),
+        Command::CreateModule {
+            modules,
+            base_module_br_name,
+            base_module_br_stream,
+            base_module_br_stream_version_lte,
+            base_module_br_stream_version_gte,
+            module_options,
+            sigkeys,
+            common,
+        } => {
+            if modules.is_empty() && module_options.scratch_modules.is_empty() {
+                return Err(usage("give a module or --scratch-module".into()));
+            }
+            request(
+                Source::Module {
+                    modules: modules.clone(),
+                    modular_koji_tags: module_options.modular_tags.clone(),
+                    module_defaults: defaults(
+                        &module_options.module_defaults_url,
+                        &module_options.module_defaults_commit,
+                    ),
+                    scratch_modules: module_options.scratch_modules.clone(),
+                    base_module: BaseModule {
+                        name: base_module_br_name.clone(),
+                        stream: base_module_br_stream.clone(),
+                        stream_version_lte: *base_module_br_stream_version_lte,
+                        stream_version_gte: *base_module_br_stream_version_gte,
+                    },
+                },
+                sigkeys,
+                common,
+            )
+        }
+        Command::CreatePulp {
+            content_sets,
+            common,
+        } => request(
+            Source::Pulp {
+                content_sets: content_sets.clone(),
+            },
+            &[],
+            common,
+        ),
+        Command::CreateRawConfig {
+            raw_config_name,
+            raw_config_commit,
+            sigkeys,
+            label,
+            no_label,
+            compose_type,
+            koji_event,
+            builds,
+            common,
+        } => {
+            let mut r = request(
+                Source::RawConfig {
+                    name: raw_config_name.clone(),
+                    commit: raw_config_commit.clone(),
+                    koji_event: *koji_event,
+                    builds: builds.clone(),
+                },
+                sigkeys,
+                common,
+            );
+            r.label = label.clone();
+            r.compose_type = compose_type.clone();
+            if *no_label {
+                r.flags.push("no_label".into());
+            }
+            r
+        }
+        Command::CreateBuild {
+            builds,
+            sigkeys,
+            common,
+        } => request(
+            Source::Build {
+                builds: builds.clone(),
+            },
+            sigkeys,
+            common,
+        ),
+        Command::CreateRepo {
+            path,
+            packages,
+            sigkeys,
+            common,
+        } => request(
+            Source::Repo {
+                path: path.clone(),
+                packages: packages.clone(),
+            },
+            sigkeys,
+            common,
+        ),
+        _ => return Ok(None),
+    }))
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let settings = settings(&cli)?;
+    let client = &settings.client;
+    if cli.verbose {
+        eprintln!("odcs: server {}", client.server());
+    }
+    if let Some(request) = create_request(&cli.command)? {
+        let answer = client.create_raw(&request.to_json()).await?;
+        let compose: Compose = serde_json::from_value(answer.clone()).map_err(|e| Failure {
+            code: EXIT_SERVER,
+            message: format!("unexpected answer to the compose request: {e}"),
+        })?;
+        if cli.no_wait {
+            if cli.json {
+                output::print_json(&answer);
+            } else {
+                output::print_summary(&compose);
+            }
+            return Ok(());
+        }
+        return wait_and_show(&cli, &settings, compose.id).await;
+    }
+    match &cli.command {
+        Command::Wait { compose_id } => wait_and_show(&cli, &settings, *compose_id).await,
+        Command::Get { compose_id } => {
+            let compose = client.get(*compose_id).await?;
+            show_compose(client, &compose, cli.json).await
+        }
+        Command::Renew {
+            compose_id,
+            label,
+            seconds_to_live,
+        } => {
+            let compose = client
+                .renew(*compose_id, *seconds_to_live, label.as_deref())
+                .await?;
+            if cli.no_wait || !compose.is_pending() {
+                return show_compose(client, &compose, cli.json).await;
+            }
+            wait_and_show(&cli, &settings, compose.id).await
+        }
+        Command::Delete { compose_id } => {
+            let answer = client.delete(*compose_id).await?;
+            if cli.json {
+                output::print_json(&answer);
+            } else {
+                println!(
+                    "{}",
+                    answer["message"]
+                        .as_str()
+                        .unwrap_or("The compose was deleted")
+                );
+            }
+            Ok(())
+        }
+        Command::About => {
+            output::print_json(&client.about().await?);
+            Ok(())
+        }
+        Command::List {
+            owner,
+            source_type,
+            source,
+            state,
+            label,
+            compose_type,
+            order_by,
+            page,
+            per_page,
+        } => {
+            let mut filter = ComposeFilter {
+                order_by: order_by.clone(),
+                page: *page,
+                per_page: *per_page,
+                ..ComposeFilter::default()
+            };
+            for (key, value) in [
+                ("owner", owner),
+                ("source_type", source_type),
+                ("source", source),
+                ("state", state),
+                ("label", label),
+                ("compose_type", compose_type),
+            ] {
+                if let Some(value) = value {
+                    filter.fields.insert(key.into(), value.clone());
+                }
+            }
+            let page = client.find(&filter).await?;
+            if cli.json {
+                output::print_json(&serde_json::to_value(&page).unwrap_or_default());
+            } else {
+                output::print_table(&page);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Prints a compose: the server's JSON with `--json`, else a summary.
+async fn show_compose(client: &Client, compose: &Compose, json: bool) -> Result<(), Failure> {
+    if json {
+        output::print_json(&client.get_json(compose.id).await?);
+    } else {
+        output::print_summary(compose);
+    }
+    Ok(())
+}
+
+/// Waits for compose `id`, prints it, and turns a failed compose into exit code 1.
+async fn wait_and_show(cli: &Cli, settings: &Settings, id: i64) -> Result<(), Failure> {
+    let options = WaitOptions {
+        timeout: Duration::from_secs(cli.timeout),
+        watch_log: cli.watch,
+        broker: settings.broker.clone(),
+    };
+    if cli.verbose {
+        if let Some(broker) = &settings.broker {
+            eprintln!(
+                "odcs: waiting on state-change messages from {}",
+                broker.redacted_url()
+            );
+        }
+    }
+    let terminal = std::io::stderr().is_terminal();
+    let mut progress =
+        output::WaitProgress::new(id, terminal && !cli.quiet, cli.quiet, cli.verbose);
+    let outcome = wait_for_compose(&settings.client, id, &options, &mut progress).await;
+    progress.finish();
+    let compose = outcome?;
+    show_compose(&settings.client, &compose, cli.json).await?;
+    if compose.state_name == "done" {
+        Ok(())
+    } else {
+        Err(Failure {
+            code: EXIT_FAILED,
+            message: format!(
+                "compose {id} {}: {}",
+                compose.state_name,
+                compose.state_reason.as_deref().unwrap_or("no reason given")
+            ),
+        })
+    }
+}

@@ -1,0 +1,171 @@
+//! What `odcs` prints: JSON as the reference CLI prints it, summaries, tables, and progress
+//! while waiting (a spinner on a terminal, plain lines otherwise).
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use odcs_client::wait::Progress;
+use odcs_client::{Compose, ComposePage};
+
+/// Prints `value` indented by four with sorted keys, as the reference CLI does.
+pub fn print_json(value: &serde_json::Value) {
+    let sorted = sort(value.clone());
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    if serde::Serialize::serialize(&sorted, &mut serializer).is_ok() {
+        println!("{}", String::from_utf8_lossy(&out));
+    }
+}
+
+fn sort(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let sorted: std::collections::BTreeMap<String, serde_json::Value> =
+                map.into_iter().map(|(k, v)| (k, sort(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sort).collect())
+        }
+        other => other,
+    }
+}
+
+/// A few lines a person reads: id, state, reason, where the result is.
+pub fn print_summary(compose: &Compose) {
+    println!(
+        "Compose {} is {}{}",
+        compose.id,
+        compose.state_name,
+        compose
+            .state_reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    );
+    println!("  source: {}", compose.source);
+    if let Some(repofile) = compose.result_repofile.as_deref().filter(|r| !r.is_empty()) {
+        if compose.state_name == "done" {
+            println!("  repofile: {repofile}");
+        }
+    }
+    if let Some(expiry) = &compose.time_to_expire {
+        println!("  expires: {expiry}");
+    }
+}
+
+/// One line per compose.
+pub fn print_table(page: &ComposePage) {
+    println!(
+        "{:>6}  {:<10}  {:<12}  {:<10}  {:<20}  SOURCE",
+        "ID", "STATE", "TYPE", "OWNER", "EXPIRES"
+    );
+    for c in &page.items {
+        let kind = c
+            .extra
+            .get("source_type")
+            .and_then(|v| v.as_i64())
+            .map_or(c.source_type, |v| v);
+        println!(
+            "{:>6}  {:<10}  {:<12}  {:<10}  {:<20}  {}",
+            c.id,
+            c.state_name,
+            source_type_name(kind),
+            c.owner,
+            c.time_to_expire.as_deref().unwrap_or("-"),
+            c.source
+        );
+    }
+    println!(
+        "page {} of {} ({} composes)",
+        page.meta.page, page.meta.pages, page.meta.total
+    );
+}
+
+fn source_type_name(code: i64) -> &'static str {
+    match code {
+        1 => "tag",
+        2 => "module",
+        3 => "repo",
+        4 => "pulp",
+        5 => "raw_config",
+        6 => "build",
+        7 => "pungi_compose",
+        _ => "unknown",
+    }
+}
+
+/// Progress while waiting: a spinner with state and elapsed time on a terminal, a line per
+/// state change otherwise, nothing with `--quiet`.
+pub struct WaitProgress {
+    id: i64,
+    verbose: bool,
+    spinner: Option<ProgressBar>,
+    quiet: bool,
+    last_state: Option<String>,
+}
+
+impl WaitProgress {
+    /// Progress for compose `id`.
+    pub fn new(id: i64, spinner: bool, quiet: bool, verbose: bool) -> WaitProgress {
+        let spinner = spinner.then(|| {
+            let bar = ProgressBar::new_spinner();
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        WaitProgress {
+            id,
+            verbose,
+            spinner,
+            quiet,
+            last_state: None,
+        }
+    }
+
+    /// Clears the spinner.
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.spinner.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for WaitProgress {
+    fn state(&mut self, compose: &Compose, elapsed: Duration) {
+        let line = format!(
+            "compose {}: {} ({}s)",
+            self.id,
+            compose.state_name,
+            elapsed.as_secs()
+        );
+        match &self.spinner {
+            Some(bar) => bar.set_message(line),
+            None if !self.quiet && self.last_state.as_deref() != Some(&compose.state_name) => {
+                eprintln!("{line}");
+            }
+            None => {}
+        }
+        self.last_state = Some(compose.state_name.clone());
+    }
+
+    fn message(&mut self, state: &str) {
+        if self.verbose {
+            let line = format!("odcs: message: compose {} is {state}", self.id);
+            match &self.spinner {
+                Some(bar) => bar.suspend(|| eprintln!("{line}")),
+                None => eprintln!("{line}"),
+            }
+        }
+    }
+
+    fn log(&mut self, text: &str) {
+        match &self.spinner {
+            Some(bar) => bar.suspend(|| eprint!("{text}")),
+            None => eprint!("{text}"),
+        }
+    }
+}

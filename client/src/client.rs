@@ -1,0 +1,230 @@
+//! The ODCS API over HTTP: one method per route, errors carrying the server's status and
+//! message.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use crate::error::ClientError;
+use crate::model::{Compose, ComposeFilter, ComposePage, ComposeRequest};
+
+/// How requests prove who sends them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Auth {
+    /// Anonymous (or a proxy that identifies the caller some other way).
+    #[default]
+    None,
+    /// An OpenID Connect access token, sent as `Authorization: Bearer`.
+    Bearer(String),
+    /// A PEM file with a client certificate and its key, presented over TLS.
+    Certificate(PathBuf),
+}
+
+/// A client of one ODCS server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: url::Url,
+    http: reqwest::Client,
+    auth: Auth,
+}
+
+impl Client {
+    /// A client of the server at `server` (e.g. `https://odcs.example.com/`).
+    pub fn new(server: &str, auth: Auth, timeout: Duration) -> Result<Client, ClientError> {
+        let mut base = url::Url::parse(server)
+            .map_err(|e| ClientError::Config(format!("server URL {server:?}: {e}")))?;
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("odcs-rs-client/", env!("CARGO_PKG_VERSION")));
+        if let Auth::Certificate(path) = &auth {
+            let pem = std::fs::read(path)
+                .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+            builder = builder.identity(identity);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        Ok(Client { base, http, auth })
+    }
+
+    /// The server's base URL.
+    pub fn server(&self) -> &url::Url {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> Result<url::Url, ClientError> {
+        self.base
+            .join(&format!("api/1/{path}"))
+            .map_err(|e| ClientError::Config(e.to_string()))
+    }
+
+    fn request(&self, method: Method, url: url::Url) -> RequestBuilder {
+        let request = self.http.request(method, url);
+        match &self.auth {
+            Auth::Bearer(token) => request.bearer_auth(token),
+            _ => request,
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<T, ClientError> {
+        let url = self.url(path)?;
+        let mut request = self.request(method, url.clone()).query(query);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| unreachable(&url, &e))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| unreachable(&url, &e))?;
+        if !status.is_success() {
+            return Err(api_error(status, &text));
+        }
+        serde_json::from_str(&text).map_err(|e| ClientError::Decode {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Requests a new compose (`POST /composes/`).
+    pub async fn create(&self, request: &ComposeRequest) -> Result<Compose, ClientError> {
+        self.send(Method::POST, "composes/", &[], Some(&request.to_json()))
+            .await
+    }
+
+    /// Sends a hand-made request body (`POST /composes/`).
+    pub async fn create_raw(&self, body: &Value) -> Result<Value, ClientError> {
+        self.send(Method::POST, "composes/", &[], Some(body)).await
+    }
+
+    /// One compose (`GET /composes/ID`), as JSON with every field.
+    pub async fn get_json(&self, id: i64) -> Result<Value, ClientError> {
+        self.send(Method::GET, &format!("composes/{id}"), &[], None)
+            .await
+    }
+
+    /// One compose (`GET /composes/ID`).
+    pub async fn get(&self, id: i64) -> Result<Compose, ClientError> {
+        self.send(Method::GET, &format!("composes/{id}"), &[], None)
+            .await
+    }
+
+    /// A page of composes matching `filter` (`GET /composes/`).
+    pub async fn find(&self, filter: &ComposeFilter) -> Result<ComposePage, ClientError> {
+        self.send(Method::GET, "composes/", &filter.query(), None)
+            .await
+    }
+
+    /// Extends a compose's life or regenerates it (`PATCH /composes/ID`).
+    pub async fn renew(
+        &self,
+        id: i64,
+        seconds_to_live: Option<i64>,
+        label: Option<&str>,
+    ) -> Result<Compose, ClientError> {
+        let mut body = json!({});
+        if let Some(seconds) = seconds_to_live {
+            body["seconds_to_live"] = json!(seconds);
+        }
+        if let Some(label) = label {
+            body["label"] = json!(label);
+        }
+        self.send(Method::PATCH, &format!("composes/{id}"), &[], Some(&body))
+            .await
+    }
+
+    /// Cancels a waiting compose or expires a finished one (`DELETE /composes/ID`).
+    pub async fn delete(&self, id: i64) -> Result<Value, ClientError> {
+        self.send(Method::DELETE, &format!("composes/{id}"), &[], None)
+            .await
+    }
+
+    /// The server's description of itself (`GET /about/`).
+    pub async fn about(&self) -> Result<Value, ClientError> {
+        self.send(Method::GET, "about/", &[], None).await
+    }
+
+    /// Reads the compose log from byte `offset` with an HTTP Range request: the new text,
+    /// or `None` while the log does not exist yet.
+    pub async fn read_log(
+        &self,
+        compose: &Compose,
+        offset: u64,
+    ) -> Result<Option<String>, ClientError> {
+        let Some(top) = compose.toplevel_url.as_deref().filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        let url = url::Url::parse(&format!("{}/pungi-stderr.log", top.trim_end_matches('/')))
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let response = self
+            .request(Method::GET, url.clone())
+            .header(reqwest::header::RANGE, format!("bytes={offset}-"))
+            .send()
+            .await
+            .map_err(|e| unreachable(&url, &e))?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::RANGE_NOT_SATISFIABLE => Ok(Some(String::new())),
+            status if status.is_success() => {
+                let whole = status == StatusCode::OK;
+                let text = response.text().await.map_err(|e| unreachable(&url, &e))?;
+                // A server that ignores Range sends everything: keep only what is new.
+                let skip = if whole { offset as usize } else { 0 };
+                Ok(Some(text.get(skip..).unwrap_or_default().to_owned()))
+            }
+            status => Err(ClientError::Decode {
+                url: url.to_string(),
+                reason: format!("HTTP {status} for the compose log"),
+            }),
+        }
+    }
+}
+
+fn unreachable(url: &url::Url, e: &reqwest::Error) -> ClientError {
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        reason.push_str(": ");
+        reason.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    ClientError::Unreachable {
+        url: url.to_string(),
+        reason,
+    }
+}
+
+/// The server's JSON error, or the status and a short body when it is not JSON.
+fn api_error(status: StatusCode, text: &str) -> ClientError {
+    let parsed: Option<Value> = serde_json::from_str(text).ok();
+    let field = |name: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(name))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    let message = field("message").unwrap_or_else(|| {
+        let line = text.lines().next().unwrap_or_default().trim();
+        line.chars().take(200).collect()
+    });
+    ClientError::Api {
+        status: status.as_u16(),
+        error: field("error")
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("Error").to_owned()),
+        message,
+    }
+}

@@ -1,0 +1,617 @@
+//! The `odcs` command against a real `odcs-server` on loopback: every sub-command, `--json`,
+//! exit codes, waiting on done and failed composes, timeouts, waiting on RabbitMQ messages,
+//! profiles, and the same requests made with the reference Python CLI.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command as Cmd;
+use serde_json::Value;
+
+const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// A binary built beside `odcs` (odcs-server, odcs-worker).
+fn sibling(name: &str) -> PathBuf {
+    let odcs = assert_cmd::cargo::cargo_bin("odcs");
+    let path = odcs.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (cargo build -p odcs-server -p odcs-worker)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running server (standalone with in-process workers, or queueing to RabbitMQ) and its
+/// scratch directory.
+struct Server {
+    dir: tempfile::TempDir,
+    url: String,
+    env: Vec<(String, String)>,
+    children: Vec<Child>,
+    queue: Option<String>,
+    topic_prefix: String,
+}
+
+impl Server {
+    fn start(standalone: bool) -> Server {
+        let dir = tempfile::tempdir().expect("scratch");
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}/");
+        let roots = dir.path().join("roots");
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/odcs-test-repo");
+        let repo = roots.join("repo");
+        std::fs::create_dir_all(repo.join("repodata")).expect("repo");
+        for entry in std::fs::read_dir(&fixture).expect("fixture").flatten() {
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), repo.join(entry.file_name())).expect("copy rpm");
+            }
+        }
+        for entry in std::fs::read_dir(fixture.join("repodata"))
+            .expect("repodata")
+            .flatten()
+        {
+            std::fs::copy(entry.path(), repo.join("repodata").join(entry.file_name()))
+                .expect("copy");
+        }
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let topic_prefix = format!("clitest-{id}.");
+        let mut env = vec![
+            (
+                "ODCS_DATABASE_URL".to_owned(),
+                format!("sqlite://{}", dir.path().join("odcs.db").display()),
+            ),
+            ("ODCS_LISTEN".into(), format!("127.0.0.1:{port}")),
+            ("ODCS_HTTP_WORKERS".into(), "2".into()),
+            (
+                "ODCS_TARGET_DIR".into(),
+                dir.path().join("composes").display().to_string(),
+            ),
+            ("ODCS_TARGET_DIR_URL".into(), format!("{url}composes")),
+            ("ODCS_REPO_SOURCE_ROOTS".into(), roots.display().to_string()),
+            (
+                "ODCS_PACKAGE_CACHE_DIR".into(),
+                dir.path().join("cache").display().to_string(),
+            ),
+            (
+                "ODCS_ALLOWED_SOURCE_TYPES".into(),
+                "tag,module,build,repo,pulp,raw_config".into(),
+            ),
+            (
+                "ODCS_RAW_CONFIG_URLS".into(),
+                r#"{"fedora": {"url": "https://git.example.com/pungi.git", "config_filename": "fedora.conf"}}"#.into(),
+            ),
+            ("ODCS_MESSAGING_TOPIC_PREFIX".into(), topic_prefix.clone()),
+        ];
+        let mut queue = None;
+        if !standalone {
+            let name = format!("odcs-clitest-{id}");
+            env.push(("ODCS_AMQP_URL".into(), AMQP_URL.into()));
+            env.push(("ODCS_DEFAULT_QUEUE".into(), name.clone()));
+            env.push(("ODCS_QUEUE_ROUTES".into(), "{}".into()));
+            queue = Some(name);
+        }
+        let mut server = Server {
+            dir,
+            url,
+            env,
+            children: Vec::new(),
+            queue,
+            topic_prefix,
+        };
+        server.spawn(&sibling("odcs-server"), &[], "server.log");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "odcs-server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    fn spawn(&mut self, binary: &Path, args: &[&str], log: &str) {
+        let log = std::fs::File::create(self.dir.path().join(log)).expect("log");
+        let child = Command::new(binary)
+            .args(args)
+            .envs(self.env.iter().cloned())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn");
+        self.children.push(child);
+    }
+
+    fn repo(&self) -> String {
+        self.dir.path().join("roots/repo").display().to_string()
+    }
+
+    /// `odcs --server URL ARGS...`, with no configuration file of the user's.
+    fn odcs(&self, args: &[&str]) -> Cmd {
+        let mut cmd = Cmd::cargo_bin("odcs").expect("odcs is built");
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .arg("--server")
+            .arg(&self.url)
+            .args(args);
+        cmd
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(queue) = &self.queue {
+            let _ = Command::new("rabbitmqctl")
+                .args(["-q", "delete_queue", queue])
+                .output();
+        }
+    }
+}
+
+fn json(output: &[u8]) -> Value {
+    serde_json::from_slice(output)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(output)))
+}
+
+fn text(output: &[u8]) -> String {
+    String::from_utf8_lossy(output).into_owned()
+}
+
+#[test]
+fn create_waits_for_done_and_every_subcommand_answers() {
+    let server = Server::start(true);
+    let out = server
+        .odcs(&["create-repo", &server.repo(), "--arch", "x86_64"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Compose 1 is done"), "{stdout}");
+    assert!(stdout.contains("repofile: http"), "{stdout}");
+
+    let out = server
+        .odcs(&["get", "1", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let compose = json(&out.stdout);
+    assert_eq!(compose["state_name"], "done");
+    assert_eq!(compose["source_type"], 3);
+    assert!(
+        text(&out.stdout).starts_with("{\n    \""),
+        "indented by four like the reference"
+    );
+
+    let out = server
+        .odcs(&["--json", "create-repo", &server.repo(), "ed"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(json(&out.stdout)["packages"], "ed");
+
+    let out = server
+        .odcs(&[
+            "--no-wait",
+            "--json",
+            "create-repo",
+            &server.repo(),
+            "--flag",
+            "no_reuse",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let pending = json(&out.stdout);
+    assert!(["wait", "generating", "done"]
+        .contains(&pending["state_name"].as_str().unwrap_or_default()));
+    let id = pending["id"].as_i64().expect("id").to_string();
+    server.odcs(&["wait", &id, "--quiet"]).assert().success();
+
+    let out = server
+        .odcs(&["list", "--state", "done", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let page = json(&out.stdout);
+    assert!(
+        page["meta"]["total"].as_i64().unwrap_or_default() >= 2,
+        "{page}"
+    );
+    let out = server
+        .odcs(&["list", "--per-page", "1"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(
+        text(&out.stdout).contains("page 1 of"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = server
+        .odcs(&["renew", "1", "--seconds-to-live", "600", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(json(&out.stdout)["id"], 1);
+
+    let out = server
+        .odcs(&["about"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(json(&out.stdout).get("version").is_some());
+
+    let out = server
+        .odcs(&["delete", "1"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(!text(&out.stdout).trim().is_empty());
+    let out = server
+        .odcs(&["get", "1", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    // A done compose is expired at once; the beat removes it later.
+    let state = json(&out.stdout)["state_name"].clone();
+    assert!(state == "done" || state == "removed", "{state}");
+}
+
+#[test]
+fn failures_exit_non_zero_with_one_line() {
+    let server = Server::start(true);
+    let out = server
+        .odcs(&["create-repo", "/etc"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("odcs: compose 1 failed:") && stderr.contains("outside the allowed roots"),
+        "{stderr}"
+    );
+
+    let out = server
+        .odcs(&["get", "999"])
+        .assert()
+        .code(4)
+        .get_output()
+        .clone();
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("odcs: 404"), "{stderr}");
+
+    let out = server
+        .odcs(&["create-repo", &server.repo(), "--flag", "bogus"])
+        .assert()
+        .code(4)
+        .get_output()
+        .clone();
+    assert!(text(&out.stderr).contains("bogus"), "{}", text(&out.stderr));
+
+    server.odcs(&["get", "abc"]).assert().code(2);
+    server.odcs(&["frobnicate"]).assert().code(2);
+
+    let out = Cmd::cargo_bin("odcs")
+        .expect("odcs")
+        .env_clear()
+        .env("HOME", server.dir.path())
+        .args(["--server", "http://127.0.0.1:1/", "get", "1"])
+        .assert()
+        .code(4)
+        .get_output()
+        .clone();
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("odcs: cannot reach http://127.0.0.1:1/"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let out = Cmd::cargo_bin("odcs")
+        .expect("odcs")
+        .env_clear()
+        .env("HOME", server.dir.path())
+        .args(["get", "1"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(
+        text(&out.stderr).contains("no server"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn watch_prints_the_compose_log() {
+    let server = Server::start(true);
+    let out = server
+        .odcs(&["--watch", "create-repo", &server.repo()])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("Compose odcs-1 started"), "{stderr}");
+}
+
+#[test]
+fn profiles_choose_the_server_and_unknown_ones_are_refused() {
+    let server = Server::start(true);
+    let config = server.dir.path().join("client.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "default_profile = \"local\"\n[profiles.local]\nserver = \"{}\"\n",
+            server.url
+        ),
+    )
+    .expect("config");
+    let odcs = || {
+        let mut cmd = Cmd::cargo_bin("odcs").expect("odcs");
+        cmd.env_clear()
+            .env("HOME", server.dir.path())
+            .env("ODCS_CLIENT_CONFIG", &config);
+        cmd
+    };
+    odcs().args(["about"]).assert().success();
+    odcs()
+        .args(["--profile", "local", "about"])
+        .assert()
+        .success();
+    let out = odcs()
+        .args(["--profile", "prod", "about"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(
+        text(&out.stderr).contains("no profile \"prod\""),
+        "{}",
+        text(&out.stderr)
+    );
+    // The environment names the server too.
+    Cmd::cargo_bin("odcs")
+        .expect("odcs")
+        .env_clear()
+        .env("HOME", server.dir.path())
+        .env("ODCS_SERVER", &server.url)
+        .args(["about"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn completions_are_generated() {
+    let out = Cmd::cargo_bin("odcs")
+        .expect("odcs")
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let script = text(&out.stdout);
+    assert!(
+        script.contains("create-tag") && script.contains("--sigkey"),
+        "{script}"
+    );
+}
+
+#[test]
+fn waiting_times_out_and_wakes_on_state_change_messages() {
+    let mut server = Server::start(false);
+    let out = server
+        .odcs(&["--json", "--no-wait", "create-repo", &server.repo()])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let id = json(&out.stdout)["id"].as_i64().expect("id").to_string();
+    // Nobody consumes the queue yet: the compose stays waiting.
+    let out = server
+        .odcs(&["wait", &id, "--timeout", "2"])
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    assert!(
+        text(&out.stderr).contains("did not finish within 2 seconds"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let config = server.dir.path().join("client.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.bus]\nserver = \"{}\"\namqp_url = \"{AMQP_URL}\"\namqp_topic = \"{}odcs.state.change\"\n",
+            server.url, server.topic_prefix
+        ),
+    )
+    .expect("config");
+    let waiter = Command::new(assert_cmd::cargo::cargo_bin("odcs"))
+        .env_clear()
+        .env("HOME", server.dir.path())
+        .env("ODCS_CLIENT_CONFIG", &config)
+        .args(["--profile", "bus", "-v", "--timeout", "120", "wait", &id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("odcs wait");
+    std::thread::sleep(Duration::from_secs(1));
+    let worker = sibling("odcs-worker");
+    server.spawn(&worker, &["consume"], "worker.log");
+    server.spawn(&worker, &["relay"], "relay.log");
+    let out = waiter.wait_with_output().expect("waited");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("waiting on state-change messages"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("odcs: message: compose {id} is")),
+        "{stderr}"
+    );
+    assert!(
+        text(&out.stdout).contains("is done"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// The reference CLI (`odcs` from PyPI `odcs[client]`).
+fn reference_cli() -> PathBuf {
+    if let Ok(p) = std::env::var("ODCS_REFERENCE_CLI") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    Path::new(&home).join(".cache/odcs-pyenv/bin/odcs")
+}
+
+#[test]
+fn the_reference_cli_and_ours_make_the_same_composes() {
+    let reference = reference_cli();
+    assert!(
+        reference.exists(),
+        "{} is missing: run .ci/test once or set ODCS_REFERENCE_CLI",
+        reference.display()
+    );
+    let server = Server::start(false);
+    // The reference CLI is anonymous only for servers named localhost.
+    let local = server.url.replace("127.0.0.1", "localhost");
+    let scenarios: [&[&str]; 6] = [
+        &[
+            "create-module",
+            "testmodule:master",
+            "nodejs:20",
+            "--base-module-br-name",
+            "platform",
+            "--base-module-br-stream",
+            "f40",
+            "--sigkey",
+            "none",
+        ],
+        &[
+            "create-pulp",
+            "cs-1",
+            "cs-2",
+            "--flag",
+            "ignore_absent_pulp_repos",
+        ],
+        &[
+            "create-raw-config",
+            "fedora",
+            "main",
+            "--label",
+            "Alpha-1.0",
+            "--compose-type",
+            "production",
+            "--koji-event",
+            "7",
+        ],
+        &[
+            "create-tag",
+            "f40",
+            "bash",
+            "ed",
+            "--sigkey",
+            "none",
+            "--sigkey",
+            "FD431D51",
+            "--flag",
+            "no_deps",
+            "--arch",
+            "x86_64",
+            "--lookaside-repo",
+            "http://repo.example.com/x86_64/",
+            "--koji-event",
+            "5",
+            "--build",
+            "ed-1-1",
+        ],
+        &[
+            "create-build",
+            "ed-1.14.1-2",
+            "module-build-macros-0.1-1",
+            "--sigkey",
+            "none",
+            "--arch",
+            "x86_64",
+        ],
+        &[
+            "create-tag",
+            "f41",
+            "--flag",
+            "check_deps",
+            "--target-dir",
+            "default",
+        ],
+    ];
+    let volatile = [
+        "id",
+        "time_submitted",
+        "time_to_expire",
+        "toplevel_url",
+        "result_repo",
+        "result_repofile",
+        "time_started",
+        "time_done",
+        "time_removed",
+    ];
+    for args in scenarios {
+        let theirs = Command::new(&reference)
+            .env("HOME", server.dir.path())
+            .arg("--server")
+            .arg(&local)
+            .arg("--no-wait")
+            .args(args)
+            .output()
+            .expect("reference CLI runs");
+        assert!(
+            theirs.status.success(),
+            "reference CLI failed: {}",
+            text(&theirs.stderr)
+        );
+        let ours = server
+            .odcs(&[&["--no-wait", "--json"], args].concat())
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        let mut theirs = json(&theirs.stdout);
+        let mut ours = json(&ours.stdout);
+        for key in volatile {
+            theirs.as_object_mut().expect("object").remove(key);
+            ours.as_object_mut().expect("object").remove(key);
+        }
+        assert_eq!(ours, theirs, "{args:?}");
+    }
+}
