@@ -314,7 +314,15 @@ fn failures_exit_non_zero_with_one_line() {
         .clone();
     assert!(text(&out.stderr).contains("bogus"), "{}", text(&out.stderr));
 
-    server.odcs(&["get", "abc"]).assert().code(2);
+    let out = server
+        .odcs(&["get", "abc"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("odcs: invalid value 'abc'"), "{stderr}");
     server.odcs(&["frobnicate"]).assert().code(2);
 
     let out = Cmd::cargo_bin("odcs")

@@ -21,7 +21,7 @@ use crate::repodata::{
 };
 use crate::source::koji::{
     build_rpms, choose_copies, known_tag, listed_arches, pungi_compose_rpms,
-    pungi_compose_selection, tag_rpms, KojiSourceError,
+    pungi_compose_selection, tag_rpms, KojiSourceError, PungiComposeRpms,
 };
 use crate::source::repo::{self, RepoSourceError};
 
@@ -169,6 +169,22 @@ pub struct Generated {
     pub placed: usize,
     /// Broken dependencies tolerated (without `check_deps`), for the compose's reason.
     pub broken: Vec<String>,
+    /// What the source resolved the request to, recorded in the compose (a Pungi compose's
+    /// arches, builds, packages and keys, as the reference records them).
+    pub resolved: Option<ResolvedRequest>,
+}
+
+/// Request fields a source fills in from what it found, space separated as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResolvedRequest {
+    /// Arches.
+    pub arches: String,
+    /// Build NVRs.
+    pub builds: String,
+    /// Package names.
+    pub packages: String,
+    /// Signing keys; a trailing space means unsigned packages are allowed too.
+    pub sigkeys: String,
 }
 
 impl Generated {
@@ -205,6 +221,7 @@ pub fn generate(
     log: &ComposeLog,
 ) -> Result<Generated, GenerateError> {
     let mut spec = request.spec.clone();
+    let mut resolved = None;
     let (files, extra, koji_event) = match request.source_type {
         SourceType::Repo => {
             let source = repo::open(&request.source, ctx.repo_roots)?;
@@ -218,7 +235,12 @@ pub fn generate(
         }
         SourceType::Tag | SourceType::Build | SourceType::PungiCompose => {
             let koji = ctx.koji.ok_or(KojiSourceError::NotConfigured)?;
-            let (wanted, event) = koji_rpms(request, koji, ctx.fetcher, &mut spec, log)?;
+            let KojiRpms {
+                wanted,
+                event,
+                resolved: found,
+            } = koji_rpms(request, koji, ctx.fetcher, &mut spec, log)?;
+            resolved = found;
             let fetched = koji.store.fetch(&wanted)?;
             log.line(format_args!(
                 "Fetched {} package files ({} downloaded, {} bytes)",
@@ -267,7 +289,18 @@ pub fn generate(
         pungi_compose_id: built.pungi_compose_id,
         placed: built.placed,
         broken,
+        resolved,
     })
+}
+
+/// What a Koji source resolved to.
+struct KojiRpms {
+    /// The files to fetch.
+    wanted: Vec<WantedRpm>,
+    /// The event a tag was read at.
+    event: Option<i64>,
+    /// Request fields the source filled in.
+    resolved: Option<ResolvedRequest>,
 }
 
 /// The Koji RPMs a `tag`, `build` or `pungi_compose` request resolves to, with the event a
@@ -278,7 +311,7 @@ fn koji_rpms(
     fetcher: &Fetcher,
     spec: &mut ComposeSpec,
     log: &ComposeLog,
-) -> Result<(Vec<WantedRpm>, Option<i64>), GenerateError> {
+) -> Result<KojiRpms, GenerateError> {
     let hub = &koji.hub;
     let sigkeys = request.gather.sigkeys.as_deref();
     let arches = listed_arches(&spec.arches, &request.gather.multilib_arches);
@@ -307,7 +340,11 @@ fn koji_rpms(
                 },
                 rpms.len()
             ));
-            Ok((choose_copies(hub, rpms, sigkeys)?, Some(event)))
+            Ok(KojiRpms {
+                wanted: choose_copies(hub, rpms, sigkeys)?,
+                event: Some(event),
+                resolved: None,
+            })
         }
         SourceType::Build => {
             let rpms = build_rpms(hub, &request.koji.builds, &arches)?;
@@ -316,7 +353,11 @@ fn koji_rpms(
                 request.koji.builds.join(" "),
                 rpms.len()
             ));
-            Ok((choose_copies(hub, rpms, sigkeys)?, None))
+            Ok(KojiRpms {
+                wanted: choose_copies(hub, rpms, sigkeys)?,
+                event: None,
+                resolved: None,
+            })
         }
         _ => {
             let external = pungi_compose_rpms(fetcher, &request.source)?;
@@ -328,8 +369,53 @@ fn koji_rpms(
                 external.builds.len(),
                 wanted.len()
             ));
-            Ok((wanted, None))
+            Ok(KojiRpms {
+                wanted,
+                event: None,
+                resolved: Some(resolve_pungi_compose(&external)),
+            })
         }
+    }
+}
+
+/// The request fields of a Pungi compose's RPMs: its arches, builds, package names and keys
+/// (unsigned allowed last, as a trailing space).
+fn resolve_pungi_compose(external: &PungiComposeRpms) -> ResolvedRequest {
+    let mut keys: BTreeSet<&str> = BTreeSet::new();
+    let mut unsigned = false;
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for rpms in external.builds.values() {
+        for (nvra, key) in rpms {
+            match key {
+                Some(k) => {
+                    keys.insert(k);
+                }
+                None => unsigned = true,
+            }
+            if let Some(name) = nvra.rsplitn(3, '-').nth(2) {
+                names.insert(name);
+            }
+        }
+    }
+    let mut sigkeys = keys.into_iter().collect::<Vec<_>>().join(" ");
+    if unsigned {
+        sigkeys.push(' ');
+    }
+    ResolvedRequest {
+        arches: external
+            .arches
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" "),
+        builds: external
+            .builds
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" "),
+        packages: names.into_iter().collect::<Vec<_>>().join(" "),
+        sigkeys,
     }
 }
 

@@ -22,7 +22,7 @@ use crate::compose::{ComposeLog, ComposeSpec};
 use crate::gather::lookaside::Fetcher;
 use crate::generate::{
     compression, generate, resolve_koji_event, EngineContext, GatherOptions, GenerateRequest,
-    KojiOptions,
+    Generated, KojiOptions, ResolvedRequest,
 };
 use crate::koji::Koji;
 use crate::repodata::PackageCache;
@@ -105,15 +105,25 @@ impl Worker {
         let _ = renewer.join();
 
         let (to, reason, changes) = match &result {
-            Ok((koji_event, pungi_id, reason)) => (
-                ComposeState::Done,
-                reason.clone(),
-                ComposeChanges {
-                    koji_event: Some(*koji_event),
-                    pungi_compose_id: Some(Some(pungi_id.clone())),
-                    ..ComposeChanges::default()
-                },
-            ),
+            Ok(generated) => {
+                let resolved = generated.resolved.clone();
+                let field = |f: fn(&ResolvedRequest) -> &String| {
+                    resolved.as_ref().map(|r| Some(f(r).clone()))
+                };
+                (
+                    ComposeState::Done,
+                    generated.reason(DONE_REASON),
+                    ComposeChanges {
+                        koji_event: Some(generated.koji_event),
+                        pungi_compose_id: Some(Some(generated.pungi_compose_id.clone())),
+                        arches: field(|r| &r.arches),
+                        builds: field(|r| &r.builds),
+                        packages: field(|r| &r.packages),
+                        sigkeys: field(|r| &r.sigkeys),
+                        ..ComposeChanges::default()
+                    },
+                )
+            }
             Err(reason) => (
                 ComposeState::Failed,
                 reason.clone(),
@@ -321,9 +331,8 @@ impl Worker {
         })
     }
 
-    /// Generates the compose; `Ok((koji_event, pungi_compose_id, reason))` or the failure
-    /// reason.
-    fn run(&self, compose: &Compose) -> Result<(Option<i64>, String, String), String> {
+    /// Generates the compose; what was generated, or the failure reason.
+    fn run(&self, compose: &Compose) -> Result<Generated, String> {
         let target_dir = compose
             .target_dir
             .as_deref()
@@ -382,10 +391,7 @@ impl Worker {
             Err(reason) => log.error(reason),
         }
         log.sync();
-        result.map(|g| {
-            let reason = g.reason(DONE_REASON);
-            (g.koji_event, g.pungi_compose_id, reason)
-        })
+        result
     }
 }
 

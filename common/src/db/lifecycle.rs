@@ -31,6 +31,10 @@ pub struct ComposeChanges {
     pub worker_id: Option<Option<String>>,
     pub lease_expires_at: Option<Option<NaiveDateTime>>,
     pub dispatched_at: Option<Option<NaiveDateTime>>,
+    pub arches: Option<Option<String>>,
+    pub builds: Option<Option<String>>,
+    pub packages: Option<Option<String>>,
+    pub sigkeys: Option<Option<String>>,
 }
 
 /// The outbox message announcing `compose`'s current state.

@@ -488,6 +488,11 @@ both_stores!(pungi_compose_takes_the_same_rpms_from_koji, |store| {
         set(&["app-1-1.x86_64.rpm", "libthing-1-1.x86_64.rpm"])
     );
     assert!(w.dnf_install(c.id, "app").contains("libthing-1"));
+    // The compose records what the external compose held, as the reference does.
+    assert_eq!(c.arches.as_deref(), Some("x86_64"));
+    assert_eq!(c.builds.as_deref(), Some("app-1-1 libthing-1-1"));
+    assert_eq!(c.packages.as_deref(), Some("app libthing"));
+    assert_eq!(c.sigkeys.as_deref(), Some(" "));
 
     let (c, _) = w.compose(json!({"source": {"type": "pungi_compose",
         "source": format!("file://{}/Workstation", variant.parent().expect("dir").display())}}));

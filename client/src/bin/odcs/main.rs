@@ -51,7 +51,18 @@ fn usage(message: String) -> Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("odcs: {}", first_line(&e.to_string()));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     if let Command::Completions { shell } = cli.command {
         clap_complete::generate(shell, &mut Cli::command(), "odcs", &mut std::io::stdout());
         return ExitCode::SUCCESS;
@@ -73,6 +84,13 @@ fn main() -> ExitCode {
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// The first line of clap's error, without its `error: ` prefix: one line, as every other
+/// error the command prints.
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    line.strip_prefix("error: ").unwrap_or(line).to_owned()
 }
 
 /// Everything resolved from flags, environment and the configuration file.
