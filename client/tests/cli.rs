@@ -623,3 +623,77 @@ fn the_reference_cli_and_ours_make_the_same_composes() {
         assert_eq!(ours, theirs, "{args:?}");
     }
 }
+
+/// Answers one HTTP request with `{"version": "x"}`; returns the request's head.
+fn capture_one_request() -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://127.0.0.1:{}/",
+        listener.local_addr().expect("addr").port()
+    );
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("a request");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let body = r#"{"version": "x"}"#;
+        let mut stream = stream;
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        head
+    });
+    (url, handle)
+}
+
+#[test]
+fn tokens_are_sent_as_bearer_from_the_option_a_file_or_a_profile() {
+    let dir = tempfile::tempdir().expect("scratch");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "from-a-file\n").expect("token file");
+    let config = dir.path().join("client.toml");
+    let cases: [(&[&str], &str); 3] = [
+        (&["--token", "from-the-option"], "from-the-option"),
+        (
+            &["--token", token_file.to_str().expect("utf-8")],
+            "from-a-file",
+        ),
+        (&["--profile", "p"], "from-the-profile"),
+    ];
+    for (args, token) in cases {
+        let (url, request) = capture_one_request();
+        std::fs::write(
+            &config,
+            format!("[profiles.p]\nserver = \"{url}\"\ntoken = \"from-the-profile\"\n"),
+        )
+        .expect("config");
+        Cmd::cargo_bin("odcs")
+            .expect("odcs")
+            .env_clear()
+            .env("HOME", dir.path())
+            .env("ODCS_CLIENT_CONFIG", &config)
+            .args(["--server", &url])
+            .args(args)
+            .arg("about")
+            .assert()
+            .success();
+        let head = request
+            .join()
+            .expect("request captured")
+            .to_ascii_lowercase();
+        assert!(head.starts_with("get /api/1/about/ "), "{head}");
+        assert!(
+            head.contains(&format!("authorization: bearer {token}")),
+            "{head}"
+        );
+    }
+}
