@@ -161,6 +161,24 @@ impl Drop for Server {
     }
 }
 
+/// Running a command and insisting on how it ends; its output.
+trait Run {
+    /// Exit status 0.
+    fn succeeds(&mut self) -> std::process::Output;
+    /// Exit status `code`.
+    fn fails_with(&mut self, code: i32) -> std::process::Output;
+}
+
+impl Run for Cmd {
+    fn succeeds(&mut self) -> std::process::Output {
+        self.assert().success().get_output().clone()
+    }
+
+    fn fails_with(&mut self, code: i32) -> std::process::Output {
+        self.assert().code(code).get_output().clone()
+    }
+}
+
 fn json(output: &[u8]) -> Value {
     serde_json::from_slice(output)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(output)))
@@ -175,20 +193,12 @@ fn create_waits_for_done_and_every_subcommand_answers() {
     let server = Server::start(true);
     let out = server
         .odcs(&["create-repo", &server.repo(), "--arch", "x86_64"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
+        .succeeds();
     let stdout = text(&out.stdout);
     assert!(stdout.contains("Compose 1 is done"), "{stdout}");
     assert!(stdout.contains("repofile: http"), "{stdout}");
 
-    let out = server
-        .odcs(&["get", "1", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
+    let out = server.odcs(&["get", "1", "--json"]).succeeds();
     let compose = json(&out.stdout);
     assert_eq!(compose["state_name"], "done");
     assert_eq!(compose["source_type"], 3);
@@ -199,10 +209,7 @@ fn create_waits_for_done_and_every_subcommand_answers() {
 
     let out = server
         .odcs(&["--json", "create-repo", &server.repo(), "ed"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
+        .succeeds();
     assert_eq!(json(&out.stdout)["packages"], "ed");
 
     let out = server
@@ -214,10 +221,7 @@ fn create_waits_for_done_and_every_subcommand_answers() {
             "--flag",
             "no_reuse",
         ])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
+        .succeeds();
     let pending = json(&out.stdout);
     assert!(["wait", "generating", "done"]
         .contains(&pending["state_name"].as_str().unwrap_or_default()));
@@ -226,21 +230,13 @@ fn create_waits_for_done_and_every_subcommand_answers() {
 
     let out = server
         .odcs(&["list", "--state", "done", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
+        .succeeds();
     let page = json(&out.stdout);
     assert!(
         page["meta"]["total"].as_i64().unwrap_or_default() >= 2,
         "{page}"
     );
-    let out = server
-        .odcs(&["list", "--per-page", "1"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
+    let out = server.odcs(&["list", "--per-page", "1"]).succeeds();
     assert!(
         text(&out.stdout).contains("page 1 of"),
         "{}",
@@ -249,33 +245,15 @@ fn create_waits_for_done_and_every_subcommand_answers() {
 
     let out = server
         .odcs(&["renew", "1", "--seconds-to-live", "600", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
+        .succeeds();
     assert_eq!(json(&out.stdout)["id"], 1);
 
-    let out = server
-        .odcs(&["about"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
+    let out = server.odcs(&["about"]).succeeds();
     assert!(json(&out.stdout).get("version").is_some());
 
-    let out = server
-        .odcs(&["delete", "1"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
+    let out = server.odcs(&["delete", "1"]).succeeds();
     assert!(!text(&out.stdout).trim().is_empty());
-    let out = server
-        .odcs(&["get", "1", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
+    let out = server.odcs(&["get", "1", "--json"]).succeeds();
     // A done compose is expired at once; the beat removes it later.
     let state = json(&out.stdout)["state_name"].clone();
     assert!(state == "done" || state == "removed", "{state}");
@@ -284,42 +262,24 @@ fn create_waits_for_done_and_every_subcommand_answers() {
 #[test]
 fn failures_exit_non_zero_with_one_line() {
     let server = Server::start(true);
-    let out = server
-        .odcs(&["create-repo", "/etc"])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
+    let out = server.odcs(&["create-repo", "/etc"]).fails_with(1);
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("odcs: compose 1 failed:") && stderr.contains("outside the allowed roots"),
         "{stderr}"
     );
 
-    let out = server
-        .odcs(&["get", "999"])
-        .assert()
-        .code(4)
-        .get_output()
-        .clone();
+    let out = server.odcs(&["get", "999"]).fails_with(4);
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("odcs: 404"), "{stderr}");
 
     let out = server
         .odcs(&["create-repo", &server.repo(), "--flag", "bogus"])
-        .assert()
-        .code(4)
-        .get_output()
-        .clone();
+        .fails_with(4);
     assert!(text(&out.stderr).contains("bogus"), "{}", text(&out.stderr));
 
-    let out = server
-        .odcs(&["get", "abc"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
+    let out = server.odcs(&["get", "abc"]).fails_with(2);
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("odcs: invalid value 'abc'"), "{stderr}");
@@ -330,10 +290,7 @@ fn failures_exit_non_zero_with_one_line() {
         .env_clear()
         .env("HOME", server.dir.path())
         .args(["--server", "http://127.0.0.1:1/", "get", "1"])
-        .assert()
-        .code(4)
-        .get_output()
-        .clone();
+        .fails_with(4);
     let stderr = text(&out.stderr);
     assert!(
         stderr.starts_with("odcs: cannot reach http://127.0.0.1:1/"),
@@ -346,10 +303,7 @@ fn failures_exit_non_zero_with_one_line() {
         .env_clear()
         .env("HOME", server.dir.path())
         .args(["get", "1"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
+        .fails_with(2);
     assert!(
         text(&out.stderr).contains("no server"),
         "{}",
@@ -362,10 +316,7 @@ fn watch_prints_the_compose_log() {
     let server = Server::start(true);
     let out = server
         .odcs(&["--watch", "create-repo", &server.repo()])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
+        .succeeds();
     let stderr = text(&out.stderr);
     assert!(stderr.contains("Compose odcs-1 started"), "{stderr}");
 }
@@ -394,12 +345,7 @@ fn profiles_choose_the_server_and_unknown_ones_are_refused() {
         .args(["--profile", "local", "about"])
         .assert()
         .success();
-    let out = odcs()
-        .args(["--profile", "prod", "about"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
+    let out = odcs().args(["--profile", "prod", "about"]).fails_with(2);
     assert!(
         text(&out.stderr).contains("no profile \"prod\""),
         "{}",
@@ -421,10 +367,7 @@ fn completions_are_generated() {
     let out = Cmd::cargo_bin("odcs")
         .expect("odcs")
         .args(["completions", "bash"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
+        .succeeds();
     let script = text(&out.stdout);
     assert!(
         script.contains("create-tag") && script.contains("--sigkey"),
@@ -437,18 +380,10 @@ fn waiting_times_out_and_wakes_on_state_change_messages() {
     let mut server = Server::start(false);
     let out = server
         .odcs(&["--json", "--no-wait", "create-repo", &server.repo()])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
+        .succeeds();
     let id = json(&out.stdout)["id"].as_i64().expect("id").to_string();
     // Nobody consumes the queue yet: the compose stays waiting.
-    let out = server
-        .odcs(&["wait", &id, "--timeout", "2"])
-        .assert()
-        .code(3)
-        .get_output()
-        .clone();
+    let out = server.odcs(&["wait", &id, "--timeout", "2"]).fails_with(3);
     assert!(
         text(&out.stderr).contains("did not finish within 2 seconds"),
         "{}",
@@ -610,10 +545,7 @@ fn the_reference_cli_and_ours_make_the_same_composes() {
         );
         let ours = server
             .odcs(&[&["--no-wait", "--json"], args].concat())
-            .assert()
-            .success()
-            .get_output()
-            .clone();
+            .succeeds();
         let mut theirs = json(&theirs.stdout);
         let mut ours = json(&ours.stdout);
         for key in volatile {

@@ -84,6 +84,18 @@ impl State {
         self.event
     }
 
+    /// The ids of the tag named `tag` and the build `nvr`.
+    fn tag_and_build(&self, tag: &str, nvr: &str) -> (i64, i64) {
+        let tag_id = self.tags.iter().find(|t| t.name == tag).expect("tag").id;
+        let build_id = self
+            .builds
+            .iter()
+            .find(|b| format!("{}-{}-{}", b.name, b.version, b.release) == nvr)
+            .expect("build")
+            .id;
+        (tag_id, build_id)
+    }
+
     fn new_id(&mut self) -> i64 {
         self.next_id += 1;
         self.next_id
@@ -807,13 +819,7 @@ impl FakeKoji {
     /// Tags `nvr` into `tag`; returns the event.
     pub fn tag_build(&self, tag: &str, nvr: &str) -> i64 {
         let mut st = self.state();
-        let tag_id = st.tags.iter().find(|t| t.name == tag).expect("tag").id;
-        let build_id = st
-            .builds
-            .iter()
-            .find(|b| format!("{}-{}-{}", b.name, b.version, b.release) == nvr)
-            .expect("build")
-            .id;
+        let (tag_id, build_id) = st.tag_and_build(tag, nvr);
         let event = st.new_event();
         st.taggings.push(Tagging {
             tag_id,
@@ -827,13 +833,7 @@ impl FakeKoji {
     /// Untags `nvr` from `tag`; returns the event.
     pub fn untag_build(&self, tag: &str, nvr: &str) -> i64 {
         let mut st = self.state();
-        let tag_id = st.tags.iter().find(|t| t.name == tag).expect("tag").id;
-        let build_id = st
-            .builds
-            .iter()
-            .find(|b| format!("{}-{}-{}", b.name, b.version, b.release) == nvr)
-            .expect("build")
-            .id;
+        let (tag_id, build_id) = st.tag_and_build(tag, nvr);
         let event = st.new_event();
         for t in st
             .taggings
