@@ -430,6 +430,42 @@ fn waiting_times_out_and_wakes_on_state_change_messages() {
     );
 }
 
+#[test]
+fn a_terminal_gets_a_spinner_and_a_pipe_gets_plain_lines() {
+    let server = Server::start(false);
+    let odcs = assert_cmd::cargo::cargo_bin("odcs");
+    // Nobody consumes the queue: the compose waits until the timeout.
+    let line = format!(
+        "{} --server {} --timeout 3 create-repo {}",
+        odcs.display(),
+        server.url,
+        server.repo()
+    );
+    let out = Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", server.dir.path())
+        .env("TERM", "xterm")
+        .output()
+        .expect("script runs");
+    let screen = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{screen}");
+    assert!(screen.contains("compose 1: wait ("), "{screen}");
+    assert!(
+        screen.contains("\u{1b}[2K") || screen.contains('\r'),
+        "the spinner redraws its line: {screen:?}"
+    );
+
+    let out = server.odcs(&["--timeout", "2", "wait", "1"]).fails_with(3);
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with("compose 1: wait (0s)\n"), "{stderr}");
+    assert!(
+        !stderr.contains('\r') && !stderr.contains('\u{1b}'),
+        "{stderr:?}"
+    );
+}
+
 /// The reference CLI (`odcs` from PyPI `odcs[client]`).
 fn reference_cli() -> PathBuf {
     if let Ok(p) = std::env::var("ODCS_REFERENCE_CLI") {

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use crate::compose::dnf;
 use crate::gather::{make_rpm, rpmsign, signing_key, Rpm};
-use crate::koji_hub::FakeKoji;
+use crate::koji_hub::{FakeKoji, TestPki};
 use crate::lifecycle::World;
 use crate::support::*;
 
@@ -506,37 +506,30 @@ both_stores!(pungi_compose_takes_the_same_rpms_from_koji, |store| {
 });
 
 #[test]
-fn client_certificate_login_sends_session_headers() {
-    let w = KojiWorld::with(Store::Sqlite, |config, _| {
-        // The identity is only presented over TLS; the fake hub speaks plain HTTP, which is
-        // enough to check the session protocol.
-        let pem = config.package_cache_dir.with_file_name("client.pem");
-        std::fs::create_dir_all(pem.parent().expect("dir")).expect("dir");
-        let scratch = pem.parent().expect("dir").to_owned();
-        run(Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=odcs",
-            ])
-            .arg("-keyout")
-            .arg(scratch.join("key.pem"))
-            .arg("-out")
-            .arg(scratch.join("cert.pem")));
-        let mut both = std::fs::read(scratch.join("cert.pem")).expect("cert");
-        both.extend(std::fs::read(scratch.join("key.pem")).expect("key"));
-        std::fs::write(&pem, both).expect("pem");
-        config.koji_client_cert = pem;
-    });
-    w.hub.add_tag("t", "x86_64", &[]);
-    let koji = Koji::from_config(&w.config)
+fn client_certificate_login_over_tls_sends_session_headers() {
+    let scratch = Scratch::new("koji-tls");
+    let pki = TestPki::new(&scratch.path().join("pki"));
+    let hub = FakeKoji::start_tls(&scratch.path().join("koji"), &pki);
+    hub.add_tag("t", "x86_64", &[]);
+    let config = |cert: &Path| Config {
+        koji_hub_url: hub.url.clone(),
+        koji_topurl: hub.topurl.clone(),
+        koji_client_cert: cert.to_owned(),
+        koji_server_ca: pki.ca.clone(),
+        koji_attempts: 1,
+        package_cache_dir: scratch.path().join("cache"),
+        ..Config::default()
+    };
+    let koji = Koji::from_config(&config(&pki.client))
         .expect("koji")
         .expect("configured");
     assert_eq!(
         koji.hub.tag("t").expect("call").map(|t| t.name),
         Some("t".into())
     );
-    assert_eq!(koji.hub.last_event().expect("call").id, w.hub.last_event());
-    assert_eq!(w.hub.take_calls()[0], "sslLogin");
-    let headers = w.hub.session_headers();
+    assert_eq!(koji.hub.last_event().expect("call").id, hub.last_event());
+    assert_eq!(hub.take_calls()[0], "sslLogin");
+    let headers = hub.session_headers();
     assert!(
         headers.contains(&"Koji-Session-Id: 4242".to_owned()),
         "{headers:?}"
@@ -545,6 +538,13 @@ fn client_certificate_login_sends_session_headers() {
         headers.contains(&"Koji-Session-Callnum: 2".to_owned()),
         "{headers:?}"
     );
+
+    // Without a client certificate the hub refuses the handshake; the error names the hub.
+    let anonymous = Koji::from_config(&config(Path::new("")))
+        .expect("koji")
+        .expect("configured");
+    let err = anonymous.hub.tag("t").expect_err("refused");
+    assert!(err.to_string().contains(&hub.url), "{err}");
 }
 
 /// The Python interpreter that has the reference `koji` client library.
