@@ -32,8 +32,14 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of the server at `server` (e.g. `https://odcs.example.com/`).
-    pub fn new(server: &str, auth: Auth, timeout: Duration) -> Result<Client, ClientError> {
+    /// A client of the server at `server` (e.g. `https://odcs.example.com/`), trusting the CA
+    /// in the PEM file `ca` besides the public ones.
+    pub fn new(
+        server: &str,
+        auth: Auth,
+        ca: Option<&std::path::Path>,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
         let mut base = url::Url::parse(server)
             .map_err(|e| ClientError::Config(format!("server URL {server:?}: {e}")))?;
         if !base.path().ends_with('/') {
@@ -49,6 +55,13 @@ impl Client {
             let identity = reqwest::Identity::from_pem(&pem)
                 .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
             builder = builder.identity(identity);
+        }
+        if let Some(path) = ca {
+            let pem = std::fs::read(path)
+                .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+            let certificate = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+            builder = builder.add_root_certificate(certificate);
         }
         let http = builder
             .build()

@@ -665,3 +665,143 @@ fn tokens_are_sent_as_bearer_from_the_option_a_file_or_a_profile() {
         );
     }
 }
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate (key included), by openssl.
+fn pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            text(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("ext");
+    for who in ["server", "client"] {
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={who}"),
+            "-keyout",
+            &format!("{who}.key"),
+            "-out",
+            &format!("{who}.csr"),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{who}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{who}.ext"),
+            "-out",
+            &format!("{who}.pem"),
+        ]);
+    }
+    let mut both = std::fs::read(dir.join("client.pem")).expect("cert");
+    both.extend(std::fs::read(dir.join("client.key")).expect("key"));
+    std::fs::write(dir.join("client-with-key.pem"), both).expect("pem");
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+        dir.join("client-with-key.pem"),
+    )
+}
+
+#[test]
+fn client_certificates_and_private_cas_are_used_over_tls() {
+    let dir = tempfile::tempdir().expect("scratch");
+    let (ca, server_cert, server_key, client) = pki(dir.path());
+    let port = free_port();
+    // openssl's test server, requiring a client certificate from the CA; it answers HTML, so
+    // a completed handshake shows as an unreadable answer, a refused one as unreachable.
+    let mut tls_server = Command::new("openssl")
+        .args([
+            "s_server",
+            "-quiet",
+            "-www",
+            "-accept",
+            &port.to_string(),
+            "-Verify",
+            "1",
+        ])
+        .arg("-CAfile")
+        .arg(&ca)
+        .arg("-cert")
+        .arg(&server_cert)
+        .arg("-key")
+        .arg(&server_key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "openssl s_server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let url = format!("https://127.0.0.1:{port}/");
+    let odcs = |extra: &[&str]| {
+        let mut cmd = Cmd::cargo_bin("odcs").expect("odcs");
+        cmd.env_clear()
+            .env("HOME", dir.path())
+            .args(["--server", &url])
+            .args(extra)
+            .arg("about");
+        cmd
+    };
+    let ca = ca.to_str().expect("utf-8");
+    let client = client.to_str().expect("utf-8");
+    let with_cert = text(
+        &odcs(&["--ca-cert", ca, "--cert", client])
+            .fails_with(4)
+            .stderr,
+    );
+    let without_cert = text(&odcs(&["--ca-cert", ca]).fails_with(4).stderr);
+    let untrusted = text(&odcs(&["--cert", client]).fails_with(4).stderr);
+    let _ = tls_server.kill();
+    let _ = tls_server.wait();
+    assert!(
+        with_cert.starts_with("odcs: unexpected answer from https://127.0.0.1"),
+        "{with_cert}"
+    );
+    assert!(
+        without_cert.starts_with("odcs: cannot reach"),
+        "{without_cert}"
+    );
+    assert!(
+        untrusted.starts_with("odcs: cannot reach") && untrusted.contains("certificate"),
+        "{untrusted}"
+    );
+}

@@ -39,6 +39,9 @@ pub struct Cli {
     /// PEM file with a client certificate and key.
     #[arg(long, global = true)]
     pub cert: Option<PathBuf>,
+    /// PEM file of a CA to trust besides the public ones (a private server certificate).
+    #[arg(long, global = true)]
+    pub ca_cert: Option<PathBuf>,
     /// AMQP broker to wait on state-change messages from instead of polling.
     #[arg(long, global = true, env = "ODCS_AMQP_URL", hide_env_values = true)]
     pub amqp_url: Option<String>,

@@ -28,6 +28,8 @@ pub struct Profile {
     pub token_file: Option<PathBuf>,
     /// PEM with a client certificate and key.
     pub cert: Option<PathBuf>,
+    /// PEM of a CA to trust besides the public ones.
+    pub ca_cert: Option<PathBuf>,
     /// Broker to wait on state-change messages from.
     pub amqp_url: Option<String>,
     /// The server's messaging exchange (default `amq.topic`).

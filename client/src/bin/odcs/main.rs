@@ -125,7 +125,8 @@ fn settings(cli: &Cli) -> Result<Settings, Failure> {
         (None, Some(cert)) => Auth::Certificate(cert),
         (None, None) => Auth::None,
     };
-    let client = Client::new(&server, auth, Duration::from_secs(60))?;
+    let ca = cli.ca_cert.clone().or(profile.ca_cert.clone());
+    let client = Client::new(&server, auth, ca.as_deref(), Duration::from_secs(60))?;
     let broker = cli
         .amqp_url
         .clone()
