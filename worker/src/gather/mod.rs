@@ -496,26 +496,27 @@ fn alternatives_chosen(
     let mut sole: HashSet<PackageId> = roots.iter().copied().collect();
     let mut optional: BTreeSet<PackageId> = BTreeSet::new();
     for id in chosen {
-        for cap in &pool.get(*id).record.requires {
-            let Ok(parsed) = clauses(cap) else { continue };
-            for clause in parsed.iter().filter(|c| c.unless.is_empty()) {
-                let providers: BTreeSet<PackageId> = clause
-                    .any
-                    .iter()
-                    .flat_map(|a| pool.atom_providers(a))
-                    .filter(|p| allowed(pool, policy, *p))
-                    .collect();
-                let inside: Vec<PackageId> = providers
-                    .iter()
-                    .copied()
-                    .filter(|p| chosen.binary_search(p).is_ok())
-                    .collect();
-                match (providers.len(), inside.as_slice()) {
-                    (1, [only]) => {
-                        sole.insert(*only);
-                    }
-                    (_, found) => optional.extend(found.iter().copied()),
+        for requirement in pool.requirements(*id) {
+            if !requirement.unless.is_empty() {
+                continue;
+            }
+            let providers: BTreeSet<PackageId> = requirement
+                .any
+                .iter()
+                .flatten()
+                .copied()
+                .filter(|p| allowed(pool, policy, *p))
+                .collect();
+            let inside: Vec<PackageId> = providers
+                .iter()
+                .copied()
+                .filter(|p| chosen.binary_search(p).is_ok())
+                .collect();
+            match (providers.len(), inside.as_slice()) {
+                (1, [only]) => {
+                    sole.insert(*only);
                 }
+                (_, found) => optional.extend(found.iter().copied()),
             }
         }
     }
@@ -530,20 +531,18 @@ fn trim(pool: &Pool, solution: &[PackageId], roots: &[PackageId]) -> Vec<Package
         let mut added = false;
         let current: Vec<PackageId> = keep.iter().copied().collect();
         for id in current {
-            for cap in &pool.get(id).record.requires {
-                let Ok(parsed) = clauses(cap) else { continue };
-                for clause in parsed {
-                    if holds(pool, &clause, &|p| keep.contains(&p)) {
-                        continue;
-                    }
-                    let provider = clause.any.iter().find_map(|atom| {
-                        pool.atom_providers(atom)
-                            .into_iter()
-                            .find(|p| solution.binary_search(p).is_ok())
-                    });
-                    if let Some(p) = provider {
-                        added |= keep.insert(p);
-                    }
+            for requirement in pool.requirements(id) {
+                if requirement.holds(&|p| keep.contains(&p)) {
+                    continue;
+                }
+                let provider = requirement.any.iter().find_map(|providers| {
+                    providers
+                        .iter()
+                        .copied()
+                        .find(|p| solution.binary_search(p).is_ok())
+                });
+                if let Some(p) = provider {
+                    added |= keep.insert(p);
                 }
             }
         }

@@ -1,10 +1,11 @@
 //! The packages a gather chooses from, indexed by name, provided capability and file.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use super::capability::{Capability, Range};
 use super::metadata::PackageRecord;
-use super::rich::Atom;
+use super::rich::{clauses, Atom};
 
 /// Where a package in the pool comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,6 +59,29 @@ pub struct Pool {
     by_name: HashMap<String, Vec<PackageId>>,
     provides: HashMap<String, Vec<(PackageId, Option<Range>)>>,
     files: HashMap<String, Vec<PackageId>>,
+    /// Each package's requirements with their providers, looked up on first use.
+    requirements: Vec<OnceLock<Vec<Requirement>>>,
+}
+
+/// One clause of a package's requirements with the providers of its atoms looked up: the
+/// form the gather stage checks closures and alternatives with, computed once per package.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requirement {
+    /// Providers of each atom any of which satisfies the clause, in the clause's order.
+    pub any: Vec<Vec<PackageId>>,
+    /// Providers of each condition atom whose absence satisfies the clause.
+    pub unless: Vec<Vec<PackageId>>,
+}
+
+impl Requirement {
+    /// Whether the clause holds when exactly the `installed` packages are installed.
+    pub fn holds(&self, installed: &dyn Fn(PackageId) -> bool) -> bool {
+        self.any.iter().any(|p| p.iter().copied().any(installed))
+            || self
+                .unless
+                .iter()
+                .any(|p| !p.iter().copied().any(installed))
+    }
 }
 
 /// Collects packages, then builds a [`Pool`].
@@ -164,6 +188,7 @@ impl PoolBuilder {
                 owners.push(id);
             }
         }
+        pool.requirements = self.packages.iter().map(|_| OnceLock::new()).collect();
         pool.packages = self.packages;
         pool
     }
@@ -219,6 +244,28 @@ impl Pool {
             out.retain(|id| not.binary_search(id).is_err());
         }
         out
+    }
+
+    /// The requirements of `id` that parse, as clauses with their providers (cached).
+    /// Requirements that do not parse are left out: nothing can satisfy them, and callers
+    /// report them from the record.
+    pub fn requirements(&self, id: PackageId) -> &[Requirement] {
+        self.requirements[id as usize].get_or_init(|| {
+            let providers = |atoms: &[Atom]| -> Vec<Vec<PackageId>> {
+                atoms.iter().map(|a| self.atom_providers(a)).collect()
+            };
+            self.get(id)
+                .record
+                .requires
+                .iter()
+                .filter_map(|cap| clauses(cap).ok())
+                .flatten()
+                .map(|clause| Requirement {
+                    any: providers(&clause.any),
+                    unless: providers(&clause.unless),
+                })
+                .collect()
+        })
     }
 
     /// Packages whose name and version an obsoletes `cap` matches.
