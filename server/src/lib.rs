@@ -87,7 +87,7 @@ pub fn start_standalone_services(state: &AppState) -> anyhow::Result<StandaloneS
     use odcs_worker::{consumer, relay, services};
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let cache = services::open_cache(&state.config)?;
-    let factory = services::worker_factory(state.config.clone(), state.pool.clone(), cache);
+    let factory = services::worker_factory(state.config.clone(), state.pool.clone(), cache)?;
     let mut threads = Vec::new();
     if let Dispatcher::Local(queue) = state.dispatcher.as_ref() {
         threads.extend(consumer::run_local(

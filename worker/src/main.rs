@@ -130,7 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 queues
             };
             let cache = services::open_cache(&config)?;
-            let factory = services::worker_factory(config.clone(), pool, cache);
+            let factory = services::worker_factory(config.clone(), pool, cache)?;
             runtime()?.block_on(async {
                 let stop = services::shutdown_signal();
                 // The broker may go away (restarts, network): reconnect until told to stop.

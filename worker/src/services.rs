@@ -102,32 +102,28 @@ pub async fn run_beat(
     }
 }
 
-/// Builds workers named after this host and process.
+/// Builds workers named after this host and process. Fails when Koji is configured but its
+/// client cannot be set up (an unreadable certificate, say), so a misconfigured worker does
+/// not start and fail every Koji compose.
 pub fn worker_factory(
     config: Arc<Config>,
     pool: DbPool,
     cache: Arc<PackageCache>,
-) -> crate::consumer::WorkerFactory {
+) -> Result<crate::consumer::WorkerFactory, crate::koji::hub::KojiError> {
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into());
     let pid = std::process::id();
     let fetcher = Arc::new(default_fetcher());
-    let koji = match Koji::from_config(&config) {
-        Ok(koji) => koji.map(Arc::new),
-        Err(e) => {
-            tracing::error!(error = %e, "Koji is misconfigured; Koji composes will fail");
-            None
-        }
-    };
-    Arc::new(move |slot| Worker {
+    let koji = Koji::from_config(&config)?.map(Arc::new);
+    Ok(Arc::new(move |slot| Worker {
         id: format!("{host}-{pid}-{slot}"),
         config: config.clone(),
         pool: pool.clone(),
         cache: cache.clone(),
         fetcher: fetcher.clone(),
         koji: koji.clone(),
-    })
+    }))
 }
 
 /// Per-request timeout for remote repositories.

@@ -737,3 +737,18 @@ fn benchmark() {
         reuse_time.as_secs_f64() * 1000.0
     );
 }
+
+#[test]
+fn a_worker_with_an_unreadable_koji_certificate_does_not_start() {
+    let w = KojiWorld::with(Store::Sqlite, |config, _| {
+        config.koji_client_cert = PathBuf::from("/nonexistent/odcs-client.pem");
+    });
+    let cache = Arc::new(PackageCache::open(&w.config.package_cache_dir).expect("cache"));
+    let err = odcs_worker::services::worker_factory(w.config.clone(), w.world.pool.clone(), cache)
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("/nonexistent/odcs-client.pem"),
+        "{err}"
+    );
+}

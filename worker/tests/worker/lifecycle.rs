@@ -241,7 +241,7 @@ both_stores!(the_in_process_queue_feeds_two_workers, |world| {
     let queue = LocalQueue::new();
     let dispatcher = Dispatcher::Local(queue.clone());
     let cache = Arc::new(PackageCache::open(&world.scratch.path().join("cache")).expect("cache"));
-    let factory = worker_factory(world.config.clone(), world.pool.clone(), cache);
+    let factory = worker_factory(world.config.clone(), world.pool.clone(), cache).expect("factory");
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let threads = run_local(queue, 2, factory, stop);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
