@@ -269,6 +269,14 @@ fn failures_exit_non_zero_with_one_line() {
         "{stderr}"
     );
 
+    // Waiting on a compose that already failed reports it the same way.
+    let out = server.odcs(&["wait", "1"]).fails_with(1);
+    assert!(
+        text(&out.stderr).contains("odcs: compose 1 failed:"),
+        "{}",
+        text(&out.stderr)
+    );
+
     let out = server.odcs(&["get", "999"]).fails_with(4);
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -486,7 +494,11 @@ fn the_reference_cli_and_ours_make_the_same_composes() {
     let server = Server::start(false);
     // The reference CLI is anonymous only for servers named localhost.
     let local = server.url.replace("127.0.0.1", "localhost");
-    let scenarios: [&[&str]; 6] = [
+    let scenarios: [&[&str]; 7] = [
+        &[
+            "--redhat", "create", "tag", "f42", "bash", "--sigkey", "none", "--arch", "x86_64",
+            "--result", "iso",
+        ],
         &[
             "create-module",
             "testmodule:master",

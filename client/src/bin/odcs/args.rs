@@ -63,6 +63,9 @@ pub struct Cli {
     /// Say what the client does (requests, messages).
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// Accepted for scripts written for the reference CLI; does nothing.
+    #[arg(long, global = true, hide = true)]
+    pub redhat: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -71,6 +74,32 @@ pub struct Cli {
 /// The sub-commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Low-level create, as the reference CLI's deprecated `create` (use the create-* commands).
+    Create {
+        /// tag, module, raw_config, pulp or build.
+        #[arg(value_parser = ["tag", "module", "raw_config", "pulp", "build"])]
+        source_type: String,
+        /// The source: a tag, space-separated modules or content sets, `name#commit`.
+        source: String,
+        /// Packages to include.
+        packages: Vec<String>,
+        /// Signing key (repeatable; "none" allows unsigned packages).
+        #[arg(long = "sigkey")]
+        sigkeys: Vec<String>,
+        /// Koji event.
+        #[arg(long)]
+        koji_event: Option<i64>,
+        #[command(flatten)]
+        modules: ModuleOptions,
+        /// Label of the compose.
+        #[arg(long)]
+        label: Option<String>,
+        /// Compose type.
+        #[arg(long)]
+        compose_type: Option<String>,
+        #[command(flatten)]
+        common: CommonOptions,
+    },
     /// Create a compose from a Koji tag.
     CreateTag {
         /// Koji tag.

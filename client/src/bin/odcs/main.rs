@@ -188,6 +188,54 @@ fn request(source: Source, keys: &[String], common: &CommonOptions) -> ComposeRe
     request
 }
 
+/// The body the deprecated `create` sends: the reference's `new_compose` fields as given.
+fn low_level_body(command: &Command) -> serde_json::Value {
+    use serde_json::json;
+    let Command::Create {
+        source_type,
+        source,
+        packages,
+        sigkeys: keys,
+        koji_event,
+        modules,
+        label,
+        compose_type,
+        common,
+    } = command
+    else {
+        return json!({});
+    };
+    let mut src = json!({"source": source, "type": source_type});
+    let mut set = |key: &str, list: &[String]| {
+        if !list.is_empty() {
+            src[key] = json!(list);
+        }
+    };
+    set("packages", packages);
+    set("sigkeys", &sigkeys(keys));
+    set("modular_koji_tags", &modules.modular_tags);
+    set("scratch_modules", &modules.scratch_modules);
+    if let Some(event) = koji_event {
+        src["koji_event"] = json!(event);
+    }
+    if let (Some(url), Some(commit)) = (
+        &modules.module_defaults_url,
+        &modules.module_defaults_commit,
+    ) {
+        src["module_defaults_url"] = json!(url);
+        src["module_defaults_commit"] = json!(commit);
+    }
+    let mut body = request(Source::Build { builds: Vec::new() }, &[], common).to_json();
+    body["source"] = src;
+    if let Some(label) = label {
+        body["label"] = json!(label);
+    }
+    if let Some(kind) = compose_type {
+        body["compose_type"] = json!(kind);
+    }
+    body
+}
+
 /// The compose request a create command describes, if it is one.
 fn create_request(command: &Command) -> Result<Option<ComposeRequest>, Failure> {
     let defaults = |url: &Option<String>, commit: &Option<String>| match (url, commit) {
@@ -323,8 +371,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     if cli.verbose {
         eprintln!("odcs: server {}", client.server());
     }
-    if let Some(request) = create_request(&cli.command)? {
-        let answer = client.create_raw(&request.to_json()).await?;
+    let body = match &cli.command {
+        Command::Create { .. } => {
+            eprintln!("odcs: create is deprecated; use the create-* commands");
+            Some(low_level_body(&cli.command))
+        }
+        other => create_request(other)?.map(|r| r.to_json()),
+    };
+    if let Some(body) = body {
+        let answer = client.create_raw(&body).await?;
         let compose: Compose = serde_json::from_value(answer.clone()).map_err(|e| Failure {
             code: EXIT_SERVER,
             message: format!("unexpected answer to the compose request: {e}"),
