@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command as Cmd;
+use odcs_common::test_pki::TestPki;
 use serde_json::Value;
 
 const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -678,83 +679,12 @@ fn tokens_are_sent_as_bearer_from_the_option_a_file_or_a_profile() {
     }
 }
 
-/// A CA, a server certificate for 127.0.0.1 and a client certificate (key included), by openssl.
-fn pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            text(&out.stderr)
-        );
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("ext");
-    for who in ["server", "client"] {
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            &format!("/CN={who}"),
-            "-keyout",
-            &format!("{who}.key"),
-            "-out",
-            &format!("{who}.csr"),
-        ]);
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{who}.csr"),
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &format!("{who}.ext"),
-            "-out",
-            &format!("{who}.pem"),
-        ]);
-    }
-    let mut both = std::fs::read(dir.join("client.pem")).expect("cert");
-    both.extend(std::fs::read(dir.join("client.key")).expect("key"));
-    std::fs::write(dir.join("client-with-key.pem"), both).expect("pem");
-    (
-        dir.join("ca.pem"),
-        dir.join("server.pem"),
-        dir.join("server.key"),
-        dir.join("client-with-key.pem"),
-    )
-}
-
 #[test]
 fn client_certificates_and_private_cas_are_used_over_tls() {
     let dir = tempfile::tempdir().expect("scratch");
-    let (ca, server_cert, server_key, client) = pki(dir.path());
+    let pki = TestPki::new(dir.path());
+    let (ca, server_cert, server_key, client) =
+        (pki.ca, pki.server_cert, pki.server_key, pki.client);
     let port = free_port();
     // openssl's test server, requiring a client certificate from the CA; it answers HTML, so
     // a completed handshake shows as an unreadable answer, a refused one as unreachable.

@@ -18,4 +18,6 @@ pub mod db;
 pub mod messaging;
 pub mod redact;
 pub mod request;
+#[cfg(feature = "test-pki")]
+pub mod test_pki;
 pub mod time;

@@ -21,9 +21,10 @@ use serde_json::{json, Value};
 
 use crate::compose::dnf;
 use crate::gather::{make_rpm, rpmsign, signing_key, Rpm};
-use crate::koji_hub::{FakeKoji, TestPki};
+use crate::koji_hub::FakeKoji;
 use crate::lifecycle::World;
 use crate::support::*;
+use odcs_common::test_pki::TestPki;
 
 /// A compose store, a fake hub and a worker configured for it.
 struct KojiWorld {

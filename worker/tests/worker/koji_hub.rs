@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use dxr::{Fault, FaultResponse, MethodCall, MethodResponse, Value};
 use md5::{Digest, Md5};
+use odcs_common::test_pki::TestPki;
 
 /// A tag and its parents (tag id, priority).
 #[derive(Debug, Clone)]
@@ -669,7 +670,7 @@ impl FakeKoji {
 
     /// Starts a hub over HTTPS that requires a client certificate signed by `tls.ca`.
     pub fn start_tls(topdir: &Path, tls: &TestPki) -> FakeKoji {
-        Self::serve(topdir, Some(tls.server_config()))
+        Self::serve(topdir, Some(server_config(tls)))
     }
 
     fn serve(topdir: &Path, tls: Option<rustls::ServerConfig>) -> FakeKoji {
@@ -890,121 +891,31 @@ impl FakeKoji {
     }
 }
 
-/// A throwaway certificate authority with a server certificate for 127.0.0.1 and a client
-/// certificate, made with openssl.
-pub struct TestPki {
-    /// The CA certificate (PEM).
-    pub ca: PathBuf,
-    /// The server's certificate and key (PEM files).
-    pub server: (PathBuf, PathBuf),
-    /// The client's certificate and key in one PEM file.
-    pub client: PathBuf,
-}
-
-impl TestPki {
-    /// Makes the authority and both certificates in `dir`.
-    pub fn new(dir: &Path) -> TestPki {
-        std::fs::create_dir_all(dir).expect("pki dir");
-        let openssl = |args: &[&str]| {
-            let out = std::process::Command::new("openssl")
-                .args(args)
-                .current_dir(dir)
-                .output()
-                .expect("openssl runs");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=odcs test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ]);
-        std::fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-        )
-        .expect("ext");
-        std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("ext");
-        for who in ["server", "client"] {
-            openssl(&[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                &format!("/CN={who}"),
-                "-keyout",
-                &format!("{who}.key"),
-                "-out",
-                &format!("{who}.csr"),
-            ]);
-            openssl(&[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{who}.csr"),
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                &format!("{who}.ext"),
-                "-out",
-                &format!("{who}.pem"),
-            ]);
-        }
-        let mut both = std::fs::read(dir.join("client.pem")).expect("client cert");
-        both.extend(std::fs::read(dir.join("client.key")).expect("client key"));
-        std::fs::write(dir.join("client-with-key.pem"), both).expect("client pem");
-        TestPki {
-            ca: dir.join("ca.pem"),
-            server: (dir.join("server.pem"), dir.join("server.key")),
-            client: dir.join("client-with-key.pem"),
-        }
-    }
-
-    /// A rustls server configuration that presents the server certificate and requires a
-    /// client certificate from the authority.
-    fn server_config(&self) -> rustls::ServerConfig {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_file(&self.ca).expect("ca pem"))
-            .expect("ca");
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(roots),
-            provider.clone(),
-        )
-        .build()
-        .expect("client verifier");
-        let certs = CertificateDer::pem_file_iter(&self.server.0)
-            .expect("server pem")
-            .collect::<Result<Vec<_>, _>>()
-            .expect("server certs");
-        let key = PrivateKeyDer::from_pem_file(&self.server.1).expect("server key");
-        rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("protocols")
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(certs, key)
-            .expect("server config")
-    }
+/// A rustls server configuration that presents `pki`'s server certificate and requires a
+/// client certificate from its authority.
+fn server_config(pki: &TestPki) -> rustls::ServerConfig {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&pki.ca).expect("ca pem"))
+        .expect("ca");
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .expect("client verifier");
+    let certs = CertificateDer::pem_file_iter(&pki.server_cert)
+        .expect("server pem")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("server certs");
+    let key = PrivateKeyDer::from_pem_file(&pki.server_key).expect("server key");
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .expect("server config")
 }
