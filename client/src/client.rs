@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use odcs_common::report::error_chain;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -123,12 +124,6 @@ impl Client {
         self.send(Method::POST, "composes/", &[], Some(body)).await
     }
 
-    /// One compose (`GET /composes/ID`), as JSON with every field.
-    pub async fn get_json(&self, id: i64) -> Result<Value, ClientError> {
-        self.send(Method::GET, &format!("composes/{id}"), &[], None)
-            .await
-    }
-
     /// One compose (`GET /composes/ID`).
     pub async fn get(&self, id: i64) -> Result<Compose, ClientError> {
         self.send(Method::GET, &format!("composes/{id}"), &[], None)
@@ -207,16 +202,9 @@ impl Client {
 }
 
 fn unreachable(url: &url::Url, e: &reqwest::Error) -> ClientError {
-    let mut reason = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
-        source = cause.source();
-    }
     ClientError::Unreachable {
         url: url.to_string(),
-        reason,
+        reason: error_chain(e),
     }
 }
 

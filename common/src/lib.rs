@@ -17,6 +17,7 @@ pub mod config;
 pub mod db;
 pub mod messaging;
 pub mod redact;
+pub mod report;
 pub mod request;
 #[cfg(feature = "test-pki")]
 pub mod test_pki;

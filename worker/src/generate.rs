@@ -14,13 +14,14 @@ use crate::gather::pool::{Origin, PoolBuilder};
 use crate::gather::{gather, GatherRequest, MultilibMethods};
 use crate::koji::storage::{StorageError, WantedRpm};
 use crate::koji::Koji;
+use crate::package::sigkey::{describe_keys, key_accepts};
 use crate::package::PackageSummary;
 use crate::repodata::{
     summarize, CachedPackage, Compression, PackageCache, PackageInput, RepodataError,
     RepodataOptions,
 };
 use crate::source::koji::{
-    build_rpms, choose_copies, known_tag, listed_arches, pungi_compose_rpms,
+    build_rpms, choose_copies, is_koji_source, known_tag, listed_arches, pungi_compose_rpms,
     pungi_compose_selection, tag_rpms, KojiSourceError, PungiComposeRpms,
 };
 use crate::source::repo::{self, RepoSourceError};
@@ -68,19 +69,9 @@ pub enum GenerateError {
 }
 
 fn describe_unsigned(packages: &[String], keys: &[String]) -> String {
-    let keys: Vec<&str> = keys
-        .iter()
-        .map(|k| {
-            if k.is_empty() {
-                "(unsigned)"
-            } else {
-                k.as_str()
-            }
-        })
-        .collect();
     format!(
         "Packages not signed with any of the keys {}: {}",
-        keys.join(", "),
+        describe_keys(keys),
         list_problems(packages)
     )
 }
@@ -233,7 +224,7 @@ pub fn generate(
             ));
             (source.packages, source.extra, source.revision)
         }
-        SourceType::Tag | SourceType::Build | SourceType::PungiCompose => {
+        koji_source if is_koji_source(koji_source) => {
             let koji = ctx.koji.ok_or(KojiSourceError::NotConfigured)?;
             let KojiRpms {
                 wanted,
@@ -272,10 +263,11 @@ pub fn generate(
         },
     )?;
     let package_set: Vec<(PathBuf, CachedPackage)> = files.into_iter().zip(described).collect();
-    // A Pungi compose's RPMs come as the exact signed copies it had.
+    // Koji sources choose signed copies from Koji's records (and downloads are checked for
+    // the key); only a repository's files are filtered by their signatures here.
     let sigkeys = match request.source_type {
-        SourceType::PungiCompose => None,
-        _ => request.gather.sigkeys.as_ref(),
+        SourceType::Repo => request.gather.sigkeys.as_ref(),
+        _ => None,
     };
     let package_set = match sigkeys {
         Some(keys) => signed_copies(package_set, keys)?,
@@ -416,20 +408,6 @@ fn resolve_pungi_compose(external: &PungiComposeRpms) -> ResolvedRequest {
             .join(" "),
         packages: names.into_iter().collect::<Vec<_>>().join(" "),
         sigkeys,
-    }
-}
-
-/// Whether a package signed by `found` (short key id) is accepted by `key` (short or long id;
-/// empty accepts unsigned packages).
-fn key_accepts(key: &str, found: Option<&str>) -> bool {
-    match found {
-        None => key.is_empty(),
-        Some(found) => {
-            !key.is_empty()
-                && key
-                    .to_ascii_lowercase()
-                    .ends_with(&found.to_ascii_lowercase())
-        }
     }
 }
 

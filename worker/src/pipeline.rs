@@ -26,7 +26,7 @@ use crate::generate::{
 };
 use crate::koji::Koji;
 use crate::repodata::PackageCache;
-use crate::source::koji::known_tag;
+use crate::source::koji::{is_koji_source, known_tag, KojiSourceError};
 
 /// The reason a done compose carries, as in the reference.
 pub const DONE_REASON: &str = "Compose is generated successfully";
@@ -87,16 +87,18 @@ impl Worker {
             return Ok(JobOutcome::Skipped);
         };
         tracing::info!(compose.id = id, worker = %self.id, "compose claimed");
-        if let Some(outcome) = self.try_reuse(&mut conn, &mut compose)? {
-            return Ok(outcome);
-        }
+        let unresolvable = match self.try_reuse(&mut conn, &mut compose)? {
+            Resolution::Reused(outcome) => return Ok(outcome),
+            Resolution::Generate => None,
+            Resolution::Unresolvable(reason) => Some(reason),
+        };
         drop(conn);
 
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let renewer = self.spawn_lease_renewal(id, stopped);
-        let result = self.run(&compose);
+        let result = self.run(&compose, unresolvable);
         if let Some(koji) = &self.koji {
-            if source_is_koji(&compose) {
+            if SourceType::from_code(compose.source_type).is_some_and(is_koji_source) {
                 koji.prune_cache();
             }
         }
@@ -158,23 +160,23 @@ impl Worker {
     }
 
     /// Resolves the compose's Koji event and, unless `no_reuse`, reuses an identical earlier
-    /// compose: `Some(outcome)` when reused. A tag compose reuses one whose tag (with
-    /// inheritance) has not changed since its event, and is pinned at that event.
+    /// compose. A tag compose reuses one whose tag (with inheritance) has not changed since
+    /// its event, and is pinned at that event.
     fn try_reuse(
         &self,
         conn: &mut odcs_common::db::DbConnection,
         compose: &mut Compose,
-    ) -> Result<Option<JobOutcome>, DbError> {
+    ) -> Result<Resolution, DbError> {
         let flags = ComposeFlags::from_bits(compose.flags);
         let Some(source_type) = SourceType::from_code(compose.source_type) else {
-            return Ok(None);
+            return Ok(Resolution::Generate);
         };
         let reuse = !flags.contains(ComposeFlag::NoReuse) && source_type != SourceType::RawConfig;
         if source_type == SourceType::Tag {
-            let old = self.tag_reuse(conn, compose, reuse)?;
-            return match old {
-                Some(old) => self.reuse(conn, compose, old).map(Some),
-                None => Ok(None),
+            return match self.tag_reuse(conn, compose, reuse)? {
+                Ok(Some(old)) => self.reuse(conn, compose, old).map(Resolution::Reused),
+                Ok(None) => Ok(Resolution::Generate),
+                Err(e) => Ok(Resolution::Unresolvable(e.to_string())),
             };
         }
         if compose.koji_event.is_none() {
@@ -185,29 +187,32 @@ impl Worker {
                 .flatten();
         }
         if !reuse {
-            return Ok(None);
+            return Ok(Resolution::Generate);
         }
         match Compose::reusable_for(conn, compose)? {
-            Some(old) => self.reuse(conn, compose, old).map(Some),
-            None => Ok(None),
+            Some(old) => self.reuse(conn, compose, old).map(Resolution::Reused),
+            None => Ok(Resolution::Generate),
         }
     }
 
     /// For a tag compose: an earlier compose of the same request whose tags have not changed
     /// since its event (which `compose` then takes), else `None` with `compose` pinned at the
-    /// hub's newest event. Hub failures leave the event unset: generation reports them.
+    /// hub's newest event; an unknown tag or an unreachable hub is the compose's failure (the
+    /// hub calls were already retried, generation need not retry them again).
     fn tag_reuse(
         &self,
         conn: &mut odcs_common::db::DbConnection,
         compose: &mut Compose,
         reuse: bool,
-    ) -> Result<Option<Compose>, DbError> {
+    ) -> Result<Result<Option<Compose>, KojiSourceError>, DbError> {
         let Some(koji) = &self.koji else {
-            return Ok(None);
+            // Generation reports that Koji is not configured.
+            return Ok(Ok(None));
         };
         let hub = &koji.hub;
-        let Ok(tag) = known_tag(hub, &compose.source) else {
-            return Ok(None);
+        let tag = match known_tag(hub, &compose.source) {
+            Ok(tag) => tag,
+            Err(e) => return Ok(Err(e)),
         };
         if reuse {
             let candidates = Compose::reuse_candidates(conn, compose)?;
@@ -231,7 +236,7 @@ impl Worker {
                 match hub.tags_changed_since(event, tags) {
                     Ok(false) => {
                         compose.koji_event = Some(event);
-                        return Ok(Some(old));
+                        return Ok(Ok(Some(old)));
                     }
                     Ok(true) => {}
                     Err(e) => {
@@ -242,9 +247,12 @@ impl Worker {
             }
         }
         if compose.koji_event.is_none() {
-            compose.koji_event = hub.last_event().ok().map(|e| e.id);
+            match hub.last_event() {
+                Ok(event) => compose.koji_event = Some(event.id),
+                Err(e) => return Ok(Err(e.into())),
+            }
         }
-        Ok(None)
+        Ok(Ok(None))
     }
 
     /// Makes `compose` reuse `old`: done at once when `old` is done, else following it.
@@ -331,8 +339,9 @@ impl Worker {
         })
     }
 
-    /// Generates the compose; what was generated, or the failure reason.
-    fn run(&self, compose: &Compose) -> Result<Generated, String> {
+    /// Generates the compose (or, when its source could not be resolved, records why in its
+    /// log); what was generated, or the failure reason.
+    fn run(&self, compose: &Compose, unresolvable: Option<String>) -> Result<Generated, String> {
         let target_dir = compose
             .target_dir
             .as_deref()
@@ -348,6 +357,11 @@ impl Worker {
             "Compose odcs-{} started by {}",
             compose.id, self.id
         ));
+        if let Some(reason) = unresolvable {
+            log.error(&reason);
+            log.sync();
+            return Err(reason);
+        }
         let source_type = SourceType::from_code(compose.source_type)
             .ok_or_else(|| format!("unknown source type {}", compose.source_type))?;
         let words = |s: &Option<String>| -> Vec<String> {
@@ -395,12 +409,14 @@ impl Worker {
     }
 }
 
-/// Whether `compose` is built from Koji (and so may have filled the download cache).
-fn source_is_koji(compose: &Compose) -> bool {
-    matches!(
-        SourceType::from_code(compose.source_type),
-        Some(SourceType::Tag | SourceType::Build | SourceType::PungiCompose)
-    )
+/// What happens to a claimed compose before generation.
+enum Resolution {
+    /// It reuses an earlier compose: nothing to generate.
+    Reused(JobOutcome),
+    /// It is generated.
+    Generate,
+    /// Its source could not be resolved (unknown tag, hub unreachable): it fails with this.
+    Unresolvable(String),
 }
 
 /// The gather options a compose's stored request carries.

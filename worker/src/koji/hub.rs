@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use dxr::Value;
+use odcs_common::report::error_chain;
 use thiserror::Error;
 
 use super::model::{list, BuildInfo, Event, RpmInfo, TagInfo};
@@ -207,7 +208,7 @@ impl KojiHub {
             let response = match request.send() {
                 Ok(r) => r,
                 Err(e) => {
-                    last = transport_reason(&e);
+                    last = error_chain(&e);
                     continue;
                 }
             };
@@ -225,7 +226,7 @@ impl KojiHub {
             let text = match response.text() {
                 Ok(t) => t,
                 Err(e) => {
-                    last = transport_reason(&e);
+                    last = error_chain(&e);
                     continue;
                 }
             };
@@ -374,16 +375,4 @@ impl KojiHub {
             })
             .collect()
     }
-}
-
-/// A transport error's cause chain in one line.
-fn transport_reason(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -2,7 +2,8 @@
 //! and its package storage.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use odcs_common::config::Config;
 
@@ -24,7 +25,13 @@ pub struct Koji {
     pub cache_max_bytes: u64,
     /// Age after which downloaded packages are pruned.
     pub cache_max_age: Duration,
+    /// When this process last pruned the cache.
+    last_prune: Mutex<Option<Instant>>,
 }
+
+/// Least time between two prunings by one process: a pruning walks the whole cache, which
+/// should not happen after every compose of a busy worker.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 
 fn configured(path: &Path) -> Option<PathBuf> {
     (!path.as_os_str().is_empty()).then(|| path.to_owned())
@@ -54,6 +61,7 @@ impl Koji {
             attempts: config.koji_attempts,
             backoff,
             timeout,
+            server_ca: configured(&config.koji_server_ca),
         })
         .map_err(|e| KojiError::Setup(e.to_string()))?;
         Ok(Some(Koji {
@@ -61,11 +69,23 @@ impl Koji {
             store,
             cache_max_bytes: config.koji_cache_max_bytes,
             cache_max_age: Duration::from_secs(config.koji_cache_max_age_seconds),
+            last_prune: Mutex::new(None),
         }))
     }
 
-    /// Prunes the download cache to its configured age and size.
+    /// Prunes the download cache to its configured age and size, at most once per
+    /// [`PRUNE_INTERVAL`].
     pub fn prune_cache(&self) {
+        {
+            let mut last = self
+                .last_prune
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|t| t.elapsed() < PRUNE_INTERVAL) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
         match storage::prune(
             &self.store.cache_root(),
             self.cache_max_bytes,

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use odcs_common::report::error_chain;
 use thiserror::Error;
 
 use super::model::{BuildInfo, RpmInfo};
@@ -76,6 +77,8 @@ pub struct StoreSettings {
     pub backoff: Duration,
     /// Timeout of one download.
     pub timeout: Duration,
+    /// PEM file of a CA to trust for the top URL besides the public ones.
+    pub server_ca: Option<PathBuf>,
 }
 
 /// One package file a compose needs.
@@ -112,14 +115,21 @@ pub struct PackageStore {
 impl PackageStore {
     /// A store reading from what `settings` name.
     pub fn new(settings: StoreSettings) -> Result<PackageStore, StorageError> {
-        let http = reqwest::blocking::Client::builder()
+        let setup = |reason: String| StorageError::Download {
+            url: settings.topurl.clone().unwrap_or_default(),
+            reason,
+        };
+        let mut builder = reqwest::blocking::Client::builder()
             .timeout(settings.timeout)
-            .user_agent(concat!("odcs-rs/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| StorageError::Download {
-                url: settings.topurl.clone().unwrap_or_default(),
-                reason: e.to_string(),
-            })?;
+            .user_agent(concat!("odcs-rs/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &settings.server_ca {
+            let certificate = std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string()))
+                .map_err(|e| setup(format!("{}: {e}", path.display())))?;
+            builder = builder.add_root_certificate(certificate);
+        }
+        let http = builder.build().map_err(|e| setup(error_chain(&e)))?;
         Ok(PackageStore { settings, http })
     }
 
@@ -289,7 +299,7 @@ impl PackageStore {
             .http
             .get(url)
             .send()
-            .map_err(|e| download(e.to_string()))?;
+            .map_err(|e| download(error_chain(&e)))?;
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(StorageError::Missing {
@@ -307,7 +317,7 @@ impl PackageStore {
         let mut file = std::fs::File::create(path).map_err(io)?;
         let size = response
             .copy_to(&mut file)
-            .map_err(|e| download(e.to_string()))?;
+            .map_err(|e| download(error_chain(&e)))?;
         file.sync_all().map_err(io)?;
         Ok(size)
     }

@@ -5,6 +5,7 @@
 
 mod deps;
 mod read;
+pub mod sigkey;
 
 pub use deps::{is_primary_file, Dependency, DependencyKind};
 pub use read::{read_identity, read_package, HeaderIdentity, ReadError};

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use odcs_common::compose::SourceType;
 use thiserror::Error;
 
 use crate::gather::lookaside::Fetcher;
@@ -11,6 +12,7 @@ use crate::gather::multilib::compatible_arches;
 use crate::koji::hub::{KojiError, KojiHub};
 use crate::koji::model::{BuildInfo, RpmInfo, TagInfo, BUILD_COMPLETE};
 use crate::koji::storage::WantedRpm;
+use crate::package::sigkey::{describe_keys, key_accepts};
 
 /// Why a Koji source cannot be resolved; messages are for the compose's user.
 #[derive(Debug, Error)]
@@ -49,28 +51,12 @@ pub enum KojiSourceError {
     Hub(#[from] KojiError),
 }
 
-fn describe_keys(keys: &[String]) -> String {
-    keys.iter()
-        .map(|k| {
-            if k.is_empty() {
-                "(unsigned)"
-            } else {
-                k.as_str()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The RPMs a Koji source resolves to.
-#[derive(Debug, Clone, Default)]
-pub struct KojiSelection {
-    /// The files to fetch, one per RPM.
-    pub rpms: Vec<WantedRpm>,
-    /// The event the selection is pinned at (tag composes).
-    pub event: Option<i64>,
-    /// Builds the selection came from.
-    pub builds: usize,
+/// Whether `source_type` is built from Koji.
+pub fn is_koji_source(source_type: SourceType) -> bool {
+    matches!(
+        source_type,
+        SourceType::Tag | SourceType::Build | SourceType::PungiCompose
+    )
 }
 
 /// The arches to list: the compose's, their multilib companions, `noarch` and `src`.
@@ -180,26 +166,17 @@ pub fn choose_copies(
     let mut wanted = Vec::with_capacity(rpms.len());
     let mut refused = Vec::new();
     for ((rpm, build), have) in rpms.into_iter().zip(signatures) {
-        let chosen = keys.iter().find(|k| {
-            k.is_empty()
-                || have
-                    .iter()
-                    .any(|h| k.ends_with(h.as_str()) || h.ends_with(k.as_str()))
+        // The first key in preference order with a copy: `Some(None)` is the unsigned file.
+        let chosen = keys.iter().find_map(|k| {
+            if k.is_empty() {
+                return Some(None);
+            }
+            have.iter()
+                .find(|h| key_accepts(k, Some(h.as_str())))
+                .map(|h| Some(h.clone()))
         });
         match chosen {
-            Some(k) if k.is_empty() => wanted.push(unsigned((rpm, build))),
-            Some(k) => {
-                let short = have
-                    .iter()
-                    .find(|h| k.ends_with(h.as_str()) || h.ends_with(k.as_str()))
-                    .cloned()
-                    .unwrap_or_else(|| k.clone());
-                wanted.push(WantedRpm {
-                    rpm,
-                    build,
-                    sigkey: Some(short),
-                });
-            }
+            Some(sigkey) => wanted.push(WantedRpm { rpm, build, sigkey }),
             None => refused.push(refusal(&rpm, &have)),
         }
     }

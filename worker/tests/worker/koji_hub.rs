@@ -33,6 +33,12 @@ struct Build {
     create_event: i64,
 }
 
+impl Build {
+    fn nvr(&self) -> String {
+        format!("{}-{}-{}", self.name, self.version, self.release)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Rpm {
     id: i64,
@@ -91,10 +97,19 @@ impl State {
         let build_id = self
             .builds
             .iter()
-            .find(|b| format!("{}-{}-{}", b.name, b.version, b.release) == nvr)
+            .find(|b| b.nvr() == nvr)
             .expect("build")
             .id;
         (tag_id, build_id)
+    }
+
+    /// The name of tag `id` (empty for an unknown id).
+    fn tag_name(&self, id: i64) -> String {
+        self.tags
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| t.name.clone())
+            .unwrap_or_default()
     }
 
     fn new_id(&mut self) -> i64 {
@@ -142,7 +157,7 @@ impl State {
 
     fn build_struct(&self, b: &Build) -> Value {
         let mut m = BTreeMap::new();
-        let nvr = format!("{}-{}-{}", b.name, b.version, b.release);
+        let nvr = b.nvr();
         m.insert("build_id".into(), Value::Integer(b.id as i32));
         m.insert("id".into(), Value::Integer(b.id as i32));
         m.insert("name".into(), s(&b.name));
@@ -275,12 +290,7 @@ impl State {
                     .inheritance(&tag)
                     .into_iter()
                     .map(|(parent, child, depth, priority)| {
-                        let name = self
-                            .tags
-                            .iter()
-                            .find(|t| t.id == parent)
-                            .map(|t| t.name.clone())
-                            .unwrap_or_default();
+                        let name = self.tag_name(parent);
                         Value::Struct(BTreeMap::from([
                             ("parent_id".to_owned(), Value::Integer(parent as i32)),
                             ("child_id".to_owned(), Value::Integer(child as i32)),
@@ -321,10 +331,7 @@ impl State {
                 let key = arg(0, "buildInfo").ok_or_else(|| param("buildInfo"))?;
                 let strict = matches!(arg(1, "strict"), Some(Value::Boolean(true)));
                 let found = match &key {
-                    Value::String(nvr) => self
-                        .builds
-                        .iter()
-                        .find(|b| &format!("{}-{}-{}", b.name, b.version, b.release) == nvr),
+                    Value::String(nvr) => self.builds.iter().find(|b| &b.nvr() == nvr),
                     v => int(v).and_then(|id| self.builds.iter().find(|b| b.id == id)),
                 };
                 match found {
@@ -425,12 +432,7 @@ impl State {
                 .iter()
                 .find(|b| b.id == build_id)
                 .expect("build");
-            let tag_name = self
-                .tags
-                .iter()
-                .find(|t| t.id == tag_id)
-                .map(|t| t.name.clone())
-                .unwrap_or_default();
+            let tag_name = self.tag_name(tag_id);
             let Value::Struct(mut info) = self.build_struct(b) else {
                 unreachable!()
             };
@@ -800,7 +802,7 @@ impl FakeKoji {
         let b = st
             .builds
             .iter_mut()
-            .find(|b| format!("{}-{}-{}", b.name, b.version, b.release) == nvr)
+            .find(|b| b.nvr() == nvr)
             .expect("build");
         b.state = 3;
     }

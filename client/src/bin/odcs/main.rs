@@ -385,11 +385,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             message: format!("unexpected answer to the compose request: {e}"),
         })?;
         if cli.no_wait {
-            if cli.json {
-                output::print_json(&answer);
-            } else {
-                output::print_summary(&compose);
-            }
+            show_compose(&compose, cli.json);
             return Ok(());
         }
         return wait_and_show(&cli, &settings, compose.id).await;
@@ -397,8 +393,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Wait { compose_id } => wait_and_show(&cli, &settings, *compose_id).await,
         Command::Get { compose_id } => {
-            let compose = client.get(*compose_id).await?;
-            show_compose(client, &compose, cli.json).await
+            show_compose(&client.get(*compose_id).await?, cli.json);
+            Ok(())
         }
         Command::Renew {
             compose_id,
@@ -409,7 +405,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .renew(*compose_id, *seconds_to_live, label.as_deref())
                 .await?;
             if cli.no_wait || !compose.is_pending() {
-                return show_compose(client, &compose, cli.json).await;
+                show_compose(&compose, cli.json);
+                return Ok(());
             }
             wait_and_show(&cli, &settings, compose.id).await
         }
@@ -472,14 +469,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-/// Prints a compose: the server's JSON with `--json`, else a summary.
-async fn show_compose(client: &Client, compose: &Compose, json: bool) -> Result<(), Failure> {
+/// Prints a compose: its JSON with `--json` (every field the server sent is kept), else a
+/// summary.
+fn show_compose(compose: &Compose, json: bool) {
     if json {
-        output::print_json(&client.get_json(compose.id).await?);
+        output::print_json(&serde_json::to_value(compose).unwrap_or_default());
     } else {
         output::print_summary(compose);
     }
-    Ok(())
 }
 
 /// Waits for compose `id`, prints it, and turns a failed compose into exit code 1.
@@ -503,7 +500,7 @@ async fn wait_and_show(cli: &Cli, settings: &Settings, id: i64) -> Result<(), Fa
     let outcome = wait_for_compose(&settings.client, id, &options, &mut progress).await;
     progress.finish();
     let compose = outcome?;
-    show_compose(&settings.client, &compose, cli.json).await?;
+    show_compose(&compose, cli.json);
     if compose.state_name == "done" {
         Ok(())
     } else {
