@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use odcs_common::compose::SourceType;
-use odcs_worker::compose::{ComposeLog, ComposeSpec};
+use odcs_worker::compose::ComposeSpec;
 use odcs_worker::generate::{
-    generate, EngineContext, GatherOptions, GenerateError, GenerateRequest, Generated, KojiOptions,
+    GatherOptions, GenerateError, GenerateRequest, Generated, KojiOptions,
 };
-use odcs_worker::repodata::{Compression, PackageCache};
-use odcs_worker::services::default_fetcher;
+use odcs_worker::repodata::Compression;
 
 use crate::compose::dnf;
 use crate::support::*;
@@ -137,18 +136,7 @@ impl World {
                 built_at: chrono::Utc::now(),
             },
         };
-        let cache = PackageCache::open(&self.scratch.path().join("cache")).expect("cache");
-        let roots = [self.scratch.path().join("roots")];
-        let fetcher = default_fetcher();
-        let ctx = EngineContext {
-            cache: &cache,
-            repo_roots: &roots,
-            fetcher: &fetcher,
-            koji: None,
-        };
-        let log = ComposeLog::open(&self.target.join(format!("odcs-{id}/pungi-stderr.log")))
-            .expect("log");
-        generate(&request, &ctx, &log)
+        generate_local(self.scratch.path(), &self.target, &request)
     }
 
     fn os_dir(&self, id: i32) -> PathBuf {

@@ -147,3 +147,26 @@ pub fn createrepo_c(dir: &Path) {
         .arg("--quiet")
         .arg(dir));
 }
+
+/// Generates `request` without Koji: repositories under `scratch/roots`, the package cache in
+/// `scratch/cache`, the compose (and its log) under `target`.
+pub fn generate_local(
+    scratch: &Path,
+    target: &Path,
+    request: &odcs_worker::generate::GenerateRequest,
+) -> Result<odcs_worker::generate::Generated, odcs_worker::generate::GenerateError> {
+    let cache = odcs_worker::repodata::PackageCache::open(&scratch.join("cache")).expect("cache");
+    let roots = [scratch.join("roots")];
+    let fetcher = odcs_worker::services::default_fetcher();
+    let ctx = odcs_worker::generate::EngineContext {
+        cache: &cache,
+        repo_roots: &roots,
+        fetcher: &fetcher,
+        koji: None,
+    };
+    let log = odcs_worker::compose::ComposeLog::open(
+        &target.join(format!("odcs-{}/pungi-stderr.log", request.id)),
+    )
+    .expect("log");
+    odcs_worker::generate::generate(request, &ctx, &log)
+}
