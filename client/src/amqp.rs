@@ -8,6 +8,8 @@ use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions}
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties, Consumer};
 
+use odcs_common::compose::ComposeId;
+
 use crate::error::ClientError;
 use crate::wait::BrokerSettings;
 
@@ -15,14 +17,17 @@ use crate::wait::BrokerSettings;
 pub struct StateListener {
     _connection: Connection,
     consumer: Consumer,
-    id: i64,
+    id: ComposeId,
     broker: String,
 }
 
 impl StateListener {
     /// Connects and binds a private, auto-deleted queue before the first poll, so no change
     /// after it is missed.
-    pub async fn connect(settings: &BrokerSettings, id: i64) -> Result<StateListener, ClientError> {
+    pub async fn connect(
+        settings: &BrokerSettings,
+        id: ComposeId,
+    ) -> Result<StateListener, ClientError> {
         let broker = settings.redacted_url();
         let failed = |e: lapin::Error| ClientError::Broker {
             url: broker.clone(),
@@ -100,7 +105,7 @@ impl StateListener {
                 continue;
             };
             let compose = &body["compose"];
-            if compose["id"].as_i64() == Some(self.id) {
+            if compose["id"].as_i64() == Some(i64::from(self.id.get())) {
                 return Ok(compose["state_name"].as_str().map(str::to_owned));
             }
         }

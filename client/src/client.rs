@@ -9,8 +9,12 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
+use odcs_common::api::{ComposeJson, ComposeList};
+use odcs_common::compose::ComposeId;
+use odcs_common::request::ComposeRequest;
+
 use crate::error::ClientError;
-use crate::model::{Compose, ComposeFilter, ComposePage, ComposeRequest};
+use crate::model::ComposeFilter;
 
 /// How requests prove who sends them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -114,7 +118,7 @@ impl Client {
     }
 
     /// Requests a new compose (`POST /composes/`).
-    pub async fn create(&self, request: &ComposeRequest) -> Result<Compose, ClientError> {
+    pub async fn create(&self, request: &ComposeRequest) -> Result<ComposeJson, ClientError> {
         self.send(Method::POST, "composes/", &[], Some(&request.to_json()))
             .await
     }
@@ -125,13 +129,13 @@ impl Client {
     }
 
     /// One compose (`GET /composes/ID`).
-    pub async fn get(&self, id: i64) -> Result<Compose, ClientError> {
+    pub async fn get(&self, id: ComposeId) -> Result<ComposeJson, ClientError> {
         self.send(Method::GET, &format!("composes/{id}"), &[], None)
             .await
     }
 
     /// A page of composes matching `filter` (`GET /composes/`).
-    pub async fn find(&self, filter: &ComposeFilter) -> Result<ComposePage, ClientError> {
+    pub async fn find(&self, filter: &ComposeFilter) -> Result<ComposeList, ClientError> {
         self.send(Method::GET, "composes/", &filter.query(), None)
             .await
     }
@@ -139,10 +143,10 @@ impl Client {
     /// Extends a compose's life or regenerates it (`PATCH /composes/ID`).
     pub async fn renew(
         &self,
-        id: i64,
+        id: ComposeId,
         seconds_to_live: Option<i64>,
         label: Option<&str>,
-    ) -> Result<Compose, ClientError> {
+    ) -> Result<ComposeJson, ClientError> {
         let mut body = json!({});
         if let Some(seconds) = seconds_to_live {
             body["seconds_to_live"] = json!(seconds);
@@ -155,7 +159,7 @@ impl Client {
     }
 
     /// Cancels a waiting compose or expires a finished one (`DELETE /composes/ID`).
-    pub async fn delete(&self, id: i64) -> Result<Value, ClientError> {
+    pub async fn delete(&self, id: ComposeId) -> Result<Value, ClientError> {
         self.send(Method::DELETE, &format!("composes/{id}"), &[], None)
             .await
     }
@@ -169,12 +173,13 @@ impl Client {
     /// or `None` while the log does not exist yet.
     pub async fn read_log(
         &self,
-        compose: &Compose,
+        compose: &ComposeJson,
         offset: u64,
     ) -> Result<Option<String>, ClientError> {
-        let Some(top) = compose.toplevel_url.as_deref().filter(|u| !u.is_empty()) else {
+        let top = compose.toplevel_url.as_str();
+        if top.is_empty() {
             return Ok(None);
-        };
+        }
         let url = url::Url::parse(&format!("{}/pungi-stderr.log", top.trim_end_matches('/')))
             .map_err(|e| ClientError::Config(e.to_string()))?;
         let response = self

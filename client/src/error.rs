@@ -36,7 +36,7 @@ pub enum ClientError {
     #[error("compose {id} did not finish within {seconds} seconds (last state: {state})")]
     Timeout {
         /// The compose.
-        id: i64,
+        id: odcs_common::compose::ComposeId,
         /// The time allowed.
         seconds: u64,
         /// Its state when time ran out.

@@ -14,6 +14,8 @@ pub mod wait;
 
 pub use client::{Auth, Client};
 pub use error::ClientError;
-pub use model::{
-    BaseModule, Compose, ComposeFilter, ComposePage, ComposeRequest, PageMeta, Source,
-};
+pub use model::ComposeFilter;
+pub use odcs_common::api::{ComposeJson, ComposeList, PageMeta};
+pub use odcs_common::compose::ComposeId;
+pub use odcs_common::request::ComposeRequest;
+pub use odcs_common::spec;

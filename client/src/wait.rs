@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use crate::client::Client;
 use crate::error::ClientError;
-use crate::model::Compose;
+use odcs_common::api::ComposeJson as Compose;
+use odcs_common::compose::ComposeId;
 
 /// What a waiting client reports while it waits.
 pub trait Progress {
@@ -77,7 +78,7 @@ pub struct WaitOptions {
 /// [`ClientError::Timeout`].
 pub async fn wait_for_compose(
     client: &Client,
-    id: i64,
+    id: ComposeId,
     options: &WaitOptions,
     progress: &mut dyn Progress,
 ) -> Result<Compose, ClientError> {

@@ -3,9 +3,13 @@
 //! Field names, types and time formats are the reference ODCS's, so its clients and consumers
 //! read ours unchanged.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use crate::compose::ComposeId;
 
 /// The time format of every timestamp in the API.
 pub const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
@@ -15,11 +19,14 @@ pub fn format_time(time: NaiveDateTime) -> String {
     time.format(TIME_FORMAT).to_string()
 }
 
-/// One compose as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+/// One compose as the API shows it. Read leniently (a field an older server lacks takes its
+/// default), and fields a newer server adds are kept in `extra`, so clients lose nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
 #[allow(missing_docs)] // the fields are the reference API's; docs/API.md describes each
 pub struct ComposeJson {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: ComposeId,
     pub owner: String,
     pub source_type: i32,
     pub source: String,
@@ -65,10 +72,22 @@ pub struct ComposeJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub pungi_config_dump: Option<Option<String>>,
+    /// Fields this version does not know (from a newer server); never set by this one.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(ignore)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl ComposeJson {
+    /// Whether the compose can still change on its own (`wait` or `generating`).
+    pub fn is_pending(&self) -> bool {
+        matches!(self.state_name.as_str(), "wait" | "generating")
+    }
 }
 
 /// Pagination of a list response; the links are absolute and keep the request's filters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
 pub struct PageMeta {
     /// This page's number, from 1.
     pub page: i64,
@@ -89,7 +108,8 @@ pub struct PageMeta {
 }
 
 /// A page of composes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
 pub struct ComposeList {
     /// The composes on this page.
     pub items: Vec<ComposeJson>,

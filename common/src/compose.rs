@@ -6,6 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// A name that does not belong to one of the enumerations in this module.
@@ -27,6 +28,9 @@ pub enum UnknownName {
     /// The multilib method name is not one ODCS knows.
     #[error("unknown multilib method {0:?}")]
     MultilibMethod(String),
+    /// The compose type name is not one ODCS knows.
+    #[error("unknown compose type {0:?}")]
+    ComposeType(String),
 }
 
 /// Declares a fieldless enum whose variants map 1:1 to an integer code and a wire name.
@@ -39,6 +43,11 @@ macro_rules! coded_enum {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[cfg_attr(
+            feature = "db",
+            derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow),
+            diesel(sql_type = diesel::sql_types::Integer)
+        )]
         pub enum $name {
             $( $(#[$vmeta])* $variant, )+
         }
@@ -68,6 +77,12 @@ macro_rules! coded_enum {
             /// The name used on the wire and in configuration.
             pub const fn name(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
+            }
+
+            /// The code as a reference that lives forever, for storage layers that bind
+            /// values by reference.
+            pub const fn code_ref(self) -> &'static i32 {
+                match self { $($name::$variant => &$code),+ }
             }
         }
 
@@ -162,6 +177,11 @@ macro_rules! bit_set {
     ($(#[$meta:meta])* $set:ident of $item:ident) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        #[cfg_attr(
+            feature = "db",
+            derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow),
+            diesel(sql_type = diesel::sql_types::Integer)
+        )]
         pub struct $set(i32);
 
         impl $set {
@@ -178,9 +198,21 @@ macro_rules! bit_set {
                 self.0
             }
 
-            /// Whether `item` is in the set.
+            /// Whether `item` is in the set (a member coded 0 never is: it stands for the
+            /// empty set).
             pub const fn contains(self, item: $item) -> bool {
-                self.0 & item.code() == item.code()
+                item.code() != 0 && self.0 & item.code() == item.code()
+            }
+
+            /// Whether the set is empty.
+            pub const fn is_empty(self) -> bool {
+                self.0 == 0
+            }
+
+            /// The stored integer, as a reference tied to the set, for storage layers that
+            /// bind values by reference.
+            pub const fn bits_ref(&self) -> &i32 {
+                &self.0
             }
 
             /// The set with `item` added.
@@ -270,6 +302,131 @@ coded_enum! {
     }
 }
 
+bit_set! {
+    /// The multilib methods of a compose (`none` is the empty set).
+    MultilibMethods of MultilibMethod
+}
+
+/// Identifies a compose: the row id, which also names its directory (`odcs-{id}`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+#[cfg_attr(
+    feature = "db",
+    derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow),
+    diesel(sql_type = diesel::sql_types::Integer)
+)]
+pub struct ComposeId(pub i32);
+
+/// What every compose directory name starts with.
+const DIR_PREFIX: &str = "odcs-";
+
+impl ComposeId {
+    /// The name of the compose's directory and of its `.repo` file: `odcs-{id}`.
+    pub fn dir_name(self) -> String {
+        format!("{DIR_PREFIX}{}", self.0)
+    }
+
+    /// The compose a directory named `name` belongs to, if it is a compose directory.
+    pub fn from_dir_name(name: &str) -> Option<ComposeId> {
+        name.strip_prefix(DIR_PREFIX)?.parse().ok().map(ComposeId)
+    }
+
+    /// The id as stored.
+    pub const fn get(self) -> i32 {
+        self.0
+    }
+
+    /// The id as a reference tied to it, for storage layers that bind values by reference.
+    pub const fn get_ref(&self) -> &i32 {
+        &self.0
+    }
+}
+
+impl fmt::Display for ComposeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for ComposeId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim().parse().map(ComposeId)
+    }
+}
+
+impl From<ComposeId> for i64 {
+    fn from(id: ComposeId) -> Self {
+        i64::from(id.0)
+    }
+}
+
+impl From<i32> for ComposeId {
+    fn from(id: i32) -> Self {
+        ComposeId(id)
+    }
+}
+
+/// The kind of compose a raw_config compose is run as, which Pungi marks in the compose id
+/// (`.t`, `.ci`, `.n`, nothing for production, `.d`); other composes are `test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ComposeType {
+    /// A test compose (the default).
+    #[default]
+    Test,
+    /// A CI compose.
+    Ci,
+    /// A nightly compose.
+    Nightly,
+    /// A production compose.
+    Production,
+    /// A development compose.
+    Development,
+}
+
+impl ComposeType {
+    /// Every compose type.
+    pub const ALL: &'static [ComposeType] = &[
+        ComposeType::Test,
+        ComposeType::Ci,
+        ComposeType::Nightly,
+        ComposeType::Production,
+        ComposeType::Development,
+    ];
+
+    /// The name used on the wire and in configuration.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ComposeType::Test => "test",
+            ComposeType::Ci => "ci",
+            ComposeType::Nightly => "nightly",
+            ComposeType::Production => "production",
+            ComposeType::Development => "development",
+        }
+    }
+}
+
+impl fmt::Display for ComposeType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ComposeType {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ComposeType::ALL
+            .iter()
+            .copied()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| UnknownName::ComposeType(s.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +455,28 @@ mod tests {
         assert_eq!(flags, [1, 2, 4, 8, 16, 32, 64, 128, 256]);
         assert_eq!(ComposeResult::BootIso.code(), 8);
         assert_eq!(MultilibMethod::All.code(), 4);
+        assert_eq!(*ComposeState::Failed.code_ref(), 4);
+    }
+
+    #[test]
+    fn multilib_none_is_the_empty_set() {
+        let methods: MultilibMethods = [MultilibMethod::None].into_iter().collect();
+        assert!(methods.is_empty());
+        assert!(!methods.contains(MultilibMethod::None));
+        let methods = MultilibMethods::from_bits(3);
+        assert_eq!(methods.names(), ["runtime", "devel"]);
+    }
+
+    #[test]
+    fn compose_ids_name_directories() {
+        assert_eq!(ComposeId(7).dir_name(), "odcs-7");
+        assert_eq!(ComposeId::from_dir_name("odcs-7"), Some(ComposeId(7)));
+        assert_eq!(ComposeId::from_dir_name("odcs-x"), None);
+        assert_eq!(
+            "production".parse::<ComposeType>(),
+            Ok(ComposeType::Production)
+        );
+        assert!("weekly".parse::<ComposeType>().is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api::ComposeJson;
+use crate::compose::ComposeId;
 use crate::config::Config;
 
 /// The body of a state-change message.
@@ -33,7 +34,7 @@ impl StateChanged {
 pub fn state_change_topic(config: &Config) -> String {
     format!(
         "{}{}",
-        config.messaging_topic_prefix, config.messaging_topic
+        config.messaging.topic_prefix, config.messaging.topic
     )
 }
 
@@ -49,7 +50,7 @@ pub struct ComposeJob {
     /// Format version of the job body.
     pub version: u32,
     /// The compose to generate.
-    pub compose_id: i32,
+    pub compose_id: ComposeId,
 }
 
 impl ComposeJob {
@@ -57,7 +58,7 @@ impl ComposeJob {
     pub const VERSION: u32 = 1;
 
     /// A job for compose `compose_id`.
-    pub fn new(compose_id: i32) -> ComposeJob {
+    pub fn new(compose_id: ComposeId) -> ComposeJob {
         ComposeJob {
             version: Self::VERSION,
             compose_id,
@@ -84,17 +85,22 @@ pub fn queue_for(config: &Config, compose: &serde_json::Value) -> String {
         }
     };
     config
+        .messaging
         .queue_routes
         .iter()
         .find(|(_, rules)| rules.iter().all(|(p, r)| matches(p, r)))
-        .map_or_else(|| config.default_queue.clone(), |(queue, _)| queue.clone())
+        .map_or_else(
+            || config.messaging.default_queue.clone(),
+            |(queue, _)| queue.clone(),
+        )
 }
 
 /// Every queue jobs may go to.
 pub fn all_queues(config: &Config) -> Vec<String> {
-    let mut queues: Vec<String> = config.queue_routes.keys().cloned().collect();
-    if !queues.contains(&config.default_queue) {
-        queues.push(config.default_queue.clone());
+    let messaging = &config.messaging;
+    let mut queues: Vec<String> = messaging.queue_routes.keys().cloned().collect();
+    if !queues.contains(&messaging.default_queue) {
+        queues.push(messaging.default_queue.clone());
     }
     queues
 }
@@ -116,7 +122,7 @@ mod tests {
             queue_for(&config, &json!({"source_type": 1})),
             "pungi_composes"
         );
-        config.queue_routes.insert(
+        config.messaging.queue_routes.insert(
             "releng".into(),
             [("owner".to_owned(), json!("^releng-"))]
                 .into_iter()

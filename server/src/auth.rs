@@ -64,7 +64,7 @@ impl Caller {
     pub fn is_admin(&self, config: &Config) -> bool {
         match self {
             Caller::NoAuth => true,
-            Caller::User { name, groups } => config.admins.contains(name, groups),
+            Caller::User { name, groups } => config.policy.admins.contains(name, groups),
             Caller::Anonymous => false,
         }
     }
@@ -72,7 +72,7 @@ impl Caller {
 
 /// Establishes the caller of `req` under `config`.
 pub fn identify(req: &HttpRequest, config: &Config) -> Caller {
-    match config.auth_backend {
+    match config.auth.backend {
         AuthBackend::Noauth => Caller::NoAuth,
         AuthBackend::Proxy => from_proxy_headers(req, config),
     }
@@ -81,7 +81,7 @@ pub fn identify(req: &HttpRequest, config: &Config) -> Caller {
 fn from_proxy_headers(req: &HttpRequest, config: &Config) -> Caller {
     let trusted = req
         .peer_addr()
-        .is_some_and(|peer| config.auth_trusted_proxies.contains(&peer.ip()));
+        .is_some_and(|peer| config.auth.trusted_proxies.contains(&peer.ip()));
     if !trusted {
         return Caller::Anonymous;
     }
@@ -92,10 +92,10 @@ fn from_proxy_headers(req: &HttpRequest, config: &Config) -> Caller {
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    let Some(user) = header(&config.auth_user_header) else {
+    let Some(user) = header(&config.auth.user_header) else {
         return Caller::Anonymous;
     };
-    let name = if config.auth_strip_realm {
+    let name = if config.auth.strip_realm {
         user.split_once('@').map_or(user, |(name, _realm)| name)
     } else {
         user
@@ -103,10 +103,10 @@ fn from_proxy_headers(req: &HttpRequest, config: &Config) -> Caller {
     if name.is_empty() {
         return Caller::Anonymous;
     }
-    let groups = if config.auth_groups_header.is_empty() {
+    let groups = if config.auth.groups_header.is_empty() {
         Vec::new()
     } else {
-        header(&config.auth_groups_header)
+        header(&config.auth.groups_header)
             .map(|g| {
                 g.split(|c: char| c == ',' || c.is_whitespace())
                     .filter(|g| !g.is_empty())

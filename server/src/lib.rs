@@ -23,7 +23,7 @@ use anyhow::Context;
 use odcs_common::config::Config;
 use odcs_common::db::{migrations, pool, DbPool};
 
-use odcs_worker::dispatch::Dispatcher;
+use odcs_common::dispatch::Dispatcher;
 
 use crate::metrics::Metrics;
 use crate::state::AppState;
@@ -31,8 +31,9 @@ use crate::totals::TotalsCache;
 
 /// Opens the database pool for `config` and applies pending migrations.
 pub fn open_store(config: &Config) -> anyhow::Result<DbPool> {
-    let pool = pool::build(&config.database_url, config.database_pool_size)
-        .with_context(|| format!("opening {}", pool::redact(&config.database_url)))?;
+    let storage = &config.storage;
+    let pool = pool::build(&storage.database_url, storage.database_pool_size)
+        .with_context(|| format!("opening {}", pool::redact(&storage.database_url)))?;
     let mut conn = pool.get().context("connecting to the database")?;
     let applied = migrations::run_pending(&mut conn).context("migrating the database")?;
     if !applied.is_empty() {
@@ -47,7 +48,7 @@ pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
         pool,
         metrics: Arc::new(Metrics::new().context("registering metrics")?),
         totals: Arc::new(TotalsCache::new(std::time::Duration::from_millis(
-            config.list_total_cache_ms,
+            config.server.list_total_cache_ms,
         ))),
         dispatcher: Arc::new(Dispatcher::from_config(&config)),
         config: Arc::new(config),
@@ -58,14 +59,15 @@ pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
 /// standalone mode also the compose directory, served at the path of `target_dir_url`.
 pub fn configure_app(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        if state.config.amqp_url.is_empty() {
-            let path = url::Url::parse(&state.config.target_dir_url)
+        let storage = &state.config.storage;
+        if state.config.messaging.is_standalone() {
+            let path = url::Url::parse(&storage.target_dir_url)
                 .map(|u| u.path().trim_end_matches('/').to_owned())
                 .unwrap_or_default();
             if !path.is_empty() && !path.starts_with("/api/") {
-                let _ = std::fs::create_dir_all(&state.config.target_dir);
+                let _ = std::fs::create_dir_all(&storage.target_dir);
                 cfg.service(
-                    actix_files::Files::new(&path, &state.config.target_dir)
+                    actix_files::Files::new(&path, &storage.target_dir)
                         .show_files_listing()
                         .use_last_modified(true),
                 );
@@ -83,6 +85,7 @@ pub fn configure_app(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
 /// Starts the in-process workers, beat and relay of standalone mode (no broker configured):
 /// the same code the distributed deployment runs, with the in-process queue. Returns a handle
 /// that stops them.
+#[cfg(feature = "standalone")]
 pub fn start_standalone_services(state: &AppState) -> anyhow::Result<StandaloneServices> {
     use odcs_worker::{consumer, relay, services};
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -92,7 +95,7 @@ pub fn start_standalone_services(state: &AppState) -> anyhow::Result<StandaloneS
     if let Dispatcher::Local(queue) = state.dispatcher.as_ref() {
         threads.extend(consumer::run_local(
             queue.clone(),
-            state.config.worker_concurrency,
+            state.config.workers.worker_concurrency,
             factory,
             stop.clone(),
         ));
@@ -128,6 +131,15 @@ pub fn start_standalone_services(state: &AppState) -> anyhow::Result<StandaloneS
     })
 }
 
+/// Standalone mode needs the compose engine, which this build leaves out.
+#[cfg(not(feature = "standalone"))]
+pub fn start_standalone_services(_state: &AppState) -> anyhow::Result<StandaloneServices> {
+    anyhow::bail!(
+        "this odcs-server was built without the standalone feature: set amqp_url \
+         (ODCS_AMQP_URL) and run odcs-worker consume, beat and relay beside it"
+    )
+}
+
 /// The background services of standalone mode.
 pub struct StandaloneServices {
     stop: tokio::sync::watch::Sender<bool>,
@@ -146,8 +158,8 @@ impl StandaloneServices {
 
 /// Serves the API until the process is stopped.
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
-    let listen = state.config.listen.clone();
-    let workers = match state.config.http_workers {
+    let listen = state.config.server.listen.clone();
+    let workers = match state.config.server.http_workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };

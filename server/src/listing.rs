@@ -42,19 +42,11 @@ impl ListQuery {
         let filter = ComposeFilter {
             owner: text("owner"),
             source_type: get("source_type")
-                .map(|v| {
-                    coded("source_type", v, |v| {
-                        SourceType::from_code_or_name(v).map(SourceType::code)
-                    })
-                })
+                .map(|v| coded("source_type", v, SourceType::from_code_or_name))
                 .transpose()?,
             source: text("source"),
             state: get("state")
-                .map(|v| {
-                    coded("state", v, |v| {
-                        ComposeState::from_code_or_name(v).map(ComposeState::code)
-                    })
-                })
+                .map(|v| coded("state", v, ComposeState::from_code_or_name))
                 .transpose()?,
             koji_task_id: get("koji_task_id")
                 .map(|v| integer("koji_task_id", v))
@@ -133,8 +125,8 @@ fn integer(key: &str, value: &str) -> Result<i64, ApiError> {
 }
 
 /// A state or source type given by code (`2`) or by name (`done`).
-fn coded(key: &str, value: &str, code_of: fn(&str) -> Option<i32>) -> Result<i32, ApiError> {
-    code_of(value).ok_or_else(|| {
+fn coded<T>(key: &str, value: &str, read: fn(&str) -> Option<T>) -> Result<T, ApiError> {
+    read(value).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "{key} must be a {key} name or number, got {value:?}"
         ))
@@ -182,8 +174,8 @@ mod tests {
             1000,
         )
         .expect("valid");
-        assert_eq!(q.filter.state, Some(2));
-        assert_eq!(q.filter.source_type, Some(3));
+        assert_eq!(q.filter.state, Some(ComposeState::Done));
+        assert_eq!(q.filter.source_type, Some(SourceType::Repo));
         assert_eq!(q.filter.owner.as_deref(), Some("me"));
         assert_eq!(q.order.key, OrderKey::SourceType);
         assert!(!q.order.descending);

@@ -51,7 +51,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve => {
             let state = odcs_server::app_state(config, pool)?;
-            let standalone = if state.config.amqp_url.is_empty() {
+            let standalone = if state.config.messaging.is_standalone() {
                 tracing::info!("standalone mode: workers, beat and relay run in this process");
                 Some(odcs_server::start_standalone_services(&state)?)
             } else {

@@ -72,7 +72,7 @@ impl Metrics {
             for state in ComposeState::ALL {
                 let count = counts
                     .iter()
-                    .find(|c| c.source_type == source_type.code() && c.state == state.code())
+                    .find(|c| c.source_type == *source_type && c.state == *state)
                     .map_or(0, |c| c.count);
                 self.composes
                     .with_label_values(&[source_type.name(), state.name()])

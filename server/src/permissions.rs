@@ -6,8 +6,9 @@
 
 use std::path::Path;
 
-use odcs_common::compose::{ComposeFlags, ComposeResults, SourceType};
+use odcs_common::compose::{ComposeFlags, ComposeResults, ComposeType, SourceType};
 use odcs_common::config::{ClientRule, Config};
+use odcs_common::spec::{ComposeSource, ComposeSpec};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -17,20 +18,39 @@ use crate::error::ApiError;
 pub struct ComposeAttributes<'a> {
     /// The source type.
     pub source_type: SourceType,
-    /// The space-separated sources.
-    pub sources: &'a str,
+    /// The sources (the words of `source`).
+    pub sources: Vec<String>,
     /// The results.
     pub results: ComposeResults,
     /// The flags.
     pub flags: ComposeFlags,
-    /// The space-separated arches.
-    pub arches: &'a str,
+    /// The arches.
+    pub arches: Vec<String>,
     /// The compose type.
-    pub compose_type: &'a str,
+    pub compose_type: ComposeType,
     /// The target directory; `None` when not checked (renewals keep theirs).
     pub target_dir: Option<&'a Path>,
     /// The raw config key of a raw_config compose.
     pub raw_config_key: Option<&'a str>,
+}
+
+impl<'a> ComposeAttributes<'a> {
+    /// The attributes of the compose `spec` asks for.
+    pub fn of(spec: &'a ComposeSpec) -> ComposeAttributes<'a> {
+        ComposeAttributes {
+            source_type: spec.source_type(),
+            sources: spec.source.to_fields().source,
+            results: spec.options.results,
+            flags: spec.options.flags,
+            arches: spec.arches.clone(),
+            compose_type: spec.compose_type,
+            target_dir: Some(&spec.target_dir),
+            raw_config_key: match &spec.source {
+                ComposeSource::RawConfig(raw) => Some(&raw.name),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// Fails with 403 unless the caller is an allowed client (checked before the body is read, as
@@ -47,7 +67,7 @@ pub fn require_allowed_client(caller: &Caller, config: &Config) -> Result<(), Ap
 
 /// The rules that apply to the caller: their user rule if one exists, else their groups'.
 fn matching_rules<'c>(caller: &Caller, config: &'c Config) -> Vec<&'c ClientRule> {
-    let clients = &config.allowed_clients;
+    let clients = &config.policy.allowed_clients;
     if let Some(rule) = clients.users.get(caller.name()) {
         return vec![rule];
     }
@@ -98,12 +118,14 @@ fn first_disallowed(
     config: &Config,
     attrs: &ComposeAttributes<'_>,
 ) -> Option<(&'static str, String)> {
-    let raw_keys: Vec<String> = config.raw_config_urls.keys().cloned().collect();
+    let policy = &config.policy;
+    let raw_keys: Vec<String> = policy.raw_config_urls.keys().cloned().collect();
     let target_dir_name = attrs
         .target_dir
-        .filter(|dir| *dir != config.target_dir)
+        .filter(|dir| *dir != config.storage.target_dir)
         .map(|dir| {
             config
+                .storage
                 .target_dir_name(Some(&dir.display().to_string()))
                 .to_owned()
         });
@@ -113,34 +135,34 @@ fn first_disallowed(
             vec![attrs.source_type.name().to_owned()],
             rule.source_types
                 .as_deref()
-                .unwrap_or(&config.allowed_source_types),
+                .unwrap_or(&policy.allowed_source_types),
         ),
         (
             "sources",
-            words(attrs.sources),
-            rule.sources.as_deref().unwrap_or(&config.allowed_sources),
+            attrs.sources.clone(),
+            rule.sources.as_deref().unwrap_or(&policy.allowed_sources),
         ),
         (
             "results",
             owned(attrs.results.names()),
-            rule.results.as_deref().unwrap_or(&config.allowed_results),
+            rule.results.as_deref().unwrap_or(&policy.allowed_results),
         ),
         (
             "flags",
             owned(attrs.flags.names()),
-            rule.flags.as_deref().unwrap_or(&config.allowed_flags),
+            rule.flags.as_deref().unwrap_or(&policy.allowed_flags),
         ),
         (
             "arches",
-            words(attrs.arches),
-            rule.arches.as_deref().unwrap_or(&config.allowed_arches),
+            attrs.arches.clone(),
+            rule.arches.as_deref().unwrap_or(&policy.allowed_arches),
         ),
         (
             "compose_types",
-            vec![attrs.compose_type.to_owned()],
+            vec![attrs.compose_type.name().to_owned()],
             rule.compose_types
                 .as_deref()
-                .unwrap_or(&config.allowed_compose_types),
+                .unwrap_or(&policy.allowed_compose_types),
         ),
         (
             "target_dirs",
@@ -169,10 +191,6 @@ fn first_disallowed(
     None
 }
 
-fn words(text: &str) -> Vec<String> {
-    text.split_whitespace().map(str::to_owned).collect()
-}
-
 fn owned(names: Vec<&'static str>) -> Vec<String> {
     names.into_iter().map(str::to_owned).collect()
 }
@@ -185,11 +203,9 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        let mut config = Config {
-            auth_backend: AuthBackend::Proxy,
-            ..Config::default()
-        };
-        config.allowed_clients.users.insert(
+        let mut config = Config::default();
+        config.auth.backend = AuthBackend::Proxy;
+        config.policy.allowed_clients.users.insert(
             "alice".into(),
             ClientRule {
                 source_types: Some(vec!["tag".into(), "repo".into()]),
@@ -197,7 +213,7 @@ mod tests {
                 ..ClientRule::default()
             },
         );
-        config.allowed_clients.groups.insert(
+        config.policy.allowed_clients.groups.insert(
             "releng".into(),
             ClientRule {
                 source_types: Some(vec!["build".into()]),
@@ -205,7 +221,7 @@ mod tests {
                 ..ClientRule::default()
             },
         );
-        config.admins.users.push("root".into());
+        config.policy.admins.users.push("root".into());
         config
     }
 
@@ -219,11 +235,11 @@ mod tests {
     fn attrs<'a>(source_type: SourceType, flags: ComposeFlags) -> ComposeAttributes<'a> {
         ComposeAttributes {
             source_type,
-            sources: "f40",
+            sources: vec!["f40".into()],
             results: ComposeResults::EMPTY.with(odcs_common::compose::ComposeResult::Repository),
             flags,
-            arches: "x86_64",
-            compose_type: "test",
+            arches: vec!["x86_64".into()],
+            compose_type: ComposeType::Test,
             target_dir: None,
             raw_config_key: None,
         }
@@ -274,7 +290,7 @@ mod tests {
     fn groups_and_admins_are_honoured() {
         let config = config();
         let mut build = attrs(SourceType::Build, ComposeFlags::EMPTY);
-        build.arches = "s390x ppc64le";
+        build.arches = vec!["s390x".to_owned(), "ppc64le".to_owned()];
         check_compose(&user("bob", &["releng"]), &config, &build).expect("group rule, any arch");
         require_allowed_client(&user("bob", &["releng"]), &config).expect("in a group");
         assert!(require_allowed_client(&user("eve", &[]), &config).is_err());
@@ -296,13 +312,14 @@ mod tests {
     fn extra_target_dirs_need_permission() {
         let mut config = config();
         config
+            .storage
             .extra_target_dirs
             .insert("private".into(), "/srv/private".into());
         let mut request = attrs(SourceType::Tag, ComposeFlags::EMPTY);
         request.target_dir = Some(Path::new("/srv/private"));
         let err = check_compose(&user("alice", &[]), &config, &request).expect_err("not allowed");
         assert!(err.to_string().contains("target_dirs=private"));
-        let default_dir = config.target_dir.clone();
+        let default_dir = config.storage.target_dir.clone();
         request.target_dir = Some(&default_dir);
         check_compose(&user("alice", &[]), &config, &request).expect("default dir");
     }

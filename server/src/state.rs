@@ -5,7 +5,7 @@ use std::sync::Arc;
 use odcs_common::config::Config;
 use odcs_common::db::DbPool;
 
-use odcs_worker::dispatch::Dispatcher;
+use odcs_common::dispatch::Dispatcher;
 
 use crate::metrics::Metrics;
 use crate::totals::TotalsCache;

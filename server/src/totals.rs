@@ -70,7 +70,7 @@ mod tests {
     fn totals_expire_and_are_invalidated() {
         let cache = TotalsCache::new(Duration::from_millis(50));
         let filter = ComposeFilter {
-            state: Some(2),
+            state: Some(odcs_common::compose::ComposeState::Done),
             ..ComposeFilter::default()
         };
         assert_eq!(cache.get(&filter), None);

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use odcs_common::compose::ComposeState;
+use odcs_common::compose::{ComposeId, ComposeState};
 use odcs_common::config::Config;
 use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
 use odcs_common::db::models::Compose;
@@ -28,15 +28,15 @@ const BEAT_LOCK: i64 = 0x0DC5_0002;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sweep {
     /// Composes moved to `removed`.
-    pub removed: Vec<i32>,
+    pub removed: Vec<ComposeId>,
     /// Directories deleted (of removed or unknown composes).
     pub deleted_dirs: Vec<PathBuf>,
     /// Composes whose lease ran out, handed back to `wait`.
-    pub requeued: Vec<i32>,
+    pub requeued: Vec<ComposeId>,
     /// Composes failed for waiting too long.
-    pub timed_out: Vec<i32>,
+    pub timed_out: Vec<ComposeId>,
     /// Waiting composes whose job should be dispatched (again).
-    pub to_dispatch: Vec<i32>,
+    pub to_dispatch: Vec<ComposeId>,
     /// Whether another beat held the lock, so nothing was done.
     pub skipped: bool,
 }
@@ -78,7 +78,7 @@ pub fn sweep(
 fn ids_where(
     conn: &mut DbConnection,
     query: composes::BoxedQuery<'_, odcs_common::db::MultiBackend>,
-) -> Result<Vec<i32>, DbError> {
+) -> Result<Vec<ComposeId>, DbError> {
     Ok(query.select(composes::id).limit(BATCH).load(conn)?)
 }
 
@@ -88,11 +88,11 @@ fn sweep_locked(
     now: NaiveDateTime,
 ) -> Result<Sweep, DbError> {
     let mut sweep = Sweep::default();
-    let finished = [ComposeState::Done.code(), ComposeState::Failed.code()];
+    let finished = [ComposeState::Done, ComposeState::Failed];
     let live = [
-        ComposeState::Wait.code(),
-        ComposeState::Generating.code(),
-        ComposeState::Done.code(),
+        ComposeState::Wait,
+        ComposeState::Generating,
+        ComposeState::Done,
     ];
 
     // Expired composes, unless a live compose still uses their files.
@@ -150,7 +150,7 @@ fn sweep_locked(
     let stale = ids_where(
         conn,
         composes::table
-            .filter(composes::state.eq(ComposeState::Generating.code()))
+            .filter(composes::state.eq(ComposeState::Generating))
             .filter(composes::lease_expires_at.lt(now))
             .order(composes::id.asc())
             .into_boxed(),
@@ -178,11 +178,11 @@ fn sweep_locked(
     }
 
     // Composes waiting too long fail; the others are dispatched again if their job may be lost.
-    let too_old = now - TimeDelta::seconds(config.max_wait_seconds);
+    let too_old = now - TimeDelta::seconds(config.workers.max_wait_seconds);
     let timed_out = ids_where(
         conn,
         composes::table
-            .filter(composes::state.eq(ComposeState::Wait.code()))
+            .filter(composes::state.eq(ComposeState::Wait))
             .filter(composes::time_submitted.lt(too_old))
             .order(composes::id.asc())
             .into_boxed(),
@@ -196,7 +196,7 @@ fn sweep_locked(
                 to: ComposeState::Failed,
                 reason: Some(format!(
                     "Compose waited for a worker for more than {} seconds",
-                    config.max_wait_seconds
+                    config.workers.max_wait_seconds
                 )),
                 held_by: None,
                 changes: ComposeChanges::default(),
@@ -208,11 +208,11 @@ fn sweep_locked(
             sweep.timed_out.push(id);
         }
     }
-    let redispatch_before = now - TimeDelta::seconds(config.redispatch_after_seconds);
+    let redispatch_before = now - TimeDelta::seconds(config.workers.redispatch_after_seconds);
     sweep.to_dispatch = ids_where(
         conn,
         composes::table
-            .filter(composes::state.eq(ComposeState::Wait.code()))
+            .filter(composes::state.eq(ComposeState::Wait))
             .filter(
                 composes::dispatched_at
                     .is_null()
@@ -231,8 +231,8 @@ pub fn compose_dir(compose: &Compose, config: &Config) -> PathBuf {
     let base = compose
         .target_dir
         .as_deref()
-        .map_or_else(|| config.target_dir.clone(), PathBuf::from);
-    base.join(format!("odcs-{}", compose.id))
+        .map_or_else(|| config.storage.target_dir.clone(), PathBuf::from);
+    base.join(compose.id.dir_name())
 }
 
 fn remove_dir(dir: &Path) -> bool {
@@ -250,29 +250,25 @@ fn remove_dir(dir: &Path) -> bool {
 /// unknown.
 fn remove_leftovers(conn: &mut DbConnection, config: &Config) -> Result<Vec<PathBuf>, DbError> {
     let mut deleted = Vec::new();
-    let dirs = std::iter::once(config.target_dir.clone())
-        .chain(config.extra_target_dirs.values().cloned());
+    let dirs = std::iter::once(config.storage.target_dir.clone())
+        .chain(config.storage.extra_target_dirs.values().cloned());
     for base in dirs {
         let Ok(entries) = std::fs::read_dir(&base) else {
             continue;
         };
         for entry in entries.filter_map(Result::ok) {
             let name = entry.file_name();
-            let Some(id) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix("odcs-"))
-                .and_then(|n| n.parse::<i32>().ok())
-            else {
+            let Some(id) = name.to_str().and_then(ComposeId::from_dir_name) else {
                 continue;
             };
-            let state: Option<i32> = composes::table
+            let state: Option<ComposeState> = composes::table
                 .find(id)
                 .select(composes::state)
                 .first(conn)
                 .optional()?;
             let orphan = match state {
                 None => true,
-                Some(s) => s == ComposeState::Removed.code(),
+                Some(s) => s == ComposeState::Removed,
             };
             if orphan && remove_dir(&entry.path()) {
                 deleted.push(entry.path());

@@ -10,10 +10,12 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use odcs_common::amqp;
+use odcs_common::compose::ComposeId;
 use odcs_common::messaging::ComposeJob;
 use tokio::sync::watch;
 
-use crate::dispatch::LocalQueue;
+use odcs_common::dispatch::LocalQueue;
+
 use crate::pipeline::{JobOutcome, Worker};
 
 /// Longest wait for the broker to take an ack or nack.
@@ -92,12 +94,12 @@ pub async fn consume_amqp(
                     let _ = tokio::time::timeout(SETTLE, delivery.acker.ack(BasicAckOptions::default())).await;
                 }
                 Ok(Err(e)) => {
-                    tracing::warn!(compose.id = job.compose_id, error = %e, "transient failure; job handed back");
+                    tracing::warn!(compose.id = %job.compose_id, error = %e, "transient failure; job handed back");
                     tokio::time::sleep(RETRY_DELAY).await;
                     let _ = tokio::time::timeout(SETTLE, delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() })).await;
                 }
                 Err(e) => {
-                    tracing::error!(compose.id = job.compose_id, error = %e, "job panicked; handed back");
+                    tracing::error!(compose.id = %job.compose_id, error = %e, "job panicked; handed back");
                     let _ = tokio::time::timeout(SETTLE, delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() })).await;
                 }
             }
@@ -119,13 +121,16 @@ pub async fn consume_amqp(
     Ok(())
 }
 
-fn log_outcome(id: i32, outcome: &JobOutcome) {
+fn log_outcome(id: ComposeId, outcome: &JobOutcome) {
     match outcome {
-        JobOutcome::Done => tracing::info!(compose.id = id, "job done"),
-        JobOutcome::Failed(reason) => tracing::info!(compose.id = id, %reason, "job failed"),
-        JobOutcome::Skipped => tracing::info!(compose.id = id, "job skipped: compose not waiting"),
+        JobOutcome::Done => tracing::info!(compose.id = %id, "job done"),
+        JobOutcome::Failed(reason) => tracing::info!(compose.id = %id, %reason, "job failed"),
+        JobOutcome::Requeued(reason) => {
+            tracing::warn!(compose.id = %id, %reason, "job failed transiently; compose back in the queue")
+        }
+        JobOutcome::Skipped => tracing::info!(compose.id = %id, "job skipped: compose not waiting"),
         JobOutcome::Reused(old) => {
-            tracing::info!(compose.id = id, reused.id = old, "job done by reuse")
+            tracing::info!(compose.id = %id, reused.id = %old, "job done by reuse")
         }
     }
 }
@@ -151,7 +156,7 @@ pub fn run_local(
                     match worker.process(job.compose_id) {
                         Ok(outcome) => log_outcome(job.compose_id, &outcome),
                         Err(e) => {
-                            tracing::warn!(compose.id = job.compose_id, error = %e, "transient failure; job handed back");
+                            tracing::warn!(compose.id = %job.compose_id, error = %e, "transient failure; job handed back");
                             std::thread::sleep(RETRY_DELAY);
                             // If even this fails the compose stays in wait for the beat.
                             let _ = queue.push(job);

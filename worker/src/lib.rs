@@ -7,11 +7,13 @@
 pub mod beat;
 pub mod compose;
 pub mod consumer;
-pub mod dispatch;
+pub mod durable;
+pub mod fetch;
 pub mod gather;
 pub mod generate;
 pub mod koji;
 pub mod package;
+pub mod package_set;
 pub mod pipeline;
 pub mod relay;
 pub mod repodata;

@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use odcs_common::config::Config;
 use odcs_common::db::{migrations, pool, DbPool};
+use odcs_common::dispatch::Dispatcher;
 use odcs_common::messaging::all_queues;
-use odcs_worker::dispatch::Dispatcher;
 use odcs_worker::gather::lookaside;
 use odcs_worker::gather::metadata::{read_filelists, read_primary};
 use odcs_worker::gather::pool::{Origin, Pool as GatherPool, PoolBuilder};
@@ -102,8 +102,11 @@ fn default_cache_dir() -> Option<PathBuf> {
 
 fn load(cli_config: Option<&std::path::Path>) -> anyhow::Result<(Arc<Config>, DbPool)> {
     let config = Config::load(cli_config, std::env::vars())?;
-    let pool = pool::build(&config.database_url, config.database_pool_size)
-        .with_context(|| format!("opening {}", pool::redact(&config.database_url)))?;
+    let pool = pool::build(
+        &config.storage.database_url,
+        config.storage.database_pool_size,
+    )
+    .with_context(|| format!("opening {}", pool::redact(&config.storage.database_url)))?;
     let mut conn = pool.get().context("connecting to the database")?;
     migrations::run_pending(&mut conn).context("migrating the database")?;
     Ok((Arc::new(config), pool))
@@ -121,7 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Consume { queues } => {
             let (config, pool) = load(cli.config.as_deref())?;
             anyhow::ensure!(
-                !config.amqp_url.is_empty(),
+                !config.messaging.is_standalone(),
                 "consume needs amqp_url (ODCS_AMQP_URL); standalone mode runs workers inside odcs-server"
             );
             let queues = if queues.is_empty() {
@@ -136,9 +139,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 // The broker may go away (restarts, network): reconnect until told to stop.
                 loop {
                     let result = consumer::consume_amqp(
-                        &config.amqp_url,
+                        &config.messaging.amqp_url,
                         &queues,
-                        config.worker_concurrency,
+                        config.workers.worker_concurrency,
                         factory.clone(),
                         stop.clone(),
                     )

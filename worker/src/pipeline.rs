@@ -3,30 +3,30 @@
 //!
 //! A job is acknowledged only after its outcome is committed. Duplicate deliveries are
 //! harmless: the claim (`wait → generating`) succeeds once, and a job for a compose that is no
-//! longer waiting is acknowledged and skipped.
+//! longer waiting is acknowledged and skipped. A transient failure (a service unreachable
+//! through its retries, a full disk) puts the compose back in `wait` for the beat to dispatch
+//! again, up to `max_attempts` generations; any other failure fails it with its reason.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use odcs_common::compose::{ComposeFlag, ComposeFlags, ComposeState, SourceType};
+use odcs_common::compose::{ComposeId, ComposeState};
 use odcs_common::config::Config;
 use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
 use odcs_common::db::models::Compose;
 use odcs_common::db::view::compose_urls;
-use odcs_common::db::{DbError, DbPool};
+use odcs_common::db::{DbConnection, DbError, DbPool};
+use odcs_common::spec::ComposeSpec;
 use odcs_common::time::{after, now};
 
 use crate::compose::layout::ComposeLayout;
-use crate::compose::{ComposeLog, ComposeSpec};
-use crate::gather::lookaside::Fetcher;
-use crate::generate::{
-    compression, generate, resolve_koji_event, EngineContext, GatherOptions, GenerateRequest,
-    Generated, KojiOptions, ResolvedRequest,
-};
+use crate::compose::ComposeLog;
+use crate::durable::WriteError;
+use crate::fetch::Fetcher;
+use crate::generate::{self, Engine, GenerateError, Generated, Target};
 use crate::koji::Koji;
 use crate::repodata::PackageCache;
-use crate::source::koji::{is_koji_source, known_tag, KojiSourceError};
+use crate::source::SourceContext;
 
 /// The reason a done compose carries, as in the reference.
 pub const DONE_REASON: &str = "Compose is generated successfully";
@@ -38,10 +38,12 @@ pub enum JobOutcome {
     Done,
     /// The compose failed, with this reason.
     Failed(String),
+    /// A transient failure put the compose back in the queue, with this reason.
+    Requeued(String),
     /// The compose was not waiting (already claimed, finished or cancelled): nothing to do.
     Skipped,
     /// An identical earlier compose is reused (done at once, or following one still generating).
-    Reused(i32),
+    Reused(ComposeId),
 }
 
 /// A worker: its identity and the services it uses.
@@ -60,86 +62,222 @@ pub struct Worker {
     pub koji: Option<Arc<Koji>>,
 }
 
+/// How a claimed compose ended, before it is recorded.
+enum Ending {
+    /// Generated.
+    Generated(Generated),
+    /// An earlier compose has its content: reuse it.
+    Reuse(Box<Compose>),
+    /// Generation failed.
+    Failed(GenerateError),
+}
+
 impl Worker {
     /// The services generation uses.
-    fn context(&self) -> EngineContext<'_> {
-        EngineContext {
+    fn engine(&self) -> Engine<'_> {
+        Engine {
+            sources: SourceContext {
+                repo_roots: &self.config.workers.repo_source_roots,
+                fetcher: &self.fetcher,
+                koji: self.koji.as_deref(),
+            },
             cache: &self.cache,
-            repo_roots: &self.config.repo_source_roots,
-            fetcher: &self.fetcher,
-            koji: self.koji.as_deref(),
+            compression: self
+                .config
+                .storage
+                .repodata_compression
+                .parse()
+                .unwrap_or_default(),
         }
     }
 
     /// Processes the job for compose `id`. Errors are transient (the database is unreachable):
     /// the job should be retried later; everything else ends in an outcome.
-    pub fn process(&self, id: i32) -> Result<JobOutcome, DbError> {
+    pub fn process(&self, id: ComposeId) -> Result<JobOutcome, DbError> {
         let mut conn = self.pool.get()?;
-        let Some(mut compose) = lifecycle::claim(
+        let Some(compose) = lifecycle::claim(
             &mut conn,
             id,
             &self.id,
-            self.config.lease_seconds,
+            self.config.workers.lease_seconds,
             &self.config,
             now(),
         )?
         else {
             return Ok(JobOutcome::Skipped);
         };
-        tracing::info!(compose.id = id, worker = %self.id, "compose claimed");
-        let unresolvable = match self.try_reuse(&mut conn, &mut compose)? {
-            Resolution::Reused(outcome) => return Ok(outcome),
-            Resolution::Generate => None,
-            Resolution::Unresolvable(reason) => Some(reason),
-        };
         drop(conn);
+        tracing::info!(compose.id = %id, worker = %self.id, attempt = compose.attempts, "compose claimed");
 
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let renewer = self.spawn_lease_renewal(id, stopped);
-        let result = self.run(&compose, unresolvable);
+        let ending = self.run(&compose);
         if let Some(koji) = &self.koji {
-            if SourceType::from_code(compose.source_type).is_some_and(is_koji_source) {
-                koji.prune_cache();
-            }
+            koji.prune_cache();
         }
         // Dropping the sender wakes the renewer at once.
         drop(stop);
         let _ = renewer.join();
-
-        let (to, reason, changes) = match &result {
-            Ok(generated) => {
-                let resolved = generated.resolved.clone();
-                let field = |f: fn(&ResolvedRequest) -> &String| {
-                    resolved.as_ref().map(|r| Some(f(r).clone()))
-                };
-                (
-                    ComposeState::Done,
-                    generated.reason(DONE_REASON),
-                    ComposeChanges {
-                        koji_event: Some(generated.koji_event),
-                        pungi_compose_id: Some(Some(generated.pungi_compose_id.clone())),
-                        arches: field(|r| &r.arches),
-                        builds: field(|r| &r.builds),
-                        packages: field(|r| &r.packages),
-                        sigkeys: field(|r| &r.sigkeys),
-                        ..ComposeChanges::default()
-                    },
-                )
-            }
-            Err(reason) => (
-                ComposeState::Failed,
-                reason.clone(),
-                ComposeChanges::default(),
-            ),
-        };
         let mut conn = self.pool.get()?;
+        match ending? {
+            Ending::Reuse(old) => self.reuse(&mut conn, &compose, *old),
+            Ending::Generated(generated) => self.record_done(&mut conn, &compose, &generated),
+            Ending::Failed(error) => self.record_failure(&mut conn, &compose, &error),
+        }
+    }
+
+    /// Reads the compose's request, opens and pins its source, reuses an earlier compose with
+    /// the same content or generates it; everything that happens is in the compose log.
+    fn run(&self, compose: &Compose) -> Result<Ending, DbError> {
+        let target_dir = &self.config.storage.target_dir;
+        let spec = compose.spec_in(target_dir);
+        let layout_dir = spec.as_ref().map_or(target_dir, |s| &s.target_dir);
+        let layout = ComposeLayout::new(layout_dir, compose.id);
+        let log = match ComposeLog::open(&layout.log_file()) {
+            Ok(log) => log,
+            Err(source) => {
+                return Ok(Ending::Failed(GenerateError::Log(WriteError {
+                    path: layout.log_file(),
+                    source,
+                })))
+            }
+        };
+        log.line(format_args!(
+            "Compose {} started by {} (attempt {})",
+            layout.name, self.id, compose.attempts
+        ));
+        let ending = match spec {
+            Ok(spec) => self.build(compose, &spec, &log)?,
+            Err(e) => Ending::Failed(GenerateError::Request(e)),
+        };
+        match &ending {
+            Ending::Generated(_) => log.line("Compose generated successfully"),
+            Ending::Reuse(old) => log.line(format_args!("Reusing compose {}", old.id.dir_name())),
+            Ending::Failed(e) => log.error(e),
+        }
+        log.sync();
+        Ok(ending)
+    }
+
+    /// The stages: prepare the source, look for a compose to reuse, generate.
+    fn build(
+        &self,
+        compose: &Compose,
+        spec: &ComposeSpec,
+        log: &ComposeLog,
+    ) -> Result<Ending, DbError> {
+        let engine = self.engine();
+        let mut prepared = match generate::prepare(spec, &engine) {
+            Ok(prepared) => prepared,
+            Err(e) => return Ok(Ending::Failed(e)),
+        };
+        if spec.allows_reuse() {
+            let mut conn = self.pool.get()?;
+            for old in Compose::reuse_candidates(&mut conn, compose, spec)? {
+                match prepared.unchanged_since(old.koji_event) {
+                    Ok(true) => return Ok(Ending::Reuse(Box::new(old))),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(compose.id = %compose.id, error = %e, "cannot check whether an earlier compose can be reused");
+                        break;
+                    }
+                }
+            }
+        }
+        let target = Target {
+            id: compose.id,
+            repo_url: compose_urls(compose, &self.config).repo,
+            built_at: chrono::Utc::now(),
+        };
+        Ok(
+            match generate::generate(spec, prepared, &target, &engine, log) {
+                Ok(generated) => Ending::Generated(generated),
+                Err(e) => Ending::Failed(e),
+            },
+        )
+    }
+
+    /// Records `generating → done`, with what the source resolved.
+    fn record_done(
+        &self,
+        conn: &mut DbConnection,
+        compose: &Compose,
+        generated: &Generated,
+    ) -> Result<JobOutcome, DbError> {
+        let changes = ComposeChanges {
+            koji_event: Some(generated.koji_event),
+            pungi_compose_id: Some(Some(generated.pungi_compose_id.clone())),
+            ..generated
+                .resolved
+                .as_ref()
+                .map(ComposeChanges::recording)
+                .unwrap_or_default()
+        };
+        let reason = generated.reason(DONE_REASON);
+        self.record(conn, compose.id, ComposeState::Done, reason, changes)
+            .map(|recorded| recorded.unwrap_or(JobOutcome::Done))
+    }
+
+    /// Records a failure: back to `wait` when it is transient and attempts remain, else
+    /// `failed`.
+    fn record_failure(
+        &self,
+        conn: &mut DbConnection,
+        compose: &Compose,
+        error: &GenerateError,
+    ) -> Result<JobOutcome, DbError> {
+        let max = self.config.workers.max_attempts;
+        if error.is_transient() && compose.attempts < max {
+            let reason = format!(
+                "Generating failed on attempt {} of {max}, to be tried again: {error}",
+                compose.attempts
+            );
+            let changes = ComposeChanges {
+                dispatched_at: Some(None),
+                ..ComposeChanges::default()
+            };
+            return self
+                .record(
+                    conn,
+                    compose.id,
+                    ComposeState::Wait,
+                    reason.clone(),
+                    changes,
+                )
+                .map(|recorded| recorded.unwrap_or(JobOutcome::Requeued(reason)));
+        }
+        let reason = if error.is_transient() {
+            format!("{error} (gave up after {} attempts)", compose.attempts)
+        } else {
+            error.to_string()
+        };
+        self.record(
+            conn,
+            compose.id,
+            ComposeState::Failed,
+            reason.clone(),
+            ComposeChanges::default(),
+        )
+        .map(|recorded| recorded.unwrap_or(JobOutcome::Failed(reason)))
+    }
+
+    /// Moves the compose this worker holds out of `generating`; `Some(Skipped)` when the lease
+    /// was lost (the beat gave it to another worker, or it was cancelled): that outcome wins.
+    fn record(
+        &self,
+        conn: &mut DbConnection,
+        id: ComposeId,
+        to: ComposeState,
+        reason: String,
+        changes: ComposeChanges,
+    ) -> Result<Option<JobOutcome>, DbError> {
         let recorded = lifecycle::transition(
-            &mut conn,
+            conn,
             id,
             &Transition {
                 from: &[ComposeState::Generating],
                 to,
-                reason: Some(reason.clone()),
+                reason: Some(reason),
                 held_by: Some(&self.id),
                 changes,
             },
@@ -147,125 +285,24 @@ impl Worker {
             now(),
         )?;
         if recorded.is_none() {
-            // The lease was lost (the beat gave the compose to another worker, or it was
-            // cancelled); that outcome wins.
-            tracing::warn!(compose.id = id, worker = %self.id, "outcome not recorded: lease lost");
-            return Ok(JobOutcome::Skipped);
+            tracing::warn!(compose.id = %id, worker = %self.id, "outcome not recorded: lease lost");
+            return Ok(Some(JobOutcome::Skipped));
         }
-        tracing::info!(compose.id = id, compose.state = %to, "compose finished");
-        Ok(match to {
-            ComposeState::Done => JobOutcome::Done,
-            _ => JobOutcome::Failed(reason),
-        })
+        tracing::info!(compose.id = %id, compose.state = %to, "compose finished");
+        Ok(None)
     }
 
-    /// Resolves the compose's Koji event and, unless `no_reuse`, reuses an identical earlier
-    /// compose. A tag compose reuses one whose tag (with inheritance) has not changed since
-    /// its event, and is pinned at that event.
-    fn try_reuse(
-        &self,
-        conn: &mut odcs_common::db::DbConnection,
-        compose: &mut Compose,
-    ) -> Result<Resolution, DbError> {
-        let flags = ComposeFlags::from_bits(compose.flags);
-        let Some(source_type) = SourceType::from_code(compose.source_type) else {
-            return Ok(Resolution::Generate);
-        };
-        let reuse = !flags.contains(ComposeFlag::NoReuse) && source_type != SourceType::RawConfig;
-        if source_type == SourceType::Tag {
-            return match self.tag_reuse(conn, compose, reuse)? {
-                Ok(Some(old)) => self.reuse(conn, compose, old).map(Resolution::Reused),
-                Ok(None) => Ok(Resolution::Generate),
-                Err(e) => Ok(Resolution::Unresolvable(e.to_string())),
-            };
-        }
-        if compose.koji_event.is_none() {
-            let ctx = self.context();
-            // A source that cannot be resolved fails in generation, with its log.
-            compose.koji_event = resolve_koji_event(source_type, &compose.source, &ctx)
-                .ok()
-                .flatten();
-        }
-        if !reuse {
-            return Ok(Resolution::Generate);
-        }
-        match Compose::reusable_for(conn, compose)? {
-            Some(old) => self.reuse(conn, compose, old).map(Resolution::Reused),
-            None => Ok(Resolution::Generate),
-        }
-    }
-
-    /// For a tag compose: an earlier compose of the same request whose tags have not changed
-    /// since its event (which `compose` then takes), else `None` with `compose` pinned at the
-    /// hub's newest event; an unknown tag or an unreachable hub is the compose's failure (the
-    /// hub calls were already retried, generation need not retry them again).
-    fn tag_reuse(
-        &self,
-        conn: &mut odcs_common::db::DbConnection,
-        compose: &mut Compose,
-        reuse: bool,
-    ) -> Result<Result<Option<Compose>, KojiSourceError>, DbError> {
-        let Some(koji) = &self.koji else {
-            // Generation reports that Koji is not configured.
-            return Ok(Ok(None));
-        };
-        let hub = &koji.hub;
-        let tag = match known_tag(hub, &compose.source) {
-            Ok(tag) => tag,
-            Err(e) => return Ok(Err(e)),
-        };
-        if reuse {
-            let candidates = Compose::reuse_candidates(conn, compose)?;
-            let pinned = compose.koji_event;
-            let usable = candidates
-                .into_iter()
-                .filter(|old| match (old.koji_event, pinned) {
-                    (Some(old), Some(asked)) => old <= asked,
-                    (Some(_), None) => true,
-                    (None, _) => false,
-                });
-            let mut tags = None;
-            for old in usable {
-                let Some(event) = old.koji_event else {
-                    continue;
-                };
-                if tags.is_none() {
-                    tags = hub.inherited_tags(&tag).ok();
-                }
-                let Some(tags) = &tags else { break };
-                match hub.tags_changed_since(event, tags) {
-                    Ok(false) => {
-                        compose.koji_event = Some(event);
-                        return Ok(Ok(Some(old)));
-                    }
-                    Ok(true) => {}
-                    Err(e) => {
-                        tracing::warn!(compose.id = compose.id, error = %e, "cannot check tag changes");
-                        break;
-                    }
-                }
-            }
-        }
-        if compose.koji_event.is_none() {
-            match hub.last_event() {
-                Ok(event) => compose.koji_event = Some(event.id),
-                Err(e) => return Ok(Err(e.into())),
-            }
-        }
-        Ok(Ok(None))
-    }
-
-    /// Makes `compose` reuse `old`: done at once when `old` is done, else following it.
+    /// Makes `compose` reuse `old`: done at once when `old` is done, else following it. The
+    /// compose is recorded at `old`'s point in time, which has its content.
     fn reuse(
         &self,
-        conn: &mut odcs_common::db::DbConnection,
+        conn: &mut DbConnection,
         compose: &Compose,
         old: Compose,
     ) -> Result<JobOutcome, DbError> {
         let now = now();
-        if old.state == ComposeState::Done.code() {
-            let lifetime = (compose.time_to_expire - compose.time_submitted).num_seconds();
-            let expiry = after(now, lifetime).max(old.time_to_expire);
+        if old.state == ComposeState::Done {
+            let expiry = after(now, compose.lifetime_seconds()).max(old.time_to_expire);
             let done = lifecycle::transition(
                 conn,
                 compose.id,
@@ -276,7 +313,7 @@ impl Worker {
                     held_by: Some(&self.id),
                     changes: ComposeChanges {
                         reused_id: Some(Some(old.id)),
-                        koji_event: Some(compose.koji_event),
+                        koji_event: Some(old.koji_event),
                         pungi_compose_id: Some(old.pungi_compose_id.clone()),
                         time_to_expire: Some(expiry),
                         ..ComposeChanges::default()
@@ -287,22 +324,13 @@ impl Worker {
             )?;
             if done.is_some() {
                 Compose::extend_expiry(conn, &[old.id], expiry)?;
-                tracing::info!(
-                    compose.id = compose.id,
-                    reused.id = old.id,
-                    "compose reuses a done compose"
-                );
+                tracing::info!(compose.id = %compose.id, reused.id = %old.id, "compose reuses a done compose");
             }
             return Ok(JobOutcome::Reused(old.id));
         }
         // The identical compose is still generating: follow it (its outcome becomes ours).
-        let followed = lifecycle::follow(conn, compose.id, &self.id, old.id, compose.koji_event)?;
-        if followed {
-            tracing::info!(
-                compose.id = compose.id,
-                reused.id = old.id,
-                "compose follows a generating compose"
-            );
+        if lifecycle::follow(conn, compose.id, &self.id, old.id, old.koji_event)? {
+            tracing::info!(compose.id = %compose.id, reused.id = %old.id, "compose follows a generating compose");
         }
         Ok(JobOutcome::Reused(old.id))
     }
@@ -310,12 +338,12 @@ impl Worker {
     /// Renews the lease every third of its length until `stopped` disconnects.
     fn spawn_lease_renewal(
         &self,
-        id: i32,
+        id: ComposeId,
         stopped: std::sync::mpsc::Receiver<()>,
     ) -> std::thread::JoinHandle<()> {
         let pool = self.pool.clone();
         let worker = self.id.clone();
-        let lease = self.config.lease_seconds;
+        let lease = self.config.workers.lease_seconds;
         std::thread::spawn(move || {
             let step = Duration::from_millis((lease.max(1) as u64 * 1000) / 3);
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(step) {
@@ -330,116 +358,12 @@ impl Worker {
                 match renewed {
                     Ok(true) => {}
                     Ok(false) => {
-                        tracing::warn!(compose.id = id, "lease lost");
+                        tracing::warn!(compose.id = %id, "lease lost");
                         return;
                     }
-                    Err(e) => tracing::warn!(compose.id = id, error = %e, "lease not renewed"),
+                    Err(e) => tracing::warn!(compose.id = %id, error = %e, "lease not renewed"),
                 }
             }
         })
-    }
-
-    /// Generates the compose (or, when its source could not be resolved, records why in its
-    /// log); what was generated, or the failure reason.
-    fn run(&self, compose: &Compose, unresolvable: Option<String>) -> Result<Generated, String> {
-        let target_dir = compose
-            .target_dir
-            .as_deref()
-            .map_or_else(|| self.config.target_dir.clone(), PathBuf::from);
-        let layout = ComposeLayout::new(&target_dir, compose.id);
-        let log = ComposeLog::open(&layout.log_file()).map_err(|e| {
-            format!(
-                "cannot write the compose log {}: {e}",
-                layout.log_file().display()
-            )
-        })?;
-        log.line(format_args!(
-            "Compose odcs-{} started by {}",
-            compose.id, self.id
-        ));
-        if let Some(reason) = unresolvable {
-            log.error(&reason);
-            log.sync();
-            return Err(reason);
-        }
-        let source_type = SourceType::from_code(compose.source_type)
-            .ok_or_else(|| format!("unknown source type {}", compose.source_type))?;
-        let words = |s: &Option<String>| -> Vec<String> {
-            s.as_deref()
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect()
-        };
-        let packages = words(&compose.packages);
-        let request = GenerateRequest {
-            id: compose.id,
-            source_type,
-            source: compose.source.clone(),
-            packages: (!packages.is_empty()).then_some(packages),
-            gather: gather_options(compose),
-            koji: KojiOptions {
-                event: compose.koji_event,
-                builds: words(&compose.builds),
-                inherit: !ComposeFlags::from_bits(compose.flags)
-                    .contains(ComposeFlag::NoInheritance),
-            },
-            spec: ComposeSpec {
-                id: compose.id,
-                target_dir,
-                arches: words(&compose.arches),
-                compose_type: compose
-                    .compose_type
-                    .clone()
-                    .unwrap_or_else(|| "test".into()),
-                label: compose.label.clone(),
-                repo_url: compose_urls(compose, &self.config).repo,
-                compression: compression(&self.config.repodata_compression),
-                built_at: chrono::Utc::now(),
-            },
-        };
-        let ctx = self.context();
-        let result = generate(&request, &ctx, &log).map_err(|e| e.to_string());
-        match &result {
-            Ok(_) => log.line("Compose generated successfully"),
-            Err(reason) => log.error(reason),
-        }
-        log.sync();
-        result
-    }
-}
-
-/// What happens to a claimed compose before generation.
-enum Resolution {
-    /// It reuses an earlier compose: nothing to generate.
-    Reused(JobOutcome),
-    /// It is generated.
-    Generate,
-    /// Its source could not be resolved (unknown tag, hub unreachable): it fails with this.
-    Unresolvable(String),
-}
-
-/// The gather options a compose's stored request carries.
-fn gather_options(compose: &Compose) -> GatherOptions {
-    let flags = ComposeFlags::from_bits(compose.flags);
-    let words = |s: &Option<String>| -> Vec<String> {
-        s.as_deref()
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect()
-    };
-    GatherOptions {
-        // Stored space-separated; an empty entry (allowing unsigned packages) is kept.
-        sigkeys: compose
-            .sigkeys
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .map(|s| s.split(' ').map(str::to_owned).collect()),
-        no_deps: flags.contains(ComposeFlag::NoDeps),
-        check_deps: flags.contains(ComposeFlag::CheckDeps),
-        lookaside_repos: words(&compose.lookaside_repos),
-        multilib_arches: words(&compose.multilib_arches),
-        multilib_method: compose.multilib_method.unwrap_or(0),
     }
 }

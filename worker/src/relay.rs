@@ -90,7 +90,7 @@ pub async fn run(config: &Config, pool: DbPool, stop: tokio::sync::watch::Receiv
             tokio::time::sleep(IDLE).await;
             continue;
         }
-        let published = if config.amqp_url.is_empty() {
+        let published = if config.messaging.is_standalone() {
             batch.iter().map(|m| m.id).collect()
         } else {
             publish(config, &mut link, &batch).await
@@ -117,7 +117,7 @@ async fn publish(
         .is_none_or(|(conn, _)| !conn.status().connected())
     {
         let connected = async {
-            let conn = amqp::connect(&config.amqp_url).await?;
+            let conn = amqp::connect(&config.messaging.amqp_url).await?;
             let channel = amqp::confirm_channel(&conn).await?;
             Ok::<_, amqp::AmqpError>((conn, channel))
         }
@@ -141,7 +141,7 @@ async fn publish(
             body: &message.body,
             sent_at: chrono::Utc::now().to_rfc3339(),
         };
-        match amqp::publish_message(channel, &config.messaging_exchange, &outgoing).await {
+        match amqp::publish_message(channel, &config.messaging.exchange, &outgoing).await {
             Ok(()) => done.push(message.id),
             Err(e) => {
                 tracing::warn!(error = %e, "relay cannot publish; will retry");

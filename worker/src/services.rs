@@ -5,61 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use odcs_common::config::Config;
-use odcs_common::db::lifecycle::mark_dispatched;
-use odcs_common::db::models::Compose;
-use odcs_common::db::view::compose_json;
-use odcs_common::db::{DbError, DbPool};
+use odcs_common::db::{with_conn, DbError, DbPool};
+use odcs_common::dispatch::{dispatch, Dispatcher};
 use odcs_common::time::now;
 use tokio::sync::watch;
 
 use crate::beat::{sweep, Sweep};
-use crate::dispatch::Dispatcher;
-use crate::gather::lookaside::Fetcher;
+use crate::fetch::Fetcher;
 use crate::koji::Koji;
 use crate::pipeline::Worker;
 use crate::repodata::PackageCache;
-
-/// Runs `work` with a pooled connection on the blocking pool.
-pub async fn with_conn<T: Send + 'static>(
-    pool: &DbPool,
-    work: impl FnOnce(&mut odcs_common::db::DbConnection) -> Result<T, DbError> + Send + 'static,
-) -> Result<T, DbError> {
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get()?;
-        work(&mut conn)
-    })
-    .await
-    .map_err(|e| DbError::Task(e.to_string()))?
-}
-
-/// Dispatches compose `id`'s job and records when; a failure is logged and left for the beat.
-pub async fn dispatch(dispatcher: &Dispatcher, config: &Config, pool: &DbPool, id: i32) {
-    let cfg = config.clone();
-    let json = with_conn(pool, move |c| {
-        Ok(Compose::find(c, id)?.map(|row| compose_json(&row, &cfg, false)))
-    })
-    .await;
-    let json = match json {
-        Ok(Some(json)) => json,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(compose.id = id, error = %e, "cannot load compose to dispatch");
-            return;
-        }
-    };
-    let value = serde_json::to_value(&json).unwrap_or_default();
-    match dispatcher.dispatch(config, &value).await {
-        Ok(()) => {
-            if let Err(e) = with_conn(pool, move |c| Ok(mark_dispatched(c, id, now())?)).await {
-                tracing::warn!(compose.id = id, error = %e, "dispatch not recorded");
-            }
-        }
-        Err(e) => {
-            tracing::warn!(compose.id = id, error = %e, "dispatch failed; the beat will retry")
-        }
-    }
-}
 
 /// One beat: a sweep, then dispatching what it found waiting.
 pub async fn beat_once(
@@ -97,7 +52,7 @@ pub async fn run_beat(
         }
         tokio::select! {
             _ = stop.changed() => return,
-            _ = tokio::time::sleep(Duration::from_secs(config.beat_interval_seconds)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(config.workers.beat_interval_seconds)) => {}
         }
     }
 }
@@ -139,12 +94,12 @@ pub fn default_fetcher() -> Fetcher {
     Fetcher::new(FETCH_TIMEOUT, FETCH_ATTEMPTS).expect("the HTTP client initialises")
 }
 
-/// Opens the package cache in `config.package_cache_dir`, or a private in-memory one if the
+/// Opens the package cache in `package_cache_dir`, or a private in-memory one if the
 /// shared one cannot be opened.
 pub fn open_cache(
     config: &Config,
 ) -> Result<Arc<PackageCache>, crate::repodata::cache::CacheError> {
-    match PackageCache::open(&config.package_cache_dir) {
+    match PackageCache::open(&config.storage.package_cache_dir) {
         Ok(cache) => Ok(Arc::new(cache)),
         Err(e) => {
             tracing::warn!(error = %e, "package cache unavailable; using a private one");

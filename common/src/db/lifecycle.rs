@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::compose::ComposeState;
+use crate::compose::{ComposeId, ComposeState};
 use crate::config::Config;
 use crate::db::models::{Compose, NewCompose, NewMessage};
 use crate::db::schema::composes;
@@ -19,7 +19,7 @@ use crate::time::after;
 #[diesel(table_name = composes)]
 #[allow(missing_docs)] // each field sets the column of the same name
 pub struct ComposeChanges {
-    pub state: Option<i32>,
+    pub state: Option<ComposeState>,
     pub state_reason: Option<Option<String>>,
     pub time_to_expire: Option<NaiveDateTime>,
     pub time_started: Option<Option<NaiveDateTime>>,
@@ -27,10 +27,11 @@ pub struct ComposeChanges {
     pub time_removed: Option<Option<NaiveDateTime>>,
     pub koji_event: Option<Option<i64>>,
     pub pungi_compose_id: Option<Option<String>>,
-    pub reused_id: Option<Option<i32>>,
+    pub reused_id: Option<Option<ComposeId>>,
     pub worker_id: Option<Option<String>>,
     pub lease_expires_at: Option<Option<NaiveDateTime>>,
     pub dispatched_at: Option<Option<NaiveDateTime>>,
+    pub attempts: Option<i32>,
     pub arches: Option<Option<String>>,
     pub builds: Option<Option<String>>,
     pub packages: Option<Option<String>>,
@@ -84,7 +85,7 @@ pub struct Transition<'a> {
 /// `None` when it was not in an allowed state (someone else moved it first).
 pub fn transition(
     conn: &mut DbConnection,
-    id: i32,
+    id: ComposeId,
     transition: &Transition<'_>,
     config: &Config,
     now: NaiveDateTime,
@@ -94,7 +95,7 @@ pub fn transition(
 
 fn apply(
     conn: &mut DbConnection,
-    id: i32,
+    id: ComposeId,
     t: &Transition<'_>,
     config: &Config,
     now: NaiveDateTime,
@@ -102,12 +103,12 @@ fn apply(
     let Some(current) = Compose::find(conn, id)? else {
         return Ok(None);
     };
-    let from: Vec<i32> = t.from.iter().map(|s| s.code()).collect();
+    let from = t.from;
     if !from.contains(&current.state) {
         return Ok(None);
     }
     let mut changes = t.changes.clone();
-    changes.state = Some(t.to.code());
+    changes.state = Some(t.to);
     changes.state_reason = Some(t.reason.clone());
     match t.to {
         ComposeState::Generating => {
@@ -132,7 +133,7 @@ fn apply(
     }
     let target = composes::table
         .filter(composes::id.eq(id))
-        .filter(composes::state.eq_any(&from));
+        .filter(composes::state.eq_any(from));
     let updated = match t.held_by {
         Some(worker) => diesel::update(target.filter(composes::worker_id.eq(worker)))
             .set(&changes)
@@ -147,9 +148,9 @@ fn apply(
     };
     message_for(&compose, config, now).insert(conn)?;
     // Composes reusing this one share its fate (the reference moves them along).
-    let followers: Vec<i32> = composes::table
+    let followers: Vec<ComposeId> = composes::table
         .filter(composes::reused_id.eq(id))
-        .filter(composes::state.eq_any(&from))
+        .filter(composes::state.eq_any(from))
         .select(composes::id)
         .load(conn)?;
     for follower in followers {
@@ -171,19 +172,20 @@ fn apply(
 }
 
 /// Claims a waiting compose for `worker` until `now + lease_seconds`: `wait → generating`, once,
-/// whatever duplicate deliveries of its job arrive.
+/// whatever duplicate deliveries of its job arrive. Counts the attempt.
 pub fn claim(
     conn: &mut DbConnection,
-    id: i32,
+    id: ComposeId,
     worker: &str,
     lease_seconds: i64,
     config: &Config,
     now: NaiveDateTime,
 ) -> QueryResult<Option<Compose>> {
-    transition(
-        conn,
-        id,
-        &Transition {
+    write_transaction(conn, |conn| {
+        let Some(current) = Compose::find(conn, id)? else {
+            return Ok(None);
+        };
+        let claim = Transition {
             from: &[ComposeState::Wait],
             to: ComposeState::Generating,
             reason: Some("Compose is being generated".into()),
@@ -191,25 +193,25 @@ pub fn claim(
             changes: ComposeChanges {
                 worker_id: Some(Some(worker.to_owned())),
                 lease_expires_at: Some(Some(after(now, lease_seconds))),
+                attempts: Some(current.attempts.saturating_add(1)),
                 ..ComposeChanges::default()
             },
-        },
-        config,
-        now,
-    )
+        };
+        apply(conn, id, &claim, config, now)
+    })
 }
 
 /// Extends `worker`'s lease on compose `id` to `until`; false if it no longer holds it.
 pub fn renew_lease(
     conn: &mut DbConnection,
-    id: i32,
+    id: ComposeId,
     worker: &str,
     until: NaiveDateTime,
 ) -> QueryResult<bool> {
     let updated = diesel::update(
         composes::table
             .filter(composes::id.eq(id))
-            .filter(composes::state.eq(ComposeState::Generating.code()))
+            .filter(composes::state.eq(ComposeState::Generating))
             .filter(composes::worker_id.eq(worker)),
     )
     .set(composes::lease_expires_at.eq(Some(until)))
@@ -218,7 +220,11 @@ pub fn renew_lease(
 }
 
 /// Records that compose `id`'s job was handed to the queue at `now`.
-pub fn mark_dispatched(conn: &mut DbConnection, id: i32, now: NaiveDateTime) -> QueryResult<()> {
+pub fn mark_dispatched(
+    conn: &mut DbConnection,
+    id: ComposeId,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     diesel::update(composes::table.filter(composes::id.eq(id)))
         .set(composes::dispatched_at.eq(Some(now)))
         .execute(conn)
@@ -230,15 +236,15 @@ pub fn mark_dispatched(conn: &mut DbConnection, id: i32, now: NaiveDateTime) -> 
 /// `reused` reaches an outcome, so does `id`. False if `worker` no longer holds `id`.
 pub fn follow(
     conn: &mut DbConnection,
-    id: i32,
+    id: ComposeId,
     worker: &str,
-    reused: i32,
+    reused: ComposeId,
     koji_event: Option<i64>,
 ) -> QueryResult<bool> {
     let updated = diesel::update(
         composes::table
             .filter(composes::id.eq(id))
-            .filter(composes::state.eq(ComposeState::Generating.code()))
+            .filter(composes::state.eq(ComposeState::Generating))
             .filter(composes::worker_id.eq(worker)),
     )
     .set((

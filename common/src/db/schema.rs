@@ -47,6 +47,7 @@ diesel::table! {
         worker_id -> Nullable<Varchar>,
         lease_expires_at -> Nullable<Timestamp>,
         dispatched_at -> Nullable<Timestamp>,
+        attempts -> Int4,
     }
 }
 

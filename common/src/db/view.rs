@@ -1,15 +1,13 @@
-//! Turning stored rows into the API's JSON view, and requests into rows.
+//! Turning stored rows into the API's JSON view.
 
 use std::path::Path;
 
 use chrono::NaiveDateTime;
 
 use crate::api::{format_time, ComposeJson};
-use crate::compose::{ComposeFlags, ComposeResults, ComposeState, SourceType};
+use crate::compose::SourceType;
 use crate::config::Config;
-use crate::db::models::{Compose, NewCompose};
-use crate::request::ComposeRequest;
-use crate::time::after;
+use crate::db::models::Compose;
 
 /// Where a compose's files are published, derived from `target_dir_url` as the reference does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +22,7 @@ pub struct ComposeUrls {
 
 /// The directory name of a compose: a reusing compose shares the one it reuses.
 pub fn compose_dir_name(compose: &Compose) -> String {
-    format!("odcs-{}", compose.reused_id.unwrap_or(compose.id))
+    compose.reused_id.unwrap_or(compose.id).dir_name()
 }
 
 /// The public URLs of `compose`; empty when it lives outside the default target directory
@@ -33,7 +31,7 @@ pub fn compose_urls(compose: &Compose, config: &Config) -> ComposeUrls {
     let on_default_dir = compose
         .target_dir
         .as_deref()
-        .is_none_or(|dir| Path::new(dir) == config.target_dir);
+        .is_none_or(|dir| Path::new(dir) == config.storage.target_dir);
     if !on_default_dir {
         return ComposeUrls {
             toplevel: String::new(),
@@ -42,9 +40,9 @@ pub fn compose_urls(compose: &Compose, config: &Config) -> ComposeUrls {
         };
     }
     let name = compose_dir_name(compose);
-    let base = config.target_dir_url.trim_end_matches('/');
+    let base = config.storage.target_dir_url.trim_end_matches('/');
     let toplevel = format!("{base}/{name}");
-    if compose.source_type == SourceType::RawConfig.code() {
+    if compose.source_type == SourceType::RawConfig {
         return ComposeUrls {
             toplevel,
             repo: String::new(),
@@ -66,14 +64,12 @@ fn time(value: Option<NaiveDateTime>) -> Option<String> {
 pub fn compose_json(compose: &Compose, config: &Config, full: bool) -> ComposeJson {
     let urls = compose_urls(compose, config);
     ComposeJson {
-        id: i64::from(compose.id),
+        id: compose.id,
         owner: compose.owner.clone(),
-        source_type: compose.source_type,
+        source_type: compose.source_type.code(),
         source: compose.source.clone(),
-        state: compose.state,
-        state_name: ComposeState::from_code(compose.state)
-            .map_or("unknown", ComposeState::name)
-            .to_owned(),
+        state: compose.state.code(),
+        state_name: compose.state.name().to_owned(),
         state_reason: compose.state_reason.clone(),
         time_to_expire: time(Some(compose.time_to_expire)),
         time_submitted: time(Some(compose.time_submitted)),
@@ -84,8 +80,8 @@ pub fn compose_json(compose: &Compose, config: &Config, full: bool) -> ComposeJs
         result_repo: urls.repo,
         result_repofile: urls.repofile,
         toplevel_url: urls.toplevel,
-        flags: names(ComposeFlags::from_bits(compose.flags).names()),
-        results: names(ComposeResults::from_bits(compose.results).names()),
+        flags: names(compose.flags.names()),
+        results: names(compose.results.names()),
         sigkeys: compose.sigkeys.clone().unwrap_or_default(),
         koji_event: compose.koji_event,
         koji_task_id: compose.koji_task_id,
@@ -93,7 +89,7 @@ pub fn compose_json(compose: &Compose, config: &Config, full: bool) -> ComposeJs
         builds: compose.builds.clone(),
         arches: compose.arches.clone(),
         multilib_arches: compose.multilib_arches.clone(),
-        multilib_method: compose.multilib_method,
+        multilib_method: compose.multilib_method.map(|m| m.bits()),
         lookaside_repos: compose.lookaside_repos.clone(),
         modular_koji_tags: compose.modular_koji_tags.clone(),
         module_defaults_url: compose.module_defaults_url.clone(),
@@ -101,6 +97,7 @@ pub fn compose_json(compose: &Compose, config: &Config, full: bool) -> ComposeJs
         compose_type: compose.compose_type.clone(),
         pungi_compose_id: compose.pungi_compose_id.clone(),
         target_dir: config
+            .storage
             .target_dir_name(compose.target_dir.as_deref())
             .to_owned(),
         scratch_modules: compose.scratch_modules.clone(),
@@ -113,49 +110,10 @@ pub fn compose_json(compose: &Compose, config: &Config, full: bool) -> ComposeJs
         base_module_br_stream_version_lte: compose.base_module_br_stream_version_lte,
         base_module_br_stream_version_gte: compose.base_module_br_stream_version_gte,
         pungi_config_dump: full.then(|| compose.pungi_config_dump.clone()),
+        extra: Default::default(),
     }
 }
 
 fn names(list: Vec<&'static str>) -> Vec<String> {
     list.into_iter().map(str::to_owned).collect()
-}
-
-impl NewCompose {
-    /// The row for a checked request by `owner`, submitted at `now`.
-    pub fn from_request(request: &ComposeRequest, owner: &str, now: NaiveDateTime) -> NewCompose {
-        NewCompose {
-            owner: owner.to_owned(),
-            source_type: request.source_type.code(),
-            source: request.source.clone(),
-            modular_koji_tags: request.modular_koji_tags.clone(),
-            module_defaults_url: request.module_defaults.clone(),
-            koji_event: request.koji_event,
-            sigkeys: Some(request.sigkeys.clone()),
-            state: ComposeState::Wait.code(),
-            results: request.results.bits(),
-            packages: request.packages.clone(),
-            builds: request.builds.clone(),
-            flags: request.flags.bits(),
-            time_to_expire: after(now, request.seconds_to_live),
-            time_submitted: now,
-            arches: Some(request.arches.clone()),
-            multilib_arches: Some(request.multilib_arches.clone()),
-            multilib_method: Some(request.multilib_method),
-            lookaside_repos: Some(request.lookaside_repos.clone()),
-            label: request.label.clone(),
-            compose_type: Some(request.compose_type.clone()),
-            pungi_config_dump: None,
-            target_dir: Some(request.target_dir.display().to_string()),
-            scratch_modules: request.scratch_modules.clone(),
-            scratch_build_tasks: request.scratch_build_tasks.clone(),
-            parent_pungi_compose_ids: request.parent_pungi_compose_ids.clone(),
-            modules: request.modules.clone(),
-            respin_of: request.respin_of.clone(),
-            base_module_br_name: request.base_module_br_name.clone(),
-            base_module_br_stream: request.base_module_br_stream.clone(),
-            base_module_br_stream_version_lte: request.base_module_br_stream_version_lte,
-            base_module_br_stream_version_gte: request.base_module_br_stream_version_gte,
-            traceparent: None,
-        }
-    }
 }

@@ -2,11 +2,13 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use odcs_common::api::{ComposeJson, ComposeList, StatusMessage};
-use odcs_common::compose::{ComposeFlags, ComposeResults, ComposeState, SourceType};
+use odcs_common::compose::{ComposeId, ComposeState};
 use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
 use odcs_common::db::models::{Compose, NewCompose};
 use odcs_common::db::view::compose_json;
-use odcs_common::request::{self, ComposeRequest, RenewRequest};
+use odcs_common::dispatch::dispatch;
+use odcs_common::request::{lifetime, ComposeRequest, RenewRequest};
+use odcs_common::spec::{ComposeSource, ComposeSpec};
 use odcs_common::time::{after, now};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -20,7 +22,7 @@ use crate::permissions::{check_compose, require_allowed_client, ComposeAttribute
 use crate::state::AppState;
 
 /// The body of a create request, for the API description (parsing is
-/// [`ComposeRequest::parse`]).
+/// [`ComposeRequest::from_json`]).
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)] // documents the wire format; never constructed
 pub struct CreateBody {
@@ -57,12 +59,16 @@ pub struct CreateBody {
 }
 
 /// Path ids that are not numbers cannot name a compose.
-fn parse_id(raw: &str) -> Result<i32, ApiError> {
-    raw.parse::<i32>().ok().filter(|id| *id > 0).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "No compose with id {raw:?} exists: compose ids are positive integers."
-        ))
-    })
+fn parse_id(raw: &str) -> Result<ComposeId, ApiError> {
+    raw.parse::<i32>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(ComposeId)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "No compose with id {raw:?} exists: compose ids are positive integers."
+            ))
+        })
 }
 
 /// List composes, newest first unless `order_by` says otherwise.
@@ -85,7 +91,7 @@ fn parse_id(raw: &str) -> Result<i32, ApiError> {
         (status = 400, description = "Bad filter, order or page", body = StatusMessage),
     ))]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let query = ListQuery::parse(req.query_string(), state.config.max_per_page)?;
+    let query = ListQuery::parse(req.query_string(), state.config.server.max_per_page)?;
     let cached_total = state.totals.get(&query.filter);
     let (rows, total) = {
         let query = query.clone();
@@ -136,26 +142,13 @@ pub async fn create(
     let config = state.config.clone();
     caller.require_login()?;
     require_allowed_client(&caller, &config)?;
-    let body = read_json(&req, payload, config.max_body_bytes)
+    let body = read_json(&req, payload, config.server.max_body_bytes)
         .await?
         .ok_or_else(|| ApiError::BadRequest("No JSON POST data submitted".into()))?;
-    let request = ComposeRequest::parse(&body, &config)?;
-    check_compose(
-        &caller,
-        &config,
-        &ComposeAttributes {
-            source_type: request.source_type,
-            sources: &request.source,
-            results: request.results,
-            flags: request.flags,
-            arches: &request.arches,
-            compose_type: &request.compose_type,
-            target_dir: Some(&request.target_dir),
-            raw_config_key: request.raw_config_key.as_deref(),
-        },
-    )?;
+    let spec = ComposeRequest::from_json(&body)?.resolve(&config)?;
+    check_compose(&caller, &config, &ComposeAttributes::of(&spec))?;
     let now = now();
-    let new = NewCompose::from_request(&request, caller.name(), now);
+    let new = NewCompose::from_spec(&spec, caller.name(), now);
     let stored = {
         let config = config.clone();
         db::run(&state.pool, move |conn| {
@@ -164,8 +157,8 @@ pub async fn create(
         .await?
     };
     state.totals.invalidate();
-    odcs_worker::services::dispatch(&state.dispatcher, &config, &state.pool, stored.id).await;
-    tracing::info!(compose.id = stored.id, source.type = %request.source_type, owner = %stored.owner, "compose requested");
+    dispatch(&state.dispatcher, &config, &state.pool, stored.id).await;
+    tracing::info!(compose.id = %stored.id, source.type = %spec.source_type(), owner = %stored.owner, "compose requested");
     Ok(HttpResponse::Ok().json(compose_json(&stored, &config, false)))
 }
 
@@ -218,91 +211,94 @@ pub async fn renew(
     caller.require_login()?;
     require_allowed_client(&caller, &config)?;
     let id = parse_id(&id)?;
-    let body = read_json(&req, payload, config.max_body_bytes).await?;
-    let (changes, body) = RenewRequest::parse(body.as_ref())?;
+    let body = read_json(&req, payload, config.server.max_body_bytes).await?;
+    let renewal = RenewRequest::from_json(body.as_ref())?;
     let owner = caller.name().to_owned();
     let renewable = [
-        ComposeState::Removed.code(),
-        ComposeState::Done.code(),
-        ComposeState::Failed.code(),
+        ComposeState::Removed,
+        ComposeState::Done,
+        ComposeState::Failed,
     ];
 
     let old = db::run(&state.pool, move |conn| Ok(Compose::find(conn, id)?))
         .await?
         .filter(|c| renewable.contains(&c.state))
         .ok_or_else(|| ApiError::NotFound(format!("No compose with id {id} found")))?;
-    let raw_config_key = (old.source_type == SourceType::RawConfig.code())
-        .then(|| old.source.split('#').next().unwrap_or_default().to_owned());
-    let seconds_to_live = request::seconds_to_live(&body, &config, raw_config_key.as_deref())?;
-    let compose_type = old.compose_type.clone().unwrap_or_else(|| "test".into());
+    let spec = stored_spec(&old, &config)?;
+    let raw_config_key = match &spec.source {
+        ComposeSource::RawConfig(raw) => Some(raw.name.clone()),
+        _ => None,
+    };
+    let seconds_to_live = lifetime(renewal.seconds_to_live, &config, raw_config_key.as_deref());
     check_compose(
         &caller,
         &config,
         &ComposeAttributes {
-            source_type: SourceType::from_code(old.source_type).unwrap_or(SourceType::Tag),
-            sources: &old.source,
-            results: ComposeResults::from_bits(old.results),
-            flags: ComposeFlags::from_bits(old.flags),
-            arches: old.arches.as_deref().unwrap_or_default(),
-            compose_type: &compose_type,
             target_dir: None,
-            raw_config_key: raw_config_key.as_deref(),
+            ..ComposeAttributes::of(&spec)
         },
     )?;
 
-    let renewal = {
+    let renewed = {
         let config = config.clone();
         db::run(&state.pool, move |conn| {
             db::in_write_transaction(conn, |conn| {
-                renew_in(conn, id, &changes, &owner, seconds_to_live, &config)
+                renew_in(conn, id, &renewal, &owner, seconds_to_live, &config)
             })
         })
         .await?
     };
     state.totals.invalidate();
-    let compose = match renewal {
+    let compose = match renewed {
         Renewal::Extended(compose) => {
-            tracing::info!(compose.id = compose.id, "compose expiry extended");
+            tracing::info!(compose.id = %compose.id, "compose expiry extended");
             compose
         }
         Renewal::Copied(compose) => {
             tracing::info!(
-                compose.id = compose.id,
-                renewed.id = id,
+                compose.id = %compose.id,
+                renewed.id = %id,
                 "compose copied for renewal"
             );
+            dispatch(&state.dispatcher, &config, &state.pool, compose.id).await;
             compose
         }
     };
     Ok(HttpResponse::Ok().json(compose_json(&compose, &config, false)))
 }
 
+/// The request `compose` stores; a row this service cannot read (written by something else)
+/// cannot be renewed.
+fn stored_spec(
+    compose: &Compose,
+    config: &odcs_common::config::Config,
+) -> Result<ComposeSpec, ApiError> {
+    compose
+        .spec_in(&config.storage.target_dir)
+        .map_err(|e| ApiError::BadRequest(format!("Compose {} cannot be renewed: {e}", compose.id)))
+}
+
 /// The renewal itself, in one transaction so the compose cannot change state under it.
 fn renew_in(
     conn: &mut odcs_common::db::DbConnection,
-    id: i32,
-    changes: &RenewRequest,
+    id: ComposeId,
+    renewal: &RenewRequest,
     owner: &str,
     seconds_to_live: i64,
     config: &odcs_common::config::Config,
 ) -> Result<Renewal, ApiError> {
     let old = Compose::find(conn, id)?
         .ok_or_else(|| ApiError::NotFound(format!("No compose with id {id} found")))?;
-    let state = ComposeState::from_code(old.state);
-    let sigkeys = changes.sigkeys.clone().or_else(|| old.sigkeys.clone());
-    let label = changes.label.clone().or_else(|| old.label.clone());
-    let needs_copy = matches!(state, Some(ComposeState::Removed | ComposeState::Failed))
-        || label != old.label
-        || sigkeys != old.sigkeys
-        || changes.builds.is_some()
-        || changes.modules.is_some();
+    let spec = stored_spec(&old, config)?;
+    let needs_copy =
+        matches!(old.state, ComposeState::Removed | ComposeState::Failed) || renewal.changes(&spec);
     let now = now();
     if !needs_copy {
-        if state != Some(ComposeState::Done) {
+        if old.state != ComposeState::Done {
             return Err(ApiError::NotFound(format!("No compose with id {id} found")));
         }
         let until = after(now, seconds_to_live);
-        let mut family: Vec<i32> = vec![old.id];
+        let mut family: Vec<ComposeId> = vec![old.id];
         family.extend(old.reused_id);
         family.extend(old.reusing(conn)?.iter().map(|c| c.id));
         Compose::extend_expiry(conn, &family, until)?;
@@ -310,22 +306,13 @@ fn renew_in(
             .ok_or_else(|| ApiError::NotFound(format!("No compose with id {id} found")))?;
         return Ok(Renewal::Extended(extended));
     }
-    let mut copy = NewCompose::copy_of(&old);
-    copy.owner = owner.to_owned();
-    copy.time_submitted = now;
-    copy.time_to_expire = after(now, seconds_to_live);
-    copy.sigkeys = sigkeys;
-    copy.label = label;
-    if let Some(modules) = changes.modules.as_ref().filter(|m| !m.is_empty()) {
-        copy.modules = Some(modules.clone());
-    }
-    if let Some(builds) = changes.builds.as_ref().filter(|b| !b.is_empty()) {
-        copy.builds = Some(builds.clone());
-    }
-    copy.respin_of = old.pungi_compose_id.clone();
-    Ok(Renewal::Copied(lifecycle::create(
-        conn, &copy, config, now,
-    )?))
+    let mut copy = renewal.apply(spec)?;
+    copy.seconds_to_live = seconds_to_live;
+    copy.options.respin_of = old.pungi_compose_id.clone();
+    let mut new = NewCompose::from_spec(&copy, owner, now);
+    // A raw_config compose is regenerated from the configuration it was built with.
+    new.pungi_config_dump = old.pungi_config_dump.clone();
+    Ok(Renewal::Copied(lifecycle::create(conn, &new, config, now)?))
 }
 
 /// Cancel a waiting compose (its owner or an admin), or mark a done or failed compose expired
@@ -363,7 +350,7 @@ pub async fn delete(
 
 fn delete_in(
     conn: &mut odcs_common::db::DbConnection,
-    id: i32,
+    id: ComposeId,
     user: &str,
     is_admin: bool,
     config: &odcs_common::config::Config,
@@ -371,7 +358,7 @@ fn delete_in(
     let compose = Compose::find(conn, id)?
         .ok_or_else(|| ApiError::NotFound("No such compose found.".into()))?;
     let now = now();
-    if compose.state == ComposeState::Wait.code() {
+    if compose.state == ComposeState::Wait {
         if !is_admin && compose.owner != user {
             return Err(ApiError::Forbidden(format!(
                 "Compose (id={id}) can not be canceled, it's owned by someone else."
@@ -385,7 +372,7 @@ fn delete_in(
             changes: ComposeChanges::default(),
         };
         if lifecycle::transition(conn, id, &cancel, config, now)?.is_some() {
-            tracing::info!(compose.id = id, user, "compose canceled");
+            tracing::info!(compose.id = %id, user, "compose canceled");
             return Ok(format!("Compose (id={id}) has been canceled"));
         }
     }
@@ -395,7 +382,7 @@ fn delete_in(
         )));
     }
     if Compose::mark_for_removal(conn, id, user, now)? {
-        tracing::info!(compose.id = id, user, "compose marked for removal");
+        tracing::info!(compose.id = %id, user, "compose marked for removal");
         return Ok(format!(
             "The delete request for compose (id={id}) has been accepted and will be processed by backend later."
         ));

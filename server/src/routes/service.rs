@@ -15,12 +15,12 @@ pub async fn about(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     let config = &state.config;
     let about = About {
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        auth_backend: config.auth_backend.name().to_owned(),
-        allowed_clients: serde_json::to_value(&config.allowed_clients)
+        auth_backend: config.auth.backend.name().to_owned(),
+        allowed_clients: serde_json::to_value(&config.policy.allowed_clients)
             .map_err(ApiError::internal)?,
-        raw_config_urls: serde_json::to_value(&config.raw_config_urls)
+        raw_config_urls: serde_json::to_value(&config.policy.raw_config_urls)
             .map_err(ApiError::internal)?,
-        sigkeys: config.sigkeys.clone(),
+        sigkeys: config.policy.sigkeys.clone(),
     };
     Ok(HttpResponse::Ok().json(about))
 }

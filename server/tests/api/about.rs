@@ -9,7 +9,7 @@ on_both_stores!(
     about_describes_the_instance,
     {
         let mut config = test_config();
-        config.sigkeys = vec!["FD431D51".into()];
+        config.policy.sigkeys = vec!["FD431D51".into()];
         config
     },
     |app| {

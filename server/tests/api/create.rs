@@ -56,7 +56,7 @@ on_both_stores!(
     every_source_type_is_accepted,
     {
         let mut config = test_config();
-        config.raw_config_urls.insert(
+        config.policy.raw_config_urls.insert(
             "my_config".into(),
             serde_json::from_value(
                 json!({"url": "https://git.example.com/c.git", "config_filename": "p.conf"}),
@@ -110,10 +110,10 @@ on_both_stores!(
     defaults_come_from_configuration,
     {
         let mut config = test_config();
-        config.sigkeys = vec!["FD431D51".into(), "".into()];
-        config.arches = vec!["x86_64".into(), "ppc64le".into()];
-        config.seconds_to_live = 600;
-        config.max_seconds_to_live = 3600;
+        config.policy.sigkeys = vec!["FD431D51".into(), "".into()];
+        config.policy.arches = vec!["x86_64".into(), "ppc64le".into()];
+        config.policy.seconds_to_live = 600;
+        config.policy.max_seconds_to_live = 3600;
         config
     },
     |app| {
@@ -149,6 +149,7 @@ on_both_stores!(
     {
         let mut config = test_config();
         config
+            .storage
             .extra_target_dirs
             .insert("private".into(), "/srv/private".into());
         config

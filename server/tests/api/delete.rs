@@ -10,10 +10,10 @@ use crate::support::{as_user, test_config, TestApp};
 
 fn proxied() -> Config {
     let mut config = test_config();
-    config.auth_backend = AuthBackend::Proxy;
-    config.admins.users.push("boss".into());
+    config.auth.backend = AuthBackend::Proxy;
+    config.policy.admins.users.push("boss".into());
     for user in ["alice", "bob"] {
-        config.allowed_clients.users.insert(
+        config.policy.allowed_clients.users.insert(
             user.into(),
             ClientRule {
                 source_types: Some(vec!["tag".into()]),

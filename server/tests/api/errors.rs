@@ -41,7 +41,7 @@ on_both_stores!(
     oversized_bodies_are_413,
     {
         let mut config = test_config();
-        config.max_body_bytes = 1024;
+        config.server.max_body_bytes = 1024;
         config
     },
     |app| {

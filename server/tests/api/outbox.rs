@@ -20,7 +20,7 @@ on_both_stores!(
     creating_and_cancelling_write_state_change_messages,
     {
         let mut config = test_config();
-        config.messaging_topic_prefix = "org.example.test.".into();
+        config.messaging.topic_prefix = "org.example.test.".into();
         config
     },
     |app| {

@@ -9,8 +9,8 @@ use crate::support::{as_user, test_config};
 
 fn proxied() -> Config {
     let mut config = test_config();
-    config.auth_backend = AuthBackend::Proxy;
-    config.allowed_clients.users.insert(
+    config.auth.backend = AuthBackend::Proxy;
+    config.policy.allowed_clients.users.insert(
         "alice".into(),
         ClientRule {
             source_types: Some(vec!["tag".into(), "repo".into()]),
@@ -18,7 +18,7 @@ fn proxied() -> Config {
             ..ClientRule::default()
         },
     );
-    config.allowed_clients.groups.insert(
+    config.policy.allowed_clients.groups.insert(
         "releng".into(),
         ClientRule {
             source_types: Some(vec!["module".into()]),

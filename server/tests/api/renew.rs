@@ -131,3 +131,31 @@ on_both_stores!(
         assert_eq!(reply.status, 400);
     }
 );
+
+on_both_stores!(
+    a_copy_is_dispatched_at_once_like_a_new_compose,
+    test_config(),
+    |app| {
+        use odcs_common::compose::ComposeId;
+        use odcs_common::db::models::Compose;
+        use odcs_common::dispatch::Dispatcher;
+        use std::time::Duration;
+
+        let Dispatcher::Local(queue) = app.state.dispatcher.as_ref() else {
+            panic!("tests run standalone");
+        };
+        let id = make(&app).await;
+        app.set(id, "state = 3");
+        while queue.next(Duration::ZERO).is_some() {}
+        let copy = patch(&app, id, None).await.body;
+        let copy_id = ComposeId(copy["id"].as_i64().expect("id") as i32);
+        let job = queue
+            .next(Duration::from_secs(5))
+            .expect("the copy's job is queued without waiting for the beat");
+        assert_eq!(job.compose_id, copy_id);
+        let stored = Compose::find(&mut app.conn(), copy_id)
+            .expect("query")
+            .expect("stored");
+        assert!(stored.dispatched_at.is_some(), "the dispatch is recorded");
+    }
+);

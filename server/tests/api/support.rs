@@ -16,11 +16,10 @@ pub use odcs_common::db::testing::{Store, TestDb};
 
 /// A configuration for tests: everything default but paths that name nothing real.
 pub fn test_config() -> Config {
-    Config {
-        target_dir: PathBuf::from("/srv/odcs"),
-        target_dir_url: "http://odcs.example.com/composes".into(),
-        ..Config::default()
-    }
+    let mut config = Config::default();
+    config.storage.target_dir = PathBuf::from("/srv/odcs");
+    config.storage.target_dir_url = "http://odcs.example.com/composes".into();
+    config
 }
 
 /// The app under test, over its own database.
@@ -40,11 +39,9 @@ pub struct Reply {
 impl TestApp {
     pub fn new(store: Store, config: Config) -> TestApp {
         let db = TestDb::new(store);
-        let config = Config {
-            database_url: db.url.clone(),
-            database_pool_size: 4,
-            ..config
-        };
+        let mut config = config;
+        config.storage.database_url = db.url.clone();
+        config.storage.database_pool_size = 4;
         let pool = odcs_server::open_store(&config).expect("open and migrate the store");
         let state = odcs_server::app_state(config, pool).expect("state");
         TestApp { state, db }

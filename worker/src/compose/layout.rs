@@ -13,6 +13,8 @@
 
 use std::path::{Path, PathBuf};
 
+use odcs_common::compose::ComposeId;
+
 /// The variant name Pungi gives ODCS composes.
 pub const VARIANT: &str = "Temporary";
 
@@ -30,8 +32,8 @@ pub struct ComposeLayout {
 
 impl ComposeLayout {
     /// The layout of compose `id` under `target_dir`.
-    pub fn new(target_dir: &Path, id: i32) -> ComposeLayout {
-        let name = format!("odcs-{id}");
+    pub fn new(target_dir: &Path, id: ComposeId) -> ComposeLayout {
+        let name = id.dir_name();
         ComposeLayout {
             top: target_dir.join(&name),
             name,
@@ -108,7 +110,7 @@ mod tests {
 
     #[test]
     fn paths_follow_the_reference_layout() {
-        let layout = ComposeLayout::new(Path::new("/srv/odcs"), 7);
+        let layout = ComposeLayout::new(Path::new("/srv/odcs"), ComposeId(7));
         assert_eq!(layout.top, Path::new("/srv/odcs/odcs-7"));
         assert_eq!(
             layout.log_file(),

@@ -3,23 +3,25 @@
 
 use std::collections::BTreeMap;
 
+use odcs_common::compose::ComposeType;
 use serde_json::{json, Value};
 
 use super::layout::{Trees, VARIANT};
 use crate::package::PackageSummary;
 
 /// The compose id Pungi would give this compose: `odcs-{id}-1-{date}{type}.{respin}`.
-pub fn pungi_compose_id(name: &str, date: &str, compose_type: &str) -> String {
+pub fn pungi_compose_id(name: &str, date: &str, compose_type: ComposeType) -> String {
     format!("{name}-1-{date}{}.0", type_suffix(compose_type))
 }
 
 /// productmd's compose type suffix.
-fn type_suffix(compose_type: &str) -> &'static str {
+fn type_suffix(compose_type: ComposeType) -> &'static str {
     match compose_type {
-        "production" => "",
-        "nightly" => ".n",
-        "ci" => ".ci",
-        _ => ".t",
+        ComposeType::Production => "",
+        ComposeType::Nightly => ".n",
+        ComposeType::Ci => ".ci",
+        ComposeType::Development => ".d",
+        ComposeType::Test => ".t",
     }
 }
 
@@ -60,7 +62,7 @@ pub struct ComposeDescription<'a> {
     /// `YYYYMMDD`.
     pub date: &'a str,
     /// test, nightly, ci or production.
-    pub compose_type: &'a str,
+    pub compose_type: ComposeType,
     /// Optional label.
     pub label: Option<&'a str>,
     /// The arches built.
@@ -72,7 +74,7 @@ fn compose_header(d: &ComposeDescription<'_>) -> Value {
         "id": d.compose_id,
         "date": d.date,
         "respin": 0,
-        "type": d.compose_type,
+        "type": d.compose_type.name(),
     });
     if let Some(label) = d.label {
         compose["label"] = json!(label);
@@ -218,11 +220,11 @@ mod tests {
     #[test]
     fn compose_ids_follow_productmd() {
         assert_eq!(
-            pungi_compose_id("odcs-5", "20261121", "test"),
+            pungi_compose_id("odcs-5", "20261121", ComposeType::Test),
             "odcs-5-1-20261121.t.0"
         );
         assert_eq!(
-            pungi_compose_id("odcs-5", "20261121", "production"),
+            pungi_compose_id("odcs-5", "20261121", ComposeType::Production),
             "odcs-5-1-20261121.0"
         );
     }
@@ -246,7 +248,7 @@ mod tests {
             name: "odcs-1",
             compose_id: "odcs-1-1-20261121.t.0",
             date: "20261121",
-            compose_type: "test",
+            compose_type: ComposeType::Test,
             label: None,
             arches: &arches,
         };

@@ -16,10 +16,13 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use thiserror::Error;
 
+use odcs_common::compose::{ComposeId, ComposeType};
+
+use crate::durable::{is_transient_io, sync_dir, sync_tree, write_synced, WriteError};
 use crate::package::PackageSummary;
 use crate::repodata::{
-    sync_dir, write_repodata, write_synced, Compression, ExtraMetadata, PackageCache, PackageInput,
-    RepodataError, RepodataOptions,
+    write_repodata, Compression, ExtraMetadata, PackageCache, PackageInput, RepodataError,
+    RepodataOptions,
 };
 use layout::{package_href, ComposeLayout, Trees};
 pub use log::ComposeLog;
@@ -45,6 +48,26 @@ pub enum ComposeError {
     },
 }
 
+impl From<WriteError> for ComposeError {
+    fn from(e: WriteError) -> Self {
+        ComposeError::Io {
+            action: "write",
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
+impl ComposeError {
+    /// Whether trying again later may succeed (the disk was full, a device failed).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ComposeError::Repodata(e) => e.is_transient(),
+            ComposeError::Io { source, .. } => is_transient_io(source),
+        }
+    }
+}
+
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ComposeError {
     let path = path.to_owned();
     move |source| ComposeError::Io {
@@ -54,17 +77,17 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> C
     }
 }
 
-/// What is being built.
+/// What is being built: where, for which arches, and how it is named.
 #[derive(Debug, Clone)]
-pub struct ComposeSpec {
+pub struct BuildSpec {
     /// The compose id.
-    pub id: i32,
+    pub id: ComposeId,
     /// The directory composes go to.
     pub target_dir: PathBuf,
     /// Arches to build trees for.
     pub arches: Vec<String>,
-    /// test, nightly, ci or production.
-    pub compose_type: String,
+    /// The compose type, marked in the Pungi compose id.
+    pub compose_type: ComposeType,
     /// Optional label.
     pub label: Option<String>,
     /// Public URL of `compose/Temporary` (the compose's `result_repo`); empty: a `file://` URL
@@ -109,7 +132,7 @@ struct Tree<'a> {
 /// Builds compose `spec` from `packages`, carrying `extra` metadata into every arch's os
 /// repository. Logs to `log`; on failure removes everything but the log.
 pub fn build_compose(
-    spec: &ComposeSpec,
+    spec: &BuildSpec,
     packages: &[SelectedPackage],
     extra: &[ExtraMetadata],
     cache: &PackageCache,
@@ -125,7 +148,7 @@ pub fn build_compose(
 }
 
 fn build_in(
-    spec: &ComposeSpec,
+    spec: &BuildSpec,
     packages: &[SelectedPackage],
     extra: &[ExtraMetadata],
     cache: &PackageCache,
@@ -239,12 +262,12 @@ fn build_in(
     }
 
     let date = spec.built_at.format("%Y%m%d").to_string();
-    let compose_id = metadata::pungi_compose_id(&layout.name, &date, &spec.compose_type);
+    let compose_id = metadata::pungi_compose_id(&layout.name, &date, spec.compose_type);
     let description = ComposeDescription {
         name: &layout.name,
         compose_id: &compose_id,
         date: &date,
-        compose_type: &spec.compose_type,
+        compose_type: spec.compose_type,
         label: spec.label.as_deref(),
         arches: &spec.arches,
     };
@@ -290,18 +313,4 @@ fn build_in(
         placed: placed_count,
         read,
     })
-}
-
-/// Syncs every directory under `dir` (new hard links are directory entries; copies were
-/// synced when made).
-fn sync_tree(dir: &Path) -> Result<(), ComposeError> {
-    for entry in walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-    {
-        if entry.file_type().is_dir() {
-            sync_dir(entry.path())?;
-        }
-    }
-    Ok(())
 }

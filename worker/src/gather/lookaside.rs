@@ -1,10 +1,9 @@
 //! Lookaside repositories: RPM repositories (http, https or file URLs) whose packages may
 //! satisfy dependencies but never enter the compose.
 
-use std::time::Duration;
-
 use thiserror::Error;
 
+use crate::fetch::{FetchError, Fetcher};
 use crate::repodata::compress::decompress;
 use crate::repodata::repomd::parse_locations;
 
@@ -19,8 +18,11 @@ pub enum LookasideError {
         url: String,
     },
     /// A file could not be fetched.
-    #[error("cannot fetch {url}: {reason}")]
-    Fetch {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// A file could not be decompressed.
+    #[error("cannot decompress {url}: {reason}")]
+    Decompress {
         /// What was fetched.
         url: String,
         /// What went wrong.
@@ -36,6 +38,13 @@ pub enum LookasideError {
     },
 }
 
+impl LookasideError {
+    /// Whether trying again later may succeed (the repository's server was unreachable).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, LookasideError::Fetch(e) if e.is_transient())
+    }
+}
+
 /// The dependency metadata of one repository, decompressed.
 #[derive(Debug, Clone)]
 pub struct RepositoryMetadata {
@@ -43,73 +52,6 @@ pub struct RepositoryMetadata {
     pub primary: Vec<u8>,
     /// filelists.xml
     pub filelists: Vec<u8>,
-}
-
-/// Reads files by URL: local paths and `file://` directly, http(s) with retries.
-pub struct Fetcher {
-    http: reqwest::blocking::Client,
-    attempts: u32,
-    backoff: Duration,
-}
-
-impl Fetcher {
-    /// A fetcher giving each request `timeout` and `attempts` tries.
-    pub fn new(timeout: Duration, attempts: u32) -> Result<Fetcher, LookasideError> {
-        let http = reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("odcs-rs/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| LookasideError::Fetch {
-                url: String::new(),
-                reason: e.to_string(),
-            })?;
-        Ok(Fetcher {
-            http,
-            attempts: attempts.max(1),
-            backoff: Duration::from_millis(500),
-        })
-    }
-
-    /// The bytes at `url`.
-    pub fn get(&self, url: &url::Url) -> Result<Vec<u8>, LookasideError> {
-        let fail = |reason: String| LookasideError::Fetch {
-            url: url.to_string(),
-            reason,
-        };
-        match url.scheme() {
-            "file" => {
-                let path = url
-                    .to_file_path()
-                    .map_err(|()| fail("not a local path".into()))?;
-                std::fs::read(&path).map_err(|e| fail(e.to_string()))
-            }
-            "http" | "https" => {
-                let mut last = String::new();
-                for attempt in 0..self.attempts {
-                    if attempt > 0 {
-                        std::thread::sleep(self.backoff * 2u32.pow(attempt - 1));
-                    }
-                    match self.http.get(url.clone()).send() {
-                        Ok(response) if response.status().is_success() => {
-                            return response
-                                .bytes()
-                                .map(|b| b.to_vec())
-                                .map_err(|e| fail(e.to_string()));
-                        }
-                        Ok(response) if response.status().is_client_error() => {
-                            return Err(fail(format!("HTTP {}", response.status())));
-                        }
-                        Ok(response) => last = format!("HTTP {}", response.status()),
-                        Err(e) => last = e.to_string(),
-                    }
-                }
-                Err(fail(last))
-            }
-            _ => Err(LookasideError::UnsupportedUrl {
-                url: url.to_string(),
-            }),
-        }
-    }
 }
 
 /// The repository base URL for `text` (a URL, or an absolute path), ending in `/`.
@@ -161,7 +103,7 @@ pub fn fetch(fetcher: &Fetcher, text: &str) -> Result<RepositoryMetadata, Lookas
                 })?;
         let url = join(&record.location)?;
         let packed = fetcher.get(&url)?;
-        decompress(&record.location, packed.as_slice()).map_err(|e| LookasideError::Fetch {
+        decompress(&record.location, packed.as_slice()).map_err(|e| LookasideError::Decompress {
             url: url.to_string(),
             reason: e.to_string(),
         })

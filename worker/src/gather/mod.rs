@@ -12,6 +12,7 @@ pub mod metadata;
 pub mod multilib;
 pub mod pool;
 pub mod rich;
+pub mod select;
 pub mod solver;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -114,7 +115,7 @@ fn gather_arch(
 ) -> Vec<PackageId> {
     let multilib = request.multilib_arches.iter().any(|a| a == arch) && request.multilib.any();
     let compat: Vec<String> = if multilib {
-        multilib::compatible_arches(arch)
+        odcs_common::arch::compatible_arches(arch)
             .iter()
             .map(|a| (*a).to_owned())
             .collect()

@@ -1,5 +1,7 @@
 //! Multilib: which packages of a compatible arch join a compose arch, by Pungi's methods.
 
+use odcs_common::compose::{MultilibMethod, MultilibMethods};
+
 use super::metadata::PackageRecord;
 
 /// Pungi's multilib methods, as the compose's `multilib_method` bits store them.
@@ -13,14 +15,20 @@ pub struct Methods {
     pub all: bool,
 }
 
-impl Methods {
-    /// The methods in `bits` (runtime 1, devel 2, all 4).
-    pub fn from_bits(bits: i32) -> Methods {
+impl From<MultilibMethods> for Methods {
+    fn from(set: MultilibMethods) -> Self {
         Methods {
-            runtime: bits & 1 != 0,
-            devel: bits & 2 != 0,
-            all: bits & 4 != 0,
+            runtime: set.contains(MultilibMethod::Runtime),
+            devel: set.contains(MultilibMethod::Devel),
+            all: set.contains(MultilibMethod::All),
         }
+    }
+}
+
+impl Methods {
+    /// The methods in `bits` as the compose stores them (runtime 1, devel 2, all 4).
+    pub fn from_bits(bits: i32) -> Methods {
+        Methods::from(MultilibMethods::from_bits(bits))
     }
 
     /// Whether any method is on.
@@ -56,16 +64,6 @@ fn is_soname(name: &str) -> bool {
             .split('(')
             .next()
             .is_some_and(|base| base.ends_with(".so") || base.contains(".so."))
-}
-
-/// The arches whose packages may join `arch` as multilib.
-pub fn compatible_arches(arch: &str) -> &'static [&'static str] {
-    match arch {
-        "x86_64" => &["athlon", "i686", "i586", "i486", "i386"],
-        "ppc64" => &["ppc"],
-        "s390x" => &["s390"],
-        _ => &[],
-    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,18 @@ pub enum KojiError {
     Setup(String),
 }
 
+impl KojiError {
+    /// Whether trying again later may succeed: the hub was unreachable or offline through
+    /// every retry.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            KojiError::Unreachable { .. } => true,
+            KojiError::Fault { fault, .. } => RETRIED_FAULTS.contains(&fault.code),
+            KojiError::Protocol { .. } | KojiError::Setup(_) => false,
+        }
+    }
+}
+
 /// How to reach a hub.
 #[derive(Debug, Clone)]
 pub struct HubSettings {

@@ -9,6 +9,7 @@ use odcs_common::config::Config;
 
 pub mod hub;
 pub mod model;
+pub mod rpms;
 pub mod storage;
 pub mod wire;
 
@@ -40,37 +41,54 @@ fn configured(path: &Path) -> Option<PathBuf> {
 impl Koji {
     /// The Koji services `config` names; `None` when no hub is configured.
     pub fn from_config(config: &Config) -> Result<Option<Koji>, KojiError> {
-        if config.koji_hub_url.is_empty() {
+        let koji = &config.koji;
+        if !koji.is_enabled() {
             return Ok(None);
         }
-        let timeout = Duration::from_secs(config.koji_timeout_seconds.max(1));
-        let backoff = Duration::from_millis(config.koji_retry_backoff_ms);
+        let timeout = Duration::from_secs(koji.timeout_seconds.max(1));
+        let backoff = Duration::from_millis(koji.retry_backoff_ms);
         let hub = KojiHub::new(HubSettings {
-            url: config.koji_hub_url.clone(),
-            client_cert: configured(&config.koji_client_cert),
-            server_ca: configured(&config.koji_server_ca),
+            url: koji.hub_url.clone(),
+            client_cert: configured(&koji.client_cert),
+            server_ca: configured(&koji.server_ca),
             timeout,
-            attempts: config.koji_attempts,
+            attempts: koji.attempts,
             backoff,
         })?;
         let store = PackageStore::new(StoreSettings {
-            topdir: configured(&config.koji_topdir),
-            topurl: (!config.koji_topurl.is_empty()).then(|| config.koji_topurl.clone()),
-            cache_dir: config.package_cache_dir.clone(),
-            parallel: config.koji_download_parallel,
-            attempts: config.koji_attempts,
+            topdir: configured(&koji.topdir),
+            topurl: (!koji.topurl.is_empty()).then(|| koji.topurl.clone()),
+            cache_dir: config.storage.package_cache_dir.clone(),
+            parallel: koji.download_parallel,
+            attempts: koji.attempts,
             backoff,
             timeout,
-            server_ca: configured(&config.koji_server_ca),
+            server_ca: configured(&koji.server_ca),
         })
         .map_err(|e| KojiError::Setup(e.to_string()))?;
         Ok(Some(Koji {
             hub,
             store,
-            cache_max_bytes: config.koji_cache_max_bytes,
-            cache_max_age: Duration::from_secs(config.koji_cache_max_age_seconds),
+            cache_max_bytes: koji.cache_max_bytes,
+            cache_max_age: Duration::from_secs(koji.cache_max_age_seconds),
             last_prune: Mutex::new(None),
         }))
+    }
+
+    /// The local files of `wanted` (downloaded when not at hand), logged to `log`.
+    pub fn fetch(
+        &self,
+        wanted: &[storage::WantedRpm],
+        log: &crate::compose::ComposeLog,
+    ) -> Result<Vec<PathBuf>, storage::StorageError> {
+        let fetched = self.store.fetch(wanted)?;
+        log.line(format_args!(
+            "Fetched {} package files ({} downloaded, {} bytes)",
+            fetched.paths.len(),
+            fetched.downloaded,
+            fetched.bytes
+        ));
+        Ok(fetched.paths)
     }
 
     /// Prunes the download cache to its configured age and size, at most once per

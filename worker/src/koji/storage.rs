@@ -60,6 +60,20 @@ pub enum StorageError {
     },
 }
 
+impl StorageError {
+    /// Whether trying again later may succeed: downloads failed through every retry, or the
+    /// cache's disk is full.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StorageError::Download { .. } => true,
+            StorageError::Io { source, .. } => crate::durable::is_transient_io(source),
+            StorageError::NotConfigured
+            | StorageError::Missing { .. }
+            | StorageError::Mismatch { .. } => false,
+        }
+    }
+}
+
 /// Where package files come from and how downloads behave.
 #[derive(Debug, Clone)]
 pub struct StoreSettings {

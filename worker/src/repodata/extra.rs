@@ -7,7 +7,8 @@ use sha2::{Digest, Sha256};
 
 use super::compress::{read_decompressed, Compression};
 use super::repomd::{parse_locations, RepomdRecord};
-use super::{write_synced, RepodataError};
+use super::RepodataError;
+use crate::durable::write_synced;
 
 /// A metadata file to carry over, by the repomd type it is published under.
 #[derive(Debug, Clone, PartialEq, Eq)]

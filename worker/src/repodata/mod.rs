@@ -28,6 +28,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::durable::{is_transient_io, sync_dir, write_synced, WriteError};
 use crate::package::{read_package, PackageSummary, ReadError};
 pub use cache::{CacheKey, CacheWrite, CachedPackage, PackageCache};
 pub use compress::Compression;
@@ -64,6 +65,27 @@ pub enum RepodataError {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl From<WriteError> for RepodataError {
+    fn from(e: WriteError) -> Self {
+        RepodataError::Write {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
+impl RepodataError {
+    /// Whether trying again later may succeed (the disk was full, a device failed), unlike a
+    /// package that is not an RPM.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RepodataError::Package(ReadError::Io { source, .. })
+            | RepodataError::Write { source, .. } => is_transient_io(source),
+            _ => false,
+        }
+    }
 }
 
 /// One package to list: its file, and its location relative to the repository root.
@@ -464,26 +486,5 @@ fn write_blocks(
                 .iter()
                 .zip(&packed)
                 .try_for_each(|(block, packed)| writer.push(&block.raw[i], &packed[i]))
-        })
-}
-
-/// Writes `bytes` to `path` and syncs it.
-pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), RepodataError> {
-    let err = |source| RepodataError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = File::create(path).map_err(err)?;
-    file.write_all(bytes).map_err(err)?;
-    file.sync_all().map_err(err)
-}
-
-/// Syncs a directory, so renames and new entries in it are durable.
-pub fn sync_dir(dir: &Path) -> Result<(), RepodataError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| RepodataError::Write {
-            path: dir.to_owned(),
-            source,
         })
 }

@@ -1,5 +1,213 @@
-//! Where a compose's packages come from. Each source type resolves its request into package
-//! files (and carried metadata); later stages do not care which source it was.
+//! Where a compose's packages come from: one file per source type, behind one seam.
+//!
+//! [`open`] turns a request's [`ComposeSource`] into an opened [`Source`] (the one `match` over
+//! source types). A source is opened once per compose and then
+//! 1. pins itself ([`Source::pin`]): the Koji event, or the repository revision, it is read
+//!    at, recorded as the compose's `koji_event`;
+//! 2. tells whether an earlier compose of the same request still has its content
+//!    ([`Source::unchanged_since`]), so it can be reused;
+//! 3. resolves ([`Source::resolve`]) into a package set for the later stages, or into a result
+//!    it produced itself.
+//!
+//! Adding a source type: a file here implementing [`Source`], and its arm in [`open`].
 
-pub mod koji;
+pub mod build;
+pub mod pungi_compose;
 pub mod repo;
+pub mod tag;
+
+use std::path::PathBuf;
+
+use odcs_common::spec::{ComposeSource, ComposeSpec, ResolvedRequest, Sigkeys};
+use thiserror::Error;
+
+use crate::compose::layout::ComposeLayout;
+use crate::compose::ComposeLog;
+use crate::fetch::Fetcher;
+use crate::koji::Koji;
+use crate::repodata::ExtraMetadata;
+
+/// Why a source cannot be used; the message is the compose's `state_reason`.
+#[derive(Debug, Error)]
+#[error("{message}")]
+pub struct SourceError {
+    message: String,
+    transient: bool,
+    #[source]
+    cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl SourceError {
+    /// A failure that will happen again whatever the time: bad input, a missing package.
+    pub fn permanent(cause: impl std::error::Error + Send + Sync + 'static) -> SourceError {
+        SourceError::classified(cause, false)
+    }
+
+    /// A failure `transient` says may pass (a service unreachable through every retry).
+    pub fn classified(
+        cause: impl std::error::Error + Send + Sync + 'static,
+        transient: bool,
+    ) -> SourceError {
+        SourceError {
+            message: cause.to_string(),
+            transient,
+            cause: Some(Box::new(cause)),
+        }
+    }
+
+    /// A failure described by `message` alone.
+    pub fn message(message: impl Into<String>) -> SourceError {
+        SourceError {
+            message: message.into(),
+            transient: false,
+            cause: None,
+        }
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+}
+
+/// Errors of the services sources use, each classified by its own `is_transient`.
+macro_rules! classified_errors {
+    ($($ty:ty),+ $(,)?) => {$(
+        impl From<$ty> for SourceError {
+            fn from(e: $ty) -> Self {
+                let transient = e.is_transient();
+                SourceError::classified(e, transient)
+            }
+        }
+    )+};
+}
+
+classified_errors!(
+    crate::koji::hub::KojiError,
+    crate::koji::rpms::RpmsError,
+    crate::koji::storage::StorageError,
+    crate::fetch::FetchError,
+);
+
+/// What sources may use: the services of the worker generating the compose.
+pub struct SourceContext<'a> {
+    /// Directories `repo` composes may read.
+    pub repo_roots: &'a [PathBuf],
+    /// Reads remote files.
+    pub fetcher: &'a Fetcher,
+    /// The Koji hub and storage, when configured.
+    pub koji: Option<&'a Koji>,
+}
+
+impl<'a> SourceContext<'a> {
+    /// The Koji services, or the error saying Koji composes are disabled.
+    pub fn koji(&self) -> Result<&'a Koji, SourceError> {
+        self.koji.ok_or_else(|| {
+            SourceError::message("Koji composes are disabled: no koji_hub_url is configured")
+        })
+    }
+}
+
+/// Where a source's own results go, and where it says what it does.
+pub struct ResolveContext<'a> {
+    /// The compose's directories.
+    pub layout: &'a ComposeLayout,
+    /// The compose log.
+    pub log: &'a ComposeLog,
+}
+
+/// Whether a package set's files still have to be checked against the request's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signatures {
+    /// Nothing to check: the source chose signed copies itself (Koji knows which copy is
+    /// signed by what), or any package is accepted.
+    Settled,
+    /// The files are what they are: keep only copies signed with these keys.
+    Check(Sigkeys),
+}
+
+/// The packages a source resolved to.
+#[derive(Debug, Clone)]
+pub struct PackageSet {
+    /// The package files.
+    pub files: Vec<PathBuf>,
+    /// Modules, comps and updateinfo to carry into the compose's repositories.
+    pub extra: Vec<ExtraMetadata>,
+    /// Whether signatures remain to be checked.
+    pub signatures: Signatures,
+    /// Arches the source decided (a Pungi compose's own); `None`: the request's.
+    pub arches: Option<Vec<String>>,
+    /// Request fields the source filled in, recorded in the compose.
+    pub resolved: Option<ResolvedRequest>,
+}
+
+impl PackageSet {
+    /// Package files whose copies the source chose itself, with nothing to carry over.
+    pub fn chosen(files: Vec<PathBuf>) -> PackageSet {
+        PackageSet {
+            files,
+            extra: Vec::new(),
+            signatures: Signatures::Settled,
+            arches: None,
+            resolved: None,
+        }
+    }
+}
+
+/// A result a source produced itself (a `.repo` file pointing at other repositories, a tree
+/// written by an external tool), already in place in the compose's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// The compose id the result carries.
+    pub pungi_compose_id: String,
+    /// Request fields the source filled in, recorded in the compose.
+    pub resolved: Option<ResolvedRequest>,
+}
+
+/// What a source resolves to.
+#[derive(Debug, Clone)]
+pub enum Resolved {
+    /// Packages for the later stages to gather and lay out.
+    Packages(PackageSet),
+    /// A finished result.
+    Finished(Finished),
+}
+
+/// An opened source.
+pub trait Source {
+    /// Fixes the point in time the source is read at (the request's Koji event, the hub's
+    /// newest, a repository's revision), recorded as the compose's `koji_event`.
+    fn pin(&mut self) -> Result<Option<i64>, SourceError>;
+
+    /// Whether an earlier compose of the same request, read at `event`, has exactly the
+    /// content this one would: then it is reused. Call after [`Source::pin`].
+    fn unchanged_since(&mut self, event: Option<i64>) -> Result<bool, SourceError>;
+
+    /// Resolves the pinned source into packages, or a result written under the compose's
+    /// directory.
+    fn resolve(self: Box<Self>, ctx: &ResolveContext<'_>) -> Result<Resolved, SourceError>;
+}
+
+/// Opens the source of `spec`: checks it exists and may be read, once per compose.
+pub fn open<'a>(
+    spec: &ComposeSpec,
+    ctx: &SourceContext<'a>,
+) -> Result<Box<dyn Source + 'a>, SourceError> {
+    let unsupported = || {
+        SourceError::message(format!(
+            "composes of source type {} cannot be generated by this worker",
+            spec.source_type()
+        ))
+    };
+    Ok(match &spec.source {
+        ComposeSource::Repo(repo) => Box::new(repo::LocalRepo::open(repo, spec, ctx)?),
+        ComposeSource::Tag(tag) => Box::new(tag::KojiTag::open(tag, spec, ctx)?),
+        ComposeSource::Build(build) => Box::new(build::KojiBuilds::open(build, spec, ctx)?),
+        ComposeSource::PungiCompose(compose) => {
+            Box::new(pungi_compose::PungiCompose::open(compose, ctx)?)
+        }
+        ComposeSource::Module(_) | ComposeSource::Pulp(_) | ComposeSource::RawConfig(_) => {
+            return Err(unsupported())
+        }
+    })
+}

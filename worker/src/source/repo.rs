@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use odcs_common::spec::{ComposeSpec, RepoSource, Sigkeys};
 use thiserror::Error;
 
+use super::{PackageSet, ResolveContext, Resolved, Signatures, Source, SourceContext, SourceError};
 use crate::repodata::repomd::parse_locations;
 use crate::repodata::{ExtraMetadata, RepodataError};
 use crate::scan::find_packages;
@@ -46,9 +48,16 @@ pub enum RepoSourceError {
     Repodata(#[from] RepodataError),
 }
 
-/// A resolved repository source.
+impl From<RepoSourceError> for SourceError {
+    fn from(e: RepoSourceError) -> Self {
+        let transient = matches!(&e, RepoSourceError::Repodata(r) if r.is_transient());
+        SourceError::classified(e, transient)
+    }
+}
+
+/// An opened repository: a directory checked to lie under the allowed roots, walked once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepoSource {
+pub struct RepoDirectory {
     /// The directory, canonical.
     pub dir: PathBuf,
     /// Its repodata revision, recorded as the compose's koji_event as the reference does.
@@ -71,7 +80,7 @@ fn under(path: &Path, roots: &[PathBuf]) -> bool {
 }
 
 /// Resolves `source` (the compose's `source` field) against the allowed `roots`.
-pub fn open(source: &str, roots: &[PathBuf]) -> Result<RepoSource, RepoSourceError> {
+pub fn open(source: &str, roots: &[PathBuf]) -> Result<RepoDirectory, RepoSourceError> {
     let roots = canonical_roots(roots);
     if roots.is_empty() {
         return Err(RepoSourceError::Disabled);
@@ -118,7 +127,7 @@ pub fn open(source: &str, roots: &[PathBuf]) -> Result<RepoSource, RepoSourceErr
     if packages.is_empty() {
         return Err(RepoSourceError::Empty(source.to_owned()));
     }
-    Ok(RepoSource {
+    Ok(RepoDirectory {
         revision: revision(&dir),
         extra: ExtraMetadata::from_repository(&dir)?,
         dir,
@@ -134,4 +143,57 @@ fn revision(dir: &Path) -> Option<i64> {
     let start = text.find("<revision>")? + "<revision>".len();
     let end = start + text[start..].find("</revision>")?;
     text[start..end].trim().parse().ok()
+}
+
+/// A `repo` compose's source: the opened directory and the keys its files must be signed with.
+pub struct LocalRepo {
+    dir: RepoDirectory,
+    sigkeys: Sigkeys,
+}
+
+impl LocalRepo {
+    /// Opens the repository `source` names, within the context's allowed roots.
+    pub fn open(
+        source: &RepoSource,
+        spec: &ComposeSpec,
+        ctx: &SourceContext<'_>,
+    ) -> Result<LocalRepo, SourceError> {
+        Ok(LocalRepo {
+            dir: open(&source.path, ctx.repo_roots)?,
+            sigkeys: spec.sigkeys.clone(),
+        })
+    }
+}
+
+impl Source for LocalRepo {
+    fn pin(&mut self) -> Result<Option<i64>, SourceError> {
+        Ok(self.dir.revision)
+    }
+
+    fn unchanged_since(&mut self, event: Option<i64>) -> Result<bool, SourceError> {
+        Ok(event == self.dir.revision)
+    }
+
+    fn resolve(self: Box<Self>, ctx: &ResolveContext<'_>) -> Result<Resolved, SourceError> {
+        let LocalRepo { dir, sigkeys } = *self;
+        ctx.log.line(format_args!(
+            "Repository {} has {} packages (revision {})",
+            dir.dir.display(),
+            dir.packages.len(),
+            dir.revision.map_or("none".to_owned(), |r| r.to_string())
+        ));
+        Ok(Resolved::Packages(PackageSet {
+            files: dir.packages,
+            extra: dir.extra,
+            // Files carry the signature they have: any listed key (even only "", unsigned)
+            // restricts them; no keys at all accepts every file.
+            signatures: if sigkeys.as_slice().is_empty() {
+                Signatures::Settled
+            } else {
+                Signatures::Check(sigkeys)
+            },
+            arches: None,
+            resolved: None,
+        }))
+    }
 }

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use odcs_common::compose::ComposeState;
-use odcs_common::config::Config;
+use odcs_common::compose::{ComposeId, ComposeState};
 use odcs_common::db::testing::Store;
-use odcs_worker::dispatch::Dispatcher;
+use odcs_common::dispatch::Dispatcher;
 use serde_json::Value;
 
 use crate::lifecycle::{assert_schema, World};
@@ -27,20 +26,20 @@ pub fn spawn(world: &World, args: &[&str]) -> Child {
     let c = &world.config;
     Command::new(env!("CARGO_BIN_EXE_odcs-worker"))
         .args(args)
-        .env("ODCS_DATABASE_URL", &c.database_url)
-        .env("ODCS_AMQP_URL", &c.amqp_url)
-        .env("ODCS_TARGET_DIR", &c.target_dir)
-        .env("ODCS_TARGET_DIR_URL", &c.target_dir_url)
+        .env("ODCS_DATABASE_URL", &c.storage.database_url)
+        .env("ODCS_AMQP_URL", &c.messaging.amqp_url)
+        .env("ODCS_TARGET_DIR", &c.storage.target_dir)
+        .env("ODCS_TARGET_DIR_URL", &c.storage.target_dir_url)
         .env(
             "ODCS_REPO_SOURCE_ROOTS",
-            serde_json::to_string(&c.repo_source_roots).expect("json"),
+            serde_json::to_string(&c.workers.repo_source_roots).expect("json"),
         )
-        .env("ODCS_PACKAGE_CACHE_DIR", &c.package_cache_dir)
-        .env("ODCS_DEFAULT_QUEUE", &c.default_queue)
+        .env("ODCS_PACKAGE_CACHE_DIR", &c.storage.package_cache_dir)
+        .env("ODCS_DEFAULT_QUEUE", &c.messaging.default_queue)
         .env("ODCS_QUEUE_ROUTES", "{}")
-        .env("ODCS_MESSAGING_TOPIC_PREFIX", &c.messaging_topic_prefix)
+        .env("ODCS_MESSAGING_TOPIC_PREFIX", &c.messaging.topic_prefix)
         .env("ODCS_WORKER_CONCURRENCY", "2")
-        .env("ODCS_LEASE_SECONDS", c.lease_seconds.to_string())
+        .env("ODCS_LEASE_SECONDS", c.workers.lease_seconds.to_string())
         .env("ODCS_BEAT_INTERVAL_SECONDS", "1")
         .env("ODCS_REDISPATCH_AFTER_SECONDS", "1")
         .env("RUST_LOG", "warn")
@@ -118,12 +117,13 @@ pub async fn collect_states(
 fn two_worker_processes_and_the_relay_take_composes_to_done() {
     let mut world = World::new(Store::Postgres);
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let config = Config {
-        amqp_url: amqp_url(),
-        default_queue: format!("odcs-test-{tag}"),
-        queue_routes: Default::default(),
-        messaging_topic_prefix: format!("test.{tag}."),
-        ..(*world.config).clone()
+    let config = {
+        let mut config = (*world.config).clone();
+        config.messaging.amqp_url = amqp_url();
+        config.messaging.default_queue = format!("odcs-test-{tag}");
+        config.messaging.queue_routes = Default::default();
+        config.messaging.topic_prefix = format!("test.{tag}.");
+        config
     };
     world.config = std::sync::Arc::new(config);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -174,9 +174,9 @@ fn two_worker_processes_and_the_relay_take_composes_to_done() {
     let workers = [spawn(&world, &["consume"]), spawn(&world, &["consume"])];
     let relay = spawn(&world, &["relay"]);
     let dispatcher = Dispatcher::from_config(&world.config);
-    let ids: Vec<i32> = (0..4).map(|_| world.submit_repo().id).collect();
+    let ids: Vec<ComposeId> = (0..4).map(|_| world.submit_repo().id).collect();
     for id in &ids {
-        runtime.block_on(odcs_worker::services::dispatch(
+        runtime.block_on(odcs_common::dispatch::dispatch(
             &dispatcher,
             &world.config,
             &world.pool,
@@ -190,7 +190,7 @@ fn two_worker_processes_and_the_relay_take_composes_to_done() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while ids
         .iter()
-        .any(|id| world.find(*id).state != ComposeState::Done.code())
+        .any(|id| world.find(*id).state != ComposeState::Done)
     {
         assert!(Instant::now() < deadline, "composes did not finish");
         std::thread::sleep(Duration::from_millis(50));
@@ -229,12 +229,13 @@ fn a_killed_worker_s_compose_is_finished_by_another() {
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let big = world.scratch.path().join("roots/big");
     crate::support::link_tree(&std::path::Path::new(&corpus).join("os"), &big);
-    world.config = std::sync::Arc::new(Config {
-        amqp_url: amqp_url(),
-        default_queue: format!("odcs-test-{tag}"),
-        queue_routes: Default::default(),
-        lease_seconds: 5,
-        ..(*world.config).clone()
+    world.config = std::sync::Arc::new({
+        let mut config = (*world.config).clone();
+        config.messaging.amqp_url = amqp_url();
+        config.messaging.default_queue = format!("odcs-test-{tag}");
+        config.messaging.queue_routes = Default::default();
+        config.workers.lease_seconds = 5;
+        config
     });
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dispatcher = Dispatcher::from_config(&world.config);
@@ -243,14 +244,14 @@ fn a_killed_worker_s_compose_is_finished_by_another() {
     );
 
     let mut doomed = spawn(&world, &["consume"]);
-    runtime.block_on(odcs_worker::services::dispatch(
+    runtime.block_on(odcs_common::dispatch::dispatch(
         &dispatcher,
         &world.config,
         &world.pool,
         compose.id,
     ));
     let deadline = Instant::now() + Duration::from_secs(60);
-    while world.find(compose.id).state != ComposeState::Generating.code() {
+    while world.find(compose.id).state != ComposeState::Generating {
         assert!(
             Instant::now() < deadline,
             "the worker never claimed the compose"
@@ -262,7 +263,7 @@ fn a_killed_worker_s_compose_is_finished_by_another() {
     let _ = doomed.wait();
     assert_eq!(
         world.find(compose.id).state,
-        ComposeState::Generating.code(),
+        ComposeState::Generating,
         "killed mid-generation"
     );
     assert!(!world.compose_dir(compose.id).join("compose").exists());
@@ -273,12 +274,12 @@ fn a_killed_worker_s_compose_is_finished_by_another() {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let state = world.find(compose.id).state;
-        if state == ComposeState::Done.code() {
+        if state == ComposeState::Done {
             break;
         }
         assert_ne!(
             state,
-            ComposeState::Failed.code(),
+            ComposeState::Failed,
             "{:?}",
             world.find(compose.id).state_reason
         );

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use odcs_common::compose::ComposeState;
-use odcs_common::config::Config;
 use odcs_common::db::testing::Store;
-use odcs_worker::dispatch::Dispatcher;
+use odcs_common::dispatch::Dispatcher;
 
 use crate::amqp::{collect_states, spawn, terminate};
 use crate::lifecycle::World;
@@ -104,12 +103,13 @@ fn composes_and_messages_survive_a_broker_outage() {
     let broker = PrivateBroker::new();
     let mut world = World::new(Store::Postgres);
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    world.config = std::sync::Arc::new(Config {
-        amqp_url: broker.url(),
-        default_queue: format!("odcs-test-{tag}"),
-        queue_routes: Default::default(),
-        messaging_topic_prefix: format!("test.{tag}."),
-        ..(*world.config).clone()
+    world.config = std::sync::Arc::new({
+        let mut config = (*world.config).clone();
+        config.messaging.amqp_url = broker.url();
+        config.messaging.default_queue = format!("odcs-test-{tag}");
+        config.messaging.queue_routes = Default::default();
+        config.messaging.topic_prefix = format!("test.{tag}.");
+        config
     });
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let listener = format!("listener-{tag}");
@@ -153,7 +153,7 @@ fn composes_and_messages_survive_a_broker_outage() {
     let mut ids = Vec::new();
     for _ in 0..3 {
         let id = world.submit_repo().id;
-        runtime.block_on(odcs_worker::services::dispatch(
+        runtime.block_on(odcs_common::dispatch::dispatch(
             &dispatcher,
             &world.config,
             &world.pool,
@@ -165,7 +165,7 @@ fn composes_and_messages_survive_a_broker_outage() {
     for _ in 0..3 {
         // The request still succeeds; the compose waits for the broker.
         let id = world.submit_repo().id;
-        runtime.block_on(odcs_worker::services::dispatch(
+        runtime.block_on(odcs_common::dispatch::dispatch(
             &dispatcher,
             &world.config,
             &world.pool,
@@ -184,12 +184,12 @@ fn composes_and_messages_survive_a_broker_outage() {
     for id in &ids {
         loop {
             let compose = world.find(*id);
-            if compose.state == ComposeState::Done.code() {
+            if compose.state == ComposeState::Done {
                 break;
             }
             assert_ne!(
                 compose.state,
-                ComposeState::Failed.code(),
+                ComposeState::Failed,
                 "{:?}",
                 compose.state_reason
             );

@@ -3,12 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use odcs_common::compose::SourceType;
-use odcs_worker::compose::ComposeSpec;
-use odcs_worker::generate::{
-    GatherOptions, GenerateError, GenerateRequest, Generated, KojiOptions,
-};
-use odcs_worker::repodata::Compression;
+use odcs_common::spec::{ComposeSpec, WordList};
+use odcs_worker::generate::{GenerateError, Generated};
 
 use crate::support::*;
 
@@ -31,29 +27,15 @@ impl Setup {
         }
     }
 
-    fn request(&self, id: i32, arches: &[&str], packages: Option<&[&str]>) -> GenerateRequest {
-        GenerateRequest {
-            id,
-            source_type: SourceType::Repo,
-            source: self.source.display().to_string(),
-            packages: packages.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
-            gather: GatherOptions::default(),
-            koji: KojiOptions::default(),
-            spec: ComposeSpec {
-                id,
-                target_dir: self.target.clone(),
-                arches: arches.iter().map(|s| (*s).to_owned()).collect(),
-                compose_type: "test".into(),
-                label: None,
-                repo_url: String::new(),
-                compression: Compression::Gzip,
-                built_at: chrono::Utc::now(),
-            },
-        }
+    fn request(&self, id: i32, arches: &[&str], packages: Option<&[&str]>) -> (i32, ComposeSpec) {
+        let mut spec = repo_spec(&self.source, &self.target, arches);
+        spec.options.packages =
+            WordList::from_option(packages.map(|p| p.iter().map(|s| (*s).to_owned()).collect()));
+        (id, spec)
     }
 
-    fn generate(&self, request: &GenerateRequest) -> Result<Generated, GenerateError> {
-        generate_local(self.scratch.path(), &self.target, request)
+    fn generate(&self, (id, spec): &(i32, ComposeSpec)) -> Result<Generated, GenerateError> {
+        generate_local(self.scratch.path(), *id, spec)
     }
 
     fn compose_dir(&self, id: i32) -> PathBuf {

@@ -5,15 +5,42 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use odcs_common::compose::SourceType;
-use odcs_worker::compose::ComposeSpec;
-use odcs_worker::generate::{
-    GatherOptions, GenerateError, GenerateRequest, Generated, KojiOptions,
-};
-use odcs_worker::repodata::Compression;
+use odcs_common::compose::{ComposeFlag, MultilibMethods};
+use odcs_common::spec::{ComposeSpec, Sigkeys, WordList};
+use odcs_worker::generate::{GenerateError, Generated};
 
 use crate::compose::dnf;
 use crate::support::*;
+
+/// The request options these tests vary.
+#[derive(Debug, Clone, Default)]
+struct GatherOptions {
+    /// Accepted signing keys in order of preference (`""`: unsigned); `None`: any package.
+    sigkeys: Option<Vec<String>>,
+    no_deps: bool,
+    check_deps: bool,
+    lookaside_repos: Vec<String>,
+    multilib_arches: Vec<String>,
+    /// runtime 1, devel 2, all 4.
+    multilib_method: i32,
+}
+
+impl GatherOptions {
+    /// Sets these options on `spec`.
+    fn apply(self, spec: &mut ComposeSpec) {
+        spec.sigkeys = Sigkeys::new(self.sigkeys.unwrap_or_default());
+        let options = &mut spec.options;
+        if self.no_deps {
+            options.flags = options.flags.with(ComposeFlag::NoDeps);
+        }
+        if self.check_deps {
+            options.flags = options.flags.with(ComposeFlag::CheckDeps);
+        }
+        options.lookaside_repos = self.lookaside_repos;
+        options.multilib_arches = self.multilib_arches;
+        options.multilib_method = MultilibMethods::from_bits(self.multilib_method);
+    }
+}
 
 /// A package for the rpm crate's builder to make.
 #[derive(Default, Clone, Copy)]
@@ -118,25 +145,11 @@ impl World {
         packages: Option<&[&str]>,
         gather: GatherOptions,
     ) -> Result<Generated, GenerateError> {
-        let request = GenerateRequest {
-            id,
-            source_type: SourceType::Repo,
-            source: self.repo.display().to_string(),
-            packages: packages.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
-            gather,
-            koji: KojiOptions::default(),
-            spec: ComposeSpec {
-                id,
-                target_dir: self.target.clone(),
-                arches: vec!["x86_64".into()],
-                compose_type: "test".into(),
-                label: None,
-                repo_url: String::new(),
-                compression: Compression::Gzip,
-                built_at: chrono::Utc::now(),
-            },
-        };
-        generate_local(self.scratch.path(), &self.target, &request)
+        let mut spec = repo_spec(&self.repo, &self.target, &["x86_64"]);
+        spec.options.packages =
+            WordList::from_option(packages.map(|p| p.iter().map(|s| (*s).to_owned()).collect()));
+        gather.apply(&mut spec);
+        generate_local(self.scratch.path(), id, &spec)
     }
 
     fn os_dir(&self, id: i32) -> PathBuf {

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use odcs_common::compose::ComposeState;
+use odcs_common::compose::{ComposeId, ComposeState};
 use odcs_common::config::Config;
 use odcs_common::db::models::Compose;
 use odcs_common::db::testing::Store;
@@ -43,11 +43,12 @@ impl KojiWorld {
         let world = World::new(store);
         let hub = FakeKoji::start(&world.scratch.path().join("koji"));
         let mut config = (*world.config).clone();
-        config.koji_hub_url = hub.url.clone();
-        config.koji_topurl = hub.topurl.clone();
-        config.koji_retry_backoff_ms = 10;
-        config.koji_attempts = 3;
-        config.allowed_source_types = vec!["tag".into(), "build".into(), "pungi_compose".into()];
+        config.koji.hub_url = hub.url.clone();
+        config.koji.topurl = hub.topurl.clone();
+        config.koji.retry_backoff_ms = 10;
+        config.koji.attempts = 3;
+        config.policy.allowed_source_types =
+            vec!["tag".into(), "build".into(), "pungi_compose".into()];
         adjust(&mut config, &hub);
         let rpms = world.scratch.path().join("built");
         KojiWorld {
@@ -63,7 +64,9 @@ impl KojiWorld {
             id: "koji-worker".into(),
             config: self.config.clone(),
             pool: self.world.pool.clone(),
-            cache: Arc::new(PackageCache::open(&self.config.package_cache_dir).expect("cache")),
+            cache: Arc::new(
+                PackageCache::open(&self.config.storage.package_cache_dir).expect("cache"),
+            ),
             fetcher: Arc::new(odcs_worker::services::default_fetcher()),
             koji: Koji::from_config(&self.config).expect("koji").map(Arc::new),
         }
@@ -84,9 +87,10 @@ impl KojiWorld {
     }
 
     fn submit(&self, body: Value) -> Compose {
-        let request =
-            odcs_common::request::ComposeRequest::parse(&body, &self.config).expect("valid");
-        let new = odcs_common::db::models::NewCompose::from_request(
+        let request = odcs_common::request::ComposeRequest::from_json(&body)
+            .and_then(|r| r.resolve(&self.config))
+            .expect("valid");
+        let new = odcs_common::db::models::NewCompose::from_spec(
             &request,
             "tester",
             odcs_common::time::now(),
@@ -100,14 +104,14 @@ impl KojiWorld {
         .expect("stored")
     }
 
-    fn os_dir(&self, id: i32) -> PathBuf {
+    fn os_dir(&self, id: ComposeId) -> PathBuf {
         self.world
             .compose_dir(id)
             .join("compose/Temporary/x86_64/os")
     }
 
     /// File names of the compose's x86_64 os tree.
-    fn os_packages(&self, id: i32) -> BTreeSet<String> {
+    fn os_packages(&self, id: ComposeId) -> BTreeSet<String> {
         let dir = self.os_dir(id).join("Packages");
         walkdir::WalkDir::new(dir)
             .into_iter()
@@ -118,7 +122,7 @@ impl KojiWorld {
     }
 
     /// Installs `packages` from the compose alone with dnf; returns `rpm -qa` names.
-    fn dnf_install(&self, id: i32, packages: &str) -> BTreeSet<String> {
+    fn dnf_install(&self, id: ComposeId, packages: &str) -> BTreeSet<String> {
         let work = self.world.scratch.path().join(format!("dnf-{id}"));
         let repos = work.join("repos.d");
         std::fs::create_dir_all(&repos).expect("repos.d");
@@ -262,13 +266,13 @@ both_stores!(extra_builds_and_packages_select_from_the_tag, |store| {
 both_stores!(unknown_tags_and_builds_fail_naming_them, |store| {
     let (w, _) = inherited_world(store);
     let (c, outcome) = w.compose(tag_body("nope", json!({})));
-    assert_eq!(c.state, ComposeState::Failed.code());
+    assert_eq!(c.state, ComposeState::Failed);
     assert!(matches!(outcome, JobOutcome::Failed(_)));
     assert_eq!(c.state_reason.as_deref(), Some("Unknown Koji tag nope."));
 
     let (c, _) =
         w.compose(json!({"source": {"type": "build", "builds": ["app-1-1", "ghost-1-1"]}}));
-    assert_eq!(c.state, ComposeState::Failed.code());
+    assert_eq!(c.state, ComposeState::Failed);
     assert_eq!(
         c.state_reason.as_deref(),
         Some("Unknown Koji builds: ghost-1-1")
@@ -308,7 +312,7 @@ both_stores!(a_done_compose_is_reused_until_the_tag_changes, |store| {
     let (second, outcome) = w.compose(body());
     let reuse_time = started.elapsed();
     assert_eq!(outcome, JobOutcome::Reused(first.id));
-    assert_eq!(second.state, ComposeState::Done.code());
+    assert_eq!(second.state, ComposeState::Done);
     assert_eq!(second.reused_id, Some(first.id));
     assert_eq!(
         second.koji_event, first.koji_event,
@@ -341,12 +345,34 @@ both_stores!(
         let (c, outcome) = w.compose(tag_body("app", json!({})));
         assert_eq!(outcome, JobOutcome::Done, "{:?}", c.state_reason);
 
+        // A hub down through every retry is a transient failure: the compose goes back to
+        // the queue until max_attempts generations failed, then fails naming the hub.
         w.hub.go_down_for(1000);
-        let (c, outcome) = w.compose(tag_body("app", json!({})));
-        assert!(matches!(outcome, JobOutcome::Failed(_)));
+        let (c, mut outcome) = w.compose(tag_body("app", json!({})));
+        let max = w.config.workers.max_attempts;
+        for attempt in 1..max {
+            assert!(matches!(outcome, JobOutcome::Requeued(_)), "{outcome:?}");
+            let waiting = w.world.find(c.id);
+            assert_eq!(waiting.state, ComposeState::Wait);
+            assert_eq!(waiting.attempts, attempt);
+            assert!(
+                waiting
+                    .state_reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("to be tried again") && r.contains(&w.hub.url)),
+                "{:?}",
+                waiting.state_reason
+            );
+            outcome = w.worker().process(c.id).expect("processed");
+        }
+        assert!(matches!(outcome, JobOutcome::Failed(_)), "{outcome:?}");
+        let c = w.world.find(c.id);
         let reason = c.state_reason.unwrap_or_default();
         assert!(
-            reason.contains(&w.hub.url) && reason.contains("unreachable") && reason.contains("503"),
+            reason.contains(&w.hub.url)
+                && reason.contains("unreachable")
+                && reason.contains("503")
+                && reason.contains(&format!("gave up after {max} attempts")),
             "{reason}"
         );
     }
@@ -438,7 +464,7 @@ both_stores!(
         );
         w.hub.untag_build("base", &gone);
         let leftovers: Vec<_> =
-            walkdir::WalkDir::new(w.config.package_cache_dir.join("koji-packages"))
+            walkdir::WalkDir::new(w.config.storage.package_cache_dir.join("koji-packages"))
                 .into_iter()
                 .filter_map(Result::ok)
                 .filter(|e| e.file_name().to_string_lossy().contains("broken"))
@@ -447,9 +473,9 @@ both_stores!(
 
         // Mounted storage: used in place, nothing downloaded.
         let mut config = (*w.config).clone();
-        config.koji_topdir = w.hub.topdir.clone();
-        config.koji_topurl = String::new();
-        config.package_cache_dir = w.world.scratch.path().join("other-cache");
+        config.koji.topdir = w.hub.topdir.clone();
+        config.koji.topurl = String::new();
+        config.storage.package_cache_dir = w.world.scratch.path().join("other-cache");
         let worker = Worker {
             koji: Koji::from_config(&config).expect("koji").map(Arc::new),
             config: Arc::new(config),
@@ -512,14 +538,15 @@ fn client_certificate_login_over_tls_sends_session_headers() {
     let pki = TestPki::new(&scratch.path().join("pki"));
     let hub = FakeKoji::start_tls(&scratch.path().join("koji"), &pki);
     hub.add_tag("t", "x86_64", &[]);
-    let config = |cert: &Path| Config {
-        koji_hub_url: hub.url.clone(),
-        koji_topurl: hub.topurl.clone(),
-        koji_client_cert: cert.to_owned(),
-        koji_server_ca: pki.ca.clone(),
-        koji_attempts: 1,
-        package_cache_dir: scratch.path().join("cache"),
-        ..Config::default()
+    let config = |cert: &Path| {
+        let mut config = Config::default();
+        config.koji.hub_url = hub.url.clone();
+        config.koji.topurl = hub.topurl.clone();
+        config.koji.client_cert = cert.to_owned();
+        config.koji.server_ca = pki.ca.clone();
+        config.koji.attempts = 1;
+        config.storage.package_cache_dir = scratch.path().join("cache");
+        config
     };
     let koji = Koji::from_config(&config(&pki.client))
         .expect("koji")
@@ -632,7 +659,7 @@ fn benchmark() {
     );
     assert_eq!(replacements.len(), 20, "the corpus needs 20 replacements");
     let w = KojiWorld::with(Store::Postgres, |config, _| {
-        config.arches = vec!["x86_64".into()];
+        config.policy.arches = vec!["x86_64".into()];
     });
     w.hub.add_tag("bench", "x86_64", &[]);
     let builds = by_nvr(&packages);
@@ -646,12 +673,7 @@ fn benchmark() {
                          "arches": ["x86_64", "i686"]})
     };
     let (cold, cold_time) = timed(&w, &worker, body());
-    assert_eq!(
-        cold.state,
-        ComposeState::Done.code(),
-        "{:?}",
-        cold.state_reason
-    );
+    assert_eq!(cold.state, ComposeState::Done, "{:?}", cold.state_reason);
     let downloaded = w.hub.take_downloads().len();
 
     for files in by_nvr(&replacements).values() {
@@ -659,12 +681,7 @@ fn benchmark() {
         w.hub.tag_build("bench", &nvr);
     }
     let (warm, warm_time) = timed(&w, &worker, body());
-    assert_eq!(
-        warm.state,
-        ComposeState::Done.code(),
-        "{:?}",
-        warm.state_reason
-    );
+    assert_eq!(warm.state, ComposeState::Done, "{:?}", warm.state_reason);
     assert_eq!(warm.reused_id, None);
     let redownloaded = w.hub.take_downloads().len();
 
@@ -690,7 +707,7 @@ fn benchmark() {
     let (first_repo, _) = timed(&w, &worker, repo_body());
     assert_eq!(
         first_repo.state,
-        ComposeState::Done.code(),
+        ComposeState::Done,
         "{:?}",
         first_repo.state_reason
     );
@@ -712,7 +729,7 @@ fn benchmark() {
     let (repo_warm, repo_time) = timed(&w, &worker, repo_body());
     assert_eq!(
         repo_warm.state,
-        ComposeState::Done.code(),
+        ComposeState::Done,
         "{:?}",
         repo_warm.state_reason
     );
@@ -742,9 +759,9 @@ fn benchmark() {
 #[test]
 fn a_worker_with_an_unreadable_koji_certificate_does_not_start() {
     let w = KojiWorld::with(Store::Sqlite, |config, _| {
-        config.koji_client_cert = PathBuf::from("/nonexistent/odcs-client.pem");
+        config.koji.client_cert = PathBuf::from("/nonexistent/odcs-client.pem");
     });
-    let cache = Arc::new(PackageCache::open(&w.config.package_cache_dir).expect("cache"));
+    let cache = Arc::new(PackageCache::open(&w.config.storage.package_cache_dir).expect("cache"));
     let err = odcs_worker::services::worker_factory(w.config.clone(), w.world.pool.clone(), cache)
         .err()
         .expect("refused");

@@ -7,17 +7,17 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use diesel::connection::SimpleConnection;
-use odcs_common::compose::ComposeState;
+use odcs_common::compose::{ComposeId, ComposeState};
 use odcs_common::config::Config;
 use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
 use odcs_common::db::models::{Compose, NewCompose, OutboxMessage};
 use odcs_common::db::testing::{Store, TestDb};
 use odcs_common::db::{migrations, pool, DbPool};
+use odcs_common::dispatch::{Dispatcher, LocalQueue};
 use odcs_common::request::ComposeRequest;
 use odcs_common::time::now;
 use odcs_worker::beat::sweep;
 use odcs_worker::consumer::run_local;
-use odcs_worker::dispatch::{Dispatcher, LocalQueue};
 use odcs_worker::pipeline::{JobOutcome, Worker, DONE_REASON};
 use odcs_worker::repodata::PackageCache;
 use odcs_worker::services::worker_factory;
@@ -41,16 +41,17 @@ impl World {
         let repo = scratch.path().join("roots/repo");
         link_tree(&fixture_repo(), &repo);
         let db = TestDb::new(store);
-        let config = Config {
-            database_url: db.url.clone(),
-            target_dir: scratch.path().join("composes"),
-            target_dir_url: "http://odcs.example.com/composes".into(),
-            repo_source_roots: vec![scratch.path().join("roots")],
-            package_cache_dir: scratch.path().join("cache"),
-            lease_seconds: 30,
-            ..Config::default()
+        let config = {
+            let mut config = Config::default();
+            config.storage.database_url = db.url.clone();
+            config.storage.target_dir = scratch.path().join("composes");
+            config.storage.target_dir_url = "http://odcs.example.com/composes".into();
+            config.workers.repo_source_roots = vec![scratch.path().join("roots")];
+            config.storage.package_cache_dir = scratch.path().join("cache");
+            config.workers.lease_seconds = 30;
+            config
         };
-        let pool = pool::build(&config.database_url, 4).expect("pool");
+        let pool = pool::build(&config.storage.database_url, 4).expect("pool");
         migrations::run_pending(&mut pool.get().expect("conn")).expect("migrate");
         World {
             scratch,
@@ -63,8 +64,10 @@ impl World {
 
     /// Stores a compose request like the frontend does.
     pub fn submit(&self, body: Value) -> Compose {
-        let request = ComposeRequest::parse(&body, &self.config).expect("valid request");
-        let new = NewCompose::from_request(&request, "tester", now());
+        let request = ComposeRequest::from_json(&body)
+            .and_then(|r| r.resolve(&self.config))
+            .expect("valid request");
+        let new = NewCompose::from_spec(&request, "tester", now());
         lifecycle::create(
             &mut self.pool.get().expect("conn"),
             &new,
@@ -93,7 +96,7 @@ impl World {
         }
     }
 
-    pub fn find(&self, id: i32) -> Compose {
+    pub fn find(&self, id: ComposeId) -> Compose {
         Compose::find(&mut self.pool.get().expect("conn"), id)
             .expect("query")
             .expect("compose exists")
@@ -108,7 +111,7 @@ impl World {
     }
 
     /// The state names of every outbox message about compose `id`, in order.
-    pub fn message_states(&self, id: i32) -> Vec<String> {
+    pub fn message_states(&self, id: ComposeId) -> Vec<String> {
         OutboxMessage::oldest(&mut self.pool.get().expect("conn"), 10_000)
             .expect("outbox")
             .into_iter()
@@ -124,8 +127,8 @@ impl World {
             .collect()
     }
 
-    pub fn compose_dir(&self, id: i32) -> PathBuf {
-        self.config.target_dir.join(format!("odcs-{id}"))
+    pub fn compose_dir(&self, id: ComposeId) -> PathBuf {
+        self.config.storage.target_dir.join(id.dir_name())
     }
 }
 
@@ -176,7 +179,7 @@ both_stores!(a_repo_compose_goes_wait_generating_done, |world| {
     let outcome = world.worker("w1").process(compose.id).expect("processed");
     assert_eq!(outcome, JobOutcome::Done);
     let done = world.find(compose.id);
-    assert_eq!(done.state, ComposeState::Done.code());
+    assert_eq!(done.state, ComposeState::Done);
     // The fixture holds ed without glibc: the compose is done, listing what is missing.
     let reason = done.state_reason.unwrap_or_default();
     assert!(reason.starts_with(DONE_REASON), "{reason}");
@@ -220,7 +223,7 @@ both_stores!(a_failing_compose_records_a_reason, |world| {
         other => panic!("expected a failure, got {other:?}"),
     }
     let failed = world.find(compose.id);
-    assert_eq!(failed.state, ComposeState::Failed.code());
+    assert_eq!(failed.state, ComposeState::Failed);
     assert_eq!(
         world.message_states(compose.id),
         ["wait", "generating", "failed"]
@@ -245,9 +248,9 @@ both_stores!(the_in_process_queue_feeds_two_workers, |world| {
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let threads = run_local(queue, 2, factory, stop);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let ids: Vec<i32> = (0..4).map(|_| world.submit_repo().id).collect();
+    let ids: Vec<ComposeId> = (0..4).map(|_| world.submit_repo().id).collect();
     for id in &ids {
-        runtime.block_on(odcs_worker::services::dispatch(
+        runtime.block_on(odcs_common::dispatch::dispatch(
             &dispatcher,
             &world.config,
             &world.pool,
@@ -256,7 +259,7 @@ both_stores!(the_in_process_queue_feeds_two_workers, |world| {
     }
     for id in &ids {
         wait_until("composes are done", || {
-            world.find(*id).state == ComposeState::Done.code()
+            world.find(*id).state == ComposeState::Done
         });
         assert_eq!(world.message_states(*id), ["wait", "generating", "done"]);
         assert!(world.find(*id).dispatched_at.is_some());
@@ -286,7 +289,7 @@ both_stores!(the_beat_expires_composes_and_their_directories, |world| {
     let swept = sweep(&mut world.pool.get().expect("conn"), &world.config, now()).expect("sweep");
     assert_eq!(swept.removed, [expired.id, deleted.id]);
     let removed = world.find(expired.id);
-    assert_eq!(removed.state, ComposeState::Removed.code());
+    assert_eq!(removed.state, ComposeState::Removed);
     assert_eq!(removed.state_reason.as_deref(), Some("Compose is expired."));
     assert!(removed.time_removed.is_some());
     assert_eq!(
@@ -333,11 +336,11 @@ both_stores!(the_beat_requeues_composes_of_dead_workers, |world| {
     )
     .expect("claim")
     .expect("claimed");
-    assert_eq!(claimed.state, ComposeState::Generating.code());
+    assert_eq!(claimed.state, ComposeState::Generating);
     let swept = sweep(&mut world.pool.get().expect("conn"), &world.config, now()).expect("sweep");
     assert_eq!(swept.requeued, [compose.id]);
     assert!(swept.to_dispatch.contains(&compose.id));
-    assert_eq!(world.find(compose.id).state, ComposeState::Wait.code());
+    assert_eq!(world.find(compose.id).state, ComposeState::Wait);
     assert_eq!(
         world
             .worker("alive")
@@ -393,9 +396,9 @@ both_stores!(
 );
 
 both_stores!(the_beat_deletes_left_over_directories, |world| {
-    let stray = world.config.target_dir.join("odcs-99999");
+    let stray = world.config.storage.target_dir.join("odcs-99999");
     std::fs::create_dir_all(&stray).expect("dir");
-    let other = world.config.target_dir.join("not-a-compose");
+    let other = world.config.storage.target_dir.join("not-a-compose");
     std::fs::create_dir_all(&other).expect("dir");
     let swept = sweep(&mut world.pool.get().expect("conn"), &world.config, now()).expect("sweep");
     assert_eq!(swept.deleted_dirs, std::slice::from_ref(&stray));
@@ -406,7 +409,7 @@ both_stores!(the_beat_deletes_left_over_directories, |world| {
 #[test]
 fn concurrent_beats_remove_each_compose_once() {
     let world = World::new(Store::Postgres);
-    let ids: Vec<i32> = (0..20)
+    let ids: Vec<ComposeId> = (0..20)
         .map(|_| {
             let c = world.submit(json!({"source": {"type": "tag", "source": "t"}}));
             world.sql(&format!(
@@ -430,7 +433,7 @@ fn concurrent_beats_remove_each_compose_once() {
             })
         })
         .collect();
-    let mut removed: Vec<i32> = handles
+    let mut removed: Vec<ComposeId> = handles
         .into_iter()
         .flat_map(|h| h.join().expect("beat"))
         .collect();
@@ -454,7 +457,7 @@ both_stores!(an_identical_request_reuses_a_done_compose, |world| {
         JobOutcome::Reused(first.id)
     );
     let reused = world.find(second.id);
-    assert_eq!(reused.state, ComposeState::Done.code());
+    assert_eq!(reused.state, ComposeState::Done);
     assert_eq!(reused.reused_id, Some(first.id));
     assert_eq!(reused.koji_event, world.find(first.id).koji_event);
     assert_eq!(
@@ -513,7 +516,7 @@ both_stores!(
             JobOutcome::Reused(first.id)
         );
         let following = world.find(second.id);
-        assert_eq!(following.state, ComposeState::Generating.code());
+        assert_eq!(following.state, ComposeState::Generating);
         assert_eq!(following.reused_id, Some(first.id));
         assert!(
             following.lease_expires_at.is_none(),
@@ -535,7 +538,7 @@ both_stores!(
         )
         .expect("transition")
         .expect("done");
-        assert_eq!(world.find(second.id).state, ComposeState::Done.code());
+        assert_eq!(world.find(second.id).state, ComposeState::Done);
         assert_eq!(
             world.message_states(second.id),
             ["wait", "generating", "done"]

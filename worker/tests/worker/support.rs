@@ -148,25 +148,62 @@ pub fn createrepo_c(dir: &Path) {
         .arg(dir));
 }
 
-/// Generates `request` without Koji: repositories under `scratch/roots`, the package cache in
-/// `scratch/cache`, the compose (and its log) under `target`.
+/// A `repo` compose request: the repository `repo` (under `scratch/roots`), built into
+/// `target` for `arches`, every other option empty.
+pub fn repo_spec(repo: &Path, target: &Path, arches: &[&str]) -> odcs_common::spec::ComposeSpec {
+    use odcs_common::compose::{ComposeResult, ComposeResults, ComposeType};
+    use odcs_common::spec::{ComposeOptions, ComposeSource, ComposeSpec, RepoSource, Sigkeys};
+    ComposeSpec {
+        source: ComposeSource::Repo(RepoSource {
+            path: repo.display().to_string(),
+            revision: None,
+        }),
+        options: ComposeOptions {
+            results: ComposeResults::EMPTY.with(ComposeResult::Repository),
+            ..ComposeOptions::default()
+        },
+        sigkeys: Sigkeys::default(),
+        arches: arches.iter().map(|a| (*a).to_owned()).collect(),
+        seconds_to_live: 3600,
+        compose_type: ComposeType::Test,
+        target_dir: target.to_owned(),
+    }
+}
+
+/// Generates compose `id` of `spec` without Koji, as a worker would: repositories under
+/// `scratch/roots`, the package cache in `scratch/cache`, the compose (and its log) under the
+/// spec's target directory.
 pub fn generate_local(
     scratch: &Path,
-    target: &Path,
-    request: &odcs_worker::generate::GenerateRequest,
+    id: i32,
+    spec: &odcs_common::spec::ComposeSpec,
 ) -> Result<odcs_worker::generate::Generated, odcs_worker::generate::GenerateError> {
+    use odcs_worker::generate::{self, Engine, Target};
     let cache = odcs_worker::repodata::PackageCache::open(&scratch.join("cache")).expect("cache");
     let roots = [scratch.join("roots")];
     let fetcher = odcs_worker::services::default_fetcher();
-    let ctx = odcs_worker::generate::EngineContext {
+    let engine = Engine {
+        sources: odcs_worker::source::SourceContext {
+            repo_roots: &roots,
+            fetcher: &fetcher,
+            koji: None,
+        },
         cache: &cache,
-        repo_roots: &roots,
-        fetcher: &fetcher,
-        koji: None,
+        compression: odcs_worker::repodata::Compression::Gzip,
     };
+    let id = odcs_common::compose::ComposeId(id);
     let log = odcs_worker::compose::ComposeLog::open(
-        &target.join(format!("odcs-{}/pungi-stderr.log", request.id)),
+        &spec
+            .target_dir
+            .join(id.dir_name())
+            .join(odcs_worker::compose::layout::LOG_FILE),
     )
     .expect("log");
-    odcs_worker::generate::generate(request, &ctx, &log)
+    let prepared = generate::prepare(spec, &engine)?;
+    let target = Target {
+        id,
+        repo_url: String::new(),
+        built_at: chrono::Utc::now(),
+    };
+    generate::generate(spec, prepared, &target, &engine, &log)
 }

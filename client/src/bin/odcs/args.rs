@@ -201,17 +201,17 @@ pub enum Command {
     /// Wait for a compose to finish.
     Wait {
         /// Compose id.
-        compose_id: i64,
+        compose_id: odcs_client::ComposeId,
     },
     /// Show a compose.
     Get {
         /// Compose id.
-        compose_id: i64,
+        compose_id: odcs_client::ComposeId,
     },
     /// Extend a compose's life, or regenerate an expired or failed one.
     Renew {
         /// Compose id.
-        compose_id: i64,
+        compose_id: odcs_client::ComposeId,
         /// New label of a regenerated compose.
         #[arg(long)]
         label: Option<String>,
@@ -222,7 +222,7 @@ pub enum Command {
     /// Cancel a waiting compose or expire a finished one.
     Delete {
         /// Compose id.
-        compose_id: i64,
+        compose_id: odcs_client::ComposeId,
     },
     /// Show what the server says about itself.
     About,

@@ -11,9 +11,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
-use odcs_client::model::{BaseModule, ComposeFilter, ComposeRequest, Source};
+use odcs_client::spec::{
+    BaseModuleBounds, BuildSource, ComposeSource, ModularInputs, ModuleDefaults, ModuleRef,
+    ModuleSource, PulpSource, RawConfigSource, RepoSource, TagSource, WordList,
+};
 use odcs_client::wait::{wait_for_compose, BrokerSettings, WaitOptions};
-use odcs_client::{Auth, Client, ClientError, Compose};
+use odcs_client::{
+    Auth, Client, ClientError, ComposeFilter, ComposeId, ComposeJson, ComposeRequest,
+};
+use odcs_common::compose::{ComposeFlag, ComposeResult, ComposeType, MultilibMethod};
 
 use args::{Cli, Command, CommonOptions};
 
@@ -174,18 +180,91 @@ fn sigkeys(keys: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn request(source: Source, keys: &[String], common: &CommonOptions) -> ComposeRequest {
+/// Names of `T` read, and the names this client does not know: those are sent as they are, for
+/// the server to judge (a newer server may know them).
+fn known<T: std::str::FromStr>(names: &[String]) -> (Vec<T>, Vec<String>) {
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for name in names {
+        match name.parse() {
+            Ok(value) => known.push(value),
+            Err(_) => unknown.push(name.clone()),
+        }
+    }
+    (known, unknown)
+}
+
+/// A compose request as the command line describes it: the typed request, plus names (flags,
+/// results, multilib methods, a compose type) this client does not know, passed through.
+struct CliRequest {
+    request: ComposeRequest,
+    passed_through: Vec<(&'static str, Vec<String>)>,
+}
+
+impl CliRequest {
+    /// The request body.
+    fn to_json(&self) -> serde_json::Value {
+        let mut body = self.request.to_json();
+        for (key, names) in &self.passed_through {
+            if names.is_empty() {
+                continue;
+            }
+            if *key == "compose_type" {
+                body[*key] = serde_json::json!(names[0]);
+                continue;
+            }
+            let mut list = body[*key].as_array().cloned().unwrap_or_default();
+            list.extend(names.iter().map(|n| serde_json::json!(n)));
+            body[*key] = serde_json::Value::Array(list);
+        }
+        body
+    }
+}
+
+fn request(source: ComposeSource, keys: &[String], common: &CommonOptions) -> CliRequest {
     let mut request = ComposeRequest::new(source);
-    request.sigkeys = sigkeys(keys);
-    request.flags = common.flags.clone();
-    request.arches = common.arches.clone();
-    request.results = common.results.clone();
-    request.lookaside_repos = common.lookaside_repos.clone();
+    if !keys.is_empty() {
+        request.sigkeys = Some(sigkeys(keys));
+    }
+    if !common.arches.is_empty() {
+        request.arches = Some(common.arches.clone());
+    }
+    let (flags, unknown_flags) = known::<ComposeFlag>(&common.flags);
+    let (results, unknown_results) = known::<ComposeResult>(&common.results);
+    let (methods, unknown_methods) = known::<MultilibMethod>(&common.multilib_methods);
+    let options = &mut request.options;
+    options.flags = flags.into_iter().collect();
+    options.results = results
+        .into_iter()
+        .chain([ComposeResult::Repository])
+        .collect();
+    options.multilib_method = methods.into_iter().collect();
+    options.lookaside_repos = common.lookaside_repos.clone();
+    options.multilib_arches = common.multilib_arches.clone();
     request.target_dir = common.target_dir.clone();
     request.seconds_to_live = common.seconds_to_live;
-    request.multilib_arches = common.multilib_arches.clone();
-    request.multilib_method = common.multilib_methods.clone();
-    request
+    CliRequest {
+        request,
+        passed_through: vec![
+            ("flags", unknown_flags),
+            ("results", unknown_results),
+            ("multilib_method", unknown_methods),
+        ],
+    }
+}
+
+impl CliRequest {
+    /// Sets the compose type, passing a name this client does not know through.
+    fn compose_type(&mut self, name: Option<&str>) {
+        match name.map(|n| n.parse::<ComposeType>()) {
+            None => {}
+            Some(Ok(compose_type)) => self.request.compose_type = Some(compose_type),
+            Some(Err(_)) => self.passed_through.push((
+                "compose_type",
+                name.into_iter().map(str::to_owned).collect(),
+            )),
+        }
+    }
 }
 
 /// The body the deprecated `create` sends: the reference's `new_compose` fields as given.
@@ -225,7 +304,11 @@ fn low_level_body(command: &Command) -> serde_json::Value {
         src["module_defaults_url"] = json!(url);
         src["module_defaults_commit"] = json!(commit);
     }
-    let mut body = request(Source::Build { builds: Vec::new() }, &[], common).to_json();
+    let empty = ComposeSource::Build(BuildSource {
+        builds: WordList::NONE,
+        scratch_build_tasks: WordList::NONE,
+    });
+    let mut body = request(empty, &[], common).to_json();
     body["source"] = src;
     if let Some(label) = label {
         body["label"] = json!(label);
@@ -236,12 +319,35 @@ fn low_level_body(command: &Command) -> serde_json::Value {
     body
 }
 
+/// A list option: given when it has items (as the reference CLI sends only what is set).
+fn listed(items: &[String]) -> WordList {
+    if items.is_empty() {
+        WordList::NONE
+    } else {
+        WordList::new(items.to_vec())
+    }
+}
+
+/// The modular inputs of the module options.
+fn modular(options: &args::ModuleOptions) -> ModularInputs {
+    ModularInputs {
+        koji_tags: listed(&options.modular_tags),
+        defaults: match (
+            &options.module_defaults_url,
+            &options.module_defaults_commit,
+        ) {
+            (Some(url), Some(commit)) => Some(ModuleDefaults {
+                url: url.clone(),
+                commit: commit.clone(),
+            }),
+            _ => None,
+        },
+        scratch_modules: listed(&options.scratch_modules),
+    }
+}
+
 /// The compose request a create command describes, if it is one.
-fn create_request(command: &Command) -> Result<Option<ComposeRequest>, Failure> {
-    let defaults = |url: &Option<String>, commit: &Option<String>| match (url, commit) {
-        (Some(u), Some(c)) => Some((u.clone(), c.clone())),
-        _ => None,
-    };
+fn create_request(command: &Command) -> Result<Option<CliRequest>, Failure> {
     Ok(Some(match command {
         Command::CreateTag {
             tag,
@@ -250,22 +356,19 @@ fn create_request(command: &Command) -> Result<Option<ComposeRequest>, Failure> 
             modules,
             builds,
             common,
-        } => request(
-            Source::Tag {
-                tag: tag.clone(),
-                packages: packages.clone(),
-                builds: builds.clone(),
+        } => {
+            let source = ComposeSource::Tag(TagSource {
+                tags: vec![tag.clone()],
                 koji_event: koji.koji_event,
-                modular_koji_tags: modules.modular_tags.clone(),
-                module_defaults: defaults(
-                    &modules.module_defaults_url,
-                    &modules.module_defaults_commit,
-                ),
-                scratch_modules: modules.scratch_modules.clone(),
-            },
-            &koji.sigkeys,
-            common,
-        ),
+                builds: listed(builds),
+                modular: modular(modules),
+                modules: WordList::NONE,
+                scratch_build_tasks: WordList::NONE,
+            });
+            let mut r = request(source, &koji.sigkeys, common);
+            r.request.options.packages = listed(packages);
+            r
+        }
         Command::CreateModule {
             modules,
             base_module_br_name,
@@ -279,22 +382,22 @@ fn create_request(command: &Command) -> Result<Option<ComposeRequest>, Failure> 
             if modules.is_empty() && module_options.scratch_modules.is_empty() {
                 return Err(usage("give a module or --scratch-module".into()));
             }
+            let modules = modules
+                .iter()
+                .map(|m| m.parse::<ModuleRef>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| usage(e.to_string()))?;
             request(
-                Source::Module {
-                    modules: modules.clone(),
-                    modular_koji_tags: module_options.modular_tags.clone(),
-                    module_defaults: defaults(
-                        &module_options.module_defaults_url,
-                        &module_options.module_defaults_commit,
-                    ),
-                    scratch_modules: module_options.scratch_modules.clone(),
-                    base_module: BaseModule {
+                ComposeSource::Module(ModuleSource {
+                    modules,
+                    modular: modular(module_options),
+                    base_module: BaseModuleBounds {
                         name: base_module_br_name.clone(),
                         stream: base_module_br_stream.clone(),
                         stream_version_lte: *base_module_br_stream_version_lte,
                         stream_version_gte: *base_module_br_stream_version_gte,
                     },
-                },
+                }),
                 sigkeys,
                 common,
             )
@@ -303,9 +406,9 @@ fn create_request(command: &Command) -> Result<Option<ComposeRequest>, Failure> 
             content_sets,
             common,
         } => request(
-            Source::Pulp {
+            ComposeSource::Pulp(PulpSource {
                 content_sets: content_sets.clone(),
-            },
+            }),
             &[],
             common,
         ),
@@ -321,19 +424,21 @@ fn create_request(command: &Command) -> Result<Option<ComposeRequest>, Failure> 
             common,
         } => {
             let mut r = request(
-                Source::RawConfig {
+                ComposeSource::RawConfig(RawConfigSource {
                     name: raw_config_name.clone(),
                     commit: raw_config_commit.clone(),
                     koji_event: *koji_event,
-                    builds: builds.clone(),
-                },
+                    builds: listed(builds),
+                    modules: WordList::NONE,
+                }),
                 sigkeys,
                 common,
             );
-            r.label = label.clone();
-            r.compose_type = compose_type.clone();
+            r.request.options.label = label.clone();
+            r.compose_type(compose_type.as_deref());
             if *no_label {
-                r.flags.push("no_label".into());
+                let flags = &mut r.request.options.flags;
+                *flags = flags.with(ComposeFlag::NoLabel);
             }
             r
         }
@@ -342,9 +447,10 @@ fn create_request(command: &Command) -> Result<Option<ComposeRequest>, Failure> 
             sigkeys,
             common,
         } => request(
-            Source::Build {
-                builds: builds.clone(),
-            },
+            ComposeSource::Build(BuildSource {
+                builds: listed(builds),
+                scratch_build_tasks: WordList::NONE,
+            }),
             sigkeys,
             common,
         ),
@@ -353,14 +459,15 @@ fn create_request(command: &Command) -> Result<Option<ComposeRequest>, Failure> 
             packages,
             sigkeys,
             common,
-        } => request(
-            Source::Repo {
+        } => {
+            let source = ComposeSource::Repo(RepoSource {
                 path: path.clone(),
-                packages: packages.clone(),
-            },
-            sigkeys,
-            common,
-        ),
+                revision: None,
+            });
+            let mut r = request(source, sigkeys, common);
+            r.request.options.packages = listed(packages);
+            r
+        }
         _ => return Ok(None),
     }))
 }
@@ -380,7 +487,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     };
     if let Some(body) = body {
         let answer = client.create_raw(&body).await?;
-        let compose: Compose = serde_json::from_value(answer.clone()).map_err(|e| Failure {
+        let compose: ComposeJson = serde_json::from_value(answer.clone()).map_err(|e| Failure {
             code: EXIT_SERVER,
             message: format!("unexpected answer to the compose request: {e}"),
         })?;
@@ -471,7 +578,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 /// Prints a compose: its JSON with `--json` (every field the server sent is kept), else a
 /// summary.
-fn show_compose(compose: &Compose, json: bool) {
+fn show_compose(compose: &ComposeJson, json: bool) {
     if json {
         output::print_json(&serde_json::to_value(compose).unwrap_or_default());
     } else {
@@ -480,7 +587,7 @@ fn show_compose(compose: &Compose, json: bool) {
 }
 
 /// Waits for compose `id`, prints it, and turns a failed compose into exit code 1.
-async fn wait_and_show(cli: &Cli, settings: &Settings, id: i64) -> Result<(), Failure> {
+async fn wait_and_show(cli: &Cli, settings: &Settings, id: ComposeId) -> Result<(), Failure> {
     let options = WaitOptions {
         timeout: Duration::from_secs(cli.timeout),
         watch_log: cli.watch,

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use odcs_client::wait::Progress;
-use odcs_client::{Compose, ComposePage};
+use odcs_client::{ComposeJson, ComposeList};
+use odcs_common::compose::SourceType;
 
 /// Prints `value` indented by four with sorted keys, as the reference CLI does.
 pub fn print_json(value: &serde_json::Value) {
@@ -33,7 +34,7 @@ fn sort(value: serde_json::Value) -> serde_json::Value {
 }
 
 /// A few lines a person reads: id, state, reason, where the result is.
-pub fn print_summary(compose: &Compose) {
+pub fn print_summary(compose: &ComposeJson) {
     println!(
         "Compose {} is {}{}",
         compose.id,
@@ -45,10 +46,8 @@ pub fn print_summary(compose: &Compose) {
             .unwrap_or_default()
     );
     println!("  source: {}", compose.source);
-    if let Some(repofile) = compose.result_repofile.as_deref().filter(|r| !r.is_empty()) {
-        if compose.state_name == "done" {
-            println!("  repofile: {repofile}");
-        }
+    if !compose.result_repofile.is_empty() && compose.state_name == "done" {
+        println!("  repofile: {}", compose.result_repofile);
     }
     if let Some(expiry) = &compose.time_to_expire {
         println!("  expires: {expiry}");
@@ -56,22 +55,18 @@ pub fn print_summary(compose: &Compose) {
 }
 
 /// One line per compose.
-pub fn print_table(page: &ComposePage) {
+pub fn print_table(page: &ComposeList) {
     println!(
         "{:>6}  {:<10}  {:<12}  {:<10}  {:<20}  SOURCE",
         "ID", "STATE", "TYPE", "OWNER", "EXPIRES"
     );
     for c in &page.items {
-        let kind = c
-            .extra
-            .get("source_type")
-            .and_then(|v| v.as_i64())
-            .map_or(c.source_type, |v| v);
+        let kind = SourceType::from_code(c.source_type).map_or("unknown", SourceType::name);
         println!(
             "{:>6}  {:<10}  {:<12}  {:<10}  {:<20}  {}",
             c.id,
             c.state_name,
-            source_type_name(kind),
+            kind,
             c.owner,
             c.time_to_expire.as_deref().unwrap_or("-"),
             c.source
@@ -83,23 +78,10 @@ pub fn print_table(page: &ComposePage) {
     );
 }
 
-fn source_type_name(code: i64) -> &'static str {
-    match code {
-        1 => "tag",
-        2 => "module",
-        3 => "repo",
-        4 => "pulp",
-        5 => "raw_config",
-        6 => "build",
-        7 => "pungi_compose",
-        _ => "unknown",
-    }
-}
-
 /// Progress while waiting: a spinner with state and elapsed time on a terminal, a line per
 /// state change otherwise, nothing with `--quiet`.
 pub struct WaitProgress {
-    id: i64,
+    id: odcs_client::ComposeId,
     verbose: bool,
     spinner: Option<ProgressBar>,
     quiet: bool,
@@ -108,7 +90,12 @@ pub struct WaitProgress {
 
 impl WaitProgress {
     /// Progress for compose `id`.
-    pub fn new(id: i64, spinner: bool, quiet: bool, verbose: bool) -> WaitProgress {
+    pub fn new(
+        id: odcs_client::ComposeId,
+        spinner: bool,
+        quiet: bool,
+        verbose: bool,
+    ) -> WaitProgress {
         let spinner = spinner.then(|| {
             let bar = ProgressBar::new_spinner();
             if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
@@ -135,7 +122,7 @@ impl WaitProgress {
 }
 
 impl Progress for WaitProgress {
-    fn state(&mut self, compose: &Compose, elapsed: Duration) {
+    fn state(&mut self, compose: &ComposeJson, elapsed: Duration) {
         let line = format!(
             "compose {}: {} ({}s)",
             self.id,

@@ -3,40 +3,43 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::compose::ComposeState;
+use crate::compose::{
+    ComposeFlags, ComposeId, ComposeResults, ComposeState, MultilibMethods, SourceType,
+};
 use crate::db::schema::composes;
 use crate::db::{DbConnection, MultiBackend};
+use crate::spec::ComposeSpec;
 
 /// One stored compose, column for column.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = composes)]
 #[allow(missing_docs)] // each field is the reference's column of the same name
 pub struct Compose {
-    pub id: i32,
+    pub id: ComposeId,
     pub owner: String,
-    pub source_type: i32,
+    pub source_type: SourceType,
     pub source: String,
     pub modular_koji_tags: Option<String>,
     pub module_defaults_url: Option<String>,
     pub koji_event: Option<i64>,
     pub sigkeys: Option<String>,
-    pub state: i32,
+    pub state: ComposeState,
     pub state_reason: Option<String>,
-    pub results: i32,
+    pub results: ComposeResults,
     pub packages: Option<String>,
     pub builds: Option<String>,
-    pub flags: i32,
+    pub flags: ComposeFlags,
     pub time_to_expire: NaiveDateTime,
     pub time_submitted: NaiveDateTime,
     pub time_started: Option<NaiveDateTime>,
     pub time_done: Option<NaiveDateTime>,
     pub time_removed: Option<NaiveDateTime>,
     pub removed_by: Option<String>,
-    pub reused_id: Option<i32>,
+    pub reused_id: Option<ComposeId>,
     pub koji_task_id: Option<i64>,
     pub arches: Option<String>,
     pub multilib_arches: Option<String>,
-    pub multilib_method: Option<i32>,
+    pub multilib_method: Option<MultilibMethods>,
     pub lookaside_repos: Option<String>,
     pub label: Option<String>,
     pub compose_type: Option<String>,
@@ -57,30 +60,31 @@ pub struct Compose {
     pub worker_id: Option<String>,
     pub lease_expires_at: Option<NaiveDateTime>,
     pub dispatched_at: Option<NaiveDateTime>,
+    pub attempts: i32,
 }
 
 /// A compose about to be stored; it always starts in `wait`.
-#[derive(Debug, Clone, PartialEq, Default, Insertable)]
+#[derive(Debug, Clone, PartialEq, Insertable)]
 #[diesel(table_name = composes)]
 #[allow(missing_docs)] // each field is the column of the same name
 pub struct NewCompose {
     pub owner: String,
-    pub source_type: i32,
+    pub source_type: SourceType,
     pub source: String,
     pub modular_koji_tags: Option<String>,
     pub module_defaults_url: Option<String>,
     pub koji_event: Option<i64>,
     pub sigkeys: Option<String>,
-    pub state: i32,
-    pub results: i32,
+    pub state: ComposeState,
+    pub results: ComposeResults,
     pub packages: Option<String>,
     pub builds: Option<String>,
-    pub flags: i32,
+    pub flags: ComposeFlags,
     pub time_to_expire: NaiveDateTime,
     pub time_submitted: NaiveDateTime,
     pub arches: Option<String>,
     pub multilib_arches: Option<String>,
-    pub multilib_method: Option<i32>,
+    pub multilib_method: Option<MultilibMethods>,
     pub lookaside_repos: Option<String>,
     pub label: Option<String>,
     pub compose_type: Option<String>,
@@ -116,45 +120,6 @@ impl NewCompose {
             DbConnection::Sqlite(lite) => insert_on!(lite),
         }
     }
-
-    /// A new request with the options of `old` that shape the result; owner, expiry and the
-    /// fields a renewal may change are the caller's.
-    pub fn copy_of(old: &Compose) -> NewCompose {
-        NewCompose {
-            owner: old.owner.clone(),
-            source_type: old.source_type,
-            source: old.source.clone(),
-            modular_koji_tags: old.modular_koji_tags.clone(),
-            module_defaults_url: old.module_defaults_url.clone(),
-            koji_event: old.koji_event,
-            sigkeys: old.sigkeys.clone(),
-            state: ComposeState::Wait.code(),
-            results: old.results,
-            packages: old.packages.clone(),
-            builds: old.builds.clone(),
-            flags: old.flags,
-            time_to_expire: old.time_to_expire,
-            time_submitted: old.time_submitted,
-            arches: old.arches.clone(),
-            multilib_arches: old.multilib_arches.clone(),
-            multilib_method: old.multilib_method,
-            lookaside_repos: old.lookaside_repos.clone(),
-            label: old.label.clone(),
-            compose_type: old.compose_type.clone(),
-            pungi_config_dump: old.pungi_config_dump.clone(),
-            target_dir: old.target_dir.clone(),
-            scratch_modules: old.scratch_modules.clone(),
-            scratch_build_tasks: old.scratch_build_tasks.clone(),
-            parent_pungi_compose_ids: old.parent_pungi_compose_ids.clone(),
-            modules: old.modules.clone(),
-            respin_of: old.respin_of.clone(),
-            base_module_br_name: old.base_module_br_name.clone(),
-            base_module_br_stream: old.base_module_br_stream.clone(),
-            base_module_br_stream_version_lte: old.base_module_br_stream_version_lte,
-            base_module_br_stream_version_gte: old.base_module_br_stream_version_gte,
-            traceparent: None,
-        }
-    }
 }
 
 /// Equality filters of the list endpoint; `None` means "any".
@@ -162,9 +127,9 @@ impl NewCompose {
 #[allow(missing_docs)] // each field filters the column of the same name
 pub struct ComposeFilter {
     pub owner: Option<String>,
-    pub source_type: Option<i32>,
+    pub source_type: Option<SourceType>,
     pub source: Option<String>,
-    pub state: Option<i32>,
+    pub state: Option<ComposeState>,
     pub koji_task_id: Option<i64>,
     pub pungi_compose_id: Option<String>,
     pub compose_type: Option<String>,
@@ -223,10 +188,10 @@ impl Default for ComposeOrder {
 /// How many composes of one source type are in one state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateCount {
-    /// The source type code.
-    pub source_type: i32,
-    /// The state code.
-    pub state: i32,
+    /// The source type.
+    pub source_type: SourceType,
+    /// The state.
+    pub state: ComposeState,
     /// The number of composes.
     pub count: i64,
 }
@@ -291,7 +256,7 @@ fn ordered(query: BoxedComposes<'_>, order: ComposeOrder) -> BoxedComposes<'_> {
 
 impl Compose {
     /// The compose with `id`, if stored.
-    pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<Compose>> {
+    pub fn find(conn: &mut DbConnection, id: ComposeId) -> QueryResult<Option<Compose>> {
         // The hottest query runs on the backend's own connection: the multi-backend wrapper
         // would build its SQL again on every call instead of reusing the prepared statement.
         macro_rules! find_on {
@@ -340,7 +305,7 @@ impl Compose {
     /// Moves the expiry of each compose in `ids` to `until`, unless it already expires later.
     pub fn extend_expiry(
         conn: &mut DbConnection,
-        ids: &[i32],
+        ids: &[ComposeId],
         until: NaiveDateTime,
     ) -> QueryResult<usize> {
         diesel::update(
@@ -356,11 +321,11 @@ impl Compose {
     /// delete; false when it is in another state.
     pub fn mark_for_removal(
         conn: &mut DbConnection,
-        id: i32,
+        id: ComposeId,
         user: &str,
         now: NaiveDateTime,
     ) -> QueryResult<bool> {
-        let removable = [ComposeState::Done.code(), ComposeState::Failed.code()];
+        let removable = [ComposeState::Done, ComposeState::Failed];
         let changed = diesel::update(
             composes::table
                 .find(id)
@@ -376,7 +341,7 @@ impl Compose {
 
     /// How many composes there are per source type and state.
     pub fn count_by_source_type_and_state(conn: &mut DbConnection) -> QueryResult<Vec<StateCount>> {
-        let rows: Vec<(i32, i32, i64)> = composes::table
+        let rows: Vec<(SourceType, ComposeState, i64)> = composes::table
             .group_by((composes::source_type, composes::state))
             .select((
                 composes::source_type,
@@ -395,88 +360,38 @@ impl Compose {
     }
 }
 
-/// Attributes compared as sets of space-separated words when looking for a compose to reuse.
-const REUSE_WORD_SETS: &[fn(&Compose) -> &Option<String>] = &[
-    |c| &c.packages,
-    |c| &c.builds,
-    |c| &c.sigkeys,
-    |c| &c.arches,
-    |c| &c.lookaside_repos,
-    |c| &c.multilib_arches,
-    |c| &c.modular_koji_tags,
-    |c| &c.scratch_modules,
-    |c| &c.modules,
-    |c| &c.scratch_build_tasks,
-    |c| &c.parent_pungi_compose_ids,
-];
-
-fn word_set(value: &Option<String>) -> std::collections::BTreeSet<&str> {
-    value
-        .as_deref()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect()
-}
-
 impl Compose {
-    /// Whether `other` was asked for with the same inputs, whatever Koji event each is pinned
-    /// at.
-    pub fn same_request_as(&self, other: &Compose) -> bool {
-        REUSE_WORD_SETS
-            .iter()
-            .all(|attr| word_set(attr(self)) == word_set(attr(other)))
-            && self.source == other.source
-            && self.flags == other.flags
-            && self.results == other.results
-            && self.module_defaults_url == other.module_defaults_url
-            && self.respin_of == other.respin_of
-            && self.target_dir == other.target_dir
-            && self.multilib_method == other.multilib_method
-    }
-
-    /// Whether `other` would produce the same result: the same request at the same event.
-    pub fn same_result_as(&self, other: &Compose) -> bool {
-        self.same_request_as(other) && self.koji_event == other.koji_event
-    }
-
     /// Earlier composes with the same request as `compose` (any event) that it might reuse:
     /// done ones newest first, then ones still generating oldest first. Never one that
-    /// itself reuses another.
+    /// itself reuses another, nor one whose stored request cannot be read.
     pub fn reuse_candidates(
         conn: &mut DbConnection,
         compose: &Compose,
+        spec: &ComposeSpec,
     ) -> QueryResult<Vec<Compose>> {
         let candidates = |state: ComposeState| {
             composes::table
                 .filter(composes::source_type.eq(compose.source_type))
                 .filter(composes::id.lt(compose.id))
                 .filter(composes::reused_id.is_null())
-                .filter(composes::state.eq(state.code()))
+                .filter(composes::state.eq(state))
                 .filter(composes::source.eq(compose.source.clone()))
                 .select(Compose::as_select())
         };
         let mut found: Vec<Compose> = candidates(ComposeState::Done)
             .order(composes::id.desc())
-            .limit(50)
+            .limit(REUSE_CANDIDATES)
             .load(conn)?;
         let generating: Vec<Compose> = candidates(ComposeState::Generating)
             .filter(composes::lease_expires_at.is_not_null())
             .order(composes::id.asc())
-            .limit(50)
+            .limit(REUSE_CANDIDATES)
             .load(conn)?;
         found.extend(generating);
-        found.retain(|c| compose.same_request_as(c));
+        found.retain(|c| c.spec().is_ok_and(|old| spec.same_request_as(&old)));
         Ok(found)
     }
-
-    /// An earlier compose `compose` can reuse: the newest identical `done` one, else the oldest
-    /// identical one still generating. Never one that itself reuses another.
-    pub fn reusable_for(
-        conn: &mut DbConnection,
-        compose: &Compose,
-    ) -> QueryResult<Option<Compose>> {
-        Ok(Self::reuse_candidates(conn, compose)?
-            .into_iter()
-            .find(|c| c.koji_event == compose.koji_event))
-    }
 }
+
+/// Most earlier composes of each state looked at for reuse.
+const REUSE_CANDIDATES: i64 = 50;

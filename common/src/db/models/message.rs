@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::compose::ComposeId;
 use crate::db::schema::messages;
 use crate::db::DbConnection;
 
@@ -13,7 +14,7 @@ pub struct OutboxMessage {
     /// Outbox order: messages of one compose are published in id order.
     pub id: i64,
     /// The compose it is about.
-    pub compose_id: i32,
+    pub compose_id: ComposeId,
     /// Stable id, sent as the AMQP message id so consumers can drop duplicates.
     pub message_id: String,
     /// The routing key.
@@ -29,7 +30,7 @@ pub struct OutboxMessage {
 #[diesel(table_name = messages)]
 pub struct NewMessage {
     /// The compose it is about.
-    pub compose_id: i32,
+    pub compose_id: ComposeId,
     /// Stable id.
     pub message_id: String,
     /// The routing key.

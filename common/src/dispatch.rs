@@ -2,15 +2,19 @@
 //! rules, persistent messages, publisher confirms), or through an in-process queue in
 //! standalone mode. A failed dispatch loses nothing: the compose stays in `wait` and the beat
 //! job dispatches it again.
+//!
+//! The frontend and the beat publish through here; neither needs the workers' code to do so.
 
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use lapin::{Channel, Connection};
-use odcs_common::amqp::{self, AmqpError};
-use odcs_common::config::Config;
-use odcs_common::messaging::{queue_for, ComposeJob};
 use thiserror::Error;
+
+use crate::amqp::{self, AmqpError};
+use crate::compose::ComposeId;
+use crate::config::Config;
+use crate::messaging::{queue_for, ComposeJob};
 
 /// Why a job could not be handed over.
 #[derive(Debug, Error)]
@@ -106,10 +110,10 @@ pub enum Dispatcher {
 impl Dispatcher {
     /// The dispatcher `config` asks for: AMQP when `amqp_url` is set, else in-process.
     pub fn from_config(config: &Config) -> Dispatcher {
-        if config.amqp_url.is_empty() {
+        if config.messaging.is_standalone() {
             Dispatcher::Local(LocalQueue::new())
         } else {
-            Dispatcher::Amqp(Box::new(AmqpPublisher::new(&config.amqp_url)))
+            Dispatcher::Amqp(Box::new(AmqpPublisher::new(&config.messaging.amqp_url)))
         }
     }
 
@@ -119,7 +123,7 @@ impl Dispatcher {
         config: &Config,
         compose: &serde_json::Value,
     ) -> Result<(), DispatchError> {
-        let id = compose["id"].as_i64().unwrap_or_default() as i32;
+        let id = ComposeId(compose["id"].as_i64().unwrap_or_default() as i32);
         let job = ComposeJob::new(id);
         match self {
             Dispatcher::Amqp(publisher) => {
@@ -128,5 +132,45 @@ impl Dispatcher {
             Dispatcher::Local(queue) => queue.push(job)?,
         }
         Ok(())
+    }
+}
+
+/// Dispatches compose `id`'s job and records when; a failure is logged and left for the beat.
+#[cfg(feature = "db")]
+pub async fn dispatch(
+    dispatcher: &Dispatcher,
+    config: &Config,
+    pool: &crate::db::DbPool,
+    id: ComposeId,
+) {
+    use crate::db::lifecycle::mark_dispatched;
+    use crate::db::models::Compose;
+    use crate::db::view::compose_json;
+    use crate::db::with_conn;
+
+    let cfg = config.clone();
+    let json = with_conn(pool, move |c| {
+        Ok(Compose::find(c, id)?.map(|row| compose_json(&row, &cfg, false)))
+    })
+    .await;
+    let json = match json {
+        Ok(Some(json)) => json,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(compose.id = %id, error = %e, "cannot load compose to dispatch");
+            return;
+        }
+    };
+    let value = serde_json::to_value(&json).unwrap_or_default();
+    match dispatcher.dispatch(config, &value).await {
+        Ok(()) => {
+            let now = crate::time::now();
+            if let Err(e) = with_conn(pool, move |c| Ok(mark_dispatched(c, id, now)?)).await {
+                tracing::warn!(compose.id = %id, error = %e, "dispatch not recorded");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(compose.id = %id, error = %e, "dispatch failed; the beat will retry")
+        }
     }
 }

@@ -1,0 +1,87 @@
+//! Authentication: how the frontend learns who is calling.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{invalid, ConfigError};
+
+/// How the frontend learns who is calling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthBackend {
+    /// Nobody is authenticated; every request may do everything and composes are owned by
+    /// "unknown". For a first run and closed networks only.
+    Noauth,
+    /// An authenticating reverse proxy (httpd with mod_auth_gssapi or mod_ssl) passes the user
+    /// and groups in headers; honoured only from `auth_trusted_proxies`. The reference's
+    /// `kerberos`, `ssl` and `kerberos_or_ssl` names mean this backend here.
+    #[serde(alias = "kerberos", alias = "ssl", alias = "kerberos_or_ssl")]
+    Proxy,
+}
+
+impl AuthBackend {
+    /// The name `/api/1/about/` reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthBackend::Noauth => "noauth",
+            AuthBackend::Proxy => "proxy",
+        }
+    }
+}
+
+/// Who callers are and how that is established.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// How callers are identified.
+    #[serde(rename = "auth_backend")]
+    pub backend: AuthBackend,
+    /// Header the proxy puts the user name in.
+    #[serde(rename = "auth_user_header")]
+    pub user_header: String,
+    /// Header the proxy puts the user's groups in (comma or space separated); empty for none.
+    #[serde(rename = "auth_groups_header")]
+    pub groups_header: String,
+    /// Addresses of the proxies whose identity headers are believed.
+    #[serde(rename = "auth_trusted_proxies")]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Drop the Kerberos realm (`user@REALM` → `user`) from proxied user names.
+    #[serde(rename = "auth_strip_realm")]
+    pub strip_realm: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            backend: AuthBackend::Noauth,
+            user_header: "X-Remote-User".into(),
+            groups_header: "X-Remote-Groups".into(),
+            trusted_proxies: vec![
+                IpAddr::from([127, 0, 0, 1]),
+                IpAddr::from([0, 0, 0, 0, 0, 0, 0, 1]),
+            ],
+            strip_realm: true,
+        }
+    }
+}
+
+impl AuthConfig {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if self.backend == AuthBackend::Proxy {
+            if self.user_header.trim().is_empty() {
+                return Err(invalid(
+                    "auth_user_header",
+                    "the proxy backend needs a header name",
+                ));
+            }
+            if self.trusted_proxies.is_empty() {
+                return Err(invalid(
+                    "auth_trusted_proxies",
+                    "the proxy backend needs at least one trusted proxy address",
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1 @@
+ALTER TABLE composes DROP COLUMN attempts;
