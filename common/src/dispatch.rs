@@ -26,7 +26,14 @@ pub enum DispatchError {
     /// The in-process queue has no workers left.
     #[error("the in-process queue is closed")]
     Closed,
+    /// The broker did not take the job in time (unreachable, or blocking publishers).
+    #[error("the broker did not take the job within {0} seconds")]
+    TimedOut(u64),
 }
+
+/// The longest a dispatch waits for the broker (connecting, publishing, confirming); the job
+/// is dispatched again later (by the relay, then the beat) when it does not make it.
+pub const DISPATCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The in-process queue of standalone mode.
 #[derive(Clone)]
@@ -77,7 +84,20 @@ impl AmqpPublisher {
         }
     }
 
-    async fn publish(&self, queue: &str, job: ComposeJob) -> Result<(), AmqpError> {
+    async fn publish(&self, queue: &str, job: ComposeJob) -> Result<(), DispatchError> {
+        match tokio::time::timeout(DISPATCH_TIMEOUT, self.publish_now(queue, job)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => {
+                // Start over with a fresh connection next time.
+                if let Ok(mut link) = self.link.try_lock() {
+                    *link = None;
+                }
+                Err(DispatchError::TimedOut(DISPATCH_TIMEOUT.as_secs()))
+            }
+        }
+    }
+
+    async fn publish_now(&self, queue: &str, job: ComposeJob) -> Result<(), AmqpError> {
         let mut link = self.link.lock().await;
         if link
             .as_ref()

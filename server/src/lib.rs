@@ -118,10 +118,10 @@ pub fn start_standalone_services(state: &AppState) -> anyhow::Result<StandaloneS
             let beat = tokio::spawn(services::run_beat(
                 config.clone(),
                 pool.clone(),
-                dispatcher,
+                dispatcher.clone(),
                 stop.clone(),
             ));
-            relay::run(&config, pool, stop).await;
+            relay::run(&config, pool, &dispatcher, stop).await;
             let _ = beat.await;
         });
     }));

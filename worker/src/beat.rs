@@ -13,8 +13,8 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use odcs_common::compose::{ComposeId, ComposeState};
 use odcs_common::config::Config;
-use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
-use odcs_common::db::models::Compose;
+use odcs_common::db::lifecycle::{self, ComposeChanges, Recovery, Transition};
+use odcs_common::db::models::{Compose, Deployment};
 use odcs_common::db::schema::composes;
 use odcs_common::db::{DbConnection, DbError};
 
@@ -35,6 +35,8 @@ pub struct Sweep {
     pub requeued: Vec<ComposeId>,
     /// Composes failed for waiting too long.
     pub timed_out: Vec<ComposeId>,
+    /// Composes failed because their workers stopped `max_attempts` times.
+    pub gave_up: Vec<ComposeId>,
     /// Waiting composes whose job should be dispatched (again).
     pub to_dispatch: Vec<ComposeId>,
     /// Whether another beat held the lock, so nothing was done.
@@ -88,12 +90,8 @@ fn sweep_locked(
     now: NaiveDateTime,
 ) -> Result<Sweep, DbError> {
     let mut sweep = Sweep::default();
+    let deployment = Deployment::current(conn)?;
     let finished = [ComposeState::Done, ComposeState::Failed];
-    let live = [
-        ComposeState::Wait,
-        ComposeState::Generating,
-        ComposeState::Done,
-    ];
 
     // Expired composes, unless a live compose still uses their files.
     let expired = ids_where(
@@ -105,40 +103,11 @@ fn sweep_locked(
             .into_boxed(),
     )?;
     for id in expired {
-        let in_use: i64 = composes::table
-            .filter(composes::reused_id.eq(id))
-            .filter(composes::state.eq_any(live))
-            .filter(composes::time_to_expire.ge(now))
-            .count()
-            .get_result(conn)?;
-        if in_use > 0 {
-            continue;
-        }
-        let Some(compose) = Compose::find(conn, id)? else {
-            continue;
-        };
-        let reason = match &compose.removed_by {
-            Some(user) => format!("Removed by {user}."),
-            None => "Compose is expired.".to_owned(),
-        };
-        let removed = lifecycle::transition(
-            conn,
-            id,
-            &Transition {
-                from: &[ComposeState::Done, ComposeState::Failed],
-                to: ComposeState::Removed,
-                reason: Some(reason),
-                held_by: None,
-                changes: ComposeChanges::default(),
-            },
-            config,
-            now,
-        )?;
-        if let Some(compose) = removed {
+        if let Some(compose) = lifecycle::expire(conn, id, config, now)? {
             // A reusing compose has no directory of its own.
             if compose.reused_id.is_none() {
                 let dir = compose_dir(&compose, config);
-                if remove_dir(&dir) {
+                if deployment.created(&dir) && remove_dir(&dir) {
                     sweep.deleted_dirs.push(dir);
                 }
             }
@@ -146,34 +115,26 @@ fn sweep_locked(
         }
     }
 
-    // Composes whose worker stopped renewing its lease go back to the queue.
-    let stale = ids_where(
+    // Generating composes nobody works on: their worker stopped renewing its lease, or they
+    // follow a compose that is no longer generating. Back to the queue, a bounded number of
+    // times.
+    let abandoned = ids_where(
         conn,
         composes::table
             .filter(composes::state.eq(ComposeState::Generating))
-            .filter(composes::lease_expires_at.lt(now))
+            .filter(
+                composes::lease_expires_at
+                    .lt(now)
+                    .or(composes::lease_expires_at.is_null()),
+            )
             .order(composes::id.asc())
             .into_boxed(),
     )?;
-    for id in stale {
-        let requeued = lifecycle::transition(
-            conn,
-            id,
-            &Transition {
-                from: &[ComposeState::Generating],
-                to: ComposeState::Wait,
-                reason: Some("Requeued: its worker stopped renewing its lease".into()),
-                held_by: None,
-                changes: ComposeChanges {
-                    dispatched_at: Some(None),
-                    ..ComposeChanges::default()
-                },
-            },
-            config,
-            now,
-        )?;
-        if requeued.is_some() {
-            sweep.requeued.push(id);
+    for id in abandoned {
+        match lifecycle::recover(conn, id, config.workers.max_attempts, config, now)? {
+            Recovery::Requeued => sweep.requeued.push(id),
+            Recovery::GaveUp => sweep.gave_up.push(id),
+            Recovery::Alive => {}
         }
     }
 
@@ -199,6 +160,7 @@ fn sweep_locked(
                     config.workers.max_wait_seconds
                 )),
                 held_by: None,
+                expired_before: None,
                 changes: ComposeChanges::default(),
             },
             config,
@@ -222,7 +184,9 @@ fn sweep_locked(
             .into_boxed(),
     )?;
 
-    sweep.deleted_dirs.extend(remove_leftovers(conn, config)?);
+    sweep
+        .deleted_dirs
+        .extend(remove_leftovers(conn, config, &deployment)?);
     Ok(sweep)
 }
 
@@ -247,8 +211,13 @@ fn remove_dir(dir: &Path) -> bool {
 }
 
 /// Deletes `odcs-{id}` directories in the target directories whose compose is removed or
-/// unknown.
-fn remove_leftovers(conn: &mut DbConnection, config: &Config) -> Result<Vec<PathBuf>, DbError> {
+/// unknown, when this deployment created them (another deployment's, or a store's since
+/// recreated, are left alone).
+fn remove_leftovers(
+    conn: &mut DbConnection,
+    config: &Config,
+    deployment: &Deployment,
+) -> Result<Vec<PathBuf>, DbError> {
     let mut deleted = Vec::new();
     let dirs = std::iter::once(config.storage.target_dir.clone())
         .chain(config.storage.extra_target_dirs.values().cloned());
@@ -270,7 +239,7 @@ fn remove_leftovers(conn: &mut DbConnection, config: &Config) -> Result<Vec<Path
                 None => true,
                 Some(s) => s == ComposeState::Removed,
             };
-            if orphan && remove_dir(&entry.path()) {
+            if orphan && deployment.created(&entry.path()) && remove_dir(&entry.path()) {
                 deleted.push(entry.path());
             }
         }

@@ -2,12 +2,15 @@
 //! build. Each stage is a function with its own input and error; this module only strings them
 //! together. It touches neither the database nor the queue (the pipeline records outcomes).
 
+use std::path::PathBuf;
+
 use chrono::{DateTime, Utc};
 use odcs_common::compose::{ComposeFlag, ComposeId};
 use odcs_common::db::row::RowError;
 use odcs_common::spec::{ComposeSpec, ResolvedRequest};
 use thiserror::Error;
 
+use crate::cancel::{Cancel, Cancelled};
 use crate::compose::layout::ComposeLayout;
 use crate::compose::{build_compose, BuildSpec, ComposeError, ComposeLog};
 use crate::durable::WriteError;
@@ -43,6 +46,12 @@ pub enum GenerateError {
     /// The compose could not be laid out.
     #[error(transparent)]
     Build(#[from] ComposeError),
+    /// The compose had to stop: its lease was lost, or it ran too long.
+    #[error(transparent)]
+    Cancelled(#[from] Cancelled),
+    /// A bug: something panicked while generating (the panic's message).
+    #[error("internal error while generating the compose: {0}")]
+    Internal(String),
 }
 
 impl GenerateError {
@@ -57,6 +66,7 @@ impl GenerateError {
             GenerateError::Signatures(_) => false,
             GenerateError::Select(e) => e.is_transient(),
             GenerateError::Build(e) => e.is_transient(),
+            GenerateError::Cancelled(_) | GenerateError::Internal(_) => false,
         }
     }
 }
@@ -69,6 +79,8 @@ pub struct Engine<'a> {
     pub cache: &'a PackageCache,
     /// Compression of the repodata written.
     pub compression: Compression,
+    /// Whether the compose may go on.
+    pub cancel: &'a Cancel,
 }
 
 /// Which compose is being built and where it is published.
@@ -81,6 +93,8 @@ pub struct Target {
     pub repo_url: String,
     /// When it is built (its date and repodata revision).
     pub built_at: DateTime<Utc>,
+    /// The claim's own directory the tree is built in (published by the pipeline).
+    pub staging: PathBuf,
 }
 
 /// A source opened and pinned, before it is resolved.
@@ -130,6 +144,7 @@ impl Generated {
 /// Opens the compose's source and pins it.
 pub fn prepare<'a>(spec: &ComposeSpec, engine: &Engine<'a>) -> Result<Prepared<'a>, GenerateError> {
     let mut source = source::open(spec, &engine.sources)?;
+    engine.cancel.check()?;
     let koji_event = source.pin()?;
     Ok(Prepared { source, koji_event })
 }
@@ -143,9 +158,12 @@ pub fn generate(
     log: &ComposeLog,
 ) -> Result<Generated, GenerateError> {
     let Prepared { source, koji_event } = prepared;
+    let cancel = engine.cancel;
+    cancel.check()?;
     let layout = ComposeLayout::new(&spec.target_dir, target.id);
     let set = match source.resolve(&ResolveContext {
         layout: &layout,
+        staging: &target.staging,
         log,
     })? {
         Resolved::Finished(finished) => {
@@ -159,13 +177,16 @@ pub fn generate(
         }
         Resolved::Packages(set) => set,
     };
+    cancel.check()?;
     let packages = package_set::describe(set.files, engine.compression, engine.cache)?;
+    cancel.check()?;
     let packages = match &set.signatures {
         Signatures::Settled => packages,
         Signatures::Check(keys) => package_set::signed_copies(packages, keys)?,
     };
     let arches = set.arches.unwrap_or_else(|| spec.arches.clone());
     let options = &spec.options;
+    cancel.check()?;
     let selection = select(
         &SelectInput {
             packages: &packages,
@@ -189,8 +210,11 @@ pub fn generate(
         repo_url: target.repo_url.clone(),
         compression: engine.compression,
         built_at: target.built_at,
+        staging: target.staging.clone(),
     };
+    cancel.check()?;
     let built = build_compose(&build, &selection.packages, &set.extra, engine.cache, log)?;
+    cancel.check()?;
     Ok(Generated {
         koji_event,
         pungi_compose_id: built.pungi_compose_id,

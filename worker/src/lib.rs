@@ -5,6 +5,7 @@
 //! reference ODCS does. The queue consumer and the beat job that drive it live here too.
 
 pub mod beat;
+pub mod cancel;
 pub mod compose;
 pub mod consumer;
 pub mod durable;

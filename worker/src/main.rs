@@ -135,26 +135,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let cache = services::open_cache(&config)?;
             let factory = services::worker_factory(config.clone(), pool, cache)?;
             runtime()?.block_on(async {
-                let stop = services::shutdown_signal();
-                // The broker may go away (restarts, network): reconnect until told to stop.
-                loop {
-                    let result = consumer::consume_amqp(
-                        &config.messaging.amqp_url,
-                        &queues,
-                        config.workers.worker_concurrency,
-                        factory.clone(),
-                        stop.clone(),
-                    )
-                    .await;
-                    if *stop.borrow() {
-                        return Ok(());
-                    }
-                    match result {
-                        Ok(()) => tracing::warn!("broker connection lost; reconnecting"),
-                        Err(e) => tracing::warn!(error = %e, "broker unreachable; retrying"),
-                    }
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
+                // Slots reconnect by themselves when the broker goes away.
+                consumer::consume_amqp(
+                    &config.messaging.amqp_url,
+                    &queues,
+                    config.workers.worker_concurrency,
+                    factory,
+                    services::shutdown_signal(),
+                )
+                .await;
+                Ok(())
             })
         }
         Command::Beat { once } => {
@@ -181,7 +171,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Relay => {
             let (config, pool) = load(cli.config.as_deref())?;
             runtime()?.block_on(async {
-                relay::run(&config, pool, services::shutdown_signal()).await;
+                let dispatcher = Dispatcher::from_config(&config);
+                relay::run(&config, pool, &dispatcher, services::shutdown_signal()).await;
                 Ok(())
             })
         }
@@ -198,7 +189,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 packages.extend(text.split_whitespace().map(str::to_owned));
             }
             let start = Instant::now();
-            let fetcher = services::default_fetcher();
+            let fetcher = services::trusted_fetcher()?;
             let metadata = lookaside::fetch(&fetcher, &repo)?;
             let pool = load_pool(&metadata)?;
             let loaded = start.elapsed();

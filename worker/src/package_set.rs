@@ -15,21 +15,9 @@ use crate::repodata::{
     RepodataOptions,
 };
 
-/// Problems listed in a reason before the rest are counted.
-const LISTED_PROBLEMS: usize = 30;
-
 /// `items` joined by "; ", the tail counted rather than listed.
 pub fn list_problems(items: &[String]) -> String {
-    let mut text = items
-        .iter()
-        .take(LISTED_PROBLEMS)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("; ");
-    if items.len() > LISTED_PROBLEMS {
-        text.push_str(&format!("; and {} more", items.len() - LISTED_PROBLEMS));
-    }
-    text
+    odcs_common::reason::listed(items, "; ")
 }
 
 /// One package of the set: its file and what it is (with its metadata for the repodata).
@@ -143,17 +131,4 @@ pub fn signed_copies(
         .filter(|(i, _)| keep.contains(i))
         .map(|(_, p)| p)
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_problem_lists_are_counted() {
-        let items: Vec<String> = (0..35).map(|i| i.to_string()).collect();
-        let text = list_problems(&items);
-        assert!(text.ends_with("; 29; and 5 more"), "{text}");
-        assert_eq!(list_problems(&["a".into()]), "a");
-    }
 }

@@ -3,24 +3,30 @@
 //!
 //! A job is acknowledged only after its outcome is committed. Duplicate deliveries are
 //! harmless: the claim (`wait → generating`) succeeds once, and a job for a compose that is no
-//! longer waiting is acknowledged and skipped. A transient failure (a service unreachable
-//! through its retries, a full disk) puts the compose back in `wait` for the beat to dispatch
-//! again, up to `max_attempts` generations; any other failure fails it with its reason.
+//! longer waiting is acknowledged and skipped. Each claim has its own token: renewals, the
+//! outcome and the compose's tree belong to it alone. A worker that loses its lease stops at
+//! the next stage, records nothing and removes only its own staging directory; the tree is put
+//! in place in the same transaction that records `done`, under the claim's fence. A transient
+//! failure (a service unreachable through its retries, a full disk) puts the compose back in
+//! `wait` for the beat to dispatch again, up to `max_attempts` generations; any other failure,
+//! a panic included, fails it with its reason.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use odcs_common::compose::{ComposeId, ComposeState};
 use odcs_common::config::Config;
-use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
-use odcs_common::db::models::Compose;
+use odcs_common::db::lifecycle::{self, ComposeChanges, FencedError, Reuse, Transition};
+use odcs_common::db::models::{Compose, Deployment};
 use odcs_common::db::view::compose_urls;
 use odcs_common::db::{DbConnection, DbError, DbPool};
 use odcs_common::spec::ComposeSpec;
 use odcs_common::time::{after, now};
 
+use crate::cancel::{Cancel, Cancelled};
 use crate::compose::layout::ComposeLayout;
-use crate::compose::ComposeLog;
+use crate::compose::{publish, ComposeError, ComposeLog};
 use crate::durable::WriteError;
 use crate::fetch::Fetcher;
 use crate::generate::{self, Engine, GenerateError, Generated, Target};
@@ -28,8 +34,7 @@ use crate::koji::Koji;
 use crate::repodata::PackageCache;
 use crate::source::SourceContext;
 
-/// The reason a done compose carries, as in the reference.
-pub const DONE_REASON: &str = "Compose is generated successfully";
+pub use odcs_common::db::lifecycle::DONE_REASON;
 
 /// What became of a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +45,8 @@ pub enum JobOutcome {
     Failed(String),
     /// A transient failure put the compose back in the queue, with this reason.
     Requeued(String),
-    /// The compose was not waiting (already claimed, finished or cancelled): nothing to do.
+    /// The compose was not waiting (already claimed, finished or cancelled), or this worker
+    /// lost it to another: nothing recorded.
     Skipped,
     /// An identical earlier compose is reused (done at once, or following one still generating).
     Reused(ComposeId),
@@ -48,7 +54,8 @@ pub enum JobOutcome {
 
 /// A worker: its identity and the services it uses.
 pub struct Worker {
-    /// Unique per process and thread slot, recorded as the lease holder.
+    /// Names the process and thread slot; each claim adds a token of its own, recorded as the
+    /// lease holder.
     pub id: String,
     /// Configuration.
     pub config: Arc<Config>,
@@ -64,20 +71,33 @@ pub struct Worker {
 
 /// How a claimed compose ended, before it is recorded.
 enum Ending {
-    /// Generated.
+    /// Generated, its tree in the claim's staging directory.
     Generated(Generated),
-    /// An earlier compose has its content: reuse it.
-    Reuse(Box<Compose>),
+    /// Reusing an earlier compose (already recorded).
+    Reused(ComposeId),
     /// Generation failed.
     Failed(GenerateError),
 }
 
+/// One claim of a compose: its token, its lease and its staging directory.
+struct Claim {
+    /// The lease holder's name, unique to this claim.
+    token: String,
+    /// Whether the compose may go on.
+    cancel: Cancel,
+    /// The compose's directories.
+    layout: ComposeLayout,
+    /// Where this claim builds the tree.
+    staging: PathBuf,
+}
+
 impl Worker {
     /// The services generation uses.
-    fn engine(&self) -> Engine<'_> {
+    fn engine<'a>(&'a self, cancel: &'a Cancel) -> Engine<'a> {
         Engine {
             sources: SourceContext {
                 repo_roots: &self.config.workers.repo_source_roots,
+                max_metadata_bytes: self.config.workers.max_metadata_bytes,
                 fetcher: &self.fetcher,
                 koji: self.koji.as_deref(),
             },
@@ -88,17 +108,23 @@ impl Worker {
                 .repodata_compression
                 .parse()
                 .unwrap_or_default(),
+            cancel,
         }
     }
 
     /// Processes the job for compose `id`. Errors are transient (the database is unreachable):
     /// the job should be retried later; everything else ends in an outcome.
     pub fn process(&self, id: ComposeId) -> Result<JobOutcome, DbError> {
+        let token = format!(
+            "{}-{}",
+            self.id,
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
         let mut conn = self.pool.get()?;
         let Some(compose) = lifecycle::claim(
             &mut conn,
             id,
-            &self.id,
+            &token,
             self.config.workers.lease_seconds,
             &self.config,
             now(),
@@ -106,33 +132,78 @@ impl Worker {
         else {
             return Ok(JobOutcome::Skipped);
         };
+        let deployment = Deployment::current(&mut conn)?;
         drop(conn);
-        tracing::info!(compose.id = %id, worker = %self.id, attempt = compose.attempts, "compose claimed");
+        tracing::info!(compose.id = %id, worker = %token, attempt = compose.attempts, "compose claimed");
+        let target_dir = compose
+            .target_dir
+            .as_deref()
+            .map_or_else(|| self.config.storage.target_dir.clone(), PathBuf::from);
+        let layout = ComposeLayout::new(&target_dir, id);
+        // The directory is this deployment's: only then may the beat ever delete it.
+        if let Err(e) = deployment.mark(&layout.top) {
+            tracing::warn!(compose.id = %id, error = %e, "cannot mark the compose directory");
+        }
+        let claim = Claim {
+            staging: layout.staging_dir(&token),
+            layout,
+            cancel: Cancel::new(Duration::from_secs(
+                self.config.workers.generate_timeout_seconds,
+            )),
+            token,
+        };
 
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let renewer = self.spawn_lease_renewal(id, stopped);
-        let ending = self.run(&compose);
+        let renewer = self.spawn_lease_renewal(id, &claim, stopped);
+        let ending = {
+            let _current = claim.cancel.enter();
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(&compose, &claim)))
+                .unwrap_or_else(|panic| {
+                    Ok(Ending::Failed(GenerateError::Internal(panic_message(
+                        panic.as_ref(),
+                    ))))
+                })
+        };
         if let Some(koji) = &self.koji {
             koji.prune_cache();
         }
+        let storage = &self.config.storage;
+        self.cache.prune_now_and_then(
+            Duration::from_secs(storage.package_cache_max_age_seconds),
+            storage.package_cache_max_bytes,
+        );
         // Dropping the sender wakes the renewer at once.
         drop(stop);
         let _ = renewer.join();
-        let mut conn = self.pool.get()?;
-        match ending? {
-            Ending::Reuse(old) => self.reuse(&mut conn, &compose, *old),
-            Ending::Generated(generated) => self.record_done(&mut conn, &compose, &generated),
-            Ending::Failed(error) => self.record_failure(&mut conn, &compose, &error),
+        let outcome = match ending {
+            Err(e) => Err(e),
+            Ok(Ending::Reused(old)) => Ok(JobOutcome::Reused(old)),
+            Ok(Ending::Failed(GenerateError::Cancelled(Cancelled::LeaseLost))) => {
+                tracing::warn!(compose.id = %id, worker = %claim.token, "lease lost: the compose is someone else's now");
+                Ok(JobOutcome::Skipped)
+            }
+            Ok(Ending::Generated(generated)) => self
+                .pool
+                .get()
+                .map_err(DbError::Pool)
+                .and_then(|mut conn| self.record_done(&mut conn, &compose, &claim, &generated)),
+            Ok(Ending::Failed(error)) => self
+                .pool
+                .get()
+                .map_err(DbError::Pool)
+                .and_then(|mut conn| self.record_failure(&mut conn, &compose, &claim, &error)),
+        };
+        // Whatever happened, this claim's staging is gone (renamed into place when done).
+        if claim.staging.exists() {
+            let _ = std::fs::remove_dir_all(&claim.staging);
         }
+        outcome
     }
 
     /// Reads the compose's request, opens and pins its source, reuses an earlier compose with
     /// the same content or generates it; everything that happens is in the compose log.
-    fn run(&self, compose: &Compose) -> Result<Ending, DbError> {
-        let target_dir = &self.config.storage.target_dir;
-        let spec = compose.spec_in(target_dir);
-        let layout_dir = spec.as_ref().map_or(target_dir, |s| &s.target_dir);
-        let layout = ComposeLayout::new(layout_dir, compose.id);
+    fn run(&self, compose: &Compose, claim: &Claim) -> Result<Ending, DbError> {
+        let layout = &claim.layout;
         let log = match ComposeLog::open(&layout.log_file()) {
             Ok(log) => log,
             Err(source) => {
@@ -144,15 +215,15 @@ impl Worker {
         };
         log.line(format_args!(
             "Compose {} started by {} (attempt {})",
-            layout.name, self.id, compose.attempts
+            layout.name, claim.token, compose.attempts
         ));
-        let ending = match spec {
-            Ok(spec) => self.build(compose, &spec, &log)?,
+        let ending = match compose.spec_in(&self.config.storage.target_dir) {
+            Ok(spec) => self.build(compose, &spec, claim, &log)?,
             Err(e) => Ending::Failed(GenerateError::Request(e)),
         };
         match &ending {
-            Ending::Generated(_) => log.line("Compose generated successfully"),
-            Ending::Reuse(old) => log.line(format_args!("Reusing compose {}", old.id.dir_name())),
+            Ending::Generated(_) => log.line("Compose generated"),
+            Ending::Reused(old) => log.line(format_args!("Reusing compose {}", old.dir_name())),
             Ending::Failed(e) => log.error(e),
         }
         log.sync();
@@ -164,23 +235,41 @@ impl Worker {
         &self,
         compose: &Compose,
         spec: &ComposeSpec,
+        claim: &Claim,
         log: &ComposeLog,
     ) -> Result<Ending, DbError> {
-        let engine = self.engine();
+        let engine = self.engine(&claim.cancel);
         let mut prepared = match generate::prepare(spec, &engine) {
             Ok(prepared) => prepared,
             Err(e) => return Ok(Ending::Failed(e)),
         };
         if spec.allows_reuse() {
             let mut conn = self.pool.get()?;
-            for old in Compose::reuse_candidates(&mut conn, compose, spec)? {
+            for old in Compose::reuse_candidates(&mut conn, compose, spec, now())? {
                 match prepared.unchanged_since(old.koji_event) {
-                    Ok(true) => return Ok(Ending::Reuse(Box::new(old))),
-                    Ok(false) => {}
+                    Ok(true) => {}
+                    Ok(false) => continue,
                     Err(e) => {
                         tracing::warn!(compose.id = %compose.id, error = %e, "cannot check whether an earlier compose can be reused");
                         break;
                     }
+                }
+                let reused = lifecycle::reuse(
+                    &mut conn,
+                    compose.id,
+                    &claim.token,
+                    old.id,
+                    compose.lifetime_seconds(),
+                    &self.config,
+                    now(),
+                )?;
+                match reused {
+                    Reuse::Done(_) | Reuse::Following => {
+                        tracing::info!(compose.id = %compose.id, reused.id = %old.id, "compose reuses an earlier one");
+                        return Ok(Ending::Reused(old.id));
+                    }
+                    Reuse::LeaseLost => return Ok(Ending::Failed(Cancelled::LeaseLost.into())),
+                    Reuse::Unusable => {}
                 }
             }
         }
@@ -188,6 +277,7 @@ impl Worker {
             id: compose.id,
             repo_url: compose_urls(compose, &self.config).repo,
             built_at: chrono::Utc::now(),
+            staging: claim.staging.clone(),
         };
         Ok(
             match generate::generate(spec, prepared, &target, &engine, log) {
@@ -197,11 +287,13 @@ impl Worker {
         )
     }
 
-    /// Records `generating → done`, with what the source resolved.
+    /// Puts the claim's tree in place and records `generating → done` (with what the source
+    /// resolved), both under the claim's fence: a claim that lost the compose does neither.
     fn record_done(
         &self,
         conn: &mut DbConnection,
         compose: &Compose,
+        claim: &Claim,
         generated: &Generated,
     ) -> Result<JobOutcome, DbError> {
         let changes = ComposeChanges {
@@ -213,9 +305,42 @@ impl Worker {
                 .map(ComposeChanges::recording)
                 .unwrap_or_default()
         };
-        let reason = generated.reason(DONE_REASON);
-        self.record(conn, compose.id, ComposeState::Done, reason, changes)
-            .map(|recorded| recorded.unwrap_or(JobOutcome::Done))
+        let transition = Transition {
+            from: &[ComposeState::Generating],
+            to: ComposeState::Done,
+            reason: Some(generated.reason(DONE_REASON)),
+            held_by: Some(&claim.token),
+            expired_before: None,
+            changes,
+        };
+        let mut put_in_place = || -> Result<(), String> {
+            if claim.staging.exists() {
+                publish(&claim.layout, &claim.staging).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        };
+        match lifecycle::transition_fenced(
+            conn,
+            compose.id,
+            &transition,
+            &self.config,
+            now(),
+            &mut put_in_place,
+        ) {
+            Ok(Some(_)) => {
+                tracing::info!(compose.id = %compose.id, "compose done");
+                Ok(JobOutcome::Done)
+            }
+            Ok(None) => {
+                tracing::warn!(compose.id = %compose.id, worker = %claim.token, "outcome not recorded: lease lost");
+                Ok(JobOutcome::Skipped)
+            }
+            Err(FencedError::Before(reason)) => {
+                let error = GenerateError::Build(ComposeError::Publish(reason));
+                self.record_failure(conn, compose, claim, &error)
+            }
+            Err(FencedError::Db(e)) => Err(e.into()),
+        }
     }
 
     /// Records a failure: back to `wait` when it is transient and attempts remain, else
@@ -224,125 +349,88 @@ impl Worker {
         &self,
         conn: &mut DbConnection,
         compose: &Compose,
+        claim: &Claim,
         error: &GenerateError,
     ) -> Result<JobOutcome, DbError> {
         let max = self.config.workers.max_attempts;
-        if error.is_transient() && compose.attempts < max {
-            let reason = format!(
-                "Generating failed on attempt {} of {max}, to be tried again: {error}",
-                compose.attempts
-            );
-            let changes = ComposeChanges {
-                dispatched_at: Some(None),
-                ..ComposeChanges::default()
-            };
-            return self
-                .record(
-                    conn,
-                    compose.id,
-                    ComposeState::Wait,
-                    reason.clone(),
-                    changes,
-                )
-                .map(|recorded| recorded.unwrap_or(JobOutcome::Requeued(reason)));
-        }
-        let reason = if error.is_transient() {
-            format!("{error} (gave up after {} attempts)", compose.attempts)
+        let told = self.redact(&error.to_string());
+        let (to, reason) = if error.is_transient() && compose.attempts < max {
+            (
+                ComposeState::Wait,
+                format!(
+                    "Generating failed on attempt {} of {max}, to be tried again: {told}",
+                    compose.attempts
+                ),
+            )
+        } else if error.is_transient() {
+            (
+                ComposeState::Failed,
+                format!("{told} (gave up after {} attempts)", compose.attempts),
+            )
         } else {
-            error.to_string()
+            (ComposeState::Failed, told)
         };
-        self.record(
-            conn,
-            compose.id,
-            ComposeState::Failed,
-            reason.clone(),
-            ComposeChanges::default(),
-        )
-        .map(|recorded| recorded.unwrap_or(JobOutcome::Failed(reason)))
-    }
-
-    /// Moves the compose this worker holds out of `generating`; `Some(Skipped)` when the lease
-    /// was lost (the beat gave it to another worker, or it was cancelled): that outcome wins.
-    fn record(
-        &self,
-        conn: &mut DbConnection,
-        id: ComposeId,
-        to: ComposeState,
-        reason: String,
-        changes: ComposeChanges,
-    ) -> Result<Option<JobOutcome>, DbError> {
         let recorded = lifecycle::transition(
             conn,
-            id,
+            compose.id,
             &Transition {
                 from: &[ComposeState::Generating],
                 to,
                 reason: Some(reason),
-                held_by: Some(&self.id),
-                changes,
+                held_by: Some(&claim.token),
+                expired_before: None,
+                changes: ComposeChanges {
+                    dispatched_at: Some(None),
+                    ..ComposeChanges::default()
+                },
             },
             &self.config,
             now(),
         )?;
-        if recorded.is_none() {
-            tracing::warn!(compose.id = %id, worker = %self.id, "outcome not recorded: lease lost");
-            return Ok(Some(JobOutcome::Skipped));
-        }
-        tracing::info!(compose.id = %id, compose.state = %to, "compose finished");
-        Ok(None)
+        let Some(recorded) = recorded else {
+            tracing::warn!(compose.id = %compose.id, worker = %claim.token, "outcome not recorded: lease lost");
+            return Ok(JobOutcome::Skipped);
+        };
+        tracing::info!(compose.id = %compose.id, compose.state = %to, "compose finished");
+        let reason = recorded.state_reason.unwrap_or_default();
+        Ok(match to {
+            ComposeState::Wait => JobOutcome::Requeued(reason),
+            _ => JobOutcome::Failed(reason),
+        })
     }
 
-    /// Makes `compose` reuse `old`: done at once when `old` is done, else following it. The
-    /// compose is recorded at `old`'s point in time, which has its content.
-    fn reuse(
-        &self,
-        conn: &mut DbConnection,
-        compose: &Compose,
-        old: Compose,
-    ) -> Result<JobOutcome, DbError> {
-        let now = now();
-        if old.state == ComposeState::Done {
-            let expiry = after(now, compose.lifetime_seconds()).max(old.time_to_expire);
-            let done = lifecycle::transition(
-                conn,
-                compose.id,
-                &Transition {
-                    from: &[ComposeState::Generating],
-                    to: ComposeState::Done,
-                    reason: Some(DONE_REASON.to_owned()),
-                    held_by: Some(&self.id),
-                    changes: ComposeChanges {
-                        reused_id: Some(Some(old.id)),
-                        koji_event: Some(old.koji_event),
-                        pungi_compose_id: Some(old.pungi_compose_id.clone()),
-                        time_to_expire: Some(expiry),
-                        ..ComposeChanges::default()
-                    },
-                },
-                &self.config,
-                now,
-            )?;
-            if done.is_some() {
-                Compose::extend_expiry(conn, &[old.id], expiry)?;
-                tracing::info!(compose.id = %compose.id, reused.id = %old.id, "compose reuses a done compose");
+    /// `text` with the server's own paths replaced: the target directory by its public URL
+    /// (as the reference shows them), the package cache by its name.
+    fn redact(&self, text: &str) -> String {
+        let storage = &self.config.storage;
+        let url = storage.target_dir_url.trim_end_matches('/');
+        let mut out = text.to_owned();
+        for (dir, shown) in [
+            (&storage.target_dir, url),
+            (&storage.package_cache_dir, "<package cache>"),
+        ] {
+            let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+            for form in [absolute.as_path(), dir.as_path()] {
+                let form = form.display().to_string();
+                if !form.is_empty() {
+                    out = out.replace(&form, shown);
+                }
             }
-            return Ok(JobOutcome::Reused(old.id));
         }
-        // The identical compose is still generating: follow it (its outcome becomes ours).
-        if lifecycle::follow(conn, compose.id, &self.id, old.id, old.koji_event)? {
-            tracing::info!(compose.id = %compose.id, reused.id = %old.id, "compose follows a generating compose");
-        }
-        Ok(JobOutcome::Reused(old.id))
+        out
     }
 
-    /// Renews the lease every third of its length until `stopped` disconnects.
+    /// Renews the claim's lease every third of its length until `stopped` disconnects; when
+    /// the lease is lost, cancels the compose.
     fn spawn_lease_renewal(
         &self,
         id: ComposeId,
+        claim: &Claim,
         stopped: std::sync::mpsc::Receiver<()>,
     ) -> std::thread::JoinHandle<()> {
         let pool = self.pool.clone();
-        let worker = self.id.clone();
+        let token = claim.token.clone();
+        let cancel = claim.cancel.clone();
         let lease = self.config.workers.lease_seconds;
         std::thread::spawn(move || {
             let step = Duration::from_millis((lease.max(1) as u64 * 1000) / 3);
@@ -351,7 +439,7 @@ impl Worker {
                     Ok(lifecycle::renew_lease(
                         &mut c,
                         id,
-                        &worker,
+                        &token,
                         after(now(), lease),
                     )?)
                 });
@@ -359,6 +447,7 @@ impl Worker {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::warn!(compose.id = %id, "lease lost");
+                        cancel.lose_lease();
                         return;
                     }
                     Err(e) => tracing::warn!(compose.id = %id, error = %e, "lease not renewed"),
@@ -366,4 +455,13 @@ impl Worker {
             }
         })
     }
+}
+
+/// The message of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }

@@ -1,14 +1,18 @@
 //! The relay: publishes the outbox's state-change messages to the broker, oldest first, each
 //! confirmed before it is deleted, so every message is delivered at least once and in order
-//! per compose (consumers drop duplicates by message id).
+//! per compose (consumers drop duplicates by message id). It also empties the job outbox:
+//! composes stored but never handed to a queue (the broker was away when they were created)
+//! are dispatched as soon as the broker takes jobs again.
 
 use std::time::Duration;
 
 use diesel::prelude::*;
 use odcs_common::amqp::{self, OutgoingMessage};
 use odcs_common::config::Config;
-use odcs_common::db::models::OutboxMessage;
+use odcs_common::db::models::{Compose, OutboxMessage};
 use odcs_common::db::{DbConnection, DbError, DbPool};
+use odcs_common::dispatch::{dispatch, Dispatcher, DISPATCH_TIMEOUT};
+use odcs_common::time::now;
 
 /// Messages fetched per round.
 const BATCH: i64 = 200;
@@ -18,6 +22,12 @@ const RELAY_LOCK: i64 = 0x0DC5_0003;
 
 /// How long the relay rests when the outbox is empty or the broker is away.
 pub const IDLE: Duration = Duration::from_millis(200);
+
+/// How long a new compose's own dispatch (by the frontend) is given before the relay takes it.
+const DISPATCH_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+
+/// Jobs dispatched per round.
+const JOB_BATCH: i64 = 50;
 
 fn take_lock(conn: &mut DbConnection) -> QueryResult<bool> {
     match conn {
@@ -50,9 +60,15 @@ async fn blocking<T: Send + 'static>(
     .map_err(|e| DbError::Task(e.to_string()))?
 }
 
-/// Publishes outbox messages until `stop` resolves. Without a broker URL (standalone mode)
-/// there is no bus: messages are dropped once written, and the outbox stays empty.
-pub async fn run(config: &Config, pool: DbPool, stop: tokio::sync::watch::Receiver<bool>) {
+/// Publishes outbox messages, and dispatches jobs never dispatched, until `stop` resolves.
+/// Without a broker URL (standalone mode) there is no bus: messages are dropped once written,
+/// and the outbox stays empty.
+pub async fn run(
+    config: &Config,
+    pool: DbPool,
+    dispatcher: &Dispatcher,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
     // The advisory lock is per session: hold one connection for the relay's life.
     let lock_pool = pool.clone();
     let mut lock_conn = loop {
@@ -78,6 +94,7 @@ pub async fn run(config: &Config, pool: DbPool, stop: tokio::sync::watch::Receiv
     let _keep = &mut lock_conn;
     let mut link: Option<(lapin::Connection, lapin::Channel)> = None;
     while !*stop.borrow() {
+        dispatch_pending(config, &pool, dispatcher).await;
         let batch = match blocking(&pool, |c| OutboxMessage::oldest(c, BATCH)).await {
             Ok(batch) => batch,
             Err(e) => {
@@ -106,6 +123,29 @@ pub async fn run(config: &Config, pool: DbPool, stop: tokio::sync::watch::Receiv
     }
 }
 
+/// Dispatches the jobs of composes stored but never dispatched, stopping at the first that
+/// does not go through (the broker is still away).
+async fn dispatch_pending(config: &Config, pool: &DbPool, dispatcher: &Dispatcher) {
+    let before = now() - DISPATCH_GRACE;
+    let pending = match blocking(pool, move |c| Compose::undispatched(c, before, JOB_BATCH)).await {
+        Ok(pending) => pending,
+        Err(e) => {
+            tracing::warn!(error = %e, "relay cannot read the job outbox");
+            return;
+        }
+    };
+    for id in pending {
+        dispatch(dispatcher, config, pool, id).await;
+        let recorded = blocking(pool, move |c| {
+            Ok(Compose::find(c, id)?.is_none_or(|c| c.dispatched_at.is_some()))
+        })
+        .await;
+        if !recorded.unwrap_or(false) {
+            break;
+        }
+    }
+}
+
 /// Publishes `batch` in order, stopping at the first failure; returns the published ids.
 async fn publish(
     config: &Config,
@@ -120,12 +160,15 @@ async fn publish(
             let conn = amqp::connect(&config.messaging.amqp_url).await?;
             let channel = amqp::confirm_channel(&conn).await?;
             Ok::<_, amqp::AmqpError>((conn, channel))
-        }
-        .await;
-        match connected {
-            Ok(pair) => *link = Some(pair),
-            Err(e) => {
+        };
+        match tokio::time::timeout(DISPATCH_TIMEOUT, connected).await {
+            Ok(Ok(pair)) => *link = Some(pair),
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "relay cannot reach the broker");
+                return Vec::new();
+            }
+            Err(_) => {
+                tracing::warn!("relay cannot reach the broker: no answer in time");
                 return Vec::new();
             }
         }
@@ -141,10 +184,20 @@ async fn publish(
             body: &message.body,
             sent_at: chrono::Utc::now().to_rfc3339(),
         };
-        match amqp::publish_message(channel, &config.messaging.exchange, &outgoing).await {
-            Ok(()) => done.push(message.id),
-            Err(e) => {
+        let published = tokio::time::timeout(
+            DISPATCH_TIMEOUT,
+            amqp::publish_message(channel, &config.messaging.exchange, &outgoing),
+        )
+        .await;
+        match published {
+            Ok(Ok(())) => done.push(message.id),
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "relay cannot publish; will retry");
+                *link = None;
+                break;
+            }
+            Err(_) => {
+                tracing::warn!("relay cannot publish: the broker did not confirm in time");
                 *link = None;
                 break;
             }

@@ -11,7 +11,7 @@ use odcs_common::time::now;
 use tokio::sync::watch;
 
 use crate::beat::{sweep, Sweep};
-use crate::fetch::Fetcher;
+use crate::fetch::{FetchPolicy, Fetcher};
 use crate::koji::Koji;
 use crate::pipeline::Worker;
 use crate::repodata::PackageCache;
@@ -57,6 +57,18 @@ pub async fn run_beat(
     }
 }
 
+/// Why workers cannot be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The Koji client (an unreadable certificate, say).
+    #[error(transparent)]
+    Koji(#[from] crate::koji::hub::KojiError),
+    /// The HTTP client for remote repositories.
+    #[error(transparent)]
+    Http(#[from] crate::fetch::FetchError),
+}
+
 /// Builds workers named after this host and process. Fails when Koji is configured but its
 /// client cannot be set up (an unreadable certificate, say), so a misconfigured worker does
 /// not start and fail every Koji compose.
@@ -64,12 +76,12 @@ pub fn worker_factory(
     config: Arc<Config>,
     pool: DbPool,
     cache: Arc<PackageCache>,
-) -> Result<crate::consumer::WorkerFactory, crate::koji::hub::KojiError> {
+) -> Result<crate::consumer::WorkerFactory, SetupError> {
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into());
     let pid = std::process::id();
-    let fetcher = Arc::new(default_fetcher());
+    let fetcher = Arc::new(fetcher(&config)?);
     let koji = Koji::from_config(&config)?.map(Arc::new);
     Ok(Arc::new(move |slot| Worker {
         id: format!("{host}-{pid}-{slot}"),
@@ -87,11 +99,25 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
 /// Tries per remote file before giving up.
 const FETCH_ATTEMPTS: u32 = 4;
 
-/// The fetcher workers use for remote repositories.
-pub fn default_fetcher() -> Fetcher {
-    // Building a client fails only when TLS cannot initialise, which is a broken install.
-    #[allow(clippy::expect_used)]
-    Fetcher::new(FETCH_TIMEOUT, FETCH_ATTEMPTS).expect("the HTTP client initialises")
+/// The fetcher workers use for lookaside repositories and Pungi composes: `file://` only inside
+/// `repo_source_roots`, files capped at `max_metadata_bytes`.
+pub fn fetcher(config: &Config) -> Result<Fetcher, crate::fetch::FetchError> {
+    Fetcher::new(FetchPolicy {
+        timeout: FETCH_TIMEOUT,
+        attempts: FETCH_ATTEMPTS,
+        file_roots: config.workers.repo_source_roots.clone(),
+        max_bytes: config.workers.max_metadata_bytes,
+    })
+}
+
+/// A fetcher for an operator's own command line (`depsolve`): any local file, large files.
+pub fn trusted_fetcher() -> Result<Fetcher, crate::fetch::FetchError> {
+    Fetcher::new(FetchPolicy {
+        timeout: FETCH_TIMEOUT,
+        attempts: FETCH_ATTEMPTS,
+        file_roots: vec![std::path::PathBuf::from("/")],
+        max_bytes: crate::repodata::MAX_METADATA_BYTES,
+    })
 }
 
 /// Opens the package cache in `package_cache_dir`, or a private in-memory one if the

@@ -25,6 +25,11 @@ pub struct StorageConfig {
     /// Where workers keep the package-metadata cache shared by composes (and the Koji
     /// download cache).
     pub package_cache_dir: PathBuf,
+    /// Largest size of the package-metadata cache's entries, in bytes; the least recently used
+    /// go first.
+    pub package_cache_max_bytes: u64,
+    /// Package-metadata cache entries unused this many seconds are pruned.
+    pub package_cache_max_age_seconds: u64,
     /// Compression of generated repodata: `gz` (what every client reads) or `zst`.
     pub repodata_compression: String,
 }
@@ -38,6 +43,8 @@ impl Default for StorageConfig {
             target_dir_url: "http://127.0.0.1:5005/composes".into(),
             extra_target_dirs: BTreeMap::new(),
             package_cache_dir: PathBuf::from("odcs-data/cache"),
+            package_cache_max_bytes: 20 * 1024 * 1024 * 1024,
+            package_cache_max_age_seconds: 30 * 24 * 60 * 60,
             repodata_compression: "gz".into(),
         }
     }

@@ -21,12 +21,19 @@ pub struct WorkerConfig {
     pub redispatch_after_seconds: i64,
     /// Seconds after which a compose still waiting fails.
     pub max_wait_seconds: i64,
+    /// Longest time one generation of a compose may take; it then fails with that reason.
+    /// Retries of Koji calls, downloads and lookaside fetches stop within it.
+    pub generate_timeout_seconds: u64,
     /// Times a compose is generated before a transient failure (disk full, database, broker or
     /// hub unreachable) fails it for good.
     pub max_attempts: i32,
-    /// Directories `repo` composes may read packages from (nothing else is allowed); empty
-    /// disables `repo` composes.
+    /// Directories `repo` composes may read packages from (nothing else is allowed, and
+    /// `file://` lookaside or Pungi-compose URLs only inside them); empty disables `repo`
+    /// composes.
     pub repo_source_roots: Vec<PathBuf>,
+    /// The most one metadata file (repomd, primary, filelists, comps, updateinfo, modules,
+    /// rpms.json) may hold, downloaded or decompressed.
+    pub max_metadata_bytes: u64,
 }
 
 impl Default for WorkerConfig {
@@ -37,8 +44,10 @@ impl Default for WorkerConfig {
             beat_interval_seconds: 30,
             redispatch_after_seconds: 120,
             max_wait_seconds: 24 * 60 * 60,
+            generate_timeout_seconds: 4 * 60 * 60,
             max_attempts: 3,
             repo_source_roots: Vec::new(),
+            max_metadata_bytes: 2 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -53,6 +62,12 @@ impl WorkerConfig {
         }
         if self.beat_interval_seconds == 0 {
             return Err(invalid("beat_interval_seconds", "must be at least 1"));
+        }
+        if self.generate_timeout_seconds == 0 {
+            return Err(invalid("generate_timeout_seconds", "must be at least 1"));
+        }
+        if self.max_metadata_bytes == 0 {
+            return Err(invalid("max_metadata_bytes", "must be at least 1"));
         }
         if self.max_attempts < 1 {
             return Err(invalid("max_attempts", "must be at least 1"));

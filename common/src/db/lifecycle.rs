@@ -75,6 +75,9 @@ pub struct Transition<'a> {
     pub reason: Option<String>,
     /// Only if this worker holds the compose (for outcomes of claimed composes).
     pub held_by: Option<&'a str>,
+    /// Only if the compose expired before this time (for removals, so a renewal that extended
+    /// it in the meantime wins).
+    pub expired_before: Option<NaiveDateTime>,
     /// Further columns to set.
     pub changes: ComposeChanges,
 }
@@ -107,9 +110,14 @@ fn apply(
     if !from.contains(&current.state) {
         return Ok(None);
     }
+    if t.expired_before
+        .is_some_and(|at| current.time_to_expire >= at)
+    {
+        return Ok(None);
+    }
     let mut changes = t.changes.clone();
     changes.state = Some(t.to);
-    changes.state_reason = Some(t.reason.clone());
+    changes.state_reason = Some(t.reason.as_deref().map(crate::reason::bounded));
     match t.to {
         ComposeState::Generating => {
             changes.time_started.get_or_insert(Some(now));
@@ -159,6 +167,7 @@ fn apply(
             to: t.to,
             reason: t.reason.clone(),
             held_by: None,
+            expired_before: None,
             changes: ComposeChanges {
                 time_done: changes.time_done,
                 pungi_compose_id: changes.pungi_compose_id.clone(),
@@ -190,6 +199,7 @@ pub fn claim(
             to: ComposeState::Generating,
             reason: Some("Compose is being generated".into()),
             held_by: None,
+            expired_before: None,
             changes: ComposeChanges {
                 worker_id: Some(Some(worker.to_owned())),
                 lease_expires_at: Some(Some(after(now, lease_seconds))),
@@ -231,28 +241,286 @@ pub fn mark_dispatched(
         .map(|_| ())
 }
 
-/// Makes `worker`'s generating compose `id` follow `reused`, an identical compose still
-/// generating: it records the reuse and gives up its lease (so the beat leaves it alone); when
-/// `reused` reaches an outcome, so does `id`. False if `worker` no longer holds `id`.
-pub fn follow(
+/// What became of a compose asked to reuse another.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reuse {
+    /// The other is done: this compose is done too, sharing its files (the row after).
+    Done(Box<Compose>),
+    /// The other is still generating (or queued): this compose follows it and takes its
+    /// outcome.
+    Following,
+    /// The other cannot be reused any more (failed, removed, deleted by an admin, expired):
+    /// this compose must be generated.
+    Unusable,
+    /// This worker no longer holds the compose.
+    LeaseLost,
+}
+
+/// Makes `worker`'s generating compose `id` reuse `old`, in one transaction that holds `old`
+/// still: done at once when `old` is done and not expiring (its expiry and `id`'s become the
+/// later of the two, `id` living `lifetime` seconds from `now`), following it when it is still
+/// generating or queued, else [`Reuse::Unusable`].
+pub fn reuse(
     conn: &mut DbConnection,
     id: ComposeId,
     worker: &str,
-    reused: ComposeId,
-    koji_event: Option<i64>,
-) -> QueryResult<bool> {
-    let updated = diesel::update(
-        composes::table
-            .filter(composes::id.eq(id))
-            .filter(composes::state.eq(ComposeState::Generating))
-            .filter(composes::worker_id.eq(worker)),
-    )
-    .set((
-        composes::reused_id.eq(Some(reused)),
-        composes::koji_event.eq(koji_event),
-        composes::worker_id.eq(None::<String>),
-        composes::lease_expires_at.eq(None::<NaiveDateTime>),
-    ))
-    .execute(conn)?;
-    Ok(updated == 1)
+    old: ComposeId,
+    lifetime: i64,
+    config: &Config,
+    now: NaiveDateTime,
+) -> QueryResult<Reuse> {
+    write_transaction(conn, |conn| {
+        // Hold the old compose's row: its state cannot change until this commits.
+        if !Compose::lock(conn, old)? {
+            return Ok(Reuse::Unusable);
+        }
+        let Some(leader) = Compose::find(conn, old)? else {
+            return Ok(Reuse::Unusable);
+        };
+        match leader.state {
+            ComposeState::Done if leader.removed_by.is_none() && leader.time_to_expire > now => {
+                let expiry = after(now, lifetime).max(leader.time_to_expire);
+                let done = apply(
+                    conn,
+                    id,
+                    &Transition {
+                        from: &[ComposeState::Generating],
+                        to: ComposeState::Done,
+                        reason: Some(DONE_REASON.to_owned()),
+                        held_by: Some(worker),
+                        expired_before: None,
+                        changes: ComposeChanges {
+                            reused_id: Some(Some(old)),
+                            koji_event: Some(leader.koji_event),
+                            pungi_compose_id: Some(leader.pungi_compose_id.clone()),
+                            time_to_expire: Some(expiry),
+                            ..ComposeChanges::default()
+                        },
+                    },
+                    config,
+                    now,
+                )?;
+                let Some(done) = done else {
+                    return Ok(Reuse::LeaseLost);
+                };
+                Compose::extend_expiry(conn, &[old], expiry)?;
+                Ok(Reuse::Done(Box::new(done)))
+            }
+            ComposeState::Generating | ComposeState::Wait => {
+                let attached = diesel::update(
+                    composes::table
+                        .filter(composes::id.eq(id))
+                        .filter(composes::state.eq(ComposeState::Generating))
+                        .filter(composes::worker_id.eq(worker)),
+                )
+                .set((
+                    composes::reused_id.eq(Some(old)),
+                    composes::koji_event.eq(leader.koji_event),
+                    composes::worker_id.eq(None::<String>),
+                    composes::lease_expires_at.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
+                Ok(if attached == 1 {
+                    Reuse::Following
+                } else {
+                    Reuse::LeaseLost
+                })
+            }
+            _ => Ok(Reuse::Unusable),
+        }
+    })
+}
+
+/// The reason a done compose carries, as in the reference.
+pub const DONE_REASON: &str = "Compose is generated successfully";
+
+/// Why a fenced transition did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum FencedError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+    /// What was to happen under the fence failed; nothing was recorded.
+    #[error("{0}")]
+    Before(String),
+}
+
+/// Performs `transition` (which names its holder in `held_by`) after `before`, with no other
+/// claim able to record an outcome in between: in one transaction that first takes the
+/// compose's row while `held_by` still holds it. `before` is what only the holder may do (put
+/// its tree in place); it may run again if the transaction is retried, and a failure of it
+/// records nothing. `None` when the holder lost the compose.
+pub fn transition_fenced(
+    conn: &mut DbConnection,
+    id: ComposeId,
+    transition: &Transition<'_>,
+    config: &Config,
+    now: NaiveDateTime,
+    before: &mut dyn FnMut() -> Result<(), String>,
+) -> Result<Option<Compose>, FencedError> {
+    let Some(holder) = transition.held_by else {
+        return Err(FencedError::Before(
+            "a fenced transition names its holder".into(),
+        ));
+    };
+    let mut failure: Option<String> = None;
+    let result = write_transaction(conn, |conn| {
+        let held = diesel::update(
+            composes::table
+                .filter(composes::id.eq(id))
+                .filter(composes::state.eq_any(transition.from))
+                .filter(composes::worker_id.eq(holder)),
+        )
+        .set(composes::worker_id.eq(composes::worker_id))
+        .execute(conn)?;
+        if held != 1 {
+            return Ok(None);
+        }
+        if let Err(e) = before() {
+            failure = Some(e);
+            return Err(diesel::result::Error::RollbackTransaction);
+        }
+        apply(conn, id, transition, config, now)
+    });
+    match (result, failure) {
+        (_, Some(reason)) => Err(FencedError::Before(reason)),
+        (result, None) => Ok(result?),
+    }
+}
+
+/// Removes expired compose `id` (done or failed, expiring before `now`) unless a live compose
+/// still shares its files: the check and the removal are one transaction, and a renewal that
+/// extended it first wins. The removed row, or `None`.
+pub fn expire(
+    conn: &mut DbConnection,
+    id: ComposeId,
+    config: &Config,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Compose>> {
+    write_transaction(conn, |conn| {
+        // Hold the row, so a renewal either extended it before this reads it, or waits.
+        if !Compose::lock(conn, id)? {
+            return Ok(None);
+        }
+        let live = [
+            ComposeState::Wait,
+            ComposeState::Generating,
+            ComposeState::Done,
+        ];
+        let in_use: i64 = composes::table
+            .filter(composes::reused_id.eq(id))
+            .filter(composes::state.eq_any(live))
+            .filter(composes::time_to_expire.ge(now))
+            .count()
+            .get_result(conn)?;
+        if in_use > 0 {
+            return Ok(None);
+        }
+        let Some(compose) = Compose::find(conn, id)? else {
+            return Ok(None);
+        };
+        let reason = match &compose.removed_by {
+            Some(user) => format!("Removed by {user}."),
+            None => "Compose is expired.".to_owned(),
+        };
+        apply(
+            conn,
+            id,
+            &Transition {
+                from: &[ComposeState::Done, ComposeState::Failed],
+                to: ComposeState::Removed,
+                reason: Some(reason),
+                held_by: None,
+                expired_before: Some(now),
+                changes: ComposeChanges::default(),
+            },
+            config,
+            now,
+        )
+    })
+}
+
+/// What the beat did with a generating compose nobody is working on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// Back in `wait`, to be dispatched again.
+    Requeued,
+    /// Failed: its workers stopped `max_attempts` times.
+    GaveUp,
+    /// Someone is working on it after all (its lease was renewed, its leader is alive), or it
+    /// moved on: left alone.
+    Alive,
+}
+
+/// Recovers generating compose `id` when nobody is working on it: its lease ran out before
+/// `now`, or it has no lease and follows no live compose. It goes back to `wait` until it was
+/// claimed `max_attempts` times, then fails (a compose that kills its workers would otherwise
+/// be retried for ever). Checked and done in one transaction.
+pub fn recover(
+    conn: &mut DbConnection,
+    id: ComposeId,
+    max_attempts: i32,
+    config: &Config,
+    now: NaiveDateTime,
+) -> QueryResult<Recovery> {
+    write_transaction(conn, |conn| {
+        if !Compose::lock(conn, id)? {
+            return Ok(Recovery::Alive);
+        }
+        let Some(compose) = Compose::find(conn, id)? else {
+            return Ok(Recovery::Alive);
+        };
+        if compose.state != ComposeState::Generating {
+            return Ok(Recovery::Alive);
+        }
+        let abandoned = match (compose.lease_expires_at, compose.reused_id) {
+            (Some(lease), _) => lease < now,
+            (None, None) => true,
+            (None, Some(leader)) => !Compose::find(conn, leader)?
+                .is_some_and(|l| matches!(l.state, ComposeState::Generating | ComposeState::Wait)),
+        };
+        if !abandoned {
+            return Ok(Recovery::Alive);
+        }
+        let (to, reason, recovery) = if compose.attempts >= max_attempts {
+            (
+                ComposeState::Failed,
+                format!(
+                    "The workers generating this compose stopped {} times (killed, crashed or \
+                     cut off); giving up",
+                    compose.attempts
+                ),
+                Recovery::GaveUp,
+            )
+        } else {
+            (
+                ComposeState::Wait,
+                "Requeued: its worker stopped renewing its lease".to_owned(),
+                Recovery::Requeued,
+            )
+        };
+        let moved = apply(
+            conn,
+            id,
+            &Transition {
+                from: &[ComposeState::Generating],
+                to,
+                reason: Some(reason),
+                held_by: None,
+                expired_before: None,
+                changes: ComposeChanges {
+                    dispatched_at: Some(None),
+                    reused_id: Some(None),
+                    ..ComposeChanges::default()
+                },
+            },
+            config,
+            now,
+        )?;
+        Ok(if moved.is_some() {
+            recovery
+        } else {
+            Recovery::Alive
+        })
+    })
 }

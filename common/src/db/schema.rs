@@ -52,6 +52,12 @@ diesel::table! {
 }
 
 diesel::table! {
+    deployment (id) {
+        id -> Varchar,
+    }
+}
+
+diesel::table! {
     messages (id) {
         id -> Int8,
         compose_id -> Int4,

@@ -58,6 +58,18 @@ pub struct CreateBody {
     respin_of: Option<String>,
 }
 
+/// Hands compose `id`'s job to its queue without making the client wait: the compose is
+/// stored, so a broker that is down or blocking publishers only delays the job (the relay and
+/// the beat dispatch it again), never the answer.
+fn dispatch_in_background(state: &AppState, id: ComposeId) {
+    let (dispatcher, config, pool) = (
+        state.dispatcher.clone(),
+        state.config.clone(),
+        state.pool.clone(),
+    );
+    actix_web::rt::spawn(async move { dispatch(&dispatcher, &config, &pool, id).await });
+}
+
 /// Path ids that are not numbers cannot name a compose.
 fn parse_id(raw: &str) -> Result<ComposeId, ApiError> {
     raw.parse::<i32>()
@@ -157,7 +169,7 @@ pub async fn create(
         .await?
     };
     state.totals.invalidate();
-    dispatch(&state.dispatcher, &config, &state.pool, stored.id).await;
+    dispatch_in_background(&state, stored.id);
     tracing::info!(compose.id = %stored.id, source.type = %spec.source_type(), owner = %stored.owner, "compose requested");
     Ok(HttpResponse::Ok().json(compose_json(&stored, &config, false)))
 }
@@ -260,7 +272,7 @@ pub async fn renew(
                 renewed.id = %id,
                 "compose copied for renewal"
             );
-            dispatch(&state.dispatcher, &config, &state.pool, compose.id).await;
+            dispatch_in_background(&state, compose.id);
             compose
         }
     };
@@ -287,6 +299,8 @@ fn renew_in(
     seconds_to_live: i64,
     config: &odcs_common::config::Config,
 ) -> Result<Renewal, ApiError> {
+    // Hold the row: the expiry job cannot remove it while this decides.
+    Compose::lock(conn, id)?;
     let old = Compose::find(conn, id)?
         .ok_or_else(|| ApiError::NotFound(format!("No compose with id {id} found")))?;
     let spec = stored_spec(&old, config)?;
@@ -369,6 +383,7 @@ fn delete_in(
             to: ComposeState::Failed,
             reason: Some(format!("Canceled by {user}")),
             held_by: None,
+            expired_before: None,
             changes: ComposeChanges::default(),
         };
         if lifecycle::transition(conn, id, &cancel, config, now)?.is_some() {

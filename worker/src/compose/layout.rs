@@ -45,9 +45,10 @@ impl ComposeLayout {
         self.top.join("compose")
     }
 
-    /// Where `compose/` is built before it is renamed into place.
-    pub fn staging_dir(&self) -> PathBuf {
-        self.top.join(".compose.tmp")
+    /// Where the claim `claim` builds `compose/` before it is renamed into place: each claim
+    /// has its own, so a worker that lost its lease never writes into another's tree.
+    pub fn staging_dir(&self, claim: &str) -> PathBuf {
+        self.top.join(format!(".compose-{claim}"))
     }
 
     /// The log file.

@@ -1,9 +1,11 @@
 //! Building a compose on disk from a selected set of packages.
 //!
 //! The top directory `odcs-{id}/` is created first and holds the log, so users can tail it
-//! while they wait. Everything else is built in `odcs-{id}/.compose.tmp/`, synced, and renamed to
-//! `odcs-{id}/compose/` in one step: nobody ever sees half a compose, and a failed build leaves
-//! nothing but the log.
+//! while they wait. Everything else is built in the claim's own staging directory
+//! (`odcs-{id}/.compose-{claim}/`) and synced; [`publish`] renames it to `odcs-{id}/compose/` in
+//! one step, only for the claim that holds the compose (the pipeline calls it under the lease's
+//! fence). Nobody ever sees half a compose, two claims never write into one tree, and a failed
+//! build leaves nothing but the log.
 
 pub mod layout;
 pub mod link;
@@ -35,6 +37,9 @@ pub enum ComposeError {
     /// Metadata could not be written or a package could not be read.
     #[error(transparent)]
     Repodata(#[from] RepodataError),
+    /// The built tree could not be put in place.
+    #[error("cannot put the compose in place: {0}")]
+    Publish(String),
     /// A filesystem operation failed.
     #[error("cannot {action} {path}: {source}")]
     Io {
@@ -64,6 +69,7 @@ impl ComposeError {
         match self {
             ComposeError::Repodata(e) => e.is_transient(),
             ComposeError::Io { source, .. } => is_transient_io(source),
+            ComposeError::Publish(_) => false,
         }
     }
 }
@@ -93,6 +99,8 @@ pub struct BuildSpec {
     /// Public URL of `compose/Temporary` (the compose's `result_repo`); empty: a `file://` URL
     /// of the directory is written into the `.repo` file.
     pub repo_url: String,
+    /// The claim's staging directory the tree is built in.
+    pub staging: PathBuf,
     /// Metadata compression.
     pub compression: Compression,
     /// When the compose is built (its date and repodata revision).
@@ -129,8 +137,8 @@ struct Tree<'a> {
     packages: Vec<(&'a SelectedPackage, Option<&'a str>)>,
 }
 
-/// Builds compose `spec` from `packages`, carrying `extra` metadata into every arch's os
-/// repository. Logs to `log`; on failure removes everything but the log.
+/// Builds compose `spec` from `packages` in its staging directory, carrying `extra` metadata
+/// into every arch's os repository. Logs to `log`; on failure removes the staging directory.
 pub fn build_compose(
     spec: &BuildSpec,
     packages: &[SelectedPackage],
@@ -139,12 +147,28 @@ pub fn build_compose(
     log: &ComposeLog,
 ) -> Result<BuiltCompose, ComposeError> {
     let layout = ComposeLayout::new(&spec.target_dir, spec.id);
-    let staging = layout.staging_dir();
     let result = build_in(spec, packages, extra, cache, log, &layout);
-    if result.is_err() && staging.exists() {
-        let _ = std::fs::remove_dir_all(&staging);
+    if result.is_err() && spec.staging.exists() {
+        let _ = std::fs::remove_dir_all(&spec.staging);
     }
     result
+}
+
+/// Puts the tree built in `staging` in place as `compose/` of `layout`, replacing one a claim
+/// left there without recording it. Call only while holding the compose (its outcome is not
+/// recorded yet and nobody else may publish). Publishing again what is already in place is a
+/// no-op, so a retried transaction may call it twice.
+pub fn publish(layout: &ComposeLayout, staging: &Path) -> Result<(), ComposeError> {
+    let final_dir = layout.compose_dir();
+    if !staging.exists() && final_dir.exists() {
+        return Ok(());
+    }
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir).map_err(io_err("remove", &final_dir))?;
+    }
+    std::fs::rename(staging, &final_dir).map_err(io_err("rename into place", &final_dir))?;
+    sync_dir(&layout.top)?;
+    Ok(())
 }
 
 fn build_in(
@@ -155,13 +179,9 @@ fn build_in(
     log: &ComposeLog,
     layout: &ComposeLayout,
 ) -> Result<BuiltCompose, ComposeError> {
-    let staging = layout.staging_dir();
+    let staging = spec.staging.clone();
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(io_err("remove", &staging))?;
-    }
-    let final_dir = layout.compose_dir();
-    if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir).map_err(io_err("remove", &final_dir))?;
     }
     std::fs::create_dir_all(&staging).map_err(io_err("create", &staging))?;
     let trees = Trees {
@@ -302,9 +322,6 @@ fn build_in(
     sync_dir(&metadata_dir)?;
     sync_dir(&staging.join(layout::VARIANT))?;
     sync_dir(&staging)?;
-
-    std::fs::rename(&staging, &final_dir).map_err(io_err("rename into place", &final_dir))?;
-    sync_dir(&layout.top)?;
     log.line(format_args!(
         "Compose {compose_id} is complete: {placed_count} package files"
     ));

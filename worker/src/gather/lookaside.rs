@@ -77,11 +77,17 @@ pub fn base_url(text: &str) -> Result<url::Url, LookasideError> {
 /// Fetches the primary and filelists metadata of the repository at `text`.
 pub fn fetch(fetcher: &Fetcher, text: &str) -> Result<RepositoryMetadata, LookasideError> {
     let base = base_url(text)?;
+    // A location may not leave the repository: not another host, scheme or directory.
     let join = |href: &str| {
-        base.join(href).map_err(|e| LookasideError::Repomd {
+        let bad = |why: String| LookasideError::Repomd {
             url: base.to_string(),
-            reason: format!("bad location {href:?}: {e}"),
-        })
+            reason: format!("bad location {href:?}: {why}"),
+        };
+        let url = base.join(href).map_err(|e| bad(e.to_string()))?;
+        if !url.as_str().starts_with(base.as_str()) {
+            return Err(bad("it points outside the repository".into()));
+        }
+        Ok(url)
     };
     let repomd = fetcher.get(&join("repodata/repomd.xml")?)?;
     let repomd = String::from_utf8(repomd).map_err(|_| LookasideError::Repomd {
@@ -103,9 +109,11 @@ pub fn fetch(fetcher: &Fetcher, text: &str) -> Result<RepositoryMetadata, Lookas
                 })?;
         let url = join(&record.location)?;
         let packed = fetcher.get(&url)?;
-        decompress(&record.location, packed.as_slice()).map_err(|e| LookasideError::Decompress {
-            url: url.to_string(),
-            reason: e.to_string(),
+        decompress(&record.location, packed.as_slice(), fetcher.max_bytes()).map_err(|e| {
+            LookasideError::Decompress {
+                url: url.to_string(),
+                reason: e.to_string(),
+            }
         })
     };
     Ok(RepositoryMetadata {

@@ -49,6 +49,33 @@ fn attr(e: &BytesStart<'_>, name: &[u8]) -> Option<String> {
         .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
 }
 
+/// Deepest element nesting read: primary and filelists nest a few levels, and a document
+/// nested deeper is not metadata.
+const MAX_XML_DEPTH: usize = 64;
+
+/// The next event of `reader`, keeping `depth` and refusing documents nested too deeply.
+fn read_event<'b>(
+    reader: &mut Reader<&[u8]>,
+    buf: &'b mut Vec<u8>,
+    depth: &mut usize,
+    document: &'static str,
+) -> Result<Event<'b>, MetadataError> {
+    let event = reader
+        .read_event_into(buf)
+        .map_err(|e| error(document, e))?;
+    match &event {
+        Event::Start(_) => {
+            *depth += 1;
+            if *depth > MAX_XML_DEPTH {
+                return Err(error(document, "elements are nested too deeply"));
+            }
+        }
+        Event::End(_) => *depth = depth.saturating_sub(1),
+        _ => {}
+    }
+    Ok(event)
+}
+
 fn error(document: &'static str, reason: impl ToString) -> MetadataError {
     MetadataError {
         document,
@@ -92,10 +119,9 @@ pub fn read_primary(xml: &[u8], mut each: impl FnMut(PackageRecord)) -> Result<(
     let mut list = List::None;
     let mut text_of: Option<&'static str> = None;
     let mut text = String::new();
+    let mut depth = 0;
     loop {
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| error(DOC, e))?;
+        let event = read_event(&mut reader, &mut buf, &mut depth, DOC)?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(event, Event::Empty(_));
@@ -188,11 +214,9 @@ pub fn read_filelists(
     let mut pkgid = String::new();
     let mut in_file = false;
     let mut text = String::new();
+    let mut depth = 0;
     loop {
-        match reader
-            .read_event_into(&mut buf)
-            .map_err(|e| error(DOC, e))?
-        {
+        match read_event(&mut reader, &mut buf, &mut depth, DOC)? {
             Event::Start(e) => match e.local_name().as_ref() {
                 b"package" => pkgid = attr(&e, b"pkgid").unwrap_or_default(),
                 b"file" => {
@@ -212,6 +236,20 @@ pub fn read_filelists(
             _ => {}
         }
         buf.clear();
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    #[test]
+    fn deeply_nested_documents_are_refused() {
+        let xml = format!("{}{}", "<a>".repeat(1000), "</a>".repeat(1000));
+        let err = read_primary(xml.as_bytes(), |_| {}).expect_err("too deep");
+        assert!(err.to_string().contains("nested too deeply"), "{err}");
+        let err = read_filelists(xml.as_bytes(), |_| true, |_, _| {}).expect_err("too deep");
+        assert!(err.to_string().contains("nested too deeply"), "{err}");
     }
 }
 

@@ -204,13 +204,22 @@ fn not(expr: &Expr, negate: bool) -> Expr {
     }
 }
 
+/// Deepest nesting of parentheses read; deeper expressions are refused (no real package nests
+/// more than a few levels, and the parser and the CNF conversion recurse once per level).
+const MAX_DEPTH: usize = 32;
+
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
+    depth: usize,
 }
 
 fn parse(text: &str) -> Result<Expr, RichError> {
-    let mut parser = Parser { text, pos: 0 };
+    let mut parser = Parser {
+        text,
+        pos: 0,
+        depth: 0,
+    };
     let expr = parser.group().map_err(|reason| RichError {
         expression: text.to_owned(),
         reason,
@@ -241,6 +250,17 @@ impl Parser<'_> {
         if !self.rest().starts_with('(') {
             return Err("expected '('");
         }
+        if self.depth >= MAX_DEPTH {
+            return Err("nested too deeply");
+        }
+        self.depth += 1;
+        let group = self.group_body();
+        self.depth -= 1;
+        group
+    }
+
+    /// The inside of a group, after its '('.
+    fn group_body(&mut self) -> Result<Expr, &'static str> {
         self.pos += 1;
         let first = self.operand()?;
         let mut keyword: Option<String> = None;
@@ -432,6 +452,15 @@ mod tests {
     fn negated_conditions_distribute() {
         assert_eq!(cnf("(a if (b or c))"), ["a | !b", "a | !c"]);
         assert_eq!(cnf("(a if (b and c))"), ["a | !b | !c"]);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_recursed() {
+        let deep = format!("{}a{}", "(".repeat(100_000), ")".repeat(100_000));
+        let err = parse(&deep).expect_err("too deep");
+        assert_eq!(err.reason, "nested too deeply");
+        let fine = format!("{}a{}", "(".repeat(10), ")".repeat(10));
+        assert!(parse(&fine).is_ok());
     }
 
     #[test]

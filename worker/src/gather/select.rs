@@ -50,7 +50,7 @@ pub struct Selection {
 #[non_exhaustive]
 pub enum SelectError {
     /// Requested packages are not in the result.
-    #[error("The following requested packages are not present in the generated compose: {}", .0.join(" "))]
+    #[error("The following requested packages are not present in the generated compose: {}", odcs_common::reason::listed(.0, " "))]
     MissingPackages(Vec<String>),
     /// `check_deps` is set and dependencies are broken.
     #[error("Compose has broken dependencies: {}", list_problems(.0))]

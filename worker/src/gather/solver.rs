@@ -111,6 +111,8 @@ struct Provider<'p> {
     unsatisfied: RefCell<BTreeSet<Unsatisfied>>,
     known: RefCell<HashMap<PackageId, KnownDependencies>>,
     strict: bool,
+    /// The compose the solve serves: a solve stops when it must (lease lost, deadline).
+    cancel: Option<crate::cancel::Cancel>,
 }
 
 impl<'p> Provider<'p> {
@@ -138,6 +140,7 @@ impl<'p> Provider<'p> {
             unsatisfied: RefCell::default(),
             known: RefCell::default(),
             strict,
+            cancel: crate::cancel::current(),
         }
     }
 
@@ -461,6 +464,11 @@ impl DependencyProvider for Provider<'_> {
 
     async fn get_dependencies(&self, solvable: SolvableId) -> Dependencies {
         Dependencies::Known(self.dependencies(self.package(solvable)))
+    }
+
+    fn should_cancel_with_value(&self) -> Option<Box<dyn std::any::Any>> {
+        let stop = self.cancel.as_ref()?.check().err()?;
+        Some(Box::new(stop))
     }
 }
 

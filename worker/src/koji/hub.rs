@@ -15,6 +15,9 @@ use super::wire::{self, Call, Fault, Record, WireError};
 const MULTICALL_CHUNK: usize = 500;
 /// Koji's fault codes that mean "try again later": `RetryError` and `ServerOffline`.
 const RETRIED_FAULTS: [i32; 2] = [1009, 1014];
+/// Koji's fault codes that mean "log in again": `AuthError` (an unknown session) and
+/// `AuthExpired`.
+const SESSION_FAULTS: [i32; 2] = [1002, 1007];
 
 /// Why a hub call failed; messages name the hub so a user can act on them.
 #[derive(Debug, Error)]
@@ -51,6 +54,16 @@ pub enum KojiError {
     /// The client could not be set up (bad certificate, bad URL).
     #[error("cannot set up the Koji client: {0}")]
     Setup(String),
+    /// Retrying stopped because the compose must stop (its deadline, a lost lease).
+    #[error("Koji hub {hub}: {cause}; the last attempt failed with: {last}")]
+    Stopped {
+        /// The hub URL.
+        hub: String,
+        /// Why retrying stopped.
+        cause: crate::cancel::Cancelled,
+        /// The last error.
+        last: String,
+    },
 }
 
 impl KojiError {
@@ -60,7 +73,7 @@ impl KojiError {
         match self {
             KojiError::Unreachable { .. } => true,
             KojiError::Fault { fault, .. } => RETRIED_FAULTS.contains(&fault.code),
-            KojiError::Protocol { .. } | KojiError::Setup(_) => false,
+            KojiError::Protocol { .. } | KojiError::Setup(_) | KojiError::Stopped { .. } => false,
         }
     }
 }
@@ -134,16 +147,14 @@ impl KojiHub {
 
     /// Calls one method.
     pub fn call(&self, call: &Call) -> Result<Value, KojiError> {
-        self.ensure_login()?;
-        self.send(call)
+        self.with_session(|| self.send(call))
     }
 
     /// Calls many methods in `multiCall` batches; one outcome per call, in order.
     pub fn multicall(&self, calls: &[Call]) -> Result<Vec<Result<Value, KojiError>>, KojiError> {
-        self.ensure_login()?;
         let mut outcomes = Vec::with_capacity(calls.len());
         for chunk in calls.chunks(MULTICALL_CHUNK) {
-            let value = self.send(&wire::multicall(chunk))?;
+            let value = self.with_session(|| self.send(&wire::multicall(chunk)))?;
             let results = wire::read_multicall(value, chunk.len())
                 .map_err(|e| self.protocol("multiCall", e))?;
             outcomes.extend(results.into_iter().zip(chunk).map(|(r, call)| {
@@ -155,6 +166,26 @@ impl KojiHub {
             }));
         }
         Ok(outcomes)
+    }
+
+    /// Runs `send` logged in (when a client certificate is configured); when the hub says the
+    /// session expired or is unknown, logs in again and sends once more.
+    fn with_session(
+        &self,
+        send: impl Fn() -> Result<Value, KojiError>,
+    ) -> Result<Value, KojiError> {
+        self.ensure_login()?;
+        match send() {
+            Err(KojiError::Fault { fault, .. })
+                if self.settings.client_cert.is_some() && SESSION_FAULTS.contains(&fault.code) =>
+            {
+                tracing::info!(hub = %self.settings.url, "Koji session expired; logging in again");
+                *self.lock_session() = None;
+                self.ensure_login()?;
+                send()
+            }
+            other => other,
+        }
     }
 
     fn protocol(&self, method: &str, e: WireError) -> KojiError {
@@ -173,7 +204,7 @@ impl KojiHub {
         if self.lock_session().is_some() {
             return Ok(());
         }
-        let value = self.send(&Call::new("sslLogin"))?;
+        let value = self.send_unlogged(&Call::new("sslLogin"))?;
         let read = || -> Result<Session, WireError> {
             let r = Record::of(&value, "session")?;
             Ok(Session {
@@ -193,8 +224,31 @@ impl KojiHub {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Sends `call`, retrying transport errors, 5xx statuses and "try later" faults.
+    /// Sends `call` in the session, if there is one. A session's calls are numbered and the
+    /// hub refuses them out of order, so they are sent one at a time.
     fn send(&self, call: &Call) -> Result<Value, KojiError> {
+        let mut session = self.lock_session();
+        match session.as_mut() {
+            Some(session) => self.send_with(call, Some(session)),
+            None => {
+                drop(session);
+                self.send_with(call, None)
+            }
+        }
+    }
+
+    /// Sends `call` without a session.
+    fn send_unlogged(&self, call: &Call) -> Result<Value, KojiError> {
+        self.send_with(call, None)
+    }
+
+    /// Sends `call`, retrying transport errors, 5xx statuses and "try later" faults, each
+    /// attempt numbered in `session`; retries stop when the compose must stop.
+    fn send_with(
+        &self,
+        call: &Call,
+        mut session: Option<&mut Session>,
+    ) -> Result<Value, KojiError> {
         let body = call.to_xml().map_err(|e| self.protocol(&call.method, e))?;
         let attempts = self.settings.attempts.max(1);
         let mut wait = self.settings.backoff;
@@ -202,7 +256,11 @@ impl KojiHub {
         for attempt in 1..=attempts {
             if attempt > 1 {
                 tracing::warn!(hub = %self.settings.url, method = %call.method, attempt, error = %last, "retrying Koji call");
-                std::thread::sleep(wait);
+                crate::cancel::sleep_before_retry(wait).map_err(|cause| KojiError::Stopped {
+                    hub: self.settings.url.clone(),
+                    cause,
+                    last: last.clone(),
+                })?;
                 wait = wait.saturating_mul(2);
             }
             let mut request = self
@@ -210,7 +268,7 @@ impl KojiHub {
                 .post(&self.settings.url)
                 .header(reqwest::header::CONTENT_TYPE, "text/xml")
                 .body(body.clone());
-            if let Some(session) = self.lock_session().as_mut() {
+            if let Some(session) = session.as_deref_mut() {
                 session.callnum += 1;
                 request = request
                     .header("Koji-Session-Id", session.id.to_string())

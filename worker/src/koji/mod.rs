@@ -26,6 +26,9 @@ pub struct Koji {
     pub cache_max_bytes: u64,
     /// Age after which downloaded packages are pruned.
     pub cache_max_age: Duration,
+    /// Files used this recently may belong to a running compose and are never pruned (the
+    /// longest a compose runs).
+    pub protect: Duration,
     /// When this process last pruned the cache.
     last_prune: Mutex<Option<Instant>>,
 }
@@ -71,6 +74,7 @@ impl Koji {
             store,
             cache_max_bytes: koji.cache_max_bytes,
             cache_max_age: Duration::from_secs(koji.cache_max_age_seconds),
+            protect: Duration::from_secs(config.workers.generate_timeout_seconds),
             last_prune: Mutex::new(None),
         }))
     }
@@ -108,6 +112,7 @@ impl Koji {
             &self.store.cache_root(),
             self.cache_max_bytes,
             self.cache_max_age,
+            self.protect,
         ) {
             Ok(p) if p.files > 0 => {
                 tracing::info!(

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use odcs_common::arch::compatible_arches;
+use odcs_common::reason::listed;
 use odcs_common::spec::Sigkeys;
 use thiserror::Error;
 
@@ -17,13 +18,13 @@ use crate::package::sigkey::{describe_keys, key_accepts};
 #[non_exhaustive]
 pub enum RpmsError {
     /// Builds that do not exist.
-    #[error("Unknown Koji builds: {}", .0.join(", "))]
+    #[error("Unknown Koji builds: {}", listed(.0, ", "))]
     UnknownBuilds(Vec<String>),
     /// Builds that are not complete.
-    #[error("Koji builds not complete: {}", .0.join(", "))]
+    #[error("Koji builds not complete: {}", listed(.0, ", "))]
     IncompleteBuilds(Vec<String>),
     /// RPMs without a signed copy for any accepted key.
-    #[error("RPMs not signed with any of the keys {}: {}", describe_keys(.keys), .rpms.join("; "))]
+    #[error("RPMs not signed with any of the keys {}: {}", describe_keys(.keys), listed(.rpms, "; "))]
     Unsigned {
         /// The accepted keys in order.
         keys: Vec<String>,

@@ -49,6 +49,14 @@ pub enum StorageError {
         /// The last error.
         reason: String,
     },
+    /// Downloading stopped because the compose must stop (its deadline, a lost lease).
+    #[error("downloading stopped: {cause}; the last attempt failed with: {last}")]
+    Stopped {
+        /// Why.
+        cause: crate::cancel::Cancelled,
+        /// The last error.
+        last: String,
+    },
     /// The cache could not be written.
     #[error("package cache {path}: {source}")]
     Io {
@@ -69,7 +77,8 @@ impl StorageError {
             StorageError::Io { source, .. } => crate::durable::is_transient_io(source),
             StorageError::NotConfigured
             | StorageError::Missing { .. }
-            | StorageError::Mismatch { .. } => false,
+            | StorageError::Mismatch { .. }
+            | StorageError::Stopped { .. } => false,
         }
     }
 }
@@ -177,6 +186,7 @@ impl PackageStore {
             }
             let cached = self.cached_path(w);
             if cached.is_file() {
+                touch(&cached);
                 paths[i] = Some(cached);
             } else {
                 missing.push(i);
@@ -220,20 +230,34 @@ impl PackageStore {
         let results = Mutex::new(Vec::with_capacity(indices.len()));
         let first_error: Mutex<Option<StorageError>> = Mutex::new(None);
         let threads = self.settings.parallel.clamp(1, 64).min(indices.len());
+        // Download threads stop with the compose that started them.
+        let cancel = crate::cancel::current();
         std::thread::scope(|scope| {
             for _ in 0..threads {
-                scope.spawn(|| loop {
-                    if failed.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&i) = indices.get(n) else { return };
-                    match self.download(&wanted[i]) {
-                        Ok(done) => lock(&results).push((i, done)),
-                        Err(e) => {
-                            failed.store(true, Ordering::Relaxed);
-                            lock(&first_error).get_or_insert(e);
+                scope.spawn(|| {
+                    let _current = cancel.as_ref().map(crate::cancel::Cancel::enter);
+                    loop {
+                        if failed.load(Ordering::Relaxed) {
                             return;
+                        }
+                        if let Some(Err(cause)) = cancel.as_ref().map(crate::cancel::Cancel::check)
+                        {
+                            failed.store(true, Ordering::Relaxed);
+                            lock(&first_error).get_or_insert(StorageError::Stopped {
+                                cause,
+                                last: "no download failed".into(),
+                            });
+                            return;
+                        }
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&i) = indices.get(n) else { return };
+                        match self.download(&wanted[i]) {
+                            Ok(done) => lock(&results).push((i, done)),
+                            Err(e) => {
+                                failed.store(true, Ordering::Relaxed);
+                                lock(&first_error).get_or_insert(e);
+                                return;
+                            }
                         }
                     }
                 });
@@ -273,7 +297,12 @@ impl PackageStore {
         let mut last: Option<StorageError> = None;
         for attempt in 1..=attempts {
             if attempt > 1 {
-                std::thread::sleep(wait);
+                if let Err(cause) = crate::cancel::sleep_before_retry(wait) {
+                    return Err(StorageError::Stopped {
+                        cause,
+                        last: last.map(|e| e.to_string()).unwrap_or_default(),
+                    });
+                }
                 wait = wait.saturating_mul(2);
             }
             let outcome = self
@@ -337,8 +366,10 @@ impl PackageStore {
     }
 }
 
-/// Checks a downloaded file against Koji's record: the same NVRA, the same header and
-/// payload (rpm's MD5, which signing leaves alone), the unsigned size, the signing key.
+/// Checks a downloaded file against Koji's record: the same NVRA; the MD5 of its header and
+/// payload, computed, equal to Koji's payload hash (and to what its signature header says);
+/// the unsigned file's size, or for a signed copy the size of its header and payload; the
+/// signing key.
 fn verify(w: &WantedRpm, url: &str, path: &Path) -> Result<(), StorageError> {
     let mismatch = |reason: String| StorageError::Mismatch {
         nvra: w.rpm.nvra(),
@@ -349,17 +380,24 @@ fn verify(w: &WantedRpm, url: &str, path: &Path) -> Result<(), StorageError> {
     if identity.nvra != w.rpm.nvra() {
         return Err(mismatch(format!("the file is {}", identity.nvra)));
     }
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let computed = header_and_payload_md5(path, identity.header_start)
+        .map_err(|e| mismatch(format!("cannot read it back: {e}")))?;
+    if !w.rpm.payloadhash.is_empty() && !computed.eq_ignore_ascii_case(&w.rpm.payloadhash) {
+        return Err(mismatch(format!(
+            "header and payload MD5 {computed}, Koji recorded {}",
+            w.rpm.payloadhash
+        )));
+    }
     if let Some(sigmd5) = &identity.sigmd5 {
-        if !w.rpm.payloadhash.is_empty() && !sigmd5.eq_ignore_ascii_case(&w.rpm.payloadhash) {
+        if !sigmd5.eq_ignore_ascii_case(&computed) {
             return Err(mismatch(format!(
-                "payload hash {sigmd5}, Koji recorded {}",
-                w.rpm.payloadhash
+                "its signature header says MD5 {sigmd5}, its content has {computed}"
             )));
         }
     }
     match &w.sigkey {
         None => {
-            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
             if i64::try_from(size).ok() != Some(w.rpm.size) {
                 return Err(mismatch(format!(
                     "{size} bytes, Koji recorded {}",
@@ -374,9 +412,44 @@ fn verify(w: &WantedRpm, url: &str, path: &Path) -> Result<(), StorageError> {
                     identity.sigkey.as_deref().unwrap_or("no key")
                 )));
             }
+            // Signing changes only the signature header: what follows it is the unsigned
+            // file's, which is longer by its own lead and signature header.
+            let content = size.saturating_sub(identity.header_start);
+            let unsigned = u64::try_from(w.rpm.size).unwrap_or(0);
+            if w.rpm.size > 0 && content >= unsigned {
+                return Err(mismatch(format!(
+                    "its header and payload take {content} bytes, more than the {unsigned} \
+                     bytes of the whole unsigned file"
+                )));
+            }
         }
     }
     Ok(())
+}
+
+/// The MD5 of the bytes of `path` from `start` to the end: an RPM's header and payload.
+fn header_and_payload_md5(path: &Path, start: u64) -> std::io::Result<String> {
+    use md5::{Digest, Md5};
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(start))?;
+    let mut hash = Md5::new();
+    let mut buf = vec![0u8; 1024 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    Ok(hex::encode(hash.finalize()))
+}
+
+/// Marks a cached file used now: eviction goes by last use.
+fn touch(path: &Path) {
+    if let Ok(file) = std::fs::OpenOptions::new().write(true).open(path) {
+        let _ = file.set_modified(SystemTime::now());
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -392,35 +465,46 @@ pub struct Pruned {
     pub bytes: u64,
 }
 
-/// Removes cached packages older than `max_age`, then the oldest until the cache holds at most
-/// `max_bytes`, and leftover partial downloads older than an hour. Composes keep their own hard
-/// links, so pruning never breaks one.
-pub fn prune(root: &Path, max_bytes: u64, max_age: Duration) -> std::io::Result<Pruned> {
+/// Removes cached packages unused for `max_age`, then the least recently used until the cache
+/// holds at most `max_bytes`, and leftover partial downloads older than an hour. A file used
+/// within `protect` (a running compose may be about to place it) is never removed. Composes
+/// keep their own hard links, so pruning never breaks a finished one.
+pub fn prune(
+    root: &Path,
+    max_bytes: u64,
+    max_age: Duration,
+    protect: Duration,
+) -> std::io::Result<Pruned> {
     let now = SystemTime::now();
     let mut files = Vec::new();
     collect_files(root, &mut files)?;
     let mut pruned = Pruned::default();
     let mut kept = Vec::new();
     let mut total = 0u64;
-    for (path, size, modified) in files {
-        let age = now.duration_since(modified).unwrap_or_default();
+    for (path, size, used) in files {
+        let unused = now.duration_since(used).unwrap_or_default();
         let partial = path
             .file_name()
             .is_some_and(|n| n.to_string_lossy().contains(".part-"));
-        if age > max_age || (partial && age > Duration::from_secs(3600)) {
+        let expired = unused > max_age.max(protect)
+            || (partial && unused > Duration::from_secs(3600).max(protect));
+        if expired {
             if remove(&path)? {
                 pruned.files += 1;
                 pruned.bytes += size;
             }
         } else if !partial {
             total += size;
-            kept.push((path, size, modified));
+            kept.push((path, size, used, unused));
         }
     }
-    kept.sort_by_key(|(_, _, modified)| *modified);
-    for (path, size, _) in kept {
+    kept.sort_by_key(|(_, _, used, _)| *used);
+    for (path, size, _, unused) in kept {
         if total <= max_bytes {
             break;
+        }
+        if unused <= protect {
+            continue;
         }
         if remove(&path)? {
             pruned.files += 1;
@@ -488,7 +572,7 @@ mod tests {
         file(&root.join("unsigned/cc/newer.rpm"), 100, day);
         file(&root.join("unsigned/dd/new.rpm"), 100, Duration::ZERO);
         file(&root.join("unsigned/dd/.x.part-1-2"), 5, day);
-        let pruned = prune(&root, 250, day * 7).expect("prunes");
+        let pruned = prune(&root, 250, day * 7, Duration::from_secs(3600)).expect("prunes");
         assert_eq!(pruned.files, 3);
         assert_eq!(pruned.bytes, 115);
         assert!(
@@ -497,6 +581,11 @@ mod tests {
         );
         assert!(!root.join("unsigned/bb/older.rpm").exists());
         assert!(root.join("unsigned/cc/newer.rpm").exists());
+        assert!(root.join("unsigned/dd/new.rpm").exists());
+
+        // A file a running compose used moments ago stays, whatever the size limit.
+        let pruned = prune(&root, 0, day * 7, Duration::from_secs(3600)).expect("prunes");
+        assert_eq!(pruned.files, 1, "only the day-old file goes");
         assert!(root.join("unsigned/dd/new.rpm").exists());
         let _ = std::fs::remove_dir_all(&root);
     }

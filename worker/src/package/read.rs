@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rpm::{IndexSignatureTag, IndexTag};
@@ -41,32 +42,42 @@ const RPMFILE_GHOST: u32 = 1 << 6;
 const S_IFMT: u16 = 0o170000;
 const S_IFDIR: u16 = 0o040000;
 
-/// How much of a file is mapped at a time: the header is parsed from the first window and
-/// every window is hashed in place and unmapped, so there is no copy through a buffer and
-/// memory stays flat however big packages are.
-const WINDOW: u64 = 1024 * 1024;
+/// How much of a file is read at a time: the header is parsed from the first window and every
+/// window is hashed as it is read, so memory stays flat however big packages are. Files are
+/// read, not mapped: a file truncated underneath is a read error naming it, not a SIGBUS.
+const WINDOW: usize = 1024 * 1024;
 
-/// Maps `len` bytes of `file` from `offset`, read-only, with the pages populated up front
-/// (one fault per window instead of one per page).
-fn map_window(file: &File, offset: u64, len: u64) -> std::io::Result<memmap2::Mmap> {
-    let len = usize::try_from(len).map_err(std::io::Error::other)?;
-    // SAFETY: the mapping is read-only and private to this call. Package files are not
-    // modified in place while a compose reads them; if one were truncated underneath, the
-    // read would fault, which is why composes read from immutable storage.
-    #[allow(unsafe_code)]
-    unsafe {
-        memmap2::MmapOptions::new()
-            .offset(offset)
-            .len(len)
-            .populate()
-            .map(file)
+/// Runs `parse` on `rpm`'s header parser, turning a panic inside it (malformed headers can make
+/// the `rpm` crate index out of bounds) into a reason.
+fn guarded<T>(parse: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(format!("its header is malformed ({what})"))
+    })
+}
+
+/// Reads up to `buf.len()` bytes, fewer only at the end of the file.
+fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(filled)
 }
 
 /// Reads the package at `path`: its header, its file list and its checksum.
 ///
 /// The file is read once, front to back. Its modification time becomes `time_file`, as
-/// createrepo_c records it.
+/// createrepo_c records it. A malformed, truncated or changing file is an error naming it.
 pub fn read_package(path: &Path) -> Result<PackageInfo, ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_owned(),
@@ -76,8 +87,11 @@ pub fn read_package(path: &Path) -> Result<PackageInfo, ReadError> {
         path: path.to_owned(),
         reason,
     };
-    let file = File::open(path).map_err(io)?;
+    let mut file = File::open(path).map_err(io)?;
     let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(invalid("not a regular file".into()));
+    }
     let size = meta.len();
     let time_file = meta
         .modified()
@@ -88,26 +102,38 @@ pub fn read_package(path: &Path) -> Result<PackageInfo, ReadError> {
         return Err(invalid("the file is empty".into()));
     }
     let mut hash = Sha256::new();
-    let first = map_window(&file, 0, size.min(WINDOW)).map_err(io)?;
-    let pkg = match rpm::PackageMetadata::parse(&mut std::io::Cursor::new(&first[..])) {
-        Ok(pkg) => pkg,
-        // A header longer than the first window: parse it from the file instead.
-        Err(_) if size > WINDOW => {
-            let mut reader = std::io::BufReader::new(File::open(path).map_err(io)?);
-            rpm::PackageMetadata::parse(&mut reader).map_err(|e| invalid(e.to_string()))?
+    let mut buf = vec![0u8; WINDOW];
+    let first = read_full(&mut file, &mut buf).map_err(io)?;
+    let pkg = guarded(|| {
+        match rpm::PackageMetadata::parse(&mut std::io::Cursor::new(&buf[..first])) {
+            Ok(pkg) => Ok(pkg),
+            // A header longer than the first window: parse it from the file instead.
+            Err(_) if first == WINDOW => {
+                let reader = File::open(path).map_err(|e| e.to_string())?;
+                rpm::PackageMetadata::parse(&mut std::io::BufReader::new(reader))
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
         }
-        Err(e) => return Err(invalid(e.to_string())),
-    };
-    hash.update(&first[..]);
-    drop(first);
-    let mut offset = WINDOW;
-    while offset < size {
-        let window = map_window(&file, offset, (size - offset).min(WINDOW)).map_err(io)?;
-        hash.update(&window[..]);
-        offset += WINDOW;
+    })
+    .map_err(invalid)?;
+    hash.update(&buf[..first]);
+    let mut read = first as u64;
+    loop {
+        let n = read_full(&mut file, &mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+        read += n as u64;
+    }
+    if read != size {
+        return Err(invalid(format!(
+            "the file changed while it was read ({size} bytes, then {read})"
+        )));
     }
     let checksum = hex::encode(hash.finalize());
-    parse(&pkg, size, time_file, checksum).map_err(invalid)
+    guarded(|| parse(&pkg, size, time_file, checksum)).map_err(invalid)
 }
 
 /// Turns a parsed header into repodata's view of the package.
@@ -385,6 +411,8 @@ pub struct HeaderIdentity {
     pub sigmd5: Option<String>,
     /// The short ID of the signing key, lower-case hex, when signed.
     pub sigkey: Option<String>,
+    /// Where the header starts (after the lead and the signature header).
+    pub header_start: u64,
 }
 
 /// Reads the identity of the package at `path` (its headers only).
@@ -393,34 +421,33 @@ pub fn read_identity(path: &Path) -> Result<HeaderIdentity, ReadError> {
         path: path.to_owned(),
         source,
     })?;
-    let pkg = rpm::PackageMetadata::parse(&mut std::io::BufReader::new(file)).map_err(|e| {
-        ReadError::Invalid {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        }
-    })?;
-    let invalid = |e: rpm::Error| ReadError::Invalid {
+    guarded(|| {
+        let pkg = rpm::PackageMetadata::parse(&mut std::io::BufReader::new(file))
+            .map_err(|e| e.to_string())?;
+        let arch = if pkg.is_source_package() {
+            "src"
+        } else {
+            pkg.get_arch().map_err(|e| e.to_string())?
+        };
+        Ok(HeaderIdentity {
+            nvra: format!(
+                "{}-{}-{}.{arch}",
+                pkg.get_name().map_err(|e| e.to_string())?,
+                pkg.get_version().map_err(|e| e.to_string())?,
+                pkg.get_release().map_err(|e| e.to_string())?
+            ),
+            sigmd5: pkg
+                .signature
+                .get_entry_data_as_binary(IndexSignatureTag::RPMSIGTAG_MD5)
+                .ok()
+                .map(hex::encode),
+            sigkey: signing_key(&pkg),
+            header_start: pkg.get_package_segment_offsets().header,
+        })
+    })
+    .map_err(|reason| ReadError::Invalid {
         path: path.to_owned(),
-        reason: e.to_string(),
-    };
-    let arch = if pkg.is_source_package() {
-        "src"
-    } else {
-        pkg.get_arch().map_err(invalid)?
-    };
-    Ok(HeaderIdentity {
-        nvra: format!(
-            "{}-{}-{}.{arch}",
-            pkg.get_name().map_err(invalid)?,
-            pkg.get_version().map_err(invalid)?,
-            pkg.get_release().map_err(invalid)?
-        ),
-        sigmd5: pkg
-            .signature
-            .get_entry_data_as_binary(IndexSignatureTag::RPMSIGTAG_MD5)
-            .ok()
-            .map(hex::encode),
-        sigkey: signing_key(&pkg),
+        reason,
     })
 }
 

@@ -126,6 +126,8 @@ pub struct PackageCache {
     path: PathBuf,
     conn: Mutex<SqliteConnection>,
     writer: Mutex<SqliteConnection>,
+    /// When this process last pruned the cache.
+    last_prune: Mutex<Option<std::time::Instant>>,
 }
 
 const SCHEMA: &str = "
@@ -185,6 +187,7 @@ impl PackageCache {
             path,
             conn: Mutex::new(conn),
             writer: Mutex::new(writer),
+            last_prune: Mutex::new(None),
         })
     }
 
@@ -215,6 +218,7 @@ impl PackageCache {
             path,
             conn: Mutex::new(conn),
             writer: Mutex::new(writer),
+            last_prune: Mutex::new(None),
         })
     }
 
@@ -243,6 +247,7 @@ impl PackageCache {
                 query = query.bind::<Text, _>(key.0.clone());
             }
             let rows: Vec<Row> = query.load(&mut *conn).map_err(|e| self.error(e))?;
+            self.touch("packages", rows.iter().map(|r| r.key.as_str()));
             for row in rows {
                 let Ok(summary) = serde_json::from_str::<PackageSummary>(&row.summary) else {
                     continue;
@@ -301,6 +306,7 @@ impl PackageCache {
                 query = query.bind::<Text, _>(key.clone());
             }
             let rows: Vec<BlockRow> = query.load(&mut *conn).map_err(|e| self.error(e))?;
+            self.touch("blocks", rows.iter().map(|r| r.key.as_str()));
             found.extend(rows.into_iter().map(|r| (r.key, r.packed)));
         }
         Ok(found)
@@ -327,8 +333,33 @@ impl PackageCache {
         .map_err(|e| self.error(e))
     }
 
-    /// Removes entries not used since `before` (seconds since the epoch); returns how many.
-    pub fn prune(&self, before: i64) -> Result<usize, CacheError> {
+    /// Marks the entries of `table` under `keys` used now, so pruning goes by last use. Best
+    /// effort: a cache that cannot be written still serves.
+    fn touch<'k>(&self, table: &str, keys: impl Iterator<Item = &'k str>) {
+        let keys: Vec<&str> = keys.collect();
+        if keys.is_empty() {
+            return;
+        }
+        let Ok(mut conn) = self.writer.lock() else {
+            return;
+        };
+        let now = unix_now();
+        for batch in keys.chunks(LOOKUP_BATCH) {
+            let placeholders = vec!["?"; batch.len()].join(",");
+            let sql = format!("UPDATE {table} SET used_at = ? WHERE key IN ({placeholders})");
+            let mut query = diesel::sql_query(sql).into_boxed().bind::<BigInt, _>(now);
+            for key in batch {
+                query = query.bind::<Text, _>(*key);
+            }
+            let _ = query.execute(&mut *conn);
+        }
+    }
+
+    /// Removes entries unused for `max_age`, then the least recently used until the cache
+    /// holds at most `max_bytes` of metadata; returns how many went.
+    pub fn prune(&self, max_age: std::time::Duration, max_bytes: u64) -> Result<usize, CacheError> {
+        let before =
+            unix_now().saturating_sub(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX));
         let mut conn = self.writer.lock().map_err(|e| self.error(e))?;
         let mut removed = 0;
         for table in ["packages", "blocks"] {
@@ -337,6 +368,98 @@ impl PackageCache {
                 .execute(&mut *conn)
                 .map_err(|e| self.error(e))?;
         }
+        #[derive(QueryableByName)]
+        struct Size {
+            #[diesel(sql_type = Nullable<BigInt>)]
+            bytes: Option<i64>,
+        }
+        let size = |conn: &mut SqliteConnection| -> Result<u64, CacheError> {
+            let row: Size = diesel::sql_query(
+                "SELECT (SELECT COALESCE(SUM(length(summary) + length(primary_xml) + \
+                 length(filelists_xml) + length(other_xml)), 0) FROM packages) + \
+                 (SELECT COALESCE(SUM(length(packed)), 0) FROM blocks) AS bytes",
+            )
+            .get_result(conn)
+            .map_err(|e| self.error(e))?;
+            Ok(u64::try_from(row.bytes.unwrap_or(0)).unwrap_or(0))
+        };
+        while size(&mut conn)? > max_bytes {
+            let mut gone = 0;
+            for table in ["packages", "blocks"] {
+                gone += diesel::sql_query(format!(
+                    "DELETE FROM {table} WHERE key IN \
+                     (SELECT key FROM {table} ORDER BY used_at LIMIT {PRUNE_BATCH})"
+                ))
+                .execute(&mut *conn)
+                .map_err(|e| self.error(e))?;
+            }
+            if gone == 0 {
+                break;
+            }
+            removed += gone;
+        }
         Ok(removed)
+    }
+
+    /// Prunes (see [`PackageCache::prune`]) unless this process did in the last ten minutes:
+    /// pruning reads the whole cache, which should not follow every compose of a busy worker.
+    pub fn prune_now_and_then(&self, max_age: std::time::Duration, max_bytes: u64) {
+        {
+            let Ok(mut last) = self.last_prune.lock() else {
+                return;
+            };
+            if last.is_some_and(|t| t.elapsed() < PRUNE_INTERVAL) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        match self.prune(max_age, max_bytes) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(entries = n, "pruned the package-metadata cache"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune the package-metadata cache"),
+        }
+    }
+}
+
+/// Entries removed per statement while pruning by size.
+const PRUNE_BATCH: usize = 1000;
+
+/// Least time between two prunings by one process.
+const PRUNE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Seconds since the epoch.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use super::*;
+
+    #[test]
+    fn pruning_keeps_the_recently_used_and_bounds_the_size() {
+        let cache = PackageCache::in_memory().expect("cache");
+        let entry = |n: usize| (format!("block-{n}"), vec![0u8; 1000]);
+        let old = unix_now() - 100 * 86_400;
+        cache.put_blocks(&[entry(1), entry(2)], old).expect("old");
+        cache
+            .put_blocks(&[entry(3), entry(4)], unix_now())
+            .expect("new");
+        // A lookup is a use: block 2 is kept despite its age.
+        assert_eq!(cache.get_blocks(&["block-2".into()]).expect("get").len(), 1);
+        let removed = cache
+            .prune(std::time::Duration::from_secs(30 * 86_400), 1_000_000)
+            .expect("prune");
+        assert_eq!(removed, 1, "only the unused old block goes");
+        let removed = cache
+            .prune(std::time::Duration::from_secs(30 * 86_400), 1500)
+            .expect("prune");
+        assert!(removed >= 2, "{removed}");
+        let left = cache
+            .get_blocks(&["block-2".into(), "block-3".into(), "block-4".into()])
+            .expect("get");
+        assert!(left.len() <= 1, "{left:?}");
     }
 }

@@ -104,32 +104,56 @@ fn gzip_member(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Reads a possibly compressed metadata file whole, choosing the decoder by file name.
-pub fn read_decompressed(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+/// Reads a possibly compressed metadata file whole, choosing the decoder by file name; more than
+/// `max_bytes` (read or decompressed) is an error, so a decompression bomb or `/dev/zero` costs
+/// at most that much memory.
+pub fn read_decompressed(path: &std::path::Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    decompress(name, std::io::BufReader::new(std::fs::File::open(path)?))
+    let file = std::fs::File::open(path)?;
+    decompress(name, std::io::BufReader::new(file), max_bytes)
+}
+
+/// Reads a file whole, refusing one larger than `max_bytes`.
+pub fn read_limited(path: &std::path::Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    limited(file, max_bytes)
+}
+
+/// Everything `input` gives, refusing more than `max_bytes`.
+fn limited(input: impl Read, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    input
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > max_bytes {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("more than {max_bytes} bytes (max_metadata_bytes)"),
+        ));
+    }
+    Ok(out)
 }
 
 /// Decompresses metadata read from `input`, choosing the decoder by the file `name` (gzip,
-/// zstd, xz, bzip2, or none).
-pub fn decompress(name: &str, input: impl Read) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
+/// zstd, xz, bzip2, or none); more than `max_bytes` of output is an error.
+pub fn decompress(name: &str, input: impl Read, max_bytes: u64) -> std::io::Result<Vec<u8>> {
     if name.ends_with(".gz") {
-        flate2::read::MultiGzDecoder::new(input).read_to_end(&mut out)?;
+        limited(flate2::read::MultiGzDecoder::new(input), max_bytes)
     } else if name.ends_with(".zst") {
-        zstd::stream::read::Decoder::new(input)?.read_to_end(&mut out)?;
+        limited(zstd::stream::read::Decoder::new(input)?, max_bytes)
     } else if name.ends_with(".xz") {
-        liblzma::read::XzDecoder::new_multi_decoder(input).read_to_end(&mut out)?;
+        limited(
+            liblzma::read::XzDecoder::new_multi_decoder(input),
+            max_bytes,
+        )
     } else if name.ends_with(".bz2") {
-        bzip2::read::MultiBzDecoder::new(input).read_to_end(&mut out)?;
+        limited(bzip2::read::MultiBzDecoder::new(input), max_bytes)
     } else {
-        let mut input = input;
-        input.read_to_end(&mut out)?;
+        limited(input, max_bytes)
     }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -146,8 +170,26 @@ mod tests {
             std::fs::create_dir_all(&dir).expect("dir");
             let path = dir.join(format!("x.xml{}", compression.suffix()));
             std::fs::write(&path, &packed).expect("write");
-            assert_eq!(read_decompressed(&path).expect("read"), b"<a>hello</a>");
+            assert_eq!(
+                read_decompressed(&path, 1024).expect("read"),
+                b"<a>hello</a>"
+            );
+            let err = read_decompressed(&path, 5).expect_err("over the limit");
+            assert!(err.to_string().contains("more than 5 bytes"), "{err}");
             std::fs::remove_dir_all(dir).ok();
         }
+    }
+}
+
+#[cfg(test)]
+mod bomb_tests {
+    use super::*;
+
+    #[test]
+    fn a_decompression_bomb_stops_at_the_limit() {
+        let bomb = Compression::Zstd.pack(&vec![0u8; 64 * 1024 * 1024]);
+        assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
+        let err = decompress("x.zst", bomb.as_slice(), 1024 * 1024).expect_err("bomb");
+        assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
     }
 }

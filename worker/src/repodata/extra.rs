@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::compress::{read_decompressed, Compression};
+use super::compress::{read_decompressed, read_limited, Compression};
 use super::repomd::{parse_locations, RepomdRecord};
 use super::RepodataError;
 use crate::durable::write_synced;
@@ -15,9 +15,15 @@ use crate::durable::write_synced;
 pub struct ExtraMetadata {
     /// `modules`, `group` or `updateinfo`.
     pub kind: String,
-    /// The source file (compressed or not).
+    /// The source file (compressed or not), its real path.
     pub source: PathBuf,
+    /// The most it may hold decompressed.
+    pub max_bytes: u64,
 }
+
+/// Finds the real path of a file a repository's repomd.xml points at, or says why it may not
+/// be read.
+pub type Resolver<'a> = &'a dyn Fn(&Path) -> Result<PathBuf, String>;
 
 /// Record types carried over, with the file name stem each is written as.
 const CARRIED: &[(&str, &str)] = &[
@@ -28,17 +34,44 @@ const CARRIED: &[(&str, &str)] = &[
 
 impl ExtraMetadata {
     /// The carried metadata of the repository at `repo_dir`, from its repodata/repomd.xml
-    /// (none when it has no repodata).
+    /// (none when it has no repodata). For a directory one trusts (`createrepo`): files are
+    /// read through their real paths, which must lie inside `repo_dir`.
     pub fn from_repository(repo_dir: &Path) -> Result<Vec<ExtraMetadata>, RepodataError> {
-        let repomd_path = repo_dir.join("repodata").join("repomd.xml");
-        let Ok(text) = std::fs::read_to_string(&repomd_path) else {
+        let repomd = repo_dir.join("repodata").join("repomd.xml");
+        if !repomd.exists() {
             return Ok(Vec::new());
-        };
-        let records = parse_locations(&text).map_err(|reason| RepodataError::Extra {
-            kind: "repomd".into(),
-            path: repomd_path.clone(),
-            reason,
+        }
+        let root = std::fs::canonicalize(repo_dir).map_err(|e| RepodataError::Write {
+            path: repo_dir.to_owned(),
+            source: e,
         })?;
+        let inside = |path: &Path| -> Result<PathBuf, String> {
+            std::fs::canonicalize(path)
+                .ok()
+                .filter(|real| real.starts_with(&root) && real.is_file())
+                .ok_or_else(|| "the file lies outside the repository".to_owned())
+        };
+        Self::from_repomd(repo_dir, &repomd, &inside, super::MAX_METADATA_BYTES)
+    }
+
+    /// The carried metadata `repomd` (a repository's repomd.xml, already resolved) lists, each
+    /// file's real path given by `resolve`, none holding more than `max_bytes`.
+    pub fn from_repomd(
+        repo_dir: &Path,
+        repomd: &Path,
+        resolve: Resolver<'_>,
+        max_bytes: u64,
+    ) -> Result<Vec<ExtraMetadata>, RepodataError> {
+        let failed = |kind: &str, path: &Path, reason: String| RepodataError::Extra {
+            kind: kind.into(),
+            path: path.to_owned(),
+            reason,
+        };
+        let text = read_limited(repomd, super::MAX_REPOMD_BYTES)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned()))
+            .map_err(|reason| failed("repomd", repomd, reason))?;
+        let records = parse_locations(&text).map_err(|reason| failed("repomd", repomd, reason))?;
         let mut extra = Vec::new();
         for (kind, _) in CARRIED {
             // comps may be listed plain ("group") or only compressed ("group_gz").
@@ -48,17 +81,22 @@ impl ExtraMetadata {
                     .flatten()
             });
             if let Some(record) = record {
-                let source = repo_dir.join(&record.location);
-                if !source.starts_with(repo_dir) || record.location.contains("..") {
-                    return Err(RepodataError::Extra {
-                        kind: (*kind).into(),
-                        path: source,
-                        reason: "the location points outside the repository".into(),
-                    });
+                let listed = repo_dir.join(&record.location);
+                if !listed.starts_with(repo_dir)
+                    || Path::new(&record.location).is_absolute()
+                    || record.location.contains("..")
+                {
+                    return Err(failed(
+                        kind,
+                        &listed,
+                        "the location points outside the repository".into(),
+                    ));
                 }
+                let source = resolve(&listed).map_err(|reason| failed(kind, &listed, reason))?;
                 extra.push(ExtraMetadata {
                     kind: (*kind).into(),
                     source,
+                    max_bytes,
                 });
             }
         }
@@ -77,11 +115,12 @@ impl ExtraMetadata {
             .iter()
             .find(|(kind, _)| *kind == self.kind)
             .map_or("metadata", |(_, stem)| stem);
-        let raw = read_decompressed(&self.source).map_err(|e| RepodataError::Extra {
-            kind: self.kind.clone(),
-            path: self.source.clone(),
-            reason: e.to_string(),
-        })?;
+        let raw =
+            read_decompressed(&self.source, self.max_bytes).map_err(|e| RepodataError::Extra {
+                kind: self.kind.clone(),
+                path: self.source.clone(),
+                reason: e.to_string(),
+            })?;
         let open_checksum = hex::encode(Sha256::digest(&raw));
         let mut records = Vec::new();
         if self.kind == "group" {

@@ -36,6 +36,13 @@ pub use extra::ExtraMetadata;
 pub use repomd::RepomdRecord;
 use xml::Document;
 
+/// The largest repomd.xml read (they are a few KB).
+pub const MAX_REPOMD_BYTES: u64 = 1024 * 1024;
+
+/// The largest metadata file read or decompressed where no configuration says otherwise
+/// (`createrepo` on a trusted directory).
+pub const MAX_METADATA_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
 /// Packages processed together; bounds memory to this many packages' metadata.
 const CHUNK: usize = 64;
 

@@ -93,6 +93,8 @@ classified_errors!(
 pub struct SourceContext<'a> {
     /// Directories `repo` composes may read.
     pub repo_roots: &'a [PathBuf],
+    /// The most one metadata file may hold, read or decompressed.
+    pub max_metadata_bytes: u64,
     /// Reads remote files.
     pub fetcher: &'a Fetcher,
     /// The Koji hub and storage, when configured.
@@ -112,6 +114,9 @@ impl<'a> SourceContext<'a> {
 pub struct ResolveContext<'a> {
     /// The compose's directories.
     pub layout: &'a ComposeLayout,
+    /// The claim's staging directory: a source producing its own result writes the compose's
+    /// tree (what becomes `compose/`) here, and the pipeline puts it in place.
+    pub staging: &'a std::path::Path,
     /// The compose log.
     pub log: &'a ComposeLog,
 }
@@ -155,7 +160,7 @@ impl PackageSet {
 }
 
 /// A result a source produced itself (a `.repo` file pointing at other repositories, a tree
-/// written by an external tool), already in place in the compose's directory.
+/// written by an external tool), written into the claim's staging directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
     /// The compose id the result carries.

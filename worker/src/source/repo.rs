@@ -30,15 +30,14 @@ pub enum RepoSourceError {
         reason: String,
     },
     /// The path (after resolving `..` and symlinks) is outside every allowed root.
-    #[error("repository {path:?} is outside the allowed roots ({roots})")]
+    #[error("repository {path:?} is outside the allowed roots")]
     OutsideRoots {
         /// The requested path.
         path: String,
-        /// The allowed roots.
-        roots: String,
     },
-    /// A package inside is a symlink leading outside the allowed roots.
-    #[error("package {0} is a link to a file outside the allowed roots")]
+    /// A package or metadata file inside is a symlink leading outside the allowed roots, or
+    /// not a regular file.
+    #[error("{0} is a link to a file outside the allowed roots, or not a regular file")]
     EscapingLink(PathBuf),
     /// The repository has no packages.
     #[error("repository {0:?} has no RPM packages")]
@@ -79,29 +78,61 @@ fn under(path: &Path, roots: &[PathBuf]) -> bool {
     roots.iter().any(|root| path.starts_with(root))
 }
 
-/// Resolves `source` (the compose's `source` field) against the allowed `roots`.
-pub fn open(source: &str, roots: &[PathBuf]) -> Result<RepoDirectory, RepoSourceError> {
-    let roots = canonical_roots(roots);
-    if roots.is_empty() {
+/// `path` with `.` and `..` resolved without touching the filesystem.
+fn lexically_normal(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                normal.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
+/// The real path of `path`, a regular file under one of `roots` (read through its real path,
+/// so a symlink cannot lead a compose out of the roots).
+pub fn confined_file(path: &Path, roots: &[PathBuf]) -> Result<PathBuf, RepoSourceError> {
+    let escaping = || RepoSourceError::EscapingLink(path.to_owned());
+    let real = std::fs::canonicalize(path).map_err(|_| escaping())?;
+    if !under(&real, roots) || !real.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(escaping());
+    }
+    Ok(real)
+}
+
+/// Resolves `source` (the compose's `source` field) against the allowed `roots`. Whether a
+/// path outside the roots exists is never told. Carried metadata may hold up to
+/// `max_metadata_bytes`.
+pub fn open(
+    source: &str,
+    roots: &[PathBuf],
+    max_metadata_bytes: u64,
+) -> Result<RepoDirectory, RepoSourceError> {
+    let canonical = canonical_roots(roots);
+    if canonical.is_empty() {
         return Err(RepoSourceError::Disabled);
     }
     let requested = Path::new(source);
     if !requested.is_absolute() {
         return Err(RepoSourceError::NotAbsolute(source.to_owned()));
     }
+    let outside = || RepoSourceError::OutsideRoots {
+        path: source.to_owned(),
+    };
+    let normal = lexically_normal(requested);
+    if !under(&normal, roots) && !under(&normal, &canonical) {
+        return Err(outside());
+    }
     let dir = std::fs::canonicalize(requested).map_err(|e| RepoSourceError::Unreadable {
         path: source.to_owned(),
-        reason: e.to_string(),
+        reason: e.kind().to_string(),
     })?;
-    if !under(&dir, &roots) {
-        return Err(RepoSourceError::OutsideRoots {
-            path: source.to_owned(),
-            roots: roots
-                .iter()
-                .map(|r| r.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
+    if !under(&dir, &canonical) {
+        return Err(outside());
     }
     if !dir.is_dir() {
         return Err(RepoSourceError::Unreadable {
@@ -111,33 +142,42 @@ pub fn open(source: &str, roots: &[PathBuf]) -> Result<RepoDirectory, RepoSource
     }
     let found = find_packages(&dir).map_err(|e| RepoSourceError::Unreadable {
         path: source.to_owned(),
-        reason: e.to_string(),
+        reason: e.reason,
     })?;
     let mut packages = Vec::with_capacity(found.len());
     for input in found {
-        let real = std::fs::canonicalize(&input.path).map_err(|e| RepoSourceError::Unreadable {
-            path: input.path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        if !under(&real, &roots) {
-            return Err(RepoSourceError::EscapingLink(input.path));
-        }
-        packages.push(input.path);
+        packages.push(confined_file(&input.path, &canonical)?);
     }
     if packages.is_empty() {
         return Err(RepoSourceError::Empty(source.to_owned()));
     }
+    let repomd = dir.join("repodata/repomd.xml");
+    let repomd = match repomd.symlink_metadata() {
+        Ok(_) => Some(confined_file(&repomd, &canonical)?),
+        Err(_) => None,
+    };
+    let extra = match &repomd {
+        Some(repomd) => ExtraMetadata::from_repomd(
+            &dir,
+            repomd,
+            &|p| confined_file(p, &canonical).map_err(|e| e.to_string()),
+            max_metadata_bytes,
+        )?,
+        None => Vec::new(),
+    };
     Ok(RepoDirectory {
-        revision: revision(&dir),
-        extra: ExtraMetadata::from_repository(&dir)?,
+        revision: repomd.as_deref().and_then(revision),
+        extra,
         dir,
         packages,
     })
 }
 
-/// The `<revision>` of the repository's repomd.xml, when it has a numeric one.
-fn revision(dir: &Path) -> Option<i64> {
-    let text = std::fs::read_to_string(dir.join("repodata/repomd.xml")).ok()?;
+/// The `<revision>` of a repomd.xml, when it has a numeric one.
+fn revision(repomd: &Path) -> Option<i64> {
+    let text = crate::repodata::compress::read_limited(repomd, crate::repodata::MAX_REPOMD_BYTES)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())?;
     // Validate the document before trusting a value from it.
     parse_locations(&text).ok()?;
     let start = text.find("<revision>")? + "<revision>".len();
@@ -159,7 +199,7 @@ impl LocalRepo {
         ctx: &SourceContext<'_>,
     ) -> Result<LocalRepo, SourceError> {
         Ok(LocalRepo {
-            dir: open(&source.path, ctx.repo_roots)?,
+            dir: open(&source.path, ctx.repo_roots, ctx.max_metadata_bytes)?,
             sigkeys: spec.sigkeys.clone(),
         })
     }

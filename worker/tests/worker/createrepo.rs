@@ -206,7 +206,7 @@ fn modules_metadata_is_carried_over() {
         .iter()
         .find(|r| r.kind == "modules")
         .expect("modules record");
-    let text = odcs_worker::repodata::compress::read_decompressed(&dir.join(&modules.location))
+    let text = odcs_worker::repodata::compress::read_decompressed(&dir.join(&modules.location), 1 << 30)
         .expect("modules file");
     let original = std::fs::read_dir(fixture_repo().join("repodata"))
         .expect("fixture repodata")
@@ -215,7 +215,7 @@ fn modules_metadata_is_carried_over() {
         .expect("fixture modules");
     assert_eq!(
         text,
-        odcs_worker::repodata::compress::read_decompressed(&original.path()).expect("read")
+        odcs_worker::repodata::compress::read_decompressed(&original.path(), 1 << 30).expect("read")
     );
 }
 

@@ -67,7 +67,7 @@ impl KojiWorld {
             cache: Arc::new(
                 PackageCache::open(&self.config.storage.package_cache_dir).expect("cache"),
             ),
-            fetcher: Arc::new(odcs_worker::services::default_fetcher()),
+            fetcher: Arc::new(odcs_worker::services::fetcher(&self.config).expect("fetcher")),
             koji: Koji::from_config(&self.config).expect("koji").map(Arc::new),
         }
     }
@@ -493,7 +493,8 @@ both_stores!(
 
 both_stores!(pungi_compose_takes_the_same_rpms_from_koji, |store| {
     let (w, _) = inherited_world(store);
-    let variant = w.world.scratch.path().join("external/compose/Server");
+    // file:// URLs are read only inside repo_source_roots.
+    let variant = w.world.scratch.path().join("roots/external/compose/Server");
     std::fs::create_dir_all(variant.parent().expect("dir").join("metadata")).expect("dir");
     let rpms = json!({
         "header": {"type": "productmd.rpms", "version": "1.2"},

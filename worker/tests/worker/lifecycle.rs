@@ -10,7 +10,8 @@ use diesel::connection::SimpleConnection;
 use odcs_common::compose::{ComposeId, ComposeState};
 use odcs_common::config::Config;
 use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
-use odcs_common::db::models::{Compose, NewCompose, OutboxMessage};
+use odcs_common::db::models::deployment::MARKER_FILE;
+use odcs_common::db::models::{Compose, Deployment, NewCompose, OutboxMessage};
 use odcs_common::db::testing::{Store, TestDb};
 use odcs_common::db::{migrations, pool, DbPool};
 use odcs_common::dispatch::{Dispatcher, LocalQueue};
@@ -91,7 +92,7 @@ impl World {
             config: self.config.clone(),
             pool: self.pool.clone(),
             cache: Arc::new(PackageCache::open(&self.scratch.path().join("cache")).expect("cache")),
-            fetcher: Arc::new(odcs_worker::services::default_fetcher()),
+            fetcher: Arc::new(odcs_worker::services::fetcher(&self.config).expect("fetcher")),
             koji: None,
         }
     }
@@ -357,6 +358,7 @@ both_stores!(the_beat_requeues_composes_of_dead_workers, |world| {
             to: ComposeState::Failed,
             reason: Some("late".into()),
             held_by: Some("dead"),
+            expired_before: None,
             changes: ComposeChanges::default(),
         },
         &world.config,
@@ -396,14 +398,23 @@ both_stores!(
 );
 
 both_stores!(the_beat_deletes_left_over_directories, |world| {
+    let deployment = Deployment::current(&mut world.pool.get().expect("conn")).expect("deployment");
     let stray = world.config.storage.target_dir.join("odcs-99999");
-    std::fs::create_dir_all(&stray).expect("dir");
+    deployment.mark(&stray).expect("marked as ours");
     let other = world.config.storage.target_dir.join("not-a-compose");
     std::fs::create_dir_all(&other).expect("dir");
+    // Not created by this deployment: another one sharing the directory, or a database
+    // recreated since.
+    let unmarked = world.config.storage.target_dir.join("odcs-99998");
+    std::fs::create_dir_all(&unmarked).expect("dir");
+    let foreign = world.config.storage.target_dir.join("odcs-99997");
+    std::fs::create_dir_all(&foreign).expect("dir");
+    std::fs::write(foreign.join(MARKER_FILE), "another-deployment\n").expect("marker");
     let swept = sweep(&mut world.pool.get().expect("conn"), &world.config, now()).expect("sweep");
     assert_eq!(swept.deleted_dirs, std::slice::from_ref(&stray));
     assert!(!stray.exists());
     assert!(other.exists(), "only compose directories are touched");
+    assert!(unmarked.exists() && foreign.exists(), "only this deployment's");
 });
 
 #[test]
@@ -531,6 +542,7 @@ both_stores!(
                 to: ComposeState::Done,
                 reason: Some(DONE_REASON.into()),
                 held_by: Some("busy"),
+                expired_before: None,
                 changes: ComposeChanges::default(),
             },
             &world.config,

@@ -14,7 +14,7 @@ fn paths_outside_the_roots_are_refused() {
     link_rpms(&fixture_repo(), &outside);
     let roots = [root.clone()];
 
-    let ok = open(&repo.display().to_string(), &roots).expect("inside");
+    let ok = open(&repo.display().to_string(), &roots, 1 << 30).expect("inside");
     assert_eq!(ok.packages.len(), 5);
 
     let cases = [
@@ -27,12 +27,12 @@ fn paths_outside_the_roots_are_refused() {
         (format!("{}/missing", root.display()), "cannot be read"),
     ];
     for (source, message) in cases {
-        let err = open(&source, &roots).expect_err(&source);
+        let err = open(&source, &roots, 1 << 30).expect_err(&source);
         assert!(err.to_string().contains(message), "{source}: {err}");
     }
 
     std::os::unix::fs::symlink(&outside, root.join("link")).expect("symlink");
-    let err = open(&root.join("link").display().to_string(), &roots).expect_err("dir link");
+    let err = open(&root.join("link").display().to_string(), &roots, 1 << 30).expect_err("dir link");
     assert!(matches!(err, RepoSourceError::OutsideRoots { .. }), "{err}");
 
     let sneaky = root.join("sneaky");
@@ -42,16 +42,16 @@ fn paths_outside_the_roots_are_refused() {
         sneaky.join("ed.rpm"),
     )
     .expect("symlink");
-    let err = open(&sneaky.display().to_string(), &roots).expect_err("file link");
+    let err = open(&sneaky.display().to_string(), &roots, 1 << 30).expect_err("file link");
     assert!(matches!(err, RepoSourceError::EscapingLink(_)), "{err}");
 
-    let err = open(&repo.display().to_string(), &[]).expect_err("no roots");
+    let err = open(&repo.display().to_string(), &[], 1 << 30).expect_err("no roots");
     assert!(matches!(err, RepoSourceError::Disabled));
 
     let empty = root.join("empty");
     std::fs::create_dir_all(&empty).expect("dir");
     assert!(matches!(
-        open(&empty.display().to_string(), &roots),
+        open(&empty.display().to_string(), &roots, 1 << 30),
         Err(RepoSourceError::Empty(_))
     ));
 }

@@ -181,15 +181,25 @@ pub fn generate_local(
     use odcs_worker::generate::{self, Engine, Target};
     let cache = odcs_worker::repodata::PackageCache::open(&scratch.join("cache")).expect("cache");
     let roots = [scratch.join("roots")];
-    let fetcher = odcs_worker::services::default_fetcher();
+    // Lookaside repositories of these tests live beside the roots, in the scratch directory.
+    let fetcher = odcs_worker::fetch::Fetcher::new(odcs_worker::fetch::FetchPolicy {
+        timeout: std::time::Duration::from_secs(30),
+        attempts: 2,
+        file_roots: vec![scratch.to_owned()],
+        max_bytes: 1 << 30,
+    })
+    .expect("fetcher");
+    let cancel = odcs_worker::cancel::Cancel::never();
     let engine = Engine {
         sources: odcs_worker::source::SourceContext {
             repo_roots: &roots,
+            max_metadata_bytes: 1 << 30,
             fetcher: &fetcher,
             koji: None,
         },
         cache: &cache,
         compression: odcs_worker::repodata::Compression::Gzip,
+        cancel: &cancel,
     };
     let id = odcs_common::compose::ComposeId(id);
     let log = odcs_worker::compose::ComposeLog::open(
@@ -200,10 +210,14 @@ pub fn generate_local(
     )
     .expect("log");
     let prepared = generate::prepare(spec, &engine)?;
+    let layout = odcs_worker::compose::layout::ComposeLayout::new(&spec.target_dir, id);
     let target = Target {
         id,
         repo_url: String::new(),
         built_at: chrono::Utc::now(),
+        staging: layout.staging_dir("test"),
     };
-    generate::generate(spec, prepared, &target, &engine, &log)
+    let generated = generate::generate(spec, prepared, &target, &engine, &log)?;
+    odcs_worker::compose::publish(&layout, &target.staging)?;
+    Ok(generated)
 }

@@ -274,6 +274,32 @@ impl Compose {
         }
     }
 
+    /// Takes compose `id`'s row until the transaction ends (a write lock on both backends), so
+    /// what is read of it next cannot change under the caller; false when there is no such row.
+    pub fn lock(conn: &mut DbConnection, id: ComposeId) -> QueryResult<bool> {
+        let locked = diesel::update(composes::table.find(id))
+            .set(composes::state.eq(composes::state))
+            .execute(conn)?;
+        Ok(locked == 1)
+    }
+
+    /// Waiting composes whose job was never handed to a queue, submitted before `before`,
+    /// oldest first, at most `limit`: the job outbox.
+    pub fn undispatched(
+        conn: &mut DbConnection,
+        before: NaiveDateTime,
+        limit: i64,
+    ) -> QueryResult<Vec<ComposeId>> {
+        composes::table
+            .filter(composes::state.eq(ComposeState::Wait))
+            .filter(composes::dispatched_at.is_null())
+            .filter(composes::time_submitted.lt(before))
+            .order(composes::id.asc())
+            .select(composes::id)
+            .limit(limit)
+            .load(conn)
+    }
+
     /// How many composes match `filter`.
     pub fn count(conn: &mut DbConnection, filter: &ComposeFilter) -> QueryResult<i64> {
         filtered(filter).count().get_result(conn)
@@ -302,7 +328,8 @@ impl Compose {
             .load(conn)
     }
 
-    /// Moves the expiry of each compose in `ids` to `until`, unless it already expires later.
+    /// Moves the expiry of each done compose in `ids` to `until`, unless it already expires
+    /// later.
     pub fn extend_expiry(
         conn: &mut DbConnection,
         ids: &[ComposeId],
@@ -311,6 +338,7 @@ impl Compose {
         diesel::update(
             composes::table
                 .filter(composes::id.eq_any(ids))
+                .filter(composes::state.eq(ComposeState::Done))
                 .filter(composes::time_to_expire.lt(until)),
         )
         .set(composes::time_to_expire.eq(until))
@@ -363,11 +391,13 @@ impl Compose {
 impl Compose {
     /// Earlier composes with the same request as `compose` (any event) that it might reuse:
     /// done ones newest first, then ones still generating oldest first. Never one that
-    /// itself reuses another, nor one whose stored request cannot be read.
+    /// itself reuses another, one an admin deleted, one past its expiry at `now`, nor one
+    /// whose stored request cannot be read.
     pub fn reuse_candidates(
         conn: &mut DbConnection,
         compose: &Compose,
         spec: &ComposeSpec,
+        now: NaiveDateTime,
     ) -> QueryResult<Vec<Compose>> {
         let candidates = |state: ComposeState| {
             composes::table
@@ -376,6 +406,8 @@ impl Compose {
                 .filter(composes::reused_id.is_null())
                 .filter(composes::state.eq(state))
                 .filter(composes::source.eq(compose.source.clone()))
+                .filter(composes::removed_by.is_null())
+                .filter(composes::time_to_expire.gt(now))
                 .select(Compose::as_select())
         };
         let mut found: Vec<Compose> = candidates(ComposeState::Done)

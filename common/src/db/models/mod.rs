@@ -1,7 +1,9 @@
 //! One module per table: the row type, the insertable type and the queries on them.
 
 pub mod compose;
+pub mod deployment;
 pub mod message;
 
 pub use compose::{Compose, ComposeFilter, ComposeOrder, NewCompose, OrderKey, StateCount};
+pub use deployment::Deployment;
 pub use message::{NewMessage, OutboxMessage};
