@@ -21,6 +21,14 @@ pub const VARIANT: &str = "Temporary";
 /// The log file in a compose's top directory.
 pub const LOG_FILE: &str = "pungi-stderr.log";
 
+/// What the name of a claim's staging directory starts with.
+const STAGING_PREFIX: &str = ".compose-";
+
+/// Whether a compose directory's entry `name` is a claim's staging directory.
+pub fn is_staging_dir(name: &str) -> bool {
+    name.starts_with(STAGING_PREFIX)
+}
+
 /// Paths of one compose.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComposeLayout {
@@ -48,7 +56,7 @@ impl ComposeLayout {
     /// Where the claim `claim` builds `compose/` before it is renamed into place: each claim
     /// has its own, so a worker that lost its lease never writes into another's tree.
     pub fn staging_dir(&self, claim: &str) -> PathBuf {
-        self.top.join(format!(".compose-{claim}"))
+        self.top.join(format!("{STAGING_PREFIX}{claim}"))
     }
 
     /// The log file.

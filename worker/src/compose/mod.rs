@@ -168,6 +168,15 @@ pub fn publish(layout: &ComposeLayout, staging: &Path) -> Result<(), ComposeErro
     }
     std::fs::rename(staging, &final_dir).map_err(io_err("rename into place", &final_dir))?;
     sync_dir(&layout.top)?;
+    // Staging directories of claims that lost the compose (killed, cut off) are garbage now; a
+    // claim still writing into one finds it gone and stops.
+    if let Ok(entries) = std::fs::read_dir(&layout.top) {
+        for entry in entries.filter_map(Result::ok) {
+            if layout::is_staging_dir(&entry.file_name().to_string_lossy()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
     Ok(())
 }
 

@@ -150,6 +150,24 @@ fn parse(
             offsets.payload
         ));
     }
+    // The signature header records the size of the header and payload: a shorter file lost
+    // the end of its payload.
+    let recorded = pkg
+        .signature
+        .get_entry_data_as_u64(IndexSignatureTag::RPMSIGTAG_LONGSIZE)
+        .or_else(|_| {
+            pkg.signature
+                .get_entry_data_as_u32(IndexSignatureTag::RPMSIGTAG_SIZE)
+                .map(u64::from)
+        });
+    if let Ok(recorded) = recorded {
+        let expected = offsets.header.saturating_add(recorded);
+        if size < expected {
+            return Err(format!(
+                "the file is truncated: {size} bytes of the {expected} its header promises"
+            ));
+        }
+    }
     let h = &pkg.header;
     let text = |tag: IndexTag| -> String {
         h.get_entry_data_as_string(tag)

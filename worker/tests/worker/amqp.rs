@@ -23,6 +23,11 @@ fn amqp_url() -> String {
 
 /// An `odcs-worker` subcommand with the world's configuration in its environment.
 pub fn spawn(world: &World, args: &[&str]) -> Child {
+    spawn_with(world, args, &[])
+}
+
+/// [`spawn`], with further (or overriding) environment variables.
+pub fn spawn_with(world: &World, args: &[&str], env: &[(&str, &str)]) -> Child {
     let c = &world.config;
     Command::new(env!("CARGO_BIN_EXE_odcs-worker"))
         .args(args)
@@ -43,6 +48,7 @@ pub fn spawn(world: &World, args: &[&str]) -> Child {
         .env("ODCS_BEAT_INTERVAL_SECONDS", "1")
         .env("ODCS_REDISPATCH_AFTER_SECONDS", "1")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .spawn()
         .expect("odcs-worker starts")
 }
@@ -292,9 +298,14 @@ fn a_killed_worker_s_compose_is_finished_by_another() {
     assert!(top
         .join("compose/Temporary/x86_64/os/repodata/repomd.xml")
         .exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&top)
+        .expect("compose directory")
+        .filter_map(Result::ok)
+        .filter(|e| odcs_worker::compose::layout::is_staging_dir(&e.file_name().to_string_lossy()))
+        .collect();
     assert!(
-        !top.join(".compose.tmp").exists(),
-        "nothing half-written is left"
+        leftovers.is_empty(),
+        "nothing half-written is left: {leftovers:?}"
     );
     terminate(survivor);
     terminate(beat);

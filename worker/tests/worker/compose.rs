@@ -164,10 +164,13 @@ fn dnf_downloads_ed_from_the_compose() {
         .and_then(|rest| rest.split("<location href=\"").nth(1))
         .and_then(|rest| rest.split('"').next())
         .expect("modules record");
-    let carried = odcs_worker::repodata::compress::read_decompressed(&setup
+    let carried = odcs_worker::repodata::compress::read_decompressed(
+        &setup
             .compose_dir(2)
             .join("Temporary/x86_64/os")
-            .join(location), 1 << 30)
+            .join(location),
+        1 << 30,
+    )
     .expect("modules file");
     assert!(String::from_utf8_lossy(&carried).contains("name: testmodule"));
 }

@@ -206,8 +206,9 @@ fn modules_metadata_is_carried_over() {
         .iter()
         .find(|r| r.kind == "modules")
         .expect("modules record");
-    let text = odcs_worker::repodata::compress::read_decompressed(&dir.join(&modules.location), 1 << 30)
-        .expect("modules file");
+    let text =
+        odcs_worker::repodata::compress::read_decompressed(&dir.join(&modules.location), 1 << 30)
+            .expect("modules file");
     let original = std::fs::read_dir(fixture_repo().join("repodata"))
         .expect("fixture repodata")
         .filter_map(Result::ok)
@@ -215,7 +216,8 @@ fn modules_metadata_is_carried_over() {
         .expect("fixture modules");
     assert_eq!(
         text,
-        odcs_worker::repodata::compress::read_decompressed(&original.path(), 1 << 30).expect("read")
+        odcs_worker::repodata::compress::read_decompressed(&original.path(), 1 << 30)
+            .expect("read")
     );
 }
 

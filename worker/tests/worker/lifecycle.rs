@@ -174,6 +174,7 @@ macro_rules! both_stores {
         }
     };
 }
+pub(crate) use both_stores;
 
 both_stores!(a_repo_compose_goes_wait_generating_done, |world| {
     let compose = world.submit_repo();
@@ -414,7 +415,10 @@ both_stores!(the_beat_deletes_left_over_directories, |world| {
     assert_eq!(swept.deleted_dirs, std::slice::from_ref(&stray));
     assert!(!stray.exists());
     assert!(other.exists(), "only compose directories are touched");
-    assert!(unmarked.exists() && foreign.exists(), "only this deployment's");
+    assert!(
+        unmarked.exists() && foreign.exists(),
+        "only this deployment's"
+    );
 });
 
 #[test]

@@ -32,7 +32,8 @@ fn paths_outside_the_roots_are_refused() {
     }
 
     std::os::unix::fs::symlink(&outside, root.join("link")).expect("symlink");
-    let err = open(&root.join("link").display().to_string(), &roots, 1 << 30).expect_err("dir link");
+    let err =
+        open(&root.join("link").display().to_string(), &roots, 1 << 30).expect_err("dir link");
     assert!(matches!(err, RepoSourceError::OutsideRoots { .. }), "{err}");
 
     let sneaky = root.join("sneaky");
