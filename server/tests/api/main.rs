@@ -3,6 +3,7 @@
 mod support;
 
 mod about;
+mod broker_down;
 mod create;
 mod delete;
 mod errors;

@@ -463,6 +463,20 @@ both_stores!(
             "{reason}"
         );
         w.hub.untag_build("base", &gone);
+        // A download of the right size whose payload differs is caught by its digest.
+        let tampered = w.build(rpm("tampered", "1", &[]));
+        w.hub.tag_build("base", &tampered);
+        w.hub
+            .tamper("packages/tampered/1/1/x86_64/tampered-1-1.x86_64.rpm");
+        let (c, _) = w.compose(tag_body("app", json!({})));
+        let reason = c.state_reason.unwrap_or_default();
+        assert!(
+            reason.contains("tampered-1-1.x86_64")
+                && reason.contains("header and payload MD5")
+                && reason.contains("Koji recorded"),
+            "{reason}"
+        );
+        w.hub.untag_build("base", &tampered);
         let leftovers: Vec<_> =
             walkdir::WalkDir::new(w.config.storage.package_cache_dir.join("koji-packages"))
                 .into_iter()
@@ -567,6 +581,40 @@ fn client_certificate_login_over_tls_sends_session_headers() {
         headers.contains(&"Koji-Session-Callnum: 2".to_owned()),
         "{headers:?}"
     );
+
+    // An expired session is replaced by a new login, and the call goes through.
+    hub.expire_sessions();
+    hub.take_calls();
+    assert_eq!(koji.hub.last_event().expect("call").id, hub.last_event());
+    assert_eq!(
+        hub.take_calls(),
+        ["sslLogin", "getLastEvent"],
+        "the refused call is sent again after a new login"
+    );
+    assert!(
+        hub.session_headers()
+            .contains(&"Koji-Session-Id: 4243".to_owned()),
+        "the new session is used"
+    );
+
+    // Calls from many threads share the session; the hub sees their numbers in order.
+    let koji = Arc::new(koji);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let koji = koji.clone();
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|_| koji.hub.tag("t").map(|_| ()))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread
+            .join()
+            .expect("thread")
+            .expect("no call is refused as out of sequence");
+    }
 
     // Without a client certificate the hub refuses the handshake; the error names the hub.
     let anonymous = Koji::from_config(&config(Path::new("")))

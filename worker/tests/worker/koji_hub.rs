@@ -83,9 +83,74 @@ struct State {
     downloads: Vec<String>,
     /// Koji-Session-* headers seen.
     session_headers: Vec<String>,
+    /// Logged-in sessions by id.
+    sessions: BTreeMap<i64, Session>,
+    /// The id the next login gets.
+    next_session: i64,
+    /// Files (paths below the top directory) served with one payload byte changed.
+    tampered: HashSet<String>,
+}
+
+/// A login, checked as a hub checks it: its key, the last call number it used (a hub refuses
+/// numbers that go backwards), and whether it expired.
+#[derive(Debug)]
+struct Session {
+    key: String,
+    last_call: Option<i64>,
+    expired: bool,
 }
 
 impl State {
+    /// Checks a request's Koji-Session-* headers as a hub does: an unknown session or a wrong
+    /// key is an `AuthError`, an expired one `AuthExpired`, a call number not above the last
+    /// one a `SequenceError` (or, when equal, a `RetryError`). Requests without a session are
+    /// anonymous.
+    fn check_session(&mut self, request: &HttpRequest) -> Result<(), Fault> {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let Some(id) = header("Koji-Session-Id") else {
+            return Ok(());
+        };
+        let id: i64 = id
+            .parse()
+            .map_err(|_| Fault::new(1002, format!("Invalid session id: {id:?}")))?;
+        let key = header("Koji-Session-Key").unwrap_or_default();
+        let session = self
+            .sessions
+            .get_mut(&id)
+            .filter(|s| s.key == key)
+            .ok_or_else(|| Fault::new(1002, "Invalid session or session key".to_owned()))?;
+        if session.expired {
+            return Err(Fault::new(1007, format!("session {id} expired")));
+        }
+        if let Some(callnum) = header("Koji-Session-Callnum") {
+            let callnum: i64 = callnum
+                .parse()
+                .map_err(|_| Fault::new(1002, format!("Invalid callnum: {callnum:?}")))?;
+            match session.last_call {
+                Some(last) if last > callnum => {
+                    return Err(Fault::new(
+                        1008,
+                        format!("{last} > {callnum} (session {id})"),
+                    ))
+                }
+                Some(last) if last == callnum => {
+                    return Err(Fault::new(
+                        1009,
+                        format!("unable to retry call {callnum} for session {id}"),
+                    ))
+                }
+                _ => session.last_call = Some(callnum),
+            }
+        }
+        Ok(())
+    }
+
     fn new_event(&mut self) -> i64 {
         self.event += 1;
         self.event
@@ -246,11 +311,24 @@ impl State {
             kwargs.get(name).cloned().or_else(|| args.get(i).cloned())
         };
         match method {
-            "sslLogin" => Ok(Value::Struct(BTreeMap::from([
-                ("session-id".to_owned(), Value::Integer(4242)),
-                ("session-key".to_owned(), s("4242-secret")),
-                ("header-auth".to_owned(), Value::Boolean(true)),
-            ]))),
+            "sslLogin" => {
+                let id = self.next_session;
+                self.next_session += 1;
+                let key = format!("{id}-secret");
+                self.sessions.insert(
+                    id,
+                    Session {
+                        key: key.clone(),
+                        last_call: None,
+                        expired: false,
+                    },
+                );
+                Ok(Value::Struct(BTreeMap::from([
+                    ("session-id".to_owned(), Value::Integer(id as i32)),
+                    ("session-key".to_owned(), s(&key)),
+                    ("header-auth".to_owned(), Value::Boolean(true)),
+                ])))
+            }
             "getLastEvent" => Ok(Value::Struct(BTreeMap::from([
                 ("id".to_owned(), Value::Integer(self.event as i32)),
                 (
@@ -551,6 +629,9 @@ async fn xmlrpc(
             st.session_headers.push(text);
         }
     }
+    if let Err(fault) = st.check_session(&request) {
+        return respond(Err(fault));
+    }
     let Ok(call) = MethodCall::from_xml(&body) else {
         return respond(Err(generic("malformed methodCall")));
     };
@@ -617,12 +698,16 @@ async fn files(
     let mut st = lock(&state);
     st.downloads.push(relative.clone());
     let corrupt = st.corrupt.contains(&relative);
+    let tampered = st.tampered.contains(&relative);
     drop(st);
     match std::fs::read(root.join(&relative)) {
         Ok(mut bytes) => {
             if corrupt {
                 let n = bytes.len();
                 bytes.truncate(n.saturating_sub(100));
+            }
+            if let Some(last) = bytes.last_mut().filter(|_| tampered) {
+                *last ^= 0xff;
             }
             HttpResponse::Ok()
                 .content_type("application/x-rpm")
@@ -680,6 +765,7 @@ impl FakeKoji {
         let state = Arc::new(Mutex::new(State {
             event: 1000,
             next_id: 100,
+            next_session: 4242,
             ..State::default()
         }));
         let secure = tls.is_some();
@@ -875,6 +961,19 @@ impl FakeKoji {
     /// Serves the file at `relative` (below the top directory) truncated.
     pub fn corrupt(&self, relative: &str) {
         self.state().corrupt.insert(relative.to_owned());
+    }
+
+    /// Serves the file at `relative` with the last byte of its payload changed: the same size,
+    /// different content.
+    pub fn tamper(&self, relative: &str) {
+        self.state().tampered.insert(relative.to_owned());
+    }
+
+    /// Expires every session: their next call is answered with `AuthExpired`.
+    pub fn expire_sessions(&self) {
+        for session in self.state().sessions.values_mut() {
+            session.expired = true;
+        }
     }
 
     /// Every method called so far (multicall members included), then forgets them.
