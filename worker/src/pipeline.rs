@@ -222,7 +222,7 @@ impl Worker {
             Err(e) => Ending::Failed(GenerateError::Request(e)),
         };
         match &ending {
-            Ending::Generated(_) => log.line("Compose generated"),
+            Ending::Generated(_) => log.line("Compose generated successfully"),
             Ending::Reused(old) => log.line(format_args!("Reusing compose {}", old.dir_name())),
             Ending::Failed(e) => log.error(e),
         }

@@ -40,18 +40,28 @@ pub async fn with_conn<T: Send + 'static>(
     .map_err(|e| DbError::Task(e.to_string()))?
 }
 
-/// Runs `work` in a transaction, retrying it (a few times, briefly) when SQLite reports the
-/// database busy: a deferred SQLite transaction that reads and then writes fails at once if
-/// another connection wrote in between, and `busy_timeout` does not cover that case.
-/// PostgreSQL transactions are run once.
+/// A statement that writes nothing but makes SQLite take the write lock for its transaction.
+const TAKE_SQLITE_WRITE_LOCK: &str = "UPDATE composes SET id = id WHERE 0";
+
+/// Runs `work` in a transaction that writes. On SQLite it takes the write lock first (what
+/// `BEGIN IMMEDIATE` does), so a busy database is waited for (`busy_timeout`) rather than
+/// failing: a deferred transaction that reads and then writes fails at once if another
+/// connection wrote in between, and `busy_timeout` does not cover that case. A database still
+/// busy after that is tried again a few times, briefly. PostgreSQL transactions are run once.
 pub fn write_transaction<T, F>(conn: &mut DbConnection, mut work: F) -> diesel::QueryResult<T>
 where
     F: FnMut(&mut DbConnection) -> diesel::QueryResult<T>,
 {
+    use diesel::connection::SimpleConnection;
     use diesel::Connection;
     let mut attempt = 0u32;
     loop {
-        let result = conn.transaction(|c| work(c));
+        let result = conn.transaction(|c| {
+            if matches!(c, DbConnection::Sqlite(_)) {
+                c.batch_execute(TAKE_SQLITE_WRITE_LOCK)?;
+            }
+            work(c)
+        });
         match result {
             Err(diesel::result::Error::DatabaseError(_, info))
                 if matches!(conn, DbConnection::Sqlite(_))

@@ -1,4 +1,5 @@
-"""Runs our odcs-server for the reference ODCS client (PyPI `odcs[client]`) to talk to.
+"""Runs our odcs-server for the Python suites (the reference ODCS client, PyPI `odcs[client]`,
+and schemathesis) to talk to.
 
 Each test module gets a server over a fresh SQLite file and one over a fresh PostgreSQL
 database, so the reference client is checked against both stores.
