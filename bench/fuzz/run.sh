@@ -5,8 +5,9 @@
 #
 #   bash bench/fuzz/run.sh [MINUTES] [TARGET...]
 #
-# Needs the nightly toolchain (rustup toolchain install nightly) and cargo-fuzz, which it
-# installs when missing. The corpus grows in ~/.cache/odcs-fuzz-corpus across runs.
+# Needs cargo-fuzz, which it installs when missing. It builds with the toolchain the workspace
+# uses and RUSTC_BOOTSTRAP=1 for the sanitizer flags: current nightlies no longer compile the
+# rustix 0.37 that lapin pulls in. The corpus grows in ~/.cache/odcs-fuzz-corpus across runs.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -16,7 +17,8 @@ targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
   targets=(rpm_header xmlrpc_response repodata lookaside compose_request)
 fi
-command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz --locked
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${ODCS_FUZZ_TARGET_DIR:-$HOME/.cache/odcs-fuzz-target}"
 corpus_root="${ODCS_FUZZ_CORPUS:-$HOME/.cache/odcs-fuzz-corpus}"
 fixtures="${ODCS_TEST_FIXTURE_REPO:-$root/../shared/fixtures/odcs-test-repo}"
@@ -39,7 +41,7 @@ for target in "${targets[@]}"; do
   mkdir -p "$corpus" "$here/artifacts/$target"
   seed "$target" "$seeds"
   echo "== $target: $minutes min"
-  cargo +nightly fuzz run --fuzz-dir "$here" "$target" "$corpus" "$seeds" -- \
+  cargo fuzz run --fuzz-dir "$here" "$target" "$corpus" "$seeds" -- \
     -max_total_time=$((minutes * 60)) -rss_limit_mb=2048 -timeout=20 \
     -artifact_prefix="$here/artifacts/$target/" -print_final_stats=1 2>&1 |
     grep -E '^(#[0-9]+ +DONE|stat::|==[0-9]+==|SUMMARY|thread .* panicked|Done )' || true

@@ -3,6 +3,7 @@
 //! Headers are parsed with the `rpm` crate; the file is memory-mapped once and the same bytes
 //! feed both the header parser and SHA-256, so each package is read exactly once.
 
+mod bounds;
 mod deps;
 mod read;
 pub mod sigkey;

@@ -2,13 +2,14 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use rpm::{IndexSignatureTag, IndexTag};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use super::bounds::check_header_sizes;
 use super::deps::{filter_requires, is_primary_file, Dependency, RawDeps};
 use super::{ChangelogEntry, FileKind, PackageFile, PackageInfo};
 
@@ -101,6 +102,8 @@ pub fn read_package(path: &Path) -> Result<PackageInfo, ReadError> {
     if size == 0 {
         return Err(invalid("the file is empty".into()));
     }
+    check_header_sizes(&mut file, size).map_err(invalid)?;
+    file.rewind().map_err(io)?;
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; WINDOW];
     let first = read_full(&mut file, &mut buf).map_err(io)?;
@@ -435,10 +438,18 @@ pub struct HeaderIdentity {
 
 /// Reads the identity of the package at `path` (its headers only).
 pub fn read_identity(path: &Path) -> Result<HeaderIdentity, ReadError> {
-    let file = File::open(path).map_err(|source| ReadError::Io {
+    let io = |source| ReadError::Io {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let invalid = |reason| ReadError::Invalid {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut file = File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    check_header_sizes(&mut file, size).map_err(invalid)?;
+    file.rewind().map_err(io)?;
     guarded(|| {
         let pkg = rpm::PackageMetadata::parse(&mut std::io::BufReader::new(file))
             .map_err(|e| e.to_string())?;
@@ -463,10 +474,7 @@ pub fn read_identity(path: &Path) -> Result<HeaderIdentity, ReadError> {
             header_start: pkg.get_package_segment_offsets().header,
         })
     })
-    .map_err(|reason| ReadError::Invalid {
-        path: path.to_owned(),
-        reason,
-    })
+    .map_err(invalid)
 }
 
 /// The short ID of the key that signed the header, lower-case hex.

@@ -176,16 +176,60 @@ both_stores!(lookaside_repositories_cannot_reach_out, |world| {
     }
 });
 
+/// Big-endian u32 at `at`.
+fn be32(bytes: &[u8], at: usize) -> usize {
+    u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap_or_default()) as usize
+}
+
+/// Where the main header of RPM file `rpm` starts: after the 96-byte lead and the signature
+/// header, padded to 8 bytes.
+fn header_start(rpm: &[u8]) -> usize {
+    let (entries, data) = (be32(rpm, 96 + 8), be32(rpm, 96 + 12));
+    96 + (16 + 16 * entries + data).div_ceil(8) * 8
+}
+
+/// Found by fuzzing (bench/fuzz, rpm_header): `rpm` with its INT32 changelog-times entry (tag
+/// 1080) claiming four billion values, which the rpm crate allocates 16 GiB for before reading;
+/// where that allocation fails, the whole process aborts.
+fn huge_value_count(rpm: &[u8]) -> Vec<u8> {
+    let header = header_start(rpm);
+    let at = (0..be32(rpm, header + 8))
+        .map(|i| header + 16 + 16 * i)
+        .find(|at| be32(rpm, *at) == 1080)
+        .expect("the package has changelog times");
+    let mut bytes = rpm.to_vec();
+    bytes[at + 12..at + 16].copy_from_slice(&4_294_967_105u32.to_be_bytes());
+    bytes
+}
+
+#[test]
+fn a_header_claiming_gigabytes_is_refused_not_allocated() {
+    let scratch = Scratch::new("huge-values");
+    let original = std::fs::read(fixture_repo().join("ed-1.14.1-2.module_fd8ca23e.x86_64.rpm"))
+        .expect("fixture rpm");
+    std::fs::write(scratch.path().join("bad.rpm"), huge_value_count(&original)).expect("write");
+    // Address space as a modest worker host has: the 16 GiB allocation cannot succeed.
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 4194304 && exec \"$0\" createrepo \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_odcs-worker"))
+        .arg(scratch.path())
+        .output()
+        .expect("odcs-worker runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bad.rpm is not a valid RPM package")
+            && stderr.contains("claiming 4294967105 values"),
+        "{stderr}"
+    );
+}
+
 both_stores!(malformed_packages_fail_the_compose_naming_them, |world| {
     let original = std::fs::read(world.repo.join("ed-1.14.1-2.module_fd8ca23e.x86_64.rpm"))
         .expect("fixture rpm");
-    let be32 = |bytes: &[u8], at: usize| {
-        u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap_or_default()) as usize
-    };
-    // The signature header starts after the 96-byte lead; the main header after it, padded.
     let sig_entries = be32(&original, 96 + 8);
-    let sig_data = be32(&original, 96 + 12);
-    let header = 96 + (16 + 16 * sig_entries + sig_data).div_ceil(8) * 8;
+    let header = header_start(&original);
     // A signature entry the reader uses (the header+payload size, tag 1000) claiming a huge
     // count of values.
     let size_entry = (0..sig_entries)
@@ -196,15 +240,17 @@ both_stores!(malformed_packages_fail_the_compose_naming_them, |world| {
     huge_count[size_entry + 12..size_entry + 16].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
     let mut bad_offset = original.clone();
     bad_offset[header + 16 + 8..header + 16 + 12].copy_from_slice(&0x7fff_fff0u32.to_be_bytes());
+    let huge_values = huge_value_count(&original);
     let mut noise = vec![0u8; 4096];
     for (i, b) in noise.iter_mut().enumerate() {
         *b = (i * 131 % 251) as u8;
     }
-    let cases: [(&str, Vec<u8>); 5] = [
+    let cases: [(&str, Vec<u8>); 6] = [
         ("empty", Vec::new()),
         ("truncated", original[..original.len() / 3].to_vec()),
         ("huge-count", huge_count),
         ("bad-offset", bad_offset),
+        ("huge-values", huge_values),
         ("noise", noise),
     ];
     for (name, bytes) in cases {
