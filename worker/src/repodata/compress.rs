@@ -137,6 +137,10 @@ fn limited(input: impl Read, max_bytes: u64) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The most memory the xz decoder may take (mostly its dictionary): `xz -9` output needs
+/// 65 MiB, so real metadata never comes near it.
+const XZ_MEMORY_LIMIT: u64 = 256 * 1024 * 1024;
+
 /// Decompresses metadata read from `input`, choosing the decoder by the file `name` (gzip,
 /// zstd, xz, bzip2, or none); more than `max_bytes` of output is an error.
 pub fn decompress(name: &str, input: impl Read, max_bytes: u64) -> std::io::Result<Vec<u8>> {
@@ -145,8 +149,15 @@ pub fn decompress(name: &str, input: impl Read, max_bytes: u64) -> std::io::Resu
     } else if name.ends_with(".zst") {
         limited(zstd::stream::read::Decoder::new(input)?, max_bytes)
     } else if name.ends_with(".xz") {
+        // The .xz format only (not legacy .lzma, whose header may ask for a 4 GiB
+        // dictionary), with its dictionary bounded.
+        let stream = liblzma::stream::Stream::new_stream_decoder(
+            XZ_MEMORY_LIMIT,
+            liblzma::stream::CONCATENATED,
+        )
+        .map_err(std::io::Error::other)?;
         limited(
-            liblzma::read::XzDecoder::new_multi_decoder(input),
+            liblzma::read::XzDecoder::new_stream(input, stream),
             max_bytes,
         )
     } else if name.ends_with(".bz2") {
@@ -191,5 +202,25 @@ mod bomb_tests {
         assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
         let err = decompress("x.zst", bomb.as_slice(), 1024 * 1024).expect_err("bomb");
         assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
+    }
+
+    /// Found by fuzzing (bench/fuzz, repodata): a legacy .lzma header asking for a 4 GiB
+    /// dictionary, named .xz, made the decoder allocate 4 GiB.
+    #[test]
+    fn an_xz_file_cannot_ask_for_a_huge_dictionary() {
+        let mut alone = vec![0x5b];
+        alone.extend([0xff; 93]);
+        let err = decompress("updateinfo.xml.xz", alone.as_slice(), 1024).expect_err("refused");
+        assert!(!err.to_string().is_empty());
+        let mut xz = Vec::new();
+        liblzma::read::XzEncoder::new(&b"<a/>"[..], 6)
+            .read_to_end(&mut xz)
+            .expect("xz");
+        assert_eq!(
+            decompress("x.xz", xz.as_slice(), 1024).expect("xz"),
+            b"<a/>"
+        );
+        xz.truncate(xz.len() - 1);
+        assert!(decompress("x.xz", xz.as_slice(), 1024).is_err());
     }
 }
