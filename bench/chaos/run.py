@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Chaos run: many composes through a distributed deployment (odcs-server, 4 `odcs-worker
 consume` processes, a beat and a relay on PostgreSQL + RabbitMQ) while workers are killed with
-SIGKILL at random, PostgreSQL is restarted and RabbitMQ is restarted. Then it waits for the
+SIGKILL (at random, and half the time one that is generating), PostgreSQL is restarted and
+RabbitMQ is restarted. Then it waits for the
 lease and the beat to recover what was interrupted, and reports:
 
 - composes submitted, done, failed (grouped by reason), stuck (still wait or generating);
@@ -11,7 +12,7 @@ lease and the beat to recover what was interrupted, and reports:
 - state-change messages: the final state of every compose received by a consumer on the bus,
   total received and duplicates (at-least-once delivery).
 
-    ~/.cache/odcs-pyenv/bin/python bench/chaos/run.py [--composes 1000] [--workers 4]
+    ~/.cache/odcs-pyenv/bin/python bench/chaos/run.py [--composes 1000] [--workers 4] [--rate 4]
 
 Needs release builds (cargo build --release -p odcs-server -p odcs-worker), PostgreSQL and
 RabbitMQ on localhost run by this user (it restarts both: do not run it beside other work), the
@@ -21,10 +22,13 @@ markdown report.
 
 import argparse
 import collections
+import functools
 import glob
+import http.server as httpserver
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -123,8 +127,22 @@ class Deployment:
                 time.sleep(0.1)
         raise RuntimeError("odcs-server did not start")
 
+    def generating_pids(self):
+        """Process ids of the workers holding a lease now (claim tokens are
+        host-pid-slot-random)."""
+        try:
+            tokens = self.psql("SELECT worker_id FROM composes WHERE state = 1 AND worker_id IS NOT NULL")
+        except subprocess.CalledProcessError:
+            return set()
+        return {int(t.rsplit("-", 3)[1]) for t in tokens.split() if t.count("-") >= 3}
+
     def kill_worker(self, rng):
-        i = rng.randrange(len(self.workers))
+        """SIGKILLs a worker: every other time one that is generating now, if any."""
+        busy = [i for i, p in enumerate(self.workers) if p.pid in self.generating_pids()]
+        if busy and rng.random() < 0.5:
+            i = rng.choice(busy)
+        else:
+            i = rng.randrange(len(self.workers))
         self.workers[i].send_signal(signal.SIGKILL)
         self.workers[i].wait()
         time.sleep(rng.uniform(0.2, 2.0))
@@ -141,6 +159,10 @@ class Deployment:
             if not reply["meta"].get("next"):
                 return out
             page += 1
+
+    def psql(self, sql):
+        return subprocess.run(["psql", f"{PG}/{self.db}", "-qAtc", sql], check=True,
+                              capture_output=True, text=True).stdout.strip()
 
     def close(self):
         for p in [self.server, self.beat, self.relay, *self.workers]:
@@ -224,10 +246,37 @@ def restart_rabbitmq():
     raise RuntimeError("RabbitMQ did not come back")
 
 
-def requests_for(n, big, small, names, rng):
-    """`n` compose requests: most pick a few packages of the corpus (their dependencies are
-    solved), some take the small fixture repo whole, some repeat an earlier request (reuse and
-    followers), a few name a package that does not exist (they must fail, once)."""
+class SlowMirror(httpserver.SimpleHTTPRequestHandler):
+    """A lookaside mirror that takes a second per file, so composes using it take seconds and
+    the chaos meets them while they generate."""
+
+    def do_GET(self):
+        time.sleep(1.0)
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+class QuietServer(httpserver.ThreadingHTTPServer):
+    """Clients killed mid-download are the point of the run, not errors to print."""
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+def start_slow_mirror(directory):
+    handler = functools.partial(SlowMirror, directory=directory)
+    server = QuietServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def requests_for(n, big, small, names, rng, mirror):
+    """`n` compose requests: many pick a few packages of the corpus (their dependencies are
+    solved), a fifth of all also read a slow lookaside mirror, a quarter take the whole corpus,
+    some the small fixture repo, some repeat an earlier request (reuse and followers), a few
+    name a package that does not exist (they must fail, once)."""
     made = []
     for i in range(n):
         roll = rng.random()
@@ -237,6 +286,11 @@ def requests_for(n, big, small, names, rng):
             body = {"source": {"type": "repo", "source": small}, "flags": ["no_reuse"]}
         elif roll < 0.28:
             body = {"source": {"type": "repo", "source": big, "packages": [f"no-such-package-{i}"]}}
+        elif roll < 0.55:
+            body = {"source": {"type": "repo", "source": big}, "flags": ["no_reuse"]}
+        elif roll < 0.75:
+            body = {"source": {"type": "repo", "source": big, "packages": rng.sample(names, 3)},
+                    "lookaside_repos": [mirror], "flags": ["no_reuse"]}
         else:
             body = {"source": {"type": "repo", "source": big, "packages": rng.sample(names, 3)}}
         made.append(body)
@@ -252,6 +306,8 @@ def submit_all(dep, bodies, stats):
                 ids.append(http("POST", dep.api + "composes/", body)["id"])
                 break
             except urllib.error.HTTPError as e:
+                if e.code < 500:
+                    raise RuntimeError(f"POST refused: {e.read().decode(errors='replace')}")
                 stats["post_errors", e.code] += 1
             except OSError:
                 stats["post_errors", "connection"] += 1
@@ -262,11 +318,11 @@ def submit_all(dep, bodies, stats):
 
 
 def chaos(dep, stop, progress, total, stats, rng):
-    """Kills a random worker every few seconds; restarts PostgreSQL once a third of the
+    """Kills a random worker every one to four seconds; restarts PostgreSQL once a third of the
     composes are in and RabbitMQ at two thirds."""
     pg_done = mq_done = False
     while not stop.is_set():
-        time.sleep(rng.uniform(2, 6))
+        time.sleep(rng.uniform(1, 4))
         if stop.is_set():
             break
         dep.kill_worker(rng)
@@ -297,6 +353,7 @@ def main():
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--corpus", default=os.environ.get("ODCS_TEST_CORPUS", "/var/tmp/odcs-ci-corpus-200"))
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--rate", type=float, default=4.0, help="composes submitted per second")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     workdir = tempfile.mkdtemp(prefix="odcs-chaos-")
@@ -307,7 +364,8 @@ def main():
     shutil.copytree(FIXTURE, small)
     names = sorted({f.rsplit("-", 2)[0] for _, _, fs in os.walk(big) for f in fs
                     if f.endswith(".rpm") and not f.endswith(".src.rpm")})
-    bodies = requests_for(args.composes, big, small, names, rng)
+    mirror = start_slow_mirror(FIXTURE)
+    bodies = requests_for(args.composes, big, small, names, rng, mirror)
 
     dep = Deployment(workdir, roots, args.workers)
     listener = Listener(dep.prefix)
@@ -321,8 +379,12 @@ def main():
         target=chaos, args=(dep, stop, lambda: len(submitted), args.composes, stats, rng), daemon=True)
     chaos_thread.start()
     try:
-        for body in bodies:
+        for i, body in enumerate(bodies):
             submitted.extend(submit_all(dep, [body], stats))
+            # A steady stream, so the chaos meets composes at every stage.
+            delay = started + (i + 1) / args.rate - time.time()
+            if delay > 0:
+                time.sleep(delay)
         # Keep killing while the queue drains, then let everything settle.
         while True:
             try:
@@ -353,6 +415,7 @@ def main():
                 seen, quiet_since = n, time.time()
             time.sleep(1)
         messages = listener.snapshot()
+        retried = dep.psql("SELECT count(*) FROM composes WHERE attempts > 1")
     finally:
         stop.set()
         listener.close()
@@ -360,7 +423,8 @@ def main():
 
     by_state = collections.Counter(c["state_name"] for c in composes)
     reasons = collections.Counter(
-        (c["state_reason"] or "")[:100] for c in composes if c["state_name"] == "failed")
+        re.sub(r"\d+", "N", (c["state_reason"] or "")[:120])
+        for c in composes if c["state_name"] == "failed")
     final_of = {c["id"]: c["state_name"] for c in composes}
     done_ids = [cid for cid, s in final_of.items() if s == "done"]
     unique = {}
@@ -389,6 +453,7 @@ def main():
     print(f"| generated twice (done announced by two message ids) | {len(twice)} |")
     print(f"| done composes with a staging tree left beside them | {len(staging_left)} |")
     print(f"| generations fenced off after losing their lease | {fenced} |")
+    print(f"| composes claimed more than once (a worker died under them) | {retried} |")
     print(f"| workers killed with SIGKILL | {stats['worker_kills']} |")
     print(f"| PostgreSQL restarts | {stats['postgres_restarts']} |")
     print(f"| RabbitMQ restarts | {stats['rabbitmq_restarts']} |")

@@ -243,27 +243,19 @@ fn a_killed_worker_s_compose_is_finished_by_another() {
         config.workers.lease_seconds = 5;
         config
     });
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let dispatcher = Dispatcher::from_config(&world.config);
     let compose = world.submit(
         serde_json::json!({"source": {"type": "repo", "source": big.display().to_string()}}),
     );
 
     let mut doomed = spawn(&world, &["consume"]);
-    runtime.block_on(odcs_common::dispatch::dispatch(
-        &dispatcher,
-        &world.config,
-        &world.pool,
+    world.dispatch(compose.id);
+    world.wait_for_state(
         compose.id,
-    ));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while world.find(compose.id).state != ComposeState::Generating {
-        assert!(
-            Instant::now() < deadline,
-            "the worker never claimed the compose"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        ComposeState::Generating,
+        None,
+        Duration::from_secs(60),
+        "the worker never claimed the compose",
+    );
     std::thread::sleep(Duration::from_millis(100));
     doomed.kill().expect("kill -9");
     let _ = doomed.wait();

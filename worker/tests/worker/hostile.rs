@@ -4,11 +4,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use odcs_common::compose::ComposeState;
 use odcs_common::db::testing::Store;
-use odcs_common::dispatch::Dispatcher;
 use odcs_worker::pipeline::JobOutcome;
 use serde_json::json;
 
@@ -342,19 +341,14 @@ fn a_decompression_bomb_costs_a_worker_no_more_than_the_limit() {
             ("ODCS_MAX_METADATA_BYTES", "67108864"),
         ],
     );
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(odcs_common::dispatch::dispatch(
-        &Dispatcher::from_config(&world.config),
-        &world.config,
-        &world.pool,
+    world.dispatch(compose.id);
+    world.wait_for_state(
         compose.id,
-    ));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while world.find(compose.id).state != ComposeState::Failed {
-        assert_ne!(world.find(compose.id).state, ComposeState::Done);
-        assert!(Instant::now() < deadline, "the compose did not fail");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        ComposeState::Failed,
+        Some(ComposeState::Done),
+        Duration::from_secs(120),
+        "the compose did not fail",
+    );
     let peak = peak_rss_kib(worker.id());
     let reason = world.find(compose.id).state_reason.unwrap_or_default();
     terminate(worker);

@@ -37,6 +37,40 @@ pub struct World {
 }
 
 impl World {
+    /// Publishes compose `id`'s job as the frontend does.
+    pub fn dispatch(&self, id: ComposeId) {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let dispatcher = Dispatcher::from_config(&self.config);
+        runtime.block_on(odcs_common::dispatch::dispatch(
+            &dispatcher,
+            &self.config,
+            &self.pool,
+            id,
+        ));
+    }
+
+    /// Waits until compose `id` is in `state`, failing the test (naming `what` did not happen)
+    /// after `within`, or at once if it reaches `never`.
+    pub fn wait_for_state(
+        &self,
+        id: ComposeId,
+        state: ComposeState,
+        never: Option<ComposeState>,
+        within: Duration,
+        what: &str,
+    ) {
+        let deadline = Instant::now() + within;
+        loop {
+            let now = self.find(id).state;
+            if now == state {
+                return;
+            }
+            assert!(Some(now) != never, "{what}: the compose is {now:?}");
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     pub fn new(store: Store) -> World {
         let scratch = Scratch::new("world");
         let repo = scratch.path().join("roots/repo");

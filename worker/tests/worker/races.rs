@@ -9,7 +9,6 @@ use odcs_common::compose::{ComposeState, SourceType};
 use odcs_common::db::lifecycle::{self, ComposeChanges, Reuse, Transition};
 use odcs_common::db::models::Compose;
 use odcs_common::db::testing::Store;
-use odcs_common::dispatch::Dispatcher;
 use odcs_common::time::now;
 use odcs_worker::beat::sweep;
 use odcs_worker::compose::layout::is_staging_dir;
@@ -74,28 +73,20 @@ fn a_lease_taken_over_from_a_paused_worker_gives_one_outcome_and_one_tree() {
         config.workers.lease_seconds = 5;
         config
     });
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let dispatcher = Dispatcher::from_config(&world.config);
     let compose =
         world.submit(json!({"source": {"type": "repo", "source": big.display().to_string()}}));
 
     // Worker A claims the compose and is paused in the middle of it. It has one slot, so the
     // broker hands it no other job to hold while paused.
     let paused = spawn_with(&world, &["consume"], &[("ODCS_WORKER_CONCURRENCY", "1")]);
-    runtime.block_on(odcs_common::dispatch::dispatch(
-        &dispatcher,
-        &world.config,
-        &world.pool,
+    world.dispatch(compose.id);
+    world.wait_for_state(
         compose.id,
-    ));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while world.find(compose.id).state != ComposeState::Generating {
-        assert!(
-            Instant::now() < deadline,
-            "worker A never claimed the compose"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        ComposeState::Generating,
+        None,
+        Duration::from_secs(60),
+        "worker A never claimed the compose",
+    );
     signal(&paused, "STOP");
 
     // Its lease runs out; the beat hands the compose to worker B, which finishes it.
@@ -103,21 +94,14 @@ fn a_lease_taken_over_from_a_paused_worker_gives_one_outcome_and_one_tree() {
     let swept = beat(&world);
     assert_eq!(swept.requeued, [compose.id]);
     let other = spawn(&world, &["consume"]);
-    runtime.block_on(odcs_common::dispatch::dispatch(
-        &dispatcher,
-        &world.config,
-        &world.pool,
+    world.dispatch(compose.id);
+    world.wait_for_state(
         compose.id,
-    ));
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while world.find(compose.id).state != ComposeState::Done {
-        assert_ne!(world.find(compose.id).state, ComposeState::Failed);
-        assert!(
-            Instant::now() < deadline,
-            "worker B did not finish the compose"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        ComposeState::Done,
+        Some(ComposeState::Failed),
+        Duration::from_secs(180),
+        "worker B did not finish the compose",
+    );
     let done = world.find(compose.id);
     let tree = || {
         use std::os::unix::fs::MetadataExt;
