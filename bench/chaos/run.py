@@ -104,6 +104,7 @@ class Deployment:
             ODCS_BEAT_INTERVAL_SECONDS="2",
             ODCS_REDISPATCH_AFTER_SECONDS="10",
             ODCS_MAX_ATTEMPTS="5",
+            ODCS_FETCH_BLOCKED_NETWORKS="[]",  # the slow mirror listens on loopback
         )
         self.logs = os.path.join(workdir, "logs")
         os.makedirs(self.logs)

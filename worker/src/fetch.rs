@@ -3,8 +3,12 @@
 //! retries and redirects, every file capped in size.
 
 use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use ipnet::IpNet;
 
 use thiserror::Error;
 
@@ -55,6 +59,9 @@ pub struct FetchPolicy {
     pub file_roots: Vec<PathBuf>,
     /// The most one file may hold.
     pub max_bytes: u64,
+    /// Networks URLs may not reach (`fetch_blocked_networks`), checked after DNS and on every
+    /// redirect.
+    pub blocked_networks: Vec<IpNet>,
 }
 
 /// Redirects followed before a fetch fails.
@@ -72,10 +79,21 @@ pub struct Fetcher {
 impl Fetcher {
     /// A fetcher following `policy`.
     pub fn new(policy: FetchPolicy) -> Result<Fetcher, FetchError> {
+        let blocked = Arc::new(policy.blocked_networks.clone());
+        let on_redirect = blocked.clone();
         let http = reqwest::blocking::Client::builder()
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout.min(Duration::from_secs(30)))
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .dns_resolver(Arc::new(GuardedResolver { blocked }))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= MAX_REDIRECTS {
+                    attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+                } else if names_blocked_address(&on_redirect, attempt.url()) {
+                    attempt.error(BLOCKED)
+                } else {
+                    attempt.follow()
+                }
+            }))
             .user_agent(concat!("odcs-rs/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FetchError::Failed {
@@ -129,6 +147,9 @@ impl Fetcher {
                     .map_err(|e| fail(e.to_string(), crate::durable::is_transient_io(&e)))
             }
             "http" | "https" => {
+                if names_blocked_address(&self.policy.blocked_networks, url) {
+                    return Err(fail(BLOCKED.into(), false));
+                }
                 let mut last = String::new();
                 for attempt in 0..self.policy.attempts.max(1) {
                     if attempt > 0 {
@@ -145,7 +166,13 @@ impl Fetcher {
                             return Err(fail(format!("HTTP {}", response.status()), false));
                         }
                         Ok(response) => last = format!("HTTP {}", response.status()),
-                        Err(e) => last = odcs_common::report::error_chain(&e),
+                        Err(e) => {
+                            last = odcs_common::report::error_chain(&e);
+                            // A refused address or a redirect loop stays so: no retry.
+                            if last.contains(BLOCKED) || e.is_redirect() {
+                                return Err(fail(last, false));
+                            }
+                        }
                     }
                 }
                 Err(fail(last, true))
@@ -172,5 +199,48 @@ impl Fetcher {
             return Err(too_large());
         }
         Ok(body)
+    }
+}
+
+/// Why a URL naming (or resolving to, or redirected to) a blocked address is refused.
+const BLOCKED: &str = "the address is in fetch_blocked_networks";
+
+/// Whether `ip` is in one of the `blocked` networks (IPv4-mapped IPv6 addresses as IPv4).
+fn is_blocked(blocked: &[IpNet], ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    blocked.iter().any(|net| net.contains(&ip))
+}
+
+/// Whether `url`'s host is an address literal in a blocked network (names go through
+/// [`GuardedResolver`]).
+fn names_blocked_address(blocked: &[IpNet], url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => is_blocked(blocked, IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => is_blocked(blocked, IpAddr::V6(ip)),
+        _ => false,
+    }
+}
+
+/// Resolves host names for the HTTP client, leaving out addresses in blocked networks: a name
+/// that resolves only to such addresses cannot be connected to, whether it came in a request
+/// or a redirect, and the addresses checked are the ones connected to.
+struct GuardedResolver {
+    blocked: Arc<Vec<IpNet>>,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let blocked = self.blocked.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let allowed: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|addr| !is_blocked(&blocked, addr.ip()))
+                .collect();
+            if allowed.is_empty() {
+                return Err(format!("{host}: {BLOCKED}").into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }

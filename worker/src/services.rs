@@ -107,6 +107,7 @@ pub fn fetcher(config: &Config) -> Result<Fetcher, crate::fetch::FetchError> {
         attempts: FETCH_ATTEMPTS,
         file_roots: config.workers.repo_source_roots.clone(),
         max_bytes: config.workers.max_metadata_bytes,
+        blocked_networks: config.workers.blocked_networks(),
     })
 }
 
@@ -117,6 +118,7 @@ pub fn trusted_fetcher() -> Result<Fetcher, crate::fetch::FetchError> {
         attempts: FETCH_ATTEMPTS,
         file_roots: vec![std::path::PathBuf::from("/")],
         max_bytes: crate::repodata::MAX_METADATA_BYTES,
+        blocked_networks: Vec::new(),
     })
 }
 

@@ -21,6 +21,7 @@ fn repo() -> &'static (std::path::PathBuf, Fetcher) {
             attempts: 1,
             file_roots: vec![dir.clone()],
             max_bytes: 16 * 1024 * 1024,
+            blocked_networks: Vec::new(),
         })
         .expect("fetcher");
         (dir, fetcher)

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::{invalid, ConfigError};
@@ -34,6 +35,31 @@ pub struct WorkerConfig {
     /// The most one metadata file (repomd, primary, filelists, comps, updateinfo, modules,
     /// rpms.json) may hold, downloaded or decompressed.
     pub max_metadata_bytes: u64,
+    /// Networks that lookaside and Pungi-compose URLs may not reach (after DNS, and on every
+    /// redirect): by default the host itself and link-local addresses (cloud metadata
+    /// services), so a request cannot make a worker read its own local services.
+    pub fetch_blocked_networks: Vec<String>,
+}
+
+/// A network in CIDR notation, or one address.
+fn parse_network(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not a network (like 10.0.0.0/8) or an address"))
+}
+
+/// What `fetch_blocked_networks` holds unless configured.
+fn default_blocked_networks() -> Vec<String> {
+    [
+        "127.0.0.0/8",
+        "0.0.0.0/8",
+        "169.254.0.0/16",
+        "::1/128",
+        "::/128",
+        "fe80::/10",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 impl Default for WorkerConfig {
@@ -48,12 +74,25 @@ impl Default for WorkerConfig {
             max_attempts: 3,
             repo_source_roots: Vec::new(),
             max_metadata_bytes: 2 * 1024 * 1024 * 1024,
+            fetch_blocked_networks: default_blocked_networks(),
         }
     }
 }
 
 impl WorkerConfig {
+    /// `fetch_blocked_networks`, parsed (checked at load; an entry that does not parse is
+    /// left out).
+    pub fn blocked_networks(&self) -> Vec<IpNet> {
+        self.fetch_blocked_networks
+            .iter()
+            .filter_map(|net| parse_network(net).ok())
+            .collect()
+    }
+
     pub(super) fn check(&self) -> Result<(), ConfigError> {
+        for net in &self.fetch_blocked_networks {
+            parse_network(net).map_err(|e| invalid("fetch_blocked_networks", e))?;
+        }
         if self.worker_concurrency == 0 {
             return Err(invalid("worker_concurrency", "must be at least 1"));
         }

@@ -3,6 +3,8 @@
 mod support;
 
 mod about;
+// Runs the relay and a worker in-process, which only the standalone build links.
+#[cfg(feature = "standalone")]
 mod broker_down;
 mod create;
 mod delete;

@@ -143,6 +143,71 @@ both_stores!(
     }
 );
 
+/// An address of this host other than loopback (the one it reaches the network with), if
+/// it has one.
+fn outward_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    Some(socket.local_addr().ok()?.ip()).filter(|ip| !ip.is_loopback())
+}
+
+/// Answers every connection on `listener` with a redirect to `location`.
+fn redirect_everything(listener: std::net::TcpListener, location: String) {
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut request = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+            );
+        }
+    });
+}
+
+both_stores!(lookaside_urls_cannot_reach_local_services, |world| {
+    // The default fetch_blocked_networks: this host and link-local addresses.
+    let mut config = (*world.config).clone();
+    config.workers.fetch_blocked_networks = odcs_common::config::Config::default()
+        .workers
+        .fetch_blocked_networks;
+    let worker = odcs_worker::pipeline::Worker {
+        config: std::sync::Arc::new(config.clone()),
+        fetcher: std::sync::Arc::new(odcs_worker::services::fetcher(&config).expect("fetcher")),
+        ..world.worker("w")
+    };
+    // A local service: a lookaside "repository" a request must not make the worker read.
+    let local = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = local.local_addr().expect("addr").port();
+    let mut urls = vec![
+        format!("http://127.0.0.1:{port}/"),
+        format!("http://localhost:{port}/"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+    ];
+    // A server on this host's outward address that redirects to the local service.
+    if let Some(ip) = outward_address() {
+        let outward = std::net::TcpListener::bind((ip, 0)).expect("bind outward");
+        let addr = outward.local_addr().expect("addr");
+        redirect_everything(
+            outward,
+            format!("http://127.0.0.1:{port}/repodata/repomd.xml"),
+        );
+        urls.push(format!("http://{addr}/"));
+    } else {
+        eprintln!("this host has no outward address: the redirect case is not tried");
+    }
+    for url in urls {
+        let compose = world.submit(json!({"source": {"type": "repo",
+            "source": world.repo.display().to_string(), "packages": ["ed"]},
+            "lookaside_repos": [url], "flags": ["no_reuse"]}));
+        let JobOutcome::Failed(reason) = worker.process(compose.id).expect("processed") else {
+            panic!("{url}: expected a failure");
+        };
+        assert!(reason.contains("fetch_blocked_networks"), "{url}: {reason}");
+    }
+});
+
 both_stores!(lookaside_repositories_cannot_reach_out, |world| {
     let with_lookaside = |url: &str| {
         json!({"source": {"type": "repo", "source": world.repo.display().to_string(),

@@ -187,6 +187,7 @@ pub fn generate_local(
         attempts: 2,
         file_roots: vec![scratch.to_owned()],
         max_bytes: 1 << 30,
+        blocked_networks: Vec::new(),
     })
     .expect("fetcher");
     let cancel = odcs_worker::cancel::Cancel::never();
