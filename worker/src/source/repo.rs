@@ -124,7 +124,8 @@ pub fn open(
         path: source.to_owned(),
     };
     let normal = lexically_normal(requested);
-    if !under(&normal, roots) && !under(&normal, &canonical) {
+    let lexical_roots: Vec<PathBuf> = roots.iter().map(|r| lexically_normal(r)).collect();
+    if !under(&normal, &lexical_roots) && !under(&normal, &canonical) {
         return Err(outside());
     }
     let dir = std::fs::canonicalize(requested).map_err(|e| RepoSourceError::Unreadable {

@@ -56,3 +56,22 @@ fn paths_outside_the_roots_are_refused() {
         Err(RepoSourceError::Empty(_))
     ));
 }
+
+/// Roots are configured as operators write them: through a symlink (`/srv/repos` pointing at
+/// the data disk), also with `..` on the way; paths under them as written are inside.
+#[test]
+fn roots_named_through_symlinks_or_dot_dot_hold_their_repositories() {
+    let scratch = Scratch::new("root-forms");
+    let data = scratch.path().join("data");
+    link_rpms(&fixture_repo(), &data.join("repo"));
+    let linked_root = scratch.path().join("srv-repos");
+    std::os::unix::fs::symlink(&data, &linked_root).expect("symlink");
+    let dotted_link = scratch.path().join("elsewhere/../srv-repos");
+    std::fs::create_dir_all(scratch.path().join("elsewhere")).expect("dir");
+    for root in [linked_root, dotted_link] {
+        let source = root.join("repo").display().to_string();
+        let opened = open(&source, std::slice::from_ref(&root), 1 << 30)
+            .unwrap_or_else(|e| panic!("{source} under {}: {e}", root.display()));
+        assert_eq!(opened.packages.len(), 5);
+    }
+}
