@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod gather;
 pub mod generate;
 pub mod koji;
+pub mod modules;
 pub mod package;
 pub mod package_set;
 pub mod pipeline;

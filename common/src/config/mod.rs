@@ -3,13 +3,14 @@
 //! Keys keep the reference ODCS's names where it has one (`target_dir`, `seconds_to_live`,
 //! `allowed_clients`, ...), so an ODCS operator recognises them, and they stay flat in the file
 //! and the environment. In code they are grouped by concern, one section per file: [`server`],
-//! [`storage`], [`messaging`], [`workers`], [`koji`], [`auth`] and [`policy`]. Every key has a
+//! [`storage`], [`messaging`], [`workers`], [`koji`], [`mbs`], [`auth`] and [`policy`]. Every key has a
 //! default that makes a first run work with no file at all: SQLite under `./odcs-data`, no
 //! authentication. `docs/configuration.md` documents every key.
 
 pub mod auth;
 mod env;
 pub mod koji;
+pub mod mbs;
 pub mod messaging;
 pub mod policy;
 pub mod server;
@@ -23,6 +24,7 @@ use thiserror::Error;
 
 pub use auth::{AuthBackend, AuthConfig};
 pub use koji::KojiConfig;
+pub use mbs::MbsConfig;
 pub use messaging::MessagingConfig;
 pub use policy::{Admins, AllowedClients, ClientRule, PolicyConfig, RawConfigSource};
 pub use server::ServerConfig;
@@ -82,6 +84,9 @@ pub struct Config {
     /// Koji.
     #[serde(flatten)]
     pub koji: KojiConfig,
+    /// The Module Build Service.
+    #[serde(flatten)]
+    pub mbs: MbsConfig,
     /// Authentication.
     #[serde(flatten)]
     pub auth: AuthConfig,
@@ -137,6 +142,7 @@ impl Config {
         self.storage.check()?;
         self.messaging.check()?;
         self.workers.check()?;
+        self.mbs.check()?;
         self.auth.check()?;
         self.policy.check()
     }
