@@ -12,7 +12,7 @@ use thiserror::Error;
 
 use crate::cancel::{Cancel, Cancelled};
 use crate::compose::layout::ComposeLayout;
-use crate::compose::{build_compose, BuildSpec, ComposeError, ComposeLog};
+use crate::compose::{build_compose, BuildSpec, CarriedMetadata, ComposeError, ComposeLog};
 use crate::durable::WriteError;
 use crate::gather::select::{select, SelectError, SelectInput};
 use crate::package_set::{self, list_problems, SignatureError, SummarizeError};
@@ -109,6 +109,12 @@ impl Prepared<'_> {
     /// content.
     pub fn unchanged_since(&mut self, event: Option<i64>) -> Result<bool, GenerateError> {
         Ok(self.source.unchanged_since(event)?)
+    }
+
+    /// Request fields pinning fixed, which an earlier compose must have recorded to be
+    /// reused.
+    pub fn pinned(&self) -> Option<ResolvedRequest> {
+        self.source.pinned()
     }
 }
 
@@ -212,8 +218,23 @@ pub fn generate(
         built_at: target.built_at,
         staging: target.staging.clone(),
     };
+    let mut extra = set.extra;
+    let mut module_records = Vec::new();
+    if let Some(modules) = &set.modules {
+        extra.extend(modules.repository_metadata(&build.arches));
+        module_records = modules.records(&build.arches);
+    }
     cancel.check()?;
-    let built = build_compose(&build, &selection.packages, &set.extra, engine.cache, log)?;
+    let built = build_compose(
+        &build,
+        &selection.packages,
+        CarriedMetadata {
+            extra: &extra,
+            modules: &module_records,
+        },
+        engine.cache,
+        log,
+    )?;
     cancel.check()?;
     Ok(Generated {
         koji_event,

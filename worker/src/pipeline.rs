@@ -31,6 +31,7 @@ use crate::durable::WriteError;
 use crate::fetch::Fetcher;
 use crate::generate::{self, Engine, GenerateError, Generated, Target};
 use crate::koji::Koji;
+use crate::modules::mbs::Mbs;
 use crate::repodata::PackageCache;
 use crate::source::SourceContext;
 
@@ -67,6 +68,8 @@ pub struct Worker {
     pub fetcher: Arc<Fetcher>,
     /// The Koji hub and package storage, when configured.
     pub koji: Option<Arc<Koji>>,
+    /// The Module Build Service, when configured.
+    pub mbs: Option<Arc<Mbs>>,
 }
 
 /// How a claimed compose ended, before it is recorded.
@@ -100,6 +103,8 @@ impl Worker {
                 max_metadata_bytes: self.config.workers.max_metadata_bytes,
                 fetcher: &self.fetcher,
                 koji: self.koji.as_deref(),
+                mbs: self.mbs.as_deref(),
+                base_module_names: &self.config.policy.base_module_names,
             },
             cache: &self.cache,
             compression: self
@@ -245,7 +250,13 @@ impl Worker {
         };
         if spec.allows_reuse() {
             let mut conn = self.pool.get()?;
-            for old in Compose::reuse_candidates(&mut conn, compose, spec, now())? {
+            // A request pinning resolves (modules to their builds) reuses composes that
+            // resolved to the same.
+            let pinned = prepared
+                .pinned()
+                .map(|resolved| spec.with_resolved(&resolved));
+            let wanted = pinned.as_ref().unwrap_or(spec);
+            for old in Compose::reuse_candidates(&mut conn, compose, wanted, now())? {
                 match prepared.unchanged_since(old.koji_event) {
                     Ok(true) => {}
                     Ok(false) => continue,

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use crate::beat::{sweep, Sweep};
 use crate::fetch::{FetchPolicy, Fetcher};
 use crate::koji::Koji;
+use crate::modules::mbs::Mbs;
 use crate::pipeline::Worker;
 use crate::repodata::PackageCache;
 
@@ -67,6 +68,9 @@ pub enum SetupError {
     /// The HTTP client for remote repositories.
     #[error(transparent)]
     Http(#[from] crate::fetch::FetchError),
+    /// The MBS client.
+    #[error(transparent)]
+    Mbs(#[from] crate::modules::mbs::MbsError),
 }
 
 /// Builds workers named after this host and process. Fails when Koji is configured but its
@@ -83,6 +87,7 @@ pub fn worker_factory(
     let pid = std::process::id();
     let fetcher = Arc::new(fetcher(&config)?);
     let koji = Koji::from_config(&config)?.map(Arc::new);
+    let mbs = Mbs::from_config(&config)?.map(Arc::new);
     Ok(Arc::new(move |slot| Worker {
         id: format!("{host}-{pid}-{slot}"),
         config: config.clone(),
@@ -90,6 +95,7 @@ pub fn worker_factory(
         cache: cache.clone(),
         fetcher: fetcher.clone(),
         koji: koji.clone(),
+        mbs: mbs.clone(),
     }))
 }
 

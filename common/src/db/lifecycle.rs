@@ -21,6 +21,7 @@ use crate::time::after;
 pub struct ComposeChanges {
     pub state: Option<ComposeState>,
     pub state_reason: Option<Option<String>>,
+    pub source: Option<String>,
     pub time_to_expire: Option<NaiveDateTime>,
     pub time_started: Option<Option<NaiveDateTime>>,
     pub time_done: Option<Option<NaiveDateTime>>,

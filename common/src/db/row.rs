@@ -174,6 +174,7 @@ impl ComposeChanges {
             builds: resolved.builds.as_deref().map(|b| Some(words(b))),
             packages: resolved.packages.as_deref().map(|p| Some(words(p))),
             sigkeys: resolved.sigkeys.as_ref().map(|k| Some(k.to_stored())),
+            source: resolved.modules.as_ref().map(|m| m.join(" ")),
             ..ComposeChanges::default()
         }
     }

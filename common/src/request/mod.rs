@@ -21,7 +21,7 @@ use crate::compose::{
     ComposeFlag, ComposeResult, ComposeResults, ComposeType, MultilibMethod, SourceType,
 };
 use crate::config::Config;
-use crate::spec::{ComposeOptions, ComposeSource, ComposeSpec, Sigkeys};
+use crate::spec::{ComposeOptions, ComposeSource, ComposeSpec, Sigkeys, SourceField, SourceFields};
 use json::{parse_names, source_fields, string, string_list, word_list};
 
 /// A request that cannot be accepted, with the message the API returns (status 400).
@@ -145,6 +145,9 @@ impl ComposeRequest {
         if let Some(field) = fields.unused_by(source_type) {
             return bad(unused(field.name(), source_type));
         }
+        if let Some(reason) = unsupported_field(&fields, source_type) {
+            return bad(reason);
+        }
         let source = ComposeSource::from_fields(source_type, fields)
             .map_err(|e| InvalidRequest(e.to_string()))?;
 
@@ -184,6 +187,14 @@ impl ComposeRequest {
             parent_pungi_compose_ids: word_list(body, "parent_pungi_compose_ids")?,
             respin_of: string(body, "respin_of"),
         };
+        if let ComposeSource::Module(module) = &source {
+            if module.modular.koji_tags.is_given() && options.has(ComposeFlag::IncludeDoneModules) {
+                return bad(
+                    "include_done_modules cannot be used with modular_koji_tags: it takes MBS \
+                     builds in the done state, and modules in Koji tags have no MBS state",
+                );
+            }
+        }
         let compose_type = match string(body, "compose_type") {
             None => None,
             Some(name) => match name.parse::<ComposeType>() {
@@ -293,6 +304,36 @@ fn refuse_unknown_keys(
 
 fn unused(field: &str, source_type: SourceType) -> String {
     format!("{field} cannot be used with source type \"{source_type}\"")
+}
+
+/// Why fields the API knows cannot be served by this server (rather than accepted and
+/// ignored), if they are given.
+fn unsupported_field(fields: &SourceFields, source_type: SourceType) -> Option<String> {
+    if fields.has(SourceField::ScratchModules) {
+        return Some(
+            "scratch_modules is not supported: this server does not compose scratch module \
+             builds (their modulemd lives only in MBS); build the module for real, or ask for \
+             its RPMs with builds"
+                .to_owned(),
+        );
+    }
+    if fields.has(SourceField::ScratchBuildTasks) {
+        return Some(
+            "scratch_build_tasks is not supported: this server does not compose the RPMs of \
+             Koji scratch builds; ask for real builds with builds"
+                .to_owned(),
+        );
+    }
+    let modular_tags = fields.has(SourceField::ModularKojiTags);
+    if source_type == SourceType::Module && modular_tags && fields.has(SourceField::BaseModule) {
+        return Some(
+            "base_module_br_name and its stream bounds cannot be used with modular_koji_tags: \
+             they select module builds through MBS, and modular_koji_tags finds modules in \
+             Koji tags instead"
+                .to_owned(),
+        );
+    }
+    None
 }
 
 /// Whether composes of `source_type` choose packages by name.

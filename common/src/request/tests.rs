@@ -241,7 +241,38 @@ fn raw_config_lifetimes_come_from_their_key() {
 fn build_and_scratch_module_composes_need_no_source() {
     parse(json!({"source": {"type": "build", "builds": ["a-1-1"]}})).expect("build");
     parse(json!({"source": {"type": "build", "source": "", "builds": ["a-1-1"]}})).expect("build");
-    parse(json!({"source": {"type": "module", "scratch_modules": ["m:s:1:c"]}})).expect("scratch");
+}
+
+#[test]
+fn options_this_server_cannot_serve_are_refused_by_name() {
+    let refused = |body: Value, option: &str| {
+        let err = parse(body).expect_err("refused");
+        assert!(err.to_string().starts_with(option), "{err}");
+    };
+    refused(
+        json!({"source": {"type": "module", "scratch_modules": ["m:s:1:c"]}}),
+        "scratch_modules is not supported",
+    );
+    refused(
+        json!({"source": {"type": "tag", "source": "f40", "scratch_modules": ["m:s:1:c"]}}),
+        "scratch_modules is not supported",
+    );
+    refused(
+        json!({"source": {"type": "build", "builds": ["a-1-1"], "scratch_build_tasks": ["1"]}}),
+        "scratch_build_tasks is not supported",
+    );
+    refused(
+        json!({"source": {"type": "module", "source": "m:s", "modular_koji_tags": ["t"],
+                          "base_module_br_name": "platform"}}),
+        "base_module_br_name",
+    );
+    refused(
+        json!({"source": {"type": "module", "source": "m:s", "modular_koji_tags": ["t"]},
+               "flags": ["include_done_modules"]}),
+        "include_done_modules",
+    );
+    parse(json!({"source": {"type": "module", "source": "m:s", "modular_koji_tags": ["t"]}}))
+        .expect("modules from Koji tags");
 }
 
 #[test]

@@ -85,6 +85,9 @@ pub struct ResolvedRequest {
     pub packages: Option<Vec<String>>,
     /// Signing keys.
     pub sigkeys: Option<Sigkeys>,
+    /// The module builds (`N:S:V:C`) a module request resolved to: the compose's `source`
+    /// from then on, as the reference records it.
+    pub modules: Option<Vec<String>>,
 }
 
 /// What identifies a request when looking for an earlier compose to reuse: lists compared as
@@ -160,6 +163,22 @@ impl ComposeSpec {
             target_dir: &self.target_dir,
             multilib_method: self.options.multilib_method,
         }
+    }
+
+    /// This request as `resolved` pins it: a module request's modules become the builds they
+    /// resolved to (what an earlier compose of it recorded), other fields as resolved.
+    pub fn with_resolved(&self, resolved: &ResolvedRequest) -> ComposeSpec {
+        let mut spec = self.clone();
+        if let (ComposeSource::Module(m), Some(nsvcs)) = (&mut spec.source, &resolved.modules) {
+            m.modules = nsvcs.iter().filter_map(|n| n.parse().ok()).collect();
+        }
+        if let Some(arches) = &resolved.arches {
+            spec.arches = arches.clone();
+        }
+        if let Some(sigkeys) = &resolved.sigkeys {
+            spec.sigkeys = sigkeys.clone();
+        }
+        spec
     }
 
     /// Whether `other` asks for the same compose as this one, whatever point in time each

@@ -276,3 +276,57 @@ mod tests {
         assert_eq!(group["ed-0:1.14.1-2.src"]["category"], "source");
     }
 }
+
+/// A module build in one arch's repository, as `modules.json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleRecord {
+    /// The arch.
+    pub arch: String,
+    /// `NAME:STREAM:VERSION:CONTEXT`.
+    pub nsvc: String,
+    /// The Koji tag its RPMs come from.
+    pub koji_tag: String,
+    /// Its RPMs on this arch (`NAME-EPOCH:VERSION-RELEASE.ARCH`).
+    pub rpms: Vec<String>,
+}
+
+/// productmd modules.json: per arch, per module build, its metadata, the `modules.yaml` of the
+/// arch's repository (`modulemd_paths`: arch → path relative to `compose/`) and its RPMs.
+pub fn modules(
+    d: &ComposeDescription<'_>,
+    records: &[ModuleRecord],
+    modulemd_paths: &BTreeMap<String, String>,
+) -> Value {
+    let mut arches: BTreeMap<&str, BTreeMap<&str, Value>> = BTreeMap::new();
+    for record in records {
+        let mut parts = record.nsvc.splitn(4, ':');
+        let mut next = || parts.next().unwrap_or_default();
+        let (name, stream, version, context) = (next(), next(), next(), next());
+        let mut modulemd_path = serde_json::Map::new();
+        if let Some(path) = modulemd_paths.get(&record.arch) {
+            modulemd_path.insert("binary".into(), json!(path));
+        }
+        arches.entry(&record.arch).or_default().insert(
+            &record.nsvc,
+            json!({
+                "metadata": {
+                    "uid": record.nsvc,
+                    "name": name,
+                    "stream": stream,
+                    "version": version,
+                    "context": context,
+                    "koji_tag": record.koji_tag,
+                },
+                "modulemd_path": modulemd_path,
+                "rpms": record.rpms,
+            }),
+        );
+    }
+    json!({
+        "header": {"type": "productmd.modules", "version": "1.2"},
+        "payload": {
+            "compose": compose_header(d),
+            "modules": {VARIANT: arches},
+        }
+    })
+}

@@ -28,7 +28,7 @@ use crate::repodata::{
 };
 use layout::{package_href, ComposeLayout, Trees};
 pub use log::ComposeLog;
-use metadata::{ComposeDescription, PlacedPackage};
+use metadata::{ComposeDescription, ModuleRecord, PlacedPackage};
 
 /// Why a compose could not be built.
 #[derive(Debug, Error)]
@@ -137,17 +137,27 @@ struct Tree<'a> {
     packages: Vec<(&'a SelectedPackage, Option<&'a str>)>,
 }
 
-/// Builds compose `spec` from `packages` in its staging directory, carrying `extra` metadata
-/// into every arch's os repository. Logs to `log`; on failure removes the staging directory.
+/// Metadata published beside the packages: files for the arches' os repositories, and the
+/// module builds `modules.json` lists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CarriedMetadata<'a> {
+    /// Files each arch's os repository carries (those for its arch, or for every arch).
+    pub extra: &'a [ExtraMetadata],
+    /// The module builds in the compose, per arch; none: no `modules.json`.
+    pub modules: &'a [ModuleRecord],
+}
+
+/// Builds compose `spec` from `packages` in its staging directory, with `carried` metadata.
+/// Logs to `log`; on failure removes the staging directory.
 pub fn build_compose(
     spec: &BuildSpec,
     packages: &[SelectedPackage],
-    extra: &[ExtraMetadata],
+    carried: CarriedMetadata<'_>,
     cache: &PackageCache,
     log: &ComposeLog,
 ) -> Result<BuiltCompose, ComposeError> {
     let layout = ComposeLayout::new(&spec.target_dir, spec.id);
-    let result = build_in(spec, packages, extra, cache, log, &layout);
+    let result = build_in(spec, packages, carried, cache, log, &layout);
     if result.is_err() && spec.staging.exists() {
         let _ = std::fs::remove_dir_all(&spec.staging);
     }
@@ -183,7 +193,7 @@ pub fn publish(layout: &ComposeLayout, staging: &Path) -> Result<(), ComposeErro
 fn build_in(
     spec: &BuildSpec,
     packages: &[SelectedPackage],
-    extra: &[ExtraMetadata],
+    carried: CarriedMetadata<'_>,
     cache: &PackageCache,
     log: &ComposeLog,
     layout: &ComposeLayout,
@@ -250,6 +260,7 @@ fn build_in(
     let mut placed_count = 0;
     let mut read = 0;
     let mut placed: Vec<PlacedPackage<'_>> = Vec::new();
+    let mut modulemd_paths: BTreeMap<String, String> = BTreeMap::new();
     for (rel, tree) in &mut by_tree {
         tree.inputs.sort_by(|a, b| a.href.cmp(&b.href));
         let dir = trees.path(rel);
@@ -266,8 +277,23 @@ fn build_in(
                 sync_tree(&package_dir)?;
             }
         }
-        let carried: &[ExtraMetadata] = if rel.ends_with("/os") { extra } else { &[] };
-        let repodata = write_repodata(&dir, &tree.inputs, carried, options)?;
+        let os_arch = spec.arches.iter().find(|a| Trees::os_rel(a) == *rel);
+        let extra: Vec<ExtraMetadata> = match os_arch {
+            Some(arch) => carried
+                .extra
+                .iter()
+                .filter(|e| e.is_for(arch))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        let repodata = write_repodata(&dir, &tree.inputs, &extra, options)?;
+        if let (Some(arch), Some(record)) = (
+            os_arch,
+            repodata.records.iter().find(|r| r.kind == "modules"),
+        ) {
+            modulemd_paths.insert(arch.clone(), format!("{rel}/{}", record.location));
+        }
         read += repodata.read;
         placed_count += tree.inputs.len();
         log.line(format_args!(
@@ -328,6 +354,17 @@ fn build_in(
         &metadata_dir.join("rpms.json"),
         pretty(metadata::rpms(&description, &placed)).as_bytes(),
     )?;
+    if !carried.modules.is_empty() {
+        write_synced(
+            &metadata_dir.join("modules.json"),
+            pretty(metadata::modules(
+                &description,
+                carried.modules,
+                &modulemd_paths,
+            ))
+            .as_bytes(),
+        )?;
+    }
     sync_dir(&metadata_dir)?;
     sync_dir(&staging.join(layout::VARIANT))?;
     sync_dir(&staging)?;

@@ -8,7 +8,7 @@ use dxr::Value;
 use odcs_common::report::error_chain;
 use thiserror::Error;
 
-use super::model::{list, BuildInfo, Event, RpmInfo, TagInfo};
+use super::model::{list, BuildInfo, Event, ModuleBuildInfo, RpmInfo, TagInfo, TaggedBuild};
 use super::wire::{self, Call, Fault, Record, WireError};
 
 /// Calls one `multiCall` carries at most.
@@ -411,6 +411,60 @@ impl KojiHub {
                     .map_err(|e| self.protocol("getBuild", e))
             })
             .collect()
+    }
+
+    /// The module build `nvr` (`NAME-STREAM-VERSION.CONTEXT`), `None` when the hub has no
+    /// such build; a build that is not a module's is an error naming it.
+    pub fn module_build(&self, nvr: &str) -> Result<Option<ModuleBuildInfo>, KojiError> {
+        let value = self.call(&Call::new("getBuild").arg(nvr))?;
+        if value == Value::Nil {
+            return Ok(None);
+        }
+        match ModuleBuildInfo::from_value(&value).map_err(|e| self.protocol("getBuild", e))? {
+            Some(module) => Ok(Some(module)),
+            None => Err(self.protocol(
+                "getBuild",
+                WireError(format!("{nvr} is not a module build")),
+            )),
+        }
+    }
+
+    /// The module builds tagged into `tag` (and the tags it inherits from) at `event`.
+    pub fn tagged_module_builds(
+        &self,
+        tag: &str,
+        event: i64,
+    ) -> Result<Vec<TaggedBuild>, KojiError> {
+        let call = Call::new("listTagged")
+            .arg(tag)
+            .kwarg("event", event)
+            .kwarg("inherit", true)
+            .kwarg("type", "module");
+        let value = self.call(&call)?;
+        list(&value, "tagged builds", TaggedBuild::from_value)
+            .map_err(|e| self.protocol("listTagged", e))
+    }
+
+    /// The names of the tags `tag` inherits from at `event`, nearest first.
+    pub fn inherited_tag_names(&self, tag: &str, event: i64) -> Result<Vec<String>, KojiError> {
+        let call = Call::new("getFullInheritance")
+            .arg(tag)
+            .kwarg("event", event);
+        let value = self.call(&call)?;
+        list(&value, "inheritance", |v| {
+            Record::of(v, "inheritance")?.string("name")
+        })
+        .map_err(|e| self.protocol("getFullInheritance", e))
+    }
+
+    /// The NVRs of builds matching the glob `pattern`.
+    pub fn search_builds(&self, pattern: &str) -> Result<Vec<String>, KojiError> {
+        let call = Call::new("search").arg(pattern).arg("build").arg("glob");
+        let value = self.call(&call)?;
+        list(&value, "search results", |v| {
+            Record::of(v, "search result")?.string("name")
+        })
+        .map_err(|e| self.protocol("search", e))
     }
 
     /// The RPMs of each build in `build_ids`.

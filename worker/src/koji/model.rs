@@ -97,6 +97,80 @@ impl BuildInfo {
     }
 }
 
+/// A module's content-generator build: a `getBuild` answer whose `extra.typeinfo.module`
+/// names the module build and the tag holding its RPMs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleBuildInfo {
+    /// The Koji build (`NAME-STREAM-VERSION.CONTEXT`, the stream's `-` written `_`).
+    pub build: BuildInfo,
+    /// `NAME:STREAM:VERSION:CONTEXT` as the build records it.
+    pub nsvc: String,
+    /// The tag holding the module's RPMs.
+    pub content_tag: String,
+    /// The module's modulemd (the whole build's document).
+    pub modulemd: String,
+}
+
+impl ModuleBuildInfo {
+    /// Reads a `getBuild` answer; `None` when it is not a module build.
+    pub fn from_value(value: &Value) -> Result<Option<ModuleBuildInfo>, WireError> {
+        let build = BuildInfo::from_value(value)?;
+        let r = Record::of(value, "build")?;
+        let Some(Value::Struct(extra)) = r.0.get("extra") else {
+            return Ok(None);
+        };
+        let module = match extra.get("typeinfo") {
+            Some(Value::Struct(typeinfo)) => match typeinfo.get("module") {
+                Some(module @ Value::Struct(_)) => module,
+                _ => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        let m = Record::of(module, "typeinfo.module")?;
+        // Koji records the version as text; some hubs as a number.
+        let version = match m.opt_int("version") {
+            Ok(Some(n)) => n.to_string(),
+            _ => m.string("version")?,
+        };
+        let nsvc = format!(
+            "{}:{}:{version}:{}",
+            m.string("name")?,
+            m.string("stream")?,
+            m.string("context")?
+        );
+        Ok(Some(ModuleBuildInfo {
+            build,
+            nsvc,
+            content_tag: m.string("content_koji_tag")?,
+            modulemd: m.string("modulemd_str")?,
+        }))
+    }
+
+    /// The Koji NVR of module `name:stream:version.context` (Koji versions cannot hold `-`).
+    pub fn nvr(name: &str, stream: &str, version: &str, context: &str) -> String {
+        format!("{name}-{}-{version}.{context}", stream.replace('-', "_"))
+    }
+}
+
+/// A module build tagged into a tag (`listTagged` with `type=module`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedBuild {
+    /// The build (`version` holds the module stream, `release` `VERSION.CONTEXT`).
+    pub build: BuildInfo,
+    /// The tag it is tagged into (the asked tag or one it inherits from).
+    pub tag_name: String,
+}
+
+impl TaggedBuild {
+    /// Reads one entry of a `listTagged` answer.
+    pub fn from_value(value: &Value) -> Result<TaggedBuild, WireError> {
+        Ok(TaggedBuild {
+            build: BuildInfo::from_value(value)?,
+            tag_name: Record::of(value, "tagged build")?.string("tag_name")?,
+        })
+    }
+}
+
 /// One RPM of a build (`listRPMs`, the RPMs of `listTaggedRPMS`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RpmInfo {

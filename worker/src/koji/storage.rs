@@ -161,6 +161,79 @@ impl PackageStore {
         self.settings.cache_dir.join(CACHE_SUBDIR)
     }
 
+    /// The file `relative` below `build`'s directory (a module build's
+    /// `files/module/modulemd.x86_64.txt`, say), read from the top directory or downloaded;
+    /// `None` when storage has no such file. Files larger than `max_bytes` are refused.
+    pub fn build_file(
+        &self,
+        build: &BuildInfo,
+        relative: &str,
+        max_bytes: u64,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let path = format!("{}/{relative}", build.directory());
+        if let Some(topdir) = &self.settings.topdir {
+            let local = topdir.join(&path);
+            if local.is_file() {
+                return crate::repodata::compress::read_limited(&local, max_bytes)
+                    .map(Some)
+                    .map_err(|source| StorageError::Io {
+                        path: local,
+                        source,
+                    });
+            }
+        }
+        let Some(base) = self.settings.topurl.as_deref() else {
+            return match self.settings.topdir {
+                Some(_) => Ok(None),
+                None => Err(StorageError::NotConfigured),
+            };
+        };
+        let url = format!("{}/{path}", base.trim_end_matches('/'));
+        let download = |reason: String| StorageError::Download {
+            url: url.clone(),
+            reason,
+        };
+        let mut wait = self.settings.backoff;
+        let mut last = String::new();
+        for attempt in 1..=self.settings.attempts.max(1) {
+            if attempt > 1 {
+                crate::cancel::sleep_before_retry(wait).map_err(|cause| StorageError::Stopped {
+                    cause,
+                    last: last.clone(),
+                })?;
+                wait = wait.saturating_mul(2);
+            }
+            let response = match self.http.get(&url).send() {
+                Ok(response) => response,
+                Err(e) => {
+                    last = error_chain(&e);
+                    continue;
+                }
+            };
+            let status = response.status();
+            if status == reqwest::StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            if !status.is_success() {
+                last = format!("HTTP {status}");
+                continue;
+            }
+            let mut body = Vec::new();
+            let read = std::io::Read::read_to_end(
+                &mut std::io::Read::take(response, max_bytes.saturating_add(1)),
+                &mut body,
+            );
+            match read {
+                Ok(_) if body.len() as u64 > max_bytes => {
+                    return Err(download(format!("more than {max_bytes} bytes")));
+                }
+                Ok(_) => return Ok(Some(body)),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(download(last))
+    }
+
     /// Local files for every wanted RPM: in place under the top directory when it has them,
     /// else from the cache, downloading what it lacks.
     pub fn fetch(&self, wanted: &[WantedRpm]) -> Result<Fetched, StorageError> {

@@ -366,7 +366,7 @@ pub fn resolve(mbs: &Mbs, query: &ModuleQuery<'_>) -> Result<Vec<MbsModule>, Mbs
         }
         added = next;
     }
-    refuse_two_streams(&chosen)?;
+    super::one_stream_per_module(chosen.keys().map(String::as_str)).map_err(MbsError::Conflict)?;
     Ok(order
         .iter()
         .flat_map(|key| chosen.remove(key).unwrap_or_default())
@@ -395,27 +395,6 @@ fn stream_version_bounds(base_modules: &[BaseModuleBuild]) -> (Option<i64>, Opti
         .then(|| format!("{major:0<digits$}").parse().ok())
         .flatten();
     (Some(version), gte)
-}
-
-/// One compose enables one stream of a module: two streams of one name are refused.
-fn refuse_two_streams(chosen: &BTreeMap<String, Vec<MbsModule>>) -> Result<(), MbsError> {
-    let mut streams: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for key in chosen.keys() {
-        if let Some((name, stream)) = key.split_once(':') {
-            streams
-                .entry(name.to_owned())
-                .or_default()
-                .push(stream.to_owned());
-        }
-    }
-    match streams.into_iter().find(|(_, s)| s.len() > 1) {
-        Some((name, streams)) => Err(MbsError::Conflict(format!(
-            "module {name} would be in the compose in streams {}: one compose holds one stream \
-             of a module (request one, or use no_deps)",
-            streams.join(" and ")
-        ))),
-        None => Ok(()),
-    }
 }
 
 #[cfg(test)]

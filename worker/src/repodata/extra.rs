@@ -10,15 +10,31 @@ use super::repomd::{parse_locations, RepomdRecord};
 use super::RepodataError;
 use crate::durable::write_synced;
 
-/// A metadata file to carry over, by the repomd type it is published under.
+/// A metadata file to publish beside the package metadata, by the repomd type it is
+/// published under: carried over from a source repository, or written by the source (a module
+/// compose's `modules.yaml`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtraMetadata {
     /// `modules`, `group` or `updateinfo`.
     pub kind: String,
-    /// The source file (compressed or not), its real path.
-    pub source: PathBuf,
-    /// The most it may hold decompressed.
-    pub max_bytes: u64,
+    /// What it holds.
+    pub content: ExtraContent,
+    /// The one arch whose repositories carry it; `None`: every arch's.
+    pub arch: Option<String>,
+}
+
+/// Where an extra metadata file's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtraContent {
+    /// A file of a source repository (compressed or not), by its real path.
+    File {
+        /// The real path.
+        path: PathBuf,
+        /// The most it may hold decompressed.
+        max_bytes: u64,
+    },
+    /// Text the source wrote.
+    Text(String),
 }
 
 /// Finds the real path of a file a repository's repomd.xml points at, or says why it may not
@@ -95,12 +111,29 @@ impl ExtraMetadata {
                 let source = resolve(&listed).map_err(|reason| failed(kind, &listed, reason))?;
                 extra.push(ExtraMetadata {
                     kind: (*kind).into(),
-                    source,
-                    max_bytes,
+                    content: ExtraContent::File {
+                        path: source,
+                        max_bytes,
+                    },
+                    arch: None,
                 });
             }
         }
         Ok(extra)
+    }
+
+    /// A `modules.yaml` written by the source for the repositories of `arch`.
+    pub fn modules_yaml(arch: &str, text: String) -> ExtraMetadata {
+        ExtraMetadata {
+            kind: "modules".into(),
+            content: ExtraContent::Text(text),
+            arch: Some(arch.to_owned()),
+        }
+    }
+
+    /// Whether the repositories of `arch` carry it.
+    pub fn is_for(&self, arch: &str) -> bool {
+        self.arch.as_deref().is_none_or(|a| a == arch)
     }
 
     /// Writes the file into `repodata` and returns its records (comps gets a plain and a
@@ -115,12 +148,16 @@ impl ExtraMetadata {
             .iter()
             .find(|(kind, _)| *kind == self.kind)
             .map_or("metadata", |(_, stem)| stem);
-        let raw =
-            read_decompressed(&self.source, self.max_bytes).map_err(|e| RepodataError::Extra {
-                kind: self.kind.clone(),
-                path: self.source.clone(),
-                reason: e.to_string(),
-            })?;
+        let raw = match &self.content {
+            ExtraContent::File { path, max_bytes } => {
+                read_decompressed(path, *max_bytes).map_err(|e| RepodataError::Extra {
+                    kind: self.kind.clone(),
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?
+            }
+            ExtraContent::Text(text) => text.as_bytes().to_vec(),
+        };
         let open_checksum = hex::encode(Sha256::digest(&raw));
         let mut records = Vec::new();
         if self.kind == "group" {

@@ -12,6 +12,7 @@
 //! Adding a source type: a file here implementing [`Source`], and its arm in [`open`].
 
 pub mod build;
+pub mod module;
 pub mod pungi_compose;
 pub mod repo;
 pub mod tag;
@@ -25,6 +26,8 @@ use crate::compose::layout::ComposeLayout;
 use crate::compose::ComposeLog;
 use crate::fetch::Fetcher;
 use crate::koji::Koji;
+use crate::modules::content::ModularContent;
+use crate::modules::mbs::Mbs;
 use crate::repodata::ExtraMetadata;
 
 /// Why a source cannot be used; the message is the compose's `state_reason`.
@@ -87,6 +90,9 @@ classified_errors!(
     crate::koji::rpms::RpmsError,
     crate::koji::storage::StorageError,
     crate::fetch::FetchError,
+    crate::modules::mbs::MbsError,
+    crate::modules::koji::KojiModuleError,
+    crate::modules::ModularError,
 );
 
 /// What sources may use: the services of the worker generating the compose.
@@ -99,6 +105,10 @@ pub struct SourceContext<'a> {
     pub fetcher: &'a Fetcher,
     /// The Koji hub and storage, when configured.
     pub koji: Option<&'a Koji>,
+    /// The Module Build Service, when configured.
+    pub mbs: Option<&'a Mbs>,
+    /// Modules that are base modules (`platform`): never put in a compose.
+    pub base_module_names: &'a [String],
 }
 
 impl<'a> SourceContext<'a> {
@@ -144,6 +154,8 @@ pub struct PackageSet {
     pub arches: Option<Vec<String>>,
     /// Request fields the source filled in, recorded in the compose.
     pub resolved: Option<ResolvedRequest>,
+    /// The modules the packages include, for the compose's modular metadata.
+    pub modules: Option<ModularContent>,
 }
 
 impl PackageSet {
@@ -155,6 +167,7 @@ impl PackageSet {
             signatures: Signatures::Settled,
             arches: None,
             resolved: None,
+            modules: None,
         }
     }
 }
@@ -188,6 +201,12 @@ pub trait Source {
     /// content this one would: then it is reused. Call after [`Source::pin`].
     fn unchanged_since(&mut self, event: Option<i64>) -> Result<bool, SourceError>;
 
+    /// Request fields pinning fixed (a module request's builds), which an earlier compose
+    /// must have recorded to be reused. Call after [`Source::pin`].
+    fn pinned(&self) -> Option<ResolvedRequest> {
+        None
+    }
+
     /// Resolves the pinned source into packages, or a result written under the compose's
     /// directory.
     fn resolve(self: Box<Self>, ctx: &ResolveContext<'_>) -> Result<Resolved, SourceError>;
@@ -211,8 +230,7 @@ pub fn open<'a>(
         ComposeSource::PungiCompose(compose) => {
             Box::new(pungi_compose::PungiCompose::open(compose, ctx)?)
         }
-        ComposeSource::Module(_) | ComposeSource::Pulp(_) | ComposeSource::RawConfig(_) => {
-            return Err(unsupported())
-        }
+        ComposeSource::Module(module) => Box::new(module::ModuleCompose::open(module, spec, ctx)?),
+        ComposeSource::Pulp(_) | ComposeSource::RawConfig(_) => return Err(unsupported()),
     })
 }

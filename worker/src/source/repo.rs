@@ -234,6 +234,7 @@ impl Source for LocalRepo {
                 Signatures::Check(sigkeys)
             },
             arches: None,
+            modules: None,
             resolved: None,
         }))
     }

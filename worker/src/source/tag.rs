@@ -1,17 +1,23 @@
 //! The `tag` source type: the latest builds of Koji tags at an event (inherited unless
 //! `no_inheritance`), with the request's builds replacing the tags' builds of the same
 //! packages. With several tags, a package's builds come from the first tag that has it, as
-//! Pungi merges the package sets of several tags.
+//! Pungi merges the package sets of several tags. Modules join them: every module stream in
+//! `modular_koji_tags` (its newest builds) and the module builds `modules` names, with their
+//! `modules.yaml` and defaults.
 
 use std::collections::{HashMap, HashSet};
 
 use odcs_common::compose::ComposeFlag;
-use odcs_common::spec::{ComposeSpec, Sigkeys, TagSource};
+use odcs_common::spec::{ComposeSpec, ModuleDefaults, Sigkeys, TagSource};
+
+use crate::modules::content::ModularContent;
 
 use super::{PackageSet, ResolveContext, Resolved, Source, SourceContext, SourceError};
 use crate::koji::model::{BuildInfo, RpmInfo, TagInfo};
 use crate::koji::rpms::{build_rpms, choose_copies, listed_arches, RpmsError};
 use crate::koji::Koji;
+use crate::modules::koji::TaggedModules;
+use crate::modules::{modular_content, ContentRequest};
 
 /// Opened tags: each exists on the hub.
 pub struct KojiTag<'a> {
@@ -20,11 +26,33 @@ pub struct KojiTag<'a> {
     /// The requested event, then the pinned one.
     event: Option<i64>,
     inherit: bool,
+    /// RPM arches taken (the compose's, multilib, `noarch`).
     arches: Vec<String>,
+    /// The compose's arches.
+    compose_arches: Vec<String>,
     builds: Vec<String>,
     sigkeys: Sigkeys,
     /// The tags and the tags they inherit from, once asked for.
     inherited: Option<Vec<i64>>,
+    modular: TagModules<'a>,
+}
+
+/// The modules a tag compose adds.
+struct TagModules<'a> {
+    /// Tags whose module streams are all taken.
+    tags: Vec<String>,
+    /// Module builds taken besides (`N:S:V:C`).
+    builds: Vec<String>,
+    defaults: Option<ModuleDefaults>,
+    base_module_names: &'a [String],
+    file_roots: &'a [std::path::PathBuf],
+    max_metadata_bytes: u64,
+}
+
+impl TagModules<'_> {
+    fn is_empty(&self) -> bool {
+        self.tags.is_empty() && self.builds.is_empty()
+    }
 }
 
 impl<'a> KojiTag<'a> {
@@ -53,6 +81,15 @@ impl<'a> KojiTag<'a> {
             builds: source.builds.as_slice().to_vec(),
             sigkeys: spec.sigkeys.clone(),
             inherited: None,
+            modular: TagModules {
+                tags: source.modular.koji_tags.as_slice().to_vec(),
+                builds: source.modules.as_slice().to_vec(),
+                defaults: source.modular.defaults.clone(),
+                base_module_names: ctx.base_module_names,
+                file_roots: ctx.repo_roots,
+                max_metadata_bytes: ctx.max_metadata_bytes,
+            },
+            compose_arches: spec.arches.clone(),
         })
     }
 
@@ -86,6 +123,44 @@ impl<'a> KojiTag<'a> {
     }
 }
 
+impl KojiTag<'_> {
+    /// The modules the compose adds at `event`: their RPMs and metadata.
+    fn modules(
+        &self,
+        event: i64,
+        ctx: &ResolveContext<'_>,
+    ) -> Result<(Vec<(RpmInfo, BuildInfo)>, ModularContent), SourceError> {
+        let modular = &self.modular;
+        let tagged = TaggedModules::read(&self.koji.hub, &modular.tags, event)?;
+        let mut builds = tagged.all();
+        builds.extend(tagged.resolve(&modular.builds, false, modular.base_module_names)?);
+        ctx.log.line(format_args!(
+            "Modules from {}: {}",
+            if modular.tags.is_empty() {
+                "the request".to_owned()
+            } else {
+                format!("Koji tags {}", modular.tags.join(" "))
+            },
+            if builds.is_empty() {
+                "none".to_owned()
+            } else {
+                builds.join(" ")
+            }
+        ));
+        Ok(modular_content(&ContentRequest {
+            koji: self.koji,
+            nsvcs: &builds,
+            arches: &self.compose_arches,
+            rpm_arches: &self.arches,
+            event,
+            max_metadata_bytes: modular.max_metadata_bytes,
+            defaults: modular.defaults.as_ref(),
+            file_roots: modular.file_roots,
+            scratch: &ctx.layout.top,
+        })?)
+    }
+}
+
 impl Source for KojiTag<'_> {
     fn pin(&mut self) -> Result<Option<i64>, SourceError> {
         let event = match self.event {
@@ -112,6 +187,11 @@ impl Source for KojiTag<'_> {
                 for tag in &self.tags {
                     all.extend(self.koji.hub.inherited_tags(tag)?);
                 }
+                for name in &self.modular.tags {
+                    if let Some(tag) = self.koji.hub.tag(name)? {
+                        all.extend(self.koji.hub.inherited_tags(&tag)?);
+                    }
+                }
                 all.sort_unstable();
                 all.dedup();
                 self.inherited.insert(all)
@@ -125,7 +205,7 @@ impl Source for KojiTag<'_> {
             Some(event) => event,
             None => self.koji.hub.last_event()?.id,
         };
-        let rpms = self.rpms(event)?;
+        let mut rpms = self.rpms(event)?;
         let names: Vec<&str> = self.tags.iter().map(|t| t.name.as_str()).collect();
         ctx.log.line(format_args!(
             "Koji tag {} at event {event}{}: {} RPMs",
@@ -137,8 +217,18 @@ impl Source for KojiTag<'_> {
             },
             rpms.len()
         ));
+        let modules = if self.modular.is_empty() {
+            None
+        } else {
+            let (module_rpms, content) = self.modules(event, ctx)?;
+            rpms.extend(module_rpms);
+            Some(content)
+        };
         let wanted = choose_copies(&self.koji.hub, rpms, &self.sigkeys)?;
         let files = self.koji.fetch(&wanted, ctx.log)?;
-        Ok(Resolved::Packages(PackageSet::chosen(files)))
+        Ok(Resolved::Packages(PackageSet {
+            modules,
+            ..PackageSet::chosen(files)
+        }))
     }
 }

@@ -69,6 +69,9 @@ impl KojiWorld {
             ),
             fetcher: Arc::new(odcs_worker::services::fetcher(&self.config).expect("fetcher")),
             koji: Koji::from_config(&self.config).expect("koji").map(Arc::new),
+            mbs: odcs_worker::modules::mbs::Mbs::from_config(&self.config)
+                .expect("mbs")
+                .map(Arc::new),
         }
     }
 

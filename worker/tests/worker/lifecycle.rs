@@ -130,6 +130,7 @@ impl World {
             cache: Arc::new(PackageCache::open(&self.scratch.path().join("cache")).expect("cache")),
             fetcher: Arc::new(odcs_worker::services::fetcher(&self.config).expect("fetcher")),
             koji: None,
+            mbs: None,
         }
     }
 

@@ -197,6 +197,8 @@ pub fn generate_local(
             max_metadata_bytes: 1 << 30,
             fetcher: &fetcher,
             koji: None,
+            mbs: None,
+            base_module_names: &[],
         },
         cache: &cache,
         compression: odcs_worker::repodata::Compression::Gzip,

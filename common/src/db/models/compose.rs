@@ -405,7 +405,7 @@ impl Compose {
                 .filter(composes::id.lt(compose.id))
                 .filter(composes::reused_id.is_null())
                 .filter(composes::state.eq(state))
-                .filter(composes::source.eq(compose.source.clone()))
+                .filter(composes::source.eq(spec.source.text()))
                 .filter(composes::removed_by.is_null())
                 .filter(composes::time_to_expire.gt(now))
                 .select(Compose::as_select())
