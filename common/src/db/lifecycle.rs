@@ -292,6 +292,9 @@ pub fn reuse(
                         expired_before: None,
                         changes: ComposeChanges {
                             reused_id: Some(Some(old)),
+                            // Candidates match the pinned request, so the leader's source is
+                            // what this request resolved to (a module's builds, say).
+                            source: Some(leader.source.clone()),
                             koji_event: Some(leader.koji_event),
                             pungi_compose_id: Some(leader.pungi_compose_id.clone()),
                             time_to_expire: Some(expiry),
@@ -316,6 +319,7 @@ pub fn reuse(
                 )
                 .set((
                     composes::reused_id.eq(Some(old)),
+                    composes::source.eq(&leader.source),
                     composes::koji_event.eq(leader.koji_event),
                     composes::worker_id.eq(None::<String>),
                     composes::lease_expires_at.eq(None::<NaiveDateTime>),

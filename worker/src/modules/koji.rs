@@ -34,10 +34,10 @@ pub enum KojiModuleError {
         /// The Koji NVR looked for.
         nvr: String,
     },
-    /// A requested or required module is in none of the tags.
-    #[error("Module {module} is in none of the Koji tags {tags}")]
+    /// Requested or required modules are in none of the tags.
+    #[error("No build in the Koji tags {tags} for: {module}")]
     NotInTags {
-        /// `N:S[:V[:C]]`.
+        /// `N:S[:V[:C]]`, comma separated when several.
         module: String,
         /// The tags, space separated.
         tags: String,
@@ -256,6 +256,7 @@ impl<'a> TaggedModules<'a> {
         let mut chosen: BTreeMap<String, ModuleBuildInfo> = BTreeMap::new();
         let mut pending: Vec<ModuleBuildInfo> = Vec::new();
         let mut seen_streams: HashSet<String> = HashSet::new();
+        let mut missing: Vec<&str> = Vec::new();
         for module in requested {
             let parts: Vec<&str> = module.split(':').collect();
             let builds = if parts.len() > 2 {
@@ -271,7 +272,8 @@ impl<'a> TaggedModules<'a> {
                 self.stream_builds(parts[0], parts.get(1).copied().unwrap_or_default())
             };
             if builds.is_empty() {
-                return Err(self.not_found(module));
+                missing.push(module);
+                continue;
             }
             seen_streams.insert(format!(
                 "{}:{}",
@@ -282,6 +284,9 @@ impl<'a> TaggedModules<'a> {
                 let build = self.module_build(&nvr)?;
                 pending.push(build);
             }
+        }
+        if !missing.is_empty() {
+            return Err(self.not_found(&missing.join(", ")));
         }
         while let Some(build) = pending.pop() {
             if chosen.contains_key(&build.nsvc) {

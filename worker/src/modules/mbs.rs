@@ -45,6 +45,14 @@ pub enum MbsError {
         /// `ready`, or `ready or done`.
         states: &'static str,
     },
+    /// Several requested modules have no build in the states asked for.
+    #[error("Modules {} were not found in MBS in the {states} state", odcs_common::reason::listed(.nsvcs, ", "))]
+    NoneFound {
+        /// What was looked for.
+        nsvcs: Vec<String>,
+        /// `ready`, or `ready or done`.
+        states: &'static str,
+    },
     /// Two builds of one module cannot be in one compose.
     #[error("{0}")]
     Conflict(String),
@@ -337,10 +345,32 @@ pub fn resolve(mbs: &Mbs, query: &ModuleQuery<'_>) -> Result<Vec<MbsModule>, Mbs
         Ok(added)
     };
     let mut added = Vec::new();
+    let mut missing = Vec::new();
     for nsvc in query.requested {
         let full = nsvc.split(':').count() == 4;
-        let builds = mbs.latest(nsvc, query.include_done || full, &query.bounds)?;
-        added.extend(add(builds, &mut chosen)?);
+        match mbs.latest(nsvc, query.include_done || full, &query.bounds) {
+            Ok(builds) => added.extend(add(builds, &mut chosen)?),
+            Err(MbsError::NotFound { nsvc, states }) => missing.push((nsvc, states)),
+            Err(e) => return Err(e),
+        }
+    }
+    match missing.len() {
+        0 => {}
+        1 => {
+            let (nsvc, states) = missing.remove(0);
+            return Err(MbsError::NotFound { nsvc, states });
+        }
+        _ => {
+            let states = if query.include_done {
+                "ready or done"
+            } else {
+                "ready"
+            };
+            return Err(MbsError::NoneFound {
+                nsvcs: missing.into_iter().map(|(n, _)| n).collect(),
+                states,
+            });
+        }
     }
     while query.with_dependencies && !added.is_empty() {
         let mut next = Vec::new();

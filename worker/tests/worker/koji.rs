@@ -27,10 +27,10 @@ use crate::support::*;
 use odcs_common::test_pki::TestPki;
 
 /// A compose store, a fake hub and a worker configured for it.
-struct KojiWorld {
-    world: World,
-    hub: FakeKoji,
-    config: Arc<Config>,
+pub struct KojiWorld {
+    pub world: World,
+    pub hub: FakeKoji,
+    pub config: Arc<Config>,
     rpms: PathBuf,
 }
 
@@ -39,7 +39,7 @@ impl KojiWorld {
         Self::with(store, |_, _| {})
     }
 
-    fn with(store: Store, adjust: impl FnOnce(&mut Config, &FakeKoji)) -> KojiWorld {
+    pub fn with(store: Store, adjust: impl FnOnce(&mut Config, &FakeKoji)) -> KojiWorld {
         let world = World::new(store);
         let hub = FakeKoji::start(&world.scratch.path().join("koji"));
         let mut config = (*world.config).clone();
@@ -59,7 +59,7 @@ impl KojiWorld {
         }
     }
 
-    fn worker(&self) -> Worker {
+    pub fn worker(&self) -> Worker {
         Worker {
             id: "koji-worker".into(),
             config: self.config.clone(),
@@ -76,20 +76,20 @@ impl KojiWorld {
     }
 
     /// Builds one package and imports it as a build; returns its NVR.
-    fn build(&self, spec: Rpm<'_>) -> String {
+    pub fn build(&self, spec: Rpm<'_>) -> String {
         let dir = self.rpms.join(format!("{}-{}", spec.name, spec.version));
         let file = make_rpm(&dir, &spec);
         self.hub.import_build(&[file])
     }
 
     /// Stores and processes a compose request; returns the compose afterwards.
-    fn compose(&self, body: Value) -> (Compose, JobOutcome) {
+    pub fn compose(&self, body: Value) -> (Compose, JobOutcome) {
         let stored = self.submit(body);
         let outcome = self.worker().process(stored.id).expect("processed");
         (self.world.find(stored.id), outcome)
     }
 
-    fn submit(&self, body: Value) -> Compose {
+    pub fn submit(&self, body: Value) -> Compose {
         let request = odcs_common::request::ComposeRequest::from_json(&body)
             .and_then(|r| r.resolve(&self.config))
             .expect("valid");
@@ -107,14 +107,14 @@ impl KojiWorld {
         .expect("stored")
     }
 
-    fn os_dir(&self, id: ComposeId) -> PathBuf {
+    pub fn os_dir(&self, id: ComposeId) -> PathBuf {
         self.world
             .compose_dir(id)
             .join("compose/Temporary/x86_64/os")
     }
 
     /// File names of the compose's x86_64 os tree.
-    fn os_packages(&self, id: ComposeId) -> BTreeSet<String> {
+    pub fn os_packages(&self, id: ComposeId) -> BTreeSet<String> {
         let dir = self.os_dir(id).join("Packages");
         walkdir::WalkDir::new(dir)
             .into_iter()
@@ -125,7 +125,7 @@ impl KojiWorld {
     }
 
     /// Installs `packages` from the compose alone with dnf; returns `rpm -qa` names.
-    fn dnf_install(&self, id: ComposeId, packages: &str) -> BTreeSet<String> {
+    pub fn dnf_install(&self, id: ComposeId, packages: &str) -> BTreeSet<String> {
         let work = self.world.scratch.path().join(format!("dnf-{id}"));
         let repos = work.join("repos.d");
         std::fs::create_dir_all(&repos).expect("repos.d");

@@ -31,9 +31,18 @@ struct Build {
     release: String,
     state: i64,
     create_event: i64,
+    /// `extra` as the hub stores it (a module build's `typeinfo.module`), `None` for plain
+    /// RPM builds.
+    extra: Option<Value>,
 }
 
 impl Build {
+    /// Whether this is a module's content-generator build.
+    fn is_module(&self) -> bool {
+        matches!(&self.extra, Some(Value::Struct(extra))
+            if matches!(extra.get("typeinfo"), Some(Value::Struct(t)) if t.contains_key("module")))
+    }
+
     fn nvr(&self) -> String {
         format!("{}-{}-{}", self.name, self.version, self.release)
     }
@@ -251,9 +260,14 @@ impl State {
         m.insert("owner_name".into(), s("releng"));
         m.insert("task_id".into(), Value::Nil);
         m.insert("source".into(), Value::Nil);
-        m.insert("extra".into(), Value::Nil);
-        m.insert("cg_id".into(), Value::Nil);
-        m.insert("cg_name".into(), Value::Nil);
+        m.insert("extra".into(), b.extra.clone().unwrap_or(Value::Nil));
+        let (cg_id, cg_name) = if b.is_module() {
+            (Value::Integer(1), s("module-build-service"))
+        } else {
+            (Value::Nil, Value::Nil)
+        };
+        m.insert("cg_id".into(), cg_id);
+        m.insert("cg_name".into(), cg_name);
         m.insert("draft".into(), Value::Boolean(false));
         m.insert("volume_id".into(), Value::Integer(0));
         m.insert("volume_name".into(), s("DEFAULT"));
@@ -418,6 +432,42 @@ impl State {
                     None => Ok(Value::Nil),
                 }
             }
+            "listTagged" => self.list_tagged(&arg(0, "tag").ok_or_else(|| param("tag"))?, kwargs),
+            "search" => {
+                let terms = match arg(0, "terms") {
+                    Some(Value::String(t)) => t,
+                    _ => return Err(param("terms")),
+                };
+                let kind = match arg(1, "type") {
+                    Some(Value::String(t)) => t,
+                    _ => return Err(param("type")),
+                };
+                let glob = match arg(2, "matchType") {
+                    Some(Value::String(m)) => m == "glob",
+                    _ => false,
+                };
+                if kind != "build" {
+                    return Err(generic(&format!("No search type: {kind}")));
+                }
+                let found = self
+                    .builds
+                    .iter()
+                    .filter(|b| {
+                        if glob {
+                            glob_matches(&terms, &b.nvr())
+                        } else {
+                            b.nvr() == terms
+                        }
+                    })
+                    .map(|b| {
+                        Value::Struct(BTreeMap::from([
+                            ("id".to_owned(), Value::Integer(b.id as i32)),
+                            ("name".to_owned(), s(&b.nvr())),
+                        ]))
+                    })
+                    .collect();
+                Ok(Value::Array(found))
+            }
             "listRPMs" => {
                 let build = arg(0, "buildID").and_then(|v| int(&v));
                 let arches = arch_list(arg(3, "arches").as_ref());
@@ -457,6 +507,59 @@ impl State {
             }
             other => Err(generic(&format!("Invalid method: {other}"))),
         }
+    }
+
+    /// `listTagged`: the builds tagged into the tag (and, with `inherit`, the tags it inherits
+    /// from, in inheritance order) at `event`, each with the tag it was found in; `type`
+    /// `module` keeps module builds, `latest` the newest build of each package per tag.
+    fn list_tagged(&self, key: &Value, kwargs: &BTreeMap<String, Value>) -> Result<Value, Fault> {
+        let tag = self
+            .tag(key)
+            .cloned()
+            .ok_or_else(|| generic(&format!("No such tagInfo: {}", describe(key))))?;
+        let event = kwargs.get("event").and_then(int).unwrap_or(self.event);
+        let inherit = matches!(kwargs.get("inherit"), Some(Value::Boolean(true)));
+        let latest = matches!(kwargs.get("latest"), Some(Value::Boolean(true)));
+        let modules_only = match kwargs.get("type") {
+            Some(Value::String(t)) if t == "module" => true,
+            Some(Value::String(t)) => return Err(generic(&format!("unsupported build type: {t}"))),
+            _ => false,
+        };
+        let mut order = vec![tag.id];
+        if inherit {
+            order.extend(
+                self.inheritance(&tag)
+                    .into_iter()
+                    .map(|(parent, ..)| parent),
+            );
+        }
+        let mut out = Vec::new();
+        let mut seen_packages: HashSet<String> = HashSet::new();
+        for tag_id in order {
+            let mut here: Vec<&Tagging> = self.active(tag_id, event).collect();
+            here.sort_by_key(|t| std::cmp::Reverse(t.create_event));
+            let mut taken_here: HashSet<String> = HashSet::new();
+            for t in here {
+                let Some(b) = self.builds.iter().find(|b| b.id == t.build_id) else {
+                    continue;
+                };
+                if modules_only && !b.is_module() {
+                    continue;
+                }
+                if latest && (seen_packages.contains(&b.name) || !taken_here.insert(b.name.clone()))
+                {
+                    continue;
+                }
+                let Value::Struct(mut info) = self.build_struct(b) else {
+                    unreachable!()
+                };
+                info.insert("tag_id".into(), Value::Integer(tag_id as i32));
+                info.insert("tag_name".into(), s(&self.tag_name(tag_id)));
+                out.push(Value::Struct(info));
+            }
+            seen_packages.extend(taken_here);
+        }
+        Ok(Value::Array(out))
     }
 
     fn list_tagged_rpms(
@@ -543,6 +646,21 @@ fn arch_list(value: Option<&Value>) -> Option<Vec<String>> {
         ),
         _ => None,
     }
+}
+
+/// Whether `text` matches the shell glob `pattern` (`*` and `?`), as Koji's glob search.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
+            Some(('?', rest)) => !t.is_empty() && go(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    go(&p, &t)
 }
 
 fn s(text: &str) -> Value {
@@ -838,6 +956,11 @@ impl FakeKoji {
         id
     }
 
+    /// Whether a tag named `name` exists.
+    pub fn has_tag(&self, name: &str) -> bool {
+        self.state().tags.iter().any(|t| t.name == name)
+    }
+
     /// Imports a build made of `files` (its source RPM among them, or not); returns its NVR.
     pub fn import_build(&self, files: &[PathBuf]) -> String {
         let (name, version, release) = files
@@ -857,6 +980,7 @@ impl FakeKoji {
             release: release.clone(),
             state: 1,
             create_event: event,
+            extra: None,
         });
         for file in files {
             let (n, v, r, arch, epoch) = rpm_nvra(file);
@@ -880,6 +1004,53 @@ impl FakeKoji {
             });
         }
         format!("{name}-{version}-{release}")
+    }
+
+    /// Imports a module's content-generator build, as MBS does when a module build finishes:
+    /// build `NAME-STREAM-VERSION.CONTEXT` whose `extra.typeinfo.module` holds the whole
+    /// modulemd and the content tag, with each `(arch, document)` of `per_arch` stored as
+    /// `files/module/modulemd.ARCH.txt`. Returns its NVR.
+    pub fn import_module_build(
+        &self,
+        module: &ModuleBuild<'_>,
+        per_arch: &[(&str, String)],
+    ) -> String {
+        let koji_stream = module.stream.replace('-', "_");
+        let release = format!("{}.{}", module.version, module.context);
+        let typeinfo = Value::Struct(BTreeMap::from([
+            ("name".to_owned(), s(module.name)),
+            ("stream".to_owned(), s(module.stream)),
+            ("version".to_owned(), s(&module.version.to_string())),
+            ("context".to_owned(), s(module.context)),
+            ("modulemd_str".to_owned(), s(module.modulemd)),
+            ("content_koji_tag".to_owned(), s(module.content_tag)),
+            ("module_build_service_id".to_owned(), Value::Integer(7)),
+        ]));
+        let extra = Value::Struct(BTreeMap::from([(
+            "typeinfo".to_owned(),
+            Value::Struct(BTreeMap::from([("module".to_owned(), typeinfo)])),
+        )]));
+        let dir = self.topdir.join(format!(
+            "packages/{}/{koji_stream}/{release}/files/module",
+            module.name
+        ));
+        std::fs::create_dir_all(&dir).expect("module files dir");
+        for (arch, text) in per_arch {
+            std::fs::write(dir.join(format!("modulemd.{arch}.txt")), text).expect("modulemd");
+        }
+        let mut st = self.state();
+        let id = st.new_id();
+        let event = st.new_event();
+        st.builds.push(Build {
+            id,
+            name: module.name.to_owned(),
+            version: koji_stream.clone(),
+            release: release.clone(),
+            state: 1,
+            create_event: event,
+            extra: Some(extra),
+        });
+        format!("{}-{koji_stream}-{release}", module.name)
     }
 
     /// Marks a build failed (state 3).
@@ -990,6 +1161,18 @@ impl FakeKoji {
     pub fn session_headers(&self) -> Vec<String> {
         self.state().session_headers.clone()
     }
+}
+
+/// What a module content-generator build records about its module.
+pub struct ModuleBuild<'a> {
+    pub name: &'a str,
+    pub stream: &'a str,
+    pub version: u64,
+    pub context: &'a str,
+    /// The whole build's modulemd.
+    pub modulemd: &'a str,
+    /// The tag holding the module's RPMs.
+    pub content_tag: &'a str,
 }
 
 /// A rustls server configuration that presents `pki`'s server certificate and requires a

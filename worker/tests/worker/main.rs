@@ -15,5 +15,6 @@ mod koji_hub;
 mod libsolv;
 mod lifecycle;
 mod mbs;
+mod modules;
 mod races;
 mod repo_source;
