@@ -114,6 +114,11 @@ impl Fetcher {
         })
     }
 
+    /// Networks this fetcher may not reach; other fetches on its behalf (git) check them too.
+    pub fn blocked_networks(&self) -> &[IpNet] {
+        &self.policy.blocked_networks
+    }
+
     /// The most one file may hold.
     pub fn max_bytes(&self) -> u64 {
         self.policy.max_bytes
@@ -206,7 +211,7 @@ impl Fetcher {
 const BLOCKED: &str = "the address is in fetch_blocked_networks";
 
 /// Whether `ip` is in one of the `blocked` networks (IPv4-mapped IPv6 addresses as IPv4).
-fn is_blocked(blocked: &[IpNet], ip: IpAddr) -> bool {
+pub fn is_blocked(blocked: &[IpNet], ip: IpAddr) -> bool {
     let ip = ip.to_canonical();
     blocked.iter().any(|net| net.contains(&ip))
 }

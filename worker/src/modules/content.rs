@@ -26,30 +26,9 @@ pub struct ModularContent {
     pub modules: Vec<ComposeModule>,
     /// Defaults of those modules.
     pub defaults: Vec<ModuleDefaults>,
-    /// Whether the compose holds module artifacts only (a `module` compose); otherwise they
-    /// join the packages gathered as for the source type (a tag with `modular_koji_tags`).
-    pub artifacts_only: bool,
 }
 
 impl ModularContent {
-    /// The RPMs (`NAME-EPOCH:VERSION-RELEASE.ARCH`) the modules ship on `arch`.
-    pub fn artifacts(&self, arch: &str) -> HashSet<String> {
-        self.modules
-            .iter()
-            .filter_map(|m| m.streams.get(arch))
-            .flat_map(ModuleStream::rpm_artifacts)
-            .collect()
-    }
-
-    /// The RPMs the modules ship on any arch.
-    pub fn all_artifacts(&self) -> HashSet<String> {
-        self.modules
-            .iter()
-            .flat_map(|m| m.streams.values())
-            .flat_map(ModuleStream::rpm_artifacts)
-            .collect()
-    }
-
     /// The `modules.yaml` of `arch`'s repository: the modules built for it, then the
     /// defaults of those modules; `None` when no module was built for it.
     pub fn modules_yaml(&self, arch: &str) -> Option<String> {

@@ -3,6 +3,7 @@
 //! `modulemd-defaults` documents.
 
 use std::collections::HashSet;
+use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,11 +52,14 @@ pub enum DefaultsError {
     Stopped(#[from] crate::cancel::Cancelled),
 }
 
-/// Where defaults may come from: `http`, `https` and `git` URLs, and `file` URLs inside
-/// `file_roots` (git's other transports run commands or reach anything; they are refused).
+/// Where defaults may come from: `http`, `https` and `git` URLs whose host is outside
+/// `blocked_networks`, and `file` URLs inside `file_roots` (git's other transports run
+/// commands or reach anything; they are refused).
 pub struct DefaultsPolicy<'a> {
     /// Directories `file://` URLs may name.
     pub file_roots: &'a [PathBuf],
+    /// Networks (`fetch_blocked_networks`) the host may not resolve to.
+    pub blocked_networks: &'a [ipnet::IpNet],
 }
 
 /// The defaults of the modules named in `modules` in the git repository `url` at `commit`,
@@ -67,7 +71,7 @@ pub fn fetch_defaults(
     policy: &DefaultsPolicy<'_>,
     scratch: &Path,
 ) -> Result<Vec<ModuleDefaults>, DefaultsError> {
-    check_url(url, policy)?;
+    let pinned = check_url(url, policy)?;
     let valid_commit = !commit.is_empty()
         && !commit.starts_with('-')
         && commit
@@ -89,7 +93,12 @@ pub fn fetch_defaults(
     std::fs::create_dir_all(&checkout).map_err(|e| git_error(e.to_string()))?;
     let dir = checkout.display().to_string();
     git(&["init", "-q", &dir]).map_err(git_error)?;
-    git(&["-C", &dir, "fetch", "-q", "--depth", "1", url, commit]).map_err(git_error)?;
+    let mut fetch: Vec<&str> = vec!["-C", &dir];
+    for setting in &pinned {
+        fetch.extend(["-c", setting.as_str()]);
+    }
+    fetch.extend(["fetch", "-q", "--depth", "1", url, commit]);
+    git(&fetch).map_err(git_error)?;
     git(&["-C", &dir, "checkout", "-q", "FETCH_HEAD"]).map_err(git_error)?;
     let mut out = Vec::new();
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(&checkout)
@@ -129,14 +138,47 @@ pub fn fetch_defaults(
     Ok(out)
 }
 
-fn check_url(url: &str, policy: &DefaultsPolicy<'_>) -> Result<(), DefaultsError> {
+/// Checks `url` against `policy`; returns git settings that keep the fetch on the checked
+/// address (HTTP redirects off, the host pinned to the address checked).
+fn check_url(url: &str, policy: &DefaultsPolicy<'_>) -> Result<Vec<String>, DefaultsError> {
     let refused = |reason: &str| DefaultsError::Refused {
         url: url.to_owned(),
         reason: reason.to_owned(),
     };
     let parsed = url::Url::parse(url).map_err(|_| refused("not a URL"))?;
     match parsed.scheme() {
-        "http" | "https" | "git" => Ok(()),
+        "http" | "https" | "git" => {
+            let host = parsed
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| refused("the URL names no host"))?;
+            let port = parsed.port_or_known_default().unwrap_or(9418);
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let addresses: Vec<std::net::SocketAddr> = (bare, port)
+                .to_socket_addrs()
+                .map_err(|e| refused(&format!("cannot resolve {host}: {e}")))?
+                .collect();
+            let Some(first) = addresses.first() else {
+                return Err(refused(&format!("{host} resolves to no address")));
+            };
+            if addresses
+                .iter()
+                .any(|a| crate::fetch::is_blocked(policy.blocked_networks, a.ip()))
+            {
+                return Err(refused("the address is in fetch_blocked_networks"));
+            }
+            if parsed.scheme() == "git" {
+                return Ok(Vec::new());
+            }
+            let ip = match first.ip() {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                v4 => v4.to_string(),
+            };
+            Ok(vec![
+                "http.followRedirects=false".to_owned(),
+                format!("http.curloptResolve={bare}:{port}:{ip}"),
+            ])
+        }
         "file" => {
             let inside = parsed
                 .to_file_path()
@@ -150,7 +192,7 @@ fn check_url(url: &str, policy: &DefaultsPolicy<'_>) -> Result<(), DefaultsError
                         .any(|root| real.starts_with(root))
                 });
             if inside {
-                Ok(())
+                Ok(Vec::new())
             } else {
                 Err(refused(
                     "file URLs may only name repositories inside repo_source_roots",
@@ -201,5 +243,69 @@ fn git(args: &[&str]) -> Result<(), String> {
             });
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(url: &str, roots: &[PathBuf]) -> Option<String> {
+        let blocked: Vec<ipnet::IpNet> = ["127.0.0.0/8", "::1/128", "169.254.0.0/16"]
+            .iter()
+            .map(|n| n.parse().expect("net"))
+            .collect();
+        let policy = DefaultsPolicy {
+            file_roots: roots,
+            blocked_networks: &blocked,
+        };
+        check_url(url, &policy).err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn hosts_in_blocked_networks_are_refused_by_literal_and_by_name() {
+        for url in [
+            "http://127.0.0.1/defaults.git",
+            "https://[::1]:8443/defaults.git",
+            "git://169.254.169.254/defaults.git",
+            "http://localhost/defaults.git",
+        ] {
+            let reason = refusal(url, &[]).unwrap_or_else(|| panic!("{url} was allowed"));
+            assert!(reason.contains("fetch_blocked_networks"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn transports_that_run_commands_and_files_outside_the_roots_are_refused() {
+        for url in [
+            "ext::sh -c touch% /tmp/pwned",
+            "ssh://git@example.com/defaults.git",
+            "fd::17",
+        ] {
+            assert!(refusal(url, &[]).is_some(), "{url} was allowed");
+        }
+        let root = std::env::temp_dir();
+        let outside = refusal("file:///etc", std::slice::from_ref(&root)).expect("refused");
+        assert!(outside.contains("repo_source_roots"), "{outside}");
+        assert_eq!(
+            refusal(&format!("file://{}", root.display()), &[root]),
+            None
+        );
+    }
+
+    #[test]
+    fn fetches_over_http_are_pinned_to_the_checked_address_without_redirects() {
+        let policy = DefaultsPolicy {
+            file_roots: &[],
+            blocked_networks: &[],
+        };
+        let settings = check_url("http://127.0.0.1:8080/d.git", &policy).expect("allowed");
+        assert_eq!(
+            settings,
+            vec![
+                "http.followRedirects=false".to_owned(),
+                "http.curloptResolve=127.0.0.1:8080:127.0.0.1".to_owned()
+            ]
+        );
     }
 }

@@ -59,6 +59,8 @@ pub struct ContentRequest<'a> {
     pub defaults: Option<&'a DefaultsSource>,
     /// Directories `file://` defaults repositories may lie in.
     pub file_roots: &'a [PathBuf],
+    /// Networks a defaults repository may not be fetched from.
+    pub blocked_networks: &'a [ipnet::IpNet],
     /// A directory of the compose's own the defaults are checked out under.
     pub scratch: &'a Path,
 }
@@ -89,6 +91,7 @@ pub fn modular_content(
                 &names,
                 &DefaultsPolicy {
                     file_roots: request.file_roots,
+                    blocked_networks: request.blocked_networks,
                 },
                 &scratch,
             );
@@ -97,14 +100,7 @@ pub fn modular_content(
         }
         None => Vec::new(),
     };
-    Ok((
-        rpms,
-        ModularContent {
-            modules,
-            defaults,
-            artifacts_only: false,
-        },
-    ))
+    Ok((rpms, ModularContent { modules, defaults }))
 }
 
 /// One compose enables one stream of a module: refuses `nsvcs` (or `N:S` keys) naming two

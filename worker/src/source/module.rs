@@ -10,7 +10,6 @@ use odcs_common::spec::{BaseModuleBounds, ComposeSpec, ModuleSource, ResolvedReq
 use super::{PackageSet, ResolveContext, Resolved, Source, SourceContext, SourceError};
 use crate::koji::rpms::{choose_copies, listed_arches};
 use crate::koji::Koji;
-use crate::modules::content::ModularContent;
 use crate::modules::koji::TaggedModules;
 use crate::modules::mbs::{self, Mbs, ModuleQuery};
 use crate::modules::{modular_content, ContentRequest};
@@ -40,6 +39,7 @@ struct ModuleLookup<'a> {
     base_module_names: &'a [String],
     max_metadata_bytes: u64,
     file_roots: &'a [std::path::PathBuf],
+    blocked_networks: &'a [ipnet::IpNet],
 }
 
 impl<'a> ModuleCompose<'a> {
@@ -65,6 +65,7 @@ impl<'a> ModuleCompose<'a> {
                 base_module_names: ctx.base_module_names,
                 max_metadata_bytes: ctx.max_metadata_bytes,
                 file_roots: ctx.repo_roots,
+                blocked_networks: ctx.fetcher.blocked_networks(),
             },
             requested: source.modules.iter().map(ToString::to_string).collect(),
             modular_tags,
@@ -156,6 +157,7 @@ impl Source for ModuleCompose<'_> {
             max_metadata_bytes: self.ctx.max_metadata_bytes,
             defaults: self.defaults.as_ref(),
             file_roots: self.ctx.file_roots,
+            blocked_networks: self.ctx.blocked_networks,
             scratch: &ctx.layout.top,
         })?;
         ctx.log.line(format_args!(
@@ -166,10 +168,7 @@ impl Source for ModuleCompose<'_> {
         let wanted = choose_copies(&self.koji.hub, rpms, &self.sigkeys)?;
         let files = self.koji.fetch(&wanted, ctx.log)?;
         Ok(Resolved::Packages(PackageSet {
-            modules: Some(ModularContent {
-                artifacts_only: true,
-                ..content
-            }),
+            modules: Some(content),
             resolved,
             ..PackageSet::chosen(files)
         }))

@@ -46,6 +46,7 @@ struct TagModules<'a> {
     defaults: Option<ModuleDefaults>,
     base_module_names: &'a [String],
     file_roots: &'a [std::path::PathBuf],
+    blocked_networks: &'a [ipnet::IpNet],
     max_metadata_bytes: u64,
 }
 
@@ -87,6 +88,7 @@ impl<'a> KojiTag<'a> {
                 defaults: source.modular.defaults.clone(),
                 base_module_names: ctx.base_module_names,
                 file_roots: ctx.repo_roots,
+                blocked_networks: ctx.fetcher.blocked_networks(),
                 max_metadata_bytes: ctx.max_metadata_bytes,
             },
             compose_arches: spec.arches.clone(),
@@ -156,6 +158,7 @@ impl KojiTag<'_> {
             max_metadata_bytes: modular.max_metadata_bytes,
             defaults: modular.defaults.as_ref(),
             file_roots: modular.file_roots,
+            blocked_networks: modular.blocked_networks,
             scratch: &ctx.layout.top,
         })?)
     }

@@ -687,7 +687,7 @@ fn by_nvr(files: &[PathBuf]) -> std::collections::BTreeMap<String, Vec<PathBuf>>
 
 /// Submits `body` and processes it; returns the compose and the wall time from submission to
 /// the recorded outcome.
-fn timed(w: &KojiWorld, worker: &Worker, body: Value) -> (Compose, Duration) {
+pub fn timed(w: &KojiWorld, worker: &Worker, body: Value) -> (Compose, Duration) {
     let started = Instant::now();
     let stored = w.submit(body);
     worker.process(stored.id).expect("processed");

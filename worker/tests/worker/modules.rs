@@ -714,3 +714,81 @@ fn the_fake_hub_answers_module_calls_as_the_koji_client_expects() {
     assert_eq!(seen["tagged"], json!(["nodejs-20-3900002.bbbb0002"]));
     assert_eq!(seen["module"], "nodejs");
 }
+
+/// The module benchmark (bench/modules/run.sh): 10 modules of 50 RPMs each on the fakes, a
+/// module compose of all ten against a `tag` compose of the same 500 RPMs, both with warm
+/// caches, alternated. Prints a Markdown table row per measurement.
+#[test]
+#[ignore = "benchmark: run through bench/modules/run.sh"]
+fn benchmark() {
+    const MODULES: usize = 10;
+    const RPMS: usize = 50;
+    const ROUNDS: usize = 5;
+    let w = ModuleWorld::new(Store::Postgres);
+    w.koji.hub.add_tag("bench-flat", "x86_64", &[]);
+    let mut requested = Vec::new();
+    for m in 0..MODULES {
+        let name = format!("mod{m:02}");
+        let rpms: Vec<(String, String)> = (0..RPMS)
+            .map(|r| (format!("{name}-pkg{r:02}"), "1.0".to_owned()))
+            .collect();
+        let rpms: Vec<(&str, &str, &[&str])> = rpms
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str(), &[][..]))
+            .collect();
+        w.publish(&Module {
+            name: &name,
+            stream: "1",
+            version: 3900000 + m as u64,
+            context: "bench000",
+            rpms: &rpms,
+            ..Module::default()
+        });
+        for (rpm, ..) in &rpms {
+            w.koji.hub.tag_build("bench-flat", &format!("{rpm}-1.0-1"));
+        }
+        requested.push(format!("{name}:1"));
+    }
+    let module_body = json!({"source": {"type": "module", "source": requested.join(" ")},
+                             "flags": ["no_reuse", "no_deps"]});
+    let tag_body = json!({"source": {"type": "tag", "source": "bench-flat"},
+                          "flags": ["no_reuse"]});
+    let worker = w.koji.worker();
+    // One of each first: downloads and the metadata cache are warm from here on.
+    for body in [&module_body, &tag_body] {
+        let (c, _) = crate::koji::timed(&w.koji, &worker, body.clone());
+        assert_eq!(c.state, ComposeState::Done, "{:?}", c.state_reason);
+        assert_eq!(w.packages(c.id).len(), MODULES * RPMS);
+    }
+    let mut module_times = Vec::new();
+    let mut tag_times = Vec::new();
+    for _ in 0..ROUNDS {
+        let (c, t) = crate::koji::timed(&w.koji, &worker, module_body.clone());
+        assert_eq!(c.state, ComposeState::Done, "{:?}", c.state_reason);
+        module_times.push(t);
+        let (c, t) = crate::koji::timed(&w.koji, &worker, tag_body.clone());
+        assert_eq!(c.state, ComposeState::Done, "{:?}", c.state_reason);
+        tag_times.push(t);
+    }
+    module_times.sort();
+    tag_times.sort();
+    let (module, tag) = (module_times[ROUNDS / 2], tag_times[ROUNDS / 2]);
+    let ms = |d: std::time::Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
+    println!(
+        "| module compose, {MODULES} modules × {RPMS} RPMs (median of {ROUNDS}) | {} | min {} max {} |",
+        ms(module),
+        ms(module_times[0]),
+        ms(module_times[ROUNDS - 1])
+    );
+    println!(
+        "| tag compose of the same {} RPMs (median of {ROUNDS}) | {} | min {} max {} |",
+        MODULES * RPMS,
+        ms(tag),
+        ms(tag_times[0]),
+        ms(tag_times[ROUNDS - 1])
+    );
+    println!(
+        "| ratio module / tag | {:.2}× | target ≤ 1.5× |",
+        module.as_secs_f64() / tag.as_secs_f64()
+    );
+}
