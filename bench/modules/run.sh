@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Module benchmark: 10 modules of 50 RPMs each published on the test suite's fake MBS and fake
-# Koji hub (worker/tests/worker/{fake_mbs,koji_hub}.rs); times a module compose of all ten
+# Module benchmark: 10 modules of 50 RPMs each published in the test suite's real MBS frontend
+# and fake Koji hub (worker/tests/worker/{real_mbs,koji_hub}.rs); times a module compose of all ten
 # against a `tag` compose of the same 500 RPMs, submission to done, warm caches, alternated.
 #   bash bench/modules/run.sh
 set -euo pipefail

@@ -1,6 +1,6 @@
-//! Module lookup through MBS: our resolution against the fake MBS, and the reference ODCS's own
-//! lookup code against the same fake, which must agree (proving the fake answers as MBS does
-//! for what the reference reads, and our resolution resolves as the reference does).
+//! Module lookup through MBS: our resolution against the real MBS frontend (`real_mbs.rs`),
+//! and the reference ODCS's own lookup code against the same server, which must agree (our
+//! resolution resolves as the reference does).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,7 +10,7 @@ use odcs_common::spec::BaseModuleBounds;
 use odcs_worker::modules::mbs::{resolve, Mbs, MbsError, ModuleQuery};
 use serde_json::{json, Value};
 
-use crate::fake_mbs::{modulemd, BaseModule, FakeMbs, MbsBuild};
+use crate::real_mbs::{modulemd, BaseModule, MbsBuild, RealMbs};
 
 const READY: u8 = 5;
 const DONE: u8 = 3;
@@ -45,9 +45,14 @@ fn build(
     }
 }
 
-/// An MBS with the builds every case below reads.
-pub fn seeded_mbs() -> FakeMbs {
-    let mbs = FakeMbs::start();
+/// An MBS with the builds every case below reads, shared by this file's tests (they only read).
+pub fn seeded_mbs() -> &'static RealMbs {
+    static MBS: std::sync::OnceLock<RealMbs> = std::sync::OnceLock::new();
+    MBS.get_or_init(seed)
+}
+
+fn seed() -> RealMbs {
+    let mbs = RealMbs::start();
     let f39 = ("f39", 390000);
     for b in [
         build(
@@ -106,7 +111,7 @@ pub fn seeded_mbs() -> FakeMbs {
     mbs
 }
 
-fn client(mbs: &FakeMbs) -> Mbs {
+fn client(mbs: &RealMbs) -> Mbs {
     let mut config = Config::default();
     config.mbs.url = mbs.url.clone();
     config.mbs.attempts = 2;
@@ -246,8 +251,8 @@ fn cases() -> Vec<(&'static str, Case, Expected)> {
 
 #[test]
 fn modules_resolve_through_mbs() {
-    let fake = seeded_mbs();
-    let mbs = client(&fake);
+    let real = seeded_mbs();
+    let mbs = client(real);
     for (what, case, expected) in cases() {
         match (case.ours(&mbs), expected) {
             (Ok(got), Ok(want)) => assert_eq!(got, want, "{what}"),
@@ -263,8 +268,8 @@ fn modules_resolve_through_mbs() {
 
 #[test]
 fn two_streams_of_one_module_are_refused() {
-    let fake = seeded_mbs();
-    let mbs = client(&fake);
+    let real = seeded_mbs();
+    let mbs = client(real);
     // app:1 requires nodejs:18; nodejs:20 is requested too.
     let err = Case::new(&["nodejs:20", "app:1"])
         .ours(&mbs)
@@ -322,15 +327,15 @@ fn reference_mbs_py() -> PathBuf {
 }
 
 #[test]
-fn the_reference_lookup_agrees_with_ours_on_the_fake_mbs() {
-    let fake = seeded_mbs();
-    let mbs = client(&fake);
+fn the_reference_lookup_agrees_with_ours_on_the_real_mbs() {
+    let real = seeded_mbs();
+    let mbs = client(real);
     let cases = cases();
     let input: Vec<Value> = cases.iter().map(|(_, c, _)| c.json()).collect();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/worker/mbs_reference_check.py");
     let out = Command::new("/usr/bin/python3")
         .arg(&script)
-        .arg(&fake.url)
+        .arg(&real.url)
         .arg(reference_mbs_py())
         .arg(serde_json::to_string(&input).expect("json"))
         .output()

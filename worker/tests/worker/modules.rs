@@ -1,4 +1,4 @@
-//! Module composes end to end through the worker pipeline: modules found through the fake MBS
+//! Module composes end to end through the worker pipeline: modules found through the real MBS
 //! (or in `modular_koji_tags`), their RPMs from content tags of the fake Koji hub, defaults from
 //! a real git repository. Every result is read by the real tools: libmodulemd loads each
 //! `modules.yaml`, productmd loads `modules.json`, dnf enables the modules and installs from the
@@ -15,10 +15,10 @@ use odcs_worker::pipeline::JobOutcome;
 use serde_json::{json, Value};
 
 use crate::compose::dnf;
-use crate::fake_mbs::{modulemd, BaseModule, FakeMbs, MbsBuild};
 use crate::gather::{make_rpm, Rpm};
 use crate::koji::KojiWorld;
 use crate::koji_hub::ModuleBuild;
+use crate::real_mbs::{modulemd, BaseModule, MbsBuild, RealMbs};
 use crate::support::*;
 
 const READY: u8 = 5;
@@ -60,6 +60,43 @@ impl Default for Module<'_> {
 }
 
 impl Module<'_> {
+    /// Its modulemd, listing its RPMs as artifacts.
+    fn modulemd(&self) -> String {
+        let artifacts: Vec<String> = self
+            .rpms
+            .iter()
+            .map(|(name, version, _)| format!("{name}-0:{version}-1.x86_64"))
+            .collect();
+        let artifacts: Vec<&str> = artifacts.iter().map(String::as_str).collect();
+        modulemd(
+            self.name,
+            self.stream,
+            self.version,
+            self.context,
+            self.platform.0,
+            self.requires,
+            &artifacts,
+        )
+    }
+
+    /// What MBS holds about it.
+    fn mbs_build(&self) -> MbsBuild {
+        MbsBuild {
+            name: self.name.into(),
+            stream: self.stream.into(),
+            version: self.version,
+            context: self.context.into(),
+            state: self.state,
+            modulemd: self.modulemd(),
+            base: vec![BaseModule {
+                name: "platform".into(),
+                stream: self.platform.0.into(),
+                stream_version: self.platform.1,
+            }],
+            koji_tag: self.content_tag(),
+        }
+    }
+
     fn content_tag(&self) -> String {
         format!(
             "module-{}-{}-{}-{}",
@@ -71,38 +108,27 @@ impl Module<'_> {
     }
 }
 
-/// A store, the fake hub and MBS, and a worker configured for both.
+/// A store, the fake hub, the real MBS, and a worker configured for both.
 struct ModuleWorld {
     koji: KojiWorld,
-    mbs: FakeMbs,
+    /// This world's own MBS; `None` when it reads the shared catalogue's.
+    own_mbs: Option<RealMbs>,
     built: PathBuf,
 }
 
-impl ModuleWorld {
-    fn new(store: Store) -> ModuleWorld {
-        let mbs = FakeMbs::start();
-        let koji = KojiWorld::with(store, |config, _| {
-            config.mbs.url = mbs.url.clone();
-            config.mbs.retry_backoff_ms = 10;
-            config.policy.allowed_source_types = vec!["tag".into(), "module".into()];
-        });
-        let built = koji.world.scratch.path().join("module-rpms");
-        ModuleWorld { koji, mbs, built }
-    }
-
-    /// The usual catalogue: nodejs (two streams, two versions of 20, a -devel build), npm,
-    /// an app needing nodejs:18, a module only done, one built against two platforms.
-    fn seeded(store: Store) -> ModuleWorld {
-        let w = ModuleWorld::new(store);
-        w.publish(&Module {
+/// The usual catalogue: nodejs (two streams, two versions of 20, a -devel build), npm, an app
+/// needing nodejs:18, a module only done, one built against two platforms.
+fn catalogue() -> Vec<Module<'static>> {
+    vec![
+        Module {
             name: "npm",
             stream: "10",
             version: 3900003,
             context: "dddd0003",
             rpms: &[("npm", "10.0", &[])],
             ..Module::default()
-        });
-        w.publish(&Module {
+        },
+        Module {
             name: "nodejs",
             stream: "20",
             version: 3900001,
@@ -110,8 +136,8 @@ impl ModuleWorld {
             requires: &[("npm", "10")],
             rpms: &[("nodejs", "19.9", &["npm"])],
             ..Module::default()
-        });
-        w.publish(&Module {
+        },
+        Module {
             name: "nodejs",
             stream: "20",
             version: 3900002,
@@ -119,8 +145,8 @@ impl ModuleWorld {
             requires: &[("npm", "10")],
             rpms: &[("nodejs", "20.0", &["npm"])],
             ..Module::default()
-        });
-        w.publish(&Module {
+        },
+        Module {
             name: "nodejs-devel",
             stream: "20",
             version: 3900002,
@@ -129,16 +155,16 @@ impl ModuleWorld {
             rpms: &[("nodejs-devel", "20.0", &["nodejs"])],
             koji_only: true,
             ..Module::default()
-        });
-        w.publish(&Module {
+        },
+        Module {
             name: "nodejs",
             stream: "18",
             version: 3900005,
             context: "cccc0005",
             rpms: &[("nodejs", "18.0", &[])],
             ..Module::default()
-        });
-        w.publish(&Module {
+        },
+        Module {
             name: "app",
             stream: "1",
             version: 3900007,
@@ -146,8 +172,8 @@ impl ModuleWorld {
             requires: &[("nodejs", "18")],
             rpms: &[("app", "1.0", &["nodejs"])],
             ..Module::default()
-        });
-        w.publish(&Module {
+        },
+        Module {
             name: "fresh",
             stream: "1",
             version: 3900008,
@@ -155,8 +181,8 @@ impl ModuleWorld {
             state: DONE,
             rpms: &[("fresh", "1.0", &[])],
             ..Module::default()
-        });
-        w.publish(&Module {
+        },
+        Module {
             name: "old",
             stream: "1",
             version: 3800001,
@@ -164,26 +190,88 @@ impl ModuleWorld {
             rpms: &[("old", "1.0", &[])],
             platform: F38,
             ..Module::default()
-        });
-        w.publish(&Module {
+        },
+        Module {
             name: "old",
             stream: "1",
             version: 3900001,
             context: "00000391",
             rpms: &[("old", "2.0", &[])],
             ..Module::default()
+        },
+    ]
+}
+
+/// An MBS holding the catalogue, shared by the tests that only read it.
+fn catalogue_mbs() -> &'static RealMbs {
+    static MBS: std::sync::OnceLock<RealMbs> = std::sync::OnceLock::new();
+    MBS.get_or_init(|| {
+        let mbs = RealMbs::start();
+        for m in catalogue().iter().filter(|m| !m.koji_only) {
+            mbs.add(m.mbs_build());
+        }
+        mbs
+    })
+}
+
+impl ModuleWorld {
+    /// A world with an MBS of its own, empty.
+    fn new(store: Store) -> ModuleWorld {
+        Self::with_mbs(store, Some(RealMbs::start()), "")
+    }
+
+    fn with_mbs(store: Store, own_mbs: Option<RealMbs>, shared_url: &str) -> ModuleWorld {
+        let url = own_mbs
+            .as_ref()
+            .map_or(shared_url.to_owned(), |m| m.url.clone());
+        let koji = KojiWorld::with(store, |config, _| {
+            config.mbs.url = url;
+            config.mbs.retry_backoff_ms = 10;
+            config.policy.allowed_source_types = vec!["tag".into(), "module".into()];
         });
+        let built = koji.world.scratch.path().join("module-rpms");
+        ModuleWorld {
+            koji,
+            own_mbs,
+            built,
+        }
+    }
+
+    /// The catalogue in Koji, read through the shared MBS.
+    fn seeded(store: Store) -> ModuleWorld {
+        let w = Self::with_mbs(store, None, &catalogue_mbs().url);
+        for m in catalogue() {
+            w.publish_in_koji(&m);
+        }
         w
     }
 
-    /// Publishes `m` as MBS and Koji hold a finished module build; returns its Koji NVR.
-    fn publish(&self, m: &Module<'_>) -> String {
+    /// The catalogue in Koji and in an MBS of the world's own, for tests that add builds.
+    fn seeded_alone(store: Store) -> ModuleWorld {
+        let w = ModuleWorld::new(store);
+        for m in catalogue() {
+            w.publish(&m);
+        }
+        w
+    }
+
+    /// Publishes `m` as MBS and Koji hold a finished module build, in this world's own MBS.
+    fn publish(&self, m: &Module<'_>) {
+        self.publish_in_koji(m);
+        if !m.koji_only {
+            let mbs = self.own_mbs.as_ref().expect("a world with its own MBS");
+            mbs.add(m.mbs_build());
+        }
+    }
+
+    /// Publishes `m` as Koji holds a finished module build: its RPMs tagged into its content
+    /// tag and its content-generator build.
+    fn publish_in_koji(&self, m: &Module<'_>) {
         let hub = &self.koji.hub;
         let tag = m.content_tag();
         if !hub.has_tag(&tag) {
             hub.add_tag(&tag, "x86_64", &[]);
         }
-        let mut artifacts = Vec::new();
         for (name, version, requires) in m.rpms {
             let dir = self.built.join(format!("{name}-{version}"));
             let file = make_rpm(
@@ -198,19 +286,9 @@ impl ModuleWorld {
             );
             let nvr = hub.import_build(&[file]);
             hub.tag_build(&tag, &nvr);
-            artifacts.push(format!("{name}-0:{version}-1.x86_64"));
         }
-        let artifacts: Vec<&str> = artifacts.iter().map(String::as_str).collect();
-        let document = modulemd(
-            m.name,
-            m.stream,
-            m.version,
-            m.context,
-            m.platform.0,
-            m.requires,
-            &artifacts,
-        );
-        let nvr = hub.import_module_build(
+        let document = m.modulemd();
+        hub.import_module_build(
             &ModuleBuild {
                 name: m.name,
                 stream: m.stream,
@@ -221,23 +299,6 @@ impl ModuleWorld {
             },
             &[("x86_64", document.clone())],
         );
-        if !m.koji_only {
-            self.mbs.add(MbsBuild {
-                name: m.name.into(),
-                stream: m.stream.into(),
-                version: m.version,
-                context: m.context.into(),
-                state: m.state,
-                modulemd: document,
-                base: vec![BaseModule {
-                    name: "platform".into(),
-                    stream: m.platform.0.into(),
-                    stream_version: m.platform.1,
-                }],
-                koji_tag: tag,
-            });
-        }
-        nvr
     }
 
     fn compose(&self, source: Value, flags: &[&str]) -> (Compose, JobOutcome) {
@@ -557,7 +618,7 @@ fn base_module_bounds_choose_the_build_made_for_that_platform() {
 
 #[test]
 fn an_identical_request_reuses_the_compose_while_it_resolves_to_the_same_builds() {
-    let w = ModuleWorld::seeded(Store::Sqlite);
+    let w = ModuleWorld::seeded_alone(Store::Sqlite);
     let (first, outcome) = w.compose(json!({"type": "module", "source": "npm:10"}), &[]);
     assert_eq!(first.state, ComposeState::Done, "{outcome:?}");
     let (second, _) = w.compose(json!({"type": "module", "source": "npm:10"}), &[]);
