@@ -110,6 +110,46 @@ pub fn sleep_before_retry(wait: Duration) -> Result<(), Cancelled> {
     }
 }
 
+/// `f` applied to every item on up to `threads` threads, results in the items' order: for
+/// lookups that mostly wait on a remote service. Each thread runs under the current compose's
+/// cancellation, so retries inside `f` stop with the compose.
+pub fn map_concurrently<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    if items.len() <= 1 || threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let cancel = current();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(items.len()) {
+            scope.spawn(|| {
+                let _current = cancel.as_ref().map(Cancel::enter);
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(item) = items.get(n) else { return };
+                    let value = f(item);
+                    *results[n]
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(value);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .expect("every item was mapped")
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +174,21 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
         drop(_current);
         assert!(current().is_none());
+    }
+
+    #[test]
+    fn concurrent_maps_keep_the_order_and_the_compose() {
+        let cancel = Cancel::new(Duration::from_secs(60));
+        let _current = cancel.enter();
+        let items: Vec<u64> = (0..50).collect();
+        let out = map_concurrently(&items, 8, |n| {
+            std::thread::sleep(Duration::from_millis(50 - n));
+            (n * 2, current().is_some())
+        });
+        assert_eq!(
+            out.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            (0..50).map(|n| n * 2).collect::<Vec<_>>()
+        );
+        assert!(out.iter().all(|(_, under_compose)| *under_compose));
     }
 }

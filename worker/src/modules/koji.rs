@@ -88,77 +88,102 @@ pub fn module_contents(
     event: i64,
     max_bytes: u64,
 ) -> Result<ModuleContents, KojiModuleError> {
-    let mut rpms = Vec::new();
-    let mut modules = Vec::new();
+    let read = crate::cancel::map_concurrently(nsvcs, READS_AT_ONCE, |nsvc| {
+        one_module(koji, nsvc, arches, rpm_arches, event, max_bytes)
+    });
+    let mut contents = ModuleContents {
+        rpms: Vec::new(),
+        modules: Vec::new(),
+    };
     let mut taken = HashSet::new();
-    for nsvc in nsvcs {
-        let module = find_build(&koji.hub, nsvc)?;
-        if !taken.insert(module.nsvc.clone()) {
+    for module in read {
+        let (rpms, module) = module?;
+        if taken.insert(module.nsvc.clone()) {
+            contents.rpms.extend(rpms);
+            contents.modules.push(module);
+        }
+    }
+    Ok(contents)
+}
+
+/// Module builds read from Koji at once (each mostly waits on the hub and storage).
+const READS_AT_ONCE: usize = 8;
+
+/// One module build's RPMs and per-arch documents.
+fn one_module(
+    koji: &Koji,
+    nsvc: &str,
+    arches: &[String],
+    rpm_arches: &[String],
+    event: i64,
+    max_bytes: u64,
+) -> Result<(Vec<(RpmInfo, BuildInfo)>, ComposeModule), KojiModuleError> {
+    let module = find_build(&koji.hub, nsvc)?;
+    let mut streams = BTreeMap::new();
+    for arch in arches {
+        let file = format!("files/module/modulemd.{arch}.txt");
+        if let Some(bytes) = koji.store.build_file(&module.build, &file, max_bytes)? {
+            let what = format!("{} of {}", file, module.build.nvr);
+            let text = String::from_utf8_lossy(&bytes);
+            streams.insert(arch.clone(), read_stream(&text, &what)?);
+        }
+    }
+    if streams.is_empty() {
+        let whole = read_stream(
+            &module.modulemd,
+            &format!("the modulemd of {}", module.build.nvr),
+        )?;
+        for arch in arches {
+            streams.insert(arch.clone(), whole.clone());
+        }
+    }
+    let wanted: HashSet<String> = streams.values().flat_map(|s| s.rpm_artifacts()).collect();
+    let (tagged, builds) = koji.hub.latest_tagged_rpms(
+        &module.content_tag,
+        event,
+        false,
+        Some(rpm_arches.to_vec()),
+    )?;
+    let builds: HashMap<i64, BuildInfo> = builds.into_iter().map(|b| (b.id, b)).collect();
+    let mut rpms = Vec::new();
+    let mut found = HashSet::new();
+    for rpm in tagged {
+        let nevra = nevra_of(&rpm);
+        if !wanted.contains(&nevra) {
             continue;
         }
-        let mut streams = BTreeMap::new();
-        for arch in arches {
-            let file = format!("files/module/modulemd.{arch}.txt");
-            if let Some(bytes) = koji.store.build_file(&module.build, &file, max_bytes)? {
-                let what = format!("{} of {}", file, module.build.nvr);
-                let text = String::from_utf8_lossy(&bytes);
-                streams.insert(arch.clone(), read_stream(&text, &what)?);
-            }
+        if let Some(build) = builds.get(&rpm.build_id) {
+            found.insert(nevra);
+            rpms.push((rpm, build.clone()));
         }
-        if streams.is_empty() {
-            let whole = read_stream(
-                &module.modulemd,
-                &format!("the modulemd of {}", module.build.nvr),
-            )?;
-            for arch in arches {
-                streams.insert(arch.clone(), whole.clone());
-            }
-        }
-        let wanted: HashSet<String> = streams.values().flat_map(|s| s.rpm_artifacts()).collect();
-        let (tagged, builds) = koji.hub.latest_tagged_rpms(
-            &module.content_tag,
-            event,
-            false,
-            Some(rpm_arches.to_vec()),
-        )?;
-        let builds: HashMap<i64, BuildInfo> = builds.into_iter().map(|b| (b.id, b)).collect();
-        let mut found = HashSet::new();
-        for rpm in tagged {
-            let nevra = nevra_of(&rpm);
-            if !wanted.contains(&nevra) {
-                continue;
-            }
-            if let Some(build) = builds.get(&rpm.build_id) {
-                found.insert(nevra);
-                rpms.push((rpm, build.clone()));
-            }
-        }
-        let listed_arches: HashSet<&str> = rpm_arches.iter().map(String::as_str).collect();
-        let mut missing: Vec<String> = wanted
-            .iter()
-            .filter(|n| !found.contains(*n))
-            .filter(|n| {
-                n.rsplit('.')
-                    .next()
-                    .is_some_and(|a| listed_arches.contains(a))
-            })
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            missing.sort();
-            return Err(KojiModuleError::MissingArtifacts {
-                nsvc: nsvc.clone(),
-                tag: module.content_tag,
-                missing,
-            });
-        }
-        modules.push(ComposeModule {
+    }
+    let listed_arches: HashSet<&str> = rpm_arches.iter().map(String::as_str).collect();
+    let mut missing: Vec<String> = wanted
+        .iter()
+        .filter(|n| !found.contains(*n))
+        .filter(|n| {
+            n.rsplit('.')
+                .next()
+                .is_some_and(|a| listed_arches.contains(a))
+        })
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        missing.sort();
+        return Err(KojiModuleError::MissingArtifacts {
+            nsvc: nsvc.to_owned(),
+            tag: module.content_tag,
+            missing,
+        });
+    }
+    Ok((
+        rpms,
+        ComposeModule {
             nsvc: module.nsvc.clone(),
             koji_tag: module.content_tag.clone(),
             streams,
-        });
-    }
-    Ok(ModuleContents { rpms, modules })
+        },
+    ))
 }
 
 /// The NEVRA of a Koji RPM as modulemd artifacts write it.

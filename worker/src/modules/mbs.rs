@@ -106,6 +106,9 @@ struct Page {
     items: Vec<ListedBuild>,
 }
 
+/// MBS lookups one compose runs at once (each waits mostly on MBS).
+const LOOKUPS_AT_ONCE: usize = 8;
+
 /// A module build chosen for a compose.
 #[derive(Debug, Clone)]
 pub struct MbsModule {
@@ -346,9 +349,12 @@ pub fn resolve(mbs: &Mbs, query: &ModuleQuery<'_>) -> Result<Vec<MbsModule>, Mbs
     };
     let mut added = Vec::new();
     let mut missing = Vec::new();
-    for nsvc in query.requested {
+    let found = crate::cancel::map_concurrently(query.requested, LOOKUPS_AT_ONCE, |nsvc| {
         let full = nsvc.split(':').count() == 4;
-        match mbs.latest(nsvc, query.include_done || full, &query.bounds) {
+        mbs.latest(nsvc, query.include_done || full, &query.bounds)
+    });
+    for lookup in found {
+        match lookup {
             Ok(builds) => added.extend(add(builds, &mut chosen)?),
             Err(MbsError::NotFound { nsvc, states }) => missing.push((nsvc, states)),
             Err(e) => return Err(e),
@@ -373,7 +379,9 @@ pub fn resolve(mbs: &Mbs, query: &ModuleQuery<'_>) -> Result<Vec<MbsModule>, Mbs
         }
     }
     while query.with_dependencies && !added.is_empty() {
-        let mut next = Vec::new();
+        // This level's requirements, looked up together; a stream required twice is taken
+        // from its first requirer, as a one-by-one walk would.
+        let mut wanted: Vec<(String, BaseModuleBounds)> = Vec::new();
         for build in std::mem::take(&mut added) {
             let (lte, gte) = stream_version_bounds(&build.base_modules);
             let bounds = BaseModuleBounds {
@@ -387,12 +395,18 @@ pub fn resolve(mbs: &Mbs, query: &ModuleQuery<'_>) -> Result<Vec<MbsModule>, Mbs
                 }
                 for stream in streams.iter().filter(|s| !s.starts_with('-')) {
                     let key = format!("{name}:{stream}");
-                    if chosen.contains_key(&key) {
-                        continue;
+                    if !chosen.contains_key(&key) && !wanted.iter().any(|(k, _)| *k == key) {
+                        wanted.push((key, bounds.clone()));
                     }
-                    next.extend(add(mbs.latest(&key, false, &bounds)?, &mut chosen)?);
                 }
             }
+        }
+        let found = crate::cancel::map_concurrently(&wanted, LOOKUPS_AT_ONCE, |(key, bounds)| {
+            mbs.latest(key, false, bounds)
+        });
+        let mut next = Vec::new();
+        for lookup in found {
+            next.extend(add(lookup?, &mut chosen)?);
         }
         added = next;
     }
