@@ -174,7 +174,7 @@ impl ComposeChanges {
             builds: resolved.builds.as_deref().map(|b| Some(words(b))),
             packages: resolved.packages.as_deref().map(|p| Some(words(p))),
             sigkeys: resolved.sigkeys.as_ref().map(|k| Some(k.to_stored())),
-            source: resolved.modules.as_ref().map(|m| m.join(" ")),
+            source: resolved.source.as_ref().map(|s| s.join(" ")),
             ..ComposeChanges::default()
         }
     }
@@ -258,7 +258,7 @@ mod tests {
             json!({"source": {"type": "tag", "source": "f40", "packages": ["a"], "koji_event": 3,
                               "builds": ["x-1-1"], "modular_koji_tags": ["m"],
                               "module_defaults_url": "https://git/d", "module_defaults_commit": "main",
-                              "scratch_modules": [], "modules": ["n:s"], "scratch_build_tasks": ["9"],
+                              "scratch_modules": [], "modules": ["n:s"], "scratch_build_tasks": [],
                               "sigkeys": ["", "K"]},
                    "flags": ["no_deps"], "multilib_arches": ["x86_64"], "multilib_method": ["devel"],
                    "lookaside_repos": ["http://l/r"], "label": "L", "compose_type": "nightly",

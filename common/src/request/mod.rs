@@ -309,7 +309,8 @@ fn unused(field: &str, source_type: SourceType) -> String {
 /// Why fields the API knows cannot be served by this server (rather than accepted and
 /// ignored), if they are given.
 fn unsupported_field(fields: &SourceFields, source_type: SourceType) -> Option<String> {
-    if fields.has(SourceField::ScratchModules) {
+    // Empty lists ask for nothing and are accepted, as the reference's clients may send them.
+    if !fields.scratch_modules.is_empty() {
         return Some(
             "scratch_modules is not supported: this server does not compose scratch module \
              builds (their modulemd lives only in MBS); build the module for real, or ask for \
@@ -317,7 +318,7 @@ fn unsupported_field(fields: &SourceFields, source_type: SourceType) -> Option<S
                 .to_owned(),
         );
     }
-    if fields.has(SourceField::ScratchBuildTasks) {
+    if !fields.scratch_build_tasks.is_empty() {
         return Some(
             "scratch_build_tasks is not supported: this server does not compose the RPMs of \
              Koji scratch builds; ask for real builds with builds"

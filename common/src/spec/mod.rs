@@ -85,9 +85,10 @@ pub struct ResolvedRequest {
     pub packages: Option<Vec<String>>,
     /// Signing keys.
     pub sigkeys: Option<Sigkeys>,
-    /// The module builds (`N:S:V:C`) a module request resolved to: the compose's `source`
-    /// from then on, as the reference records it.
-    pub modules: Option<Vec<String>>,
+    /// What the request's `source` resolved to, recorded as the compose's `source` from then
+    /// on, as the reference records it: a module request's builds (`N:S:V:C`), the content
+    /// sets a Pulp request found when absent ones may be left out.
+    pub source: Option<Vec<String>>,
 }
 
 /// What identifies a request when looking for an earlier compose to reuse: lists compared as
@@ -169,8 +170,12 @@ impl ComposeSpec {
     /// resolved to (what an earlier compose of it recorded), other fields as resolved.
     pub fn with_resolved(&self, resolved: &ResolvedRequest) -> ComposeSpec {
         let mut spec = self.clone();
-        if let (ComposeSource::Module(m), Some(nsvcs)) = (&mut spec.source, &resolved.modules) {
-            m.modules = nsvcs.iter().filter_map(|n| n.parse().ok()).collect();
+        match (&mut spec.source, &resolved.source) {
+            (ComposeSource::Module(m), Some(nsvcs)) => {
+                m.modules = nsvcs.iter().filter_map(|n| n.parse().ok()).collect();
+            }
+            (ComposeSource::Pulp(p), Some(found)) => p.content_sets = found.clone(),
+            _ => {}
         }
         if let Some(arches) = &resolved.arches {
             spec.arches = arches.clone();

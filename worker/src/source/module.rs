@@ -134,7 +134,7 @@ impl Source for ModuleCompose<'_> {
 
     fn pinned(&self) -> Option<ResolvedRequest> {
         self.nsvcs.as_ref().map(|nsvcs| ResolvedRequest {
-            modules: Some(nsvcs.clone()),
+            source: Some(nsvcs.clone()),
             ..ResolvedRequest::default()
         })
     }

@@ -197,7 +197,7 @@ fn resolved_request(external: &PungiComposeRpms) -> ResolvedRequest {
         builds: Some(external.builds.keys().cloned().collect()),
         packages: Some(names.into_iter().map(str::to_owned).collect()),
         sigkeys: Some(Sigkeys::from_stored(&sigkeys)),
-        modules: None,
+        source: None,
     }
 }
 
