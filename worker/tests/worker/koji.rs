@@ -124,8 +124,9 @@ impl KojiWorld {
             .collect()
     }
 
-    /// Installs `packages` from the compose alone with dnf; returns `rpm -qa` names.
-    pub fn dnf_install(&self, id: ComposeId, packages: &str) -> BTreeSet<String> {
+    /// A dnf work directory whose only repository is compose `id`'s x86_64 tree: (the
+    /// repos.d directory, the work directory).
+    pub fn compose_only_repos(&self, id: ComposeId) -> (PathBuf, PathBuf) {
         let work = self.world.scratch.path().join(format!("dnf-{id}"));
         let repos = work.join("repos.d");
         std::fs::create_dir_all(&repos).expect("repos.d");
@@ -137,6 +138,12 @@ impl KojiWorld {
             ),
         )
         .expect("repo file");
+        (repos, work)
+    }
+
+    /// Installs `packages` from the compose alone with dnf; returns `rpm -qa` names.
+    pub fn dnf_install(&self, id: ComposeId, packages: &str) -> BTreeSet<String> {
+        let (repos, work) = self.compose_only_repos(id);
         run(dnf(&repos, &work)
             .arg("install")
             .args(packages.split_whitespace()));

@@ -229,6 +229,16 @@ impl State {
         }
     }
 
+    /// The tags a listing of `tag` reads, in order: the tag, then with `inherit` the tags it
+    /// inherits from.
+    fn search_order(&self, tag: &Tag, inherit: bool) -> Vec<i64> {
+        let mut order = vec![tag.id];
+        if inherit {
+            order.extend(self.inheritance(tag).into_iter().map(|(parent, ..)| parent));
+        }
+        order
+    }
+
     fn build_struct(&self, b: &Build) -> Value {
         let mut m = BTreeMap::new();
         let nvr = b.nvr();
@@ -525,14 +535,7 @@ impl State {
             Some(Value::String(t)) => return Err(generic(&format!("unsupported build type: {t}"))),
             _ => false,
         };
-        let mut order = vec![tag.id];
-        if inherit {
-            order.extend(
-                self.inheritance(&tag)
-                    .into_iter()
-                    .map(|(parent, ..)| parent),
-            );
-        }
+        let order = self.search_order(&tag, inherit);
         let mut out = Vec::new();
         let mut seen_packages: HashSet<String> = HashSet::new();
         for tag_id in order {
@@ -575,14 +578,7 @@ impl State {
         let inherit = matches!(kwargs.get("inherit"), Some(Value::Boolean(true)));
         let latest = matches!(kwargs.get("latest"), Some(Value::Boolean(true)));
         let arches = arch_list(kwargs.get("arch"));
-        let mut order = vec![tag.id];
-        if inherit {
-            order.extend(
-                self.inheritance(&tag)
-                    .into_iter()
-                    .map(|(parent, ..)| parent),
-            );
-        }
+        let order = self.search_order(&tag, inherit);
         // Per package, the first tag in inheritance order that has it decides; within a tag
         // the most recently tagged build is the latest.
         let mut chosen: Vec<(i64, i64)> = Vec::new();

@@ -339,17 +339,7 @@ impl ModuleWorld {
 
     /// An installroot using the compose as its only repository, for dnf.
     fn installroot(&self, id: ComposeId) -> Installroot {
-        let work = self.koji.world.scratch.path().join(format!("dnf-{id}"));
-        let repos = work.join("repos.d");
-        std::fs::create_dir_all(&repos).expect("repos.d");
-        std::fs::write(
-            repos.join("compose.repo"),
-            format!(
-                "[compose]\nname=compose\nbaseurl=file://{}\ngpgcheck=0\n",
-                self.os_dir(id).display()
-            ),
-        )
-        .expect("repo file");
+        let (repos, work) = self.koji.compose_only_repos(id);
         Installroot { repos, work }
     }
 }
