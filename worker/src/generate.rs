@@ -123,8 +123,8 @@ impl Prepared<'_> {
 pub struct Generated {
     /// The point the source was read at.
     pub koji_event: Option<i64>,
-    /// The Pungi-style compose id.
-    pub pungi_compose_id: String,
+    /// The Pungi-style compose id (`None`: the result is no Pungi compose).
+    pub pungi_compose_id: Option<String>,
     /// Package files placed.
     pub placed: usize,
     /// Broken dependencies tolerated (without `check_deps`), for the compose's reason.
@@ -238,7 +238,7 @@ pub fn generate(
     cancel.check()?;
     Ok(Generated {
         koji_event,
-        pungi_compose_id: built.pungi_compose_id,
+        pungi_compose_id: Some(built.pungi_compose_id),
         placed: built.placed,
         broken: selection.broken,
         resolved: set.resolved,

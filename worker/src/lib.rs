@@ -17,6 +17,7 @@ pub mod modules;
 pub mod package;
 pub mod package_set;
 pub mod pipeline;
+pub mod pulp;
 pub mod relay;
 pub mod repodata;
 pub mod scan;

@@ -32,6 +32,7 @@ use crate::fetch::Fetcher;
 use crate::generate::{self, Engine, GenerateError, Generated, Target};
 use crate::koji::Koji;
 use crate::modules::mbs::Mbs;
+use crate::pulp::Pulp;
 use crate::repodata::PackageCache;
 use crate::source::SourceContext;
 
@@ -70,6 +71,8 @@ pub struct Worker {
     pub koji: Option<Arc<Koji>>,
     /// The Module Build Service, when configured.
     pub mbs: Option<Arc<Mbs>>,
+    /// The Pulp server, when configured.
+    pub pulp: Option<Arc<Pulp>>,
 }
 
 /// How a claimed compose ended, before it is recorded.
@@ -104,6 +107,7 @@ impl Worker {
                 fetcher: &self.fetcher,
                 koji: self.koji.as_deref(),
                 mbs: self.mbs.as_deref(),
+                pulp: self.pulp.as_deref(),
                 base_module_names: &self.config.policy.base_module_names,
             },
             cache: &self.cache,
@@ -309,7 +313,7 @@ impl Worker {
     ) -> Result<JobOutcome, DbError> {
         let changes = ComposeChanges {
             koji_event: Some(generated.koji_event),
-            pungi_compose_id: Some(Some(generated.pungi_compose_id.clone())),
+            pungi_compose_id: Some(generated.pungi_compose_id.clone()),
             ..generated
                 .resolved
                 .as_ref()

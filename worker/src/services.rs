@@ -15,6 +15,7 @@ use crate::fetch::{FetchPolicy, Fetcher};
 use crate::koji::Koji;
 use crate::modules::mbs::Mbs;
 use crate::pipeline::Worker;
+use crate::pulp::Pulp;
 use crate::repodata::PackageCache;
 
 /// One beat: a sweep, then dispatching what it found waiting.
@@ -71,6 +72,9 @@ pub enum SetupError {
     /// The MBS client.
     #[error(transparent)]
     Mbs(#[from] crate::modules::mbs::MbsError),
+    /// The Pulp client (an unreadable certificate, say).
+    #[error(transparent)]
+    Pulp(#[from] crate::pulp::PulpError),
 }
 
 /// Builds workers named after this host and process. Fails when Koji is configured but its
@@ -88,6 +92,7 @@ pub fn worker_factory(
     let fetcher = Arc::new(fetcher(&config)?);
     let koji = Koji::from_config(&config)?.map(Arc::new);
     let mbs = Mbs::from_config(&config)?.map(Arc::new);
+    let pulp = Pulp::from_config(&config)?.map(Arc::new);
     Ok(Arc::new(move |slot| Worker {
         id: format!("{host}-{pid}-{slot}"),
         config: config.clone(),
@@ -96,6 +101,7 @@ pub fn worker_factory(
         fetcher: fetcher.clone(),
         koji: koji.clone(),
         mbs: mbs.clone(),
+        pulp: pulp.clone(),
     }))
 }
 

@@ -3,7 +3,8 @@
 //! Keys keep the reference ODCS's names where it has one (`target_dir`, `seconds_to_live`,
 //! `allowed_clients`, ...), so an ODCS operator recognises them, and they stay flat in the file
 //! and the environment. In code they are grouped by concern, one section per file: [`server`],
-//! [`storage`], [`messaging`], [`workers`], [`koji`], [`mbs`], [`auth`] and [`policy`]. Every key has a
+//! [`storage`], [`messaging`], [`workers`], [`koji`], [`mbs`], [`pulp`], [`auth`] and [`policy`]. Every key has
+//! a
 //! default that makes a first run work with no file at all: SQLite under `./odcs-data`, no
 //! authentication. `docs/configuration.md` documents every key.
 
@@ -13,6 +14,7 @@ pub mod koji;
 pub mod mbs;
 pub mod messaging;
 pub mod policy;
+pub mod pulp;
 pub mod server;
 pub mod storage;
 pub mod workers;
@@ -27,6 +29,7 @@ pub use koji::KojiConfig;
 pub use mbs::MbsConfig;
 pub use messaging::MessagingConfig;
 pub use policy::{Admins, AllowedClients, ClientRule, PolicyConfig, RawConfigSource};
+pub use pulp::PulpConfig;
 pub use server::ServerConfig;
 pub use storage::StorageConfig;
 pub use workers::WorkerConfig;
@@ -87,6 +90,9 @@ pub struct Config {
     /// The Module Build Service.
     #[serde(flatten)]
     pub mbs: MbsConfig,
+    /// Pulp.
+    #[serde(flatten)]
+    pub pulp: PulpConfig,
     /// Authentication.
     #[serde(flatten)]
     pub auth: AuthConfig,
@@ -143,6 +149,7 @@ impl Config {
         self.messaging.check()?;
         self.workers.check()?;
         self.mbs.check()?;
+        self.pulp.check()?;
         self.auth.check()?;
         self.policy.check()
     }

@@ -13,6 +13,7 @@
 
 pub mod build;
 pub mod module;
+pub mod pulp;
 pub mod pungi_compose;
 pub mod repo;
 pub mod tag;
@@ -28,6 +29,7 @@ use crate::fetch::Fetcher;
 use crate::koji::Koji;
 use crate::modules::content::ModularContent;
 use crate::modules::mbs::Mbs;
+use crate::pulp::Pulp;
 use crate::repodata::ExtraMetadata;
 
 /// Why a source cannot be used; the message is the compose's `state_reason`.
@@ -93,6 +95,7 @@ classified_errors!(
     crate::modules::mbs::MbsError,
     crate::modules::koji::KojiModuleError,
     crate::modules::ModularError,
+    crate::pulp::PulpError,
 );
 
 /// What sources may use: the services of the worker generating the compose.
@@ -107,6 +110,8 @@ pub struct SourceContext<'a> {
     pub koji: Option<&'a Koji>,
     /// The Module Build Service, when configured.
     pub mbs: Option<&'a Mbs>,
+    /// The Pulp server, when configured.
+    pub pulp: Option<&'a Pulp>,
     /// Modules that are base modules (`platform`): never put in a compose.
     pub base_module_names: &'a [String],
 }
@@ -176,8 +181,8 @@ impl PackageSet {
 /// written by an external tool), written into the claim's staging directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
-    /// The compose id the result carries.
-    pub pungi_compose_id: String,
+    /// The Pungi compose id the result carries (`None`: it is no Pungi compose).
+    pub pungi_compose_id: Option<String>,
     /// Request fields the source filled in, recorded in the compose.
     pub resolved: Option<ResolvedRequest>,
 }
@@ -231,6 +236,7 @@ pub fn open<'a>(
             Box::new(pungi_compose::PungiCompose::open(compose, ctx)?)
         }
         ComposeSource::Module(module) => Box::new(module::ModuleCompose::open(module, spec, ctx)?),
-        ComposeSource::Pulp(_) | ComposeSource::RawConfig(_) => return Err(unsupported()),
+        ComposeSource::Pulp(pulp) => Box::new(pulp::PulpCompose::open(pulp, spec, ctx)?),
+        ComposeSource::RawConfig(_) => return Err(unsupported()),
     })
 }

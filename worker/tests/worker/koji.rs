@@ -72,6 +72,9 @@ impl KojiWorld {
             mbs: odcs_worker::modules::mbs::Mbs::from_config(&self.config)
                 .expect("mbs")
                 .map(Arc::new),
+            pulp: odcs_worker::pulp::Pulp::from_config(&self.config)
+                .expect("pulp")
+                .map(Arc::new),
         }
     }
 
@@ -634,23 +637,9 @@ fn client_certificate_login_over_tls_sends_session_headers() {
     assert!(err.to_string().contains(&hub.url), "{err}");
 }
 
-/// The Python interpreter that has the reference `koji` client library.
-fn koji_python() -> PathBuf {
-    if let Ok(p) = std::env::var("ODCS_KOJI_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    Path::new(&home).join(".cache/odcs-pyenv/bin/python")
-}
-
 #[test]
 fn the_fake_hub_answers_the_reference_koji_client() {
-    let python = koji_python();
-    assert!(
-        python.exists(),
-        "{} is missing: run .ci/test once, or set ODCS_KOJI_PYTHON to a python with `koji`",
-        python.display()
-    );
+    let python = reference_python();
     let (w, event) = inherited_world(Store::Sqlite);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/worker/koji_client_check.py");
     let out = Command::new(&python)

@@ -131,6 +131,7 @@ impl World {
             fetcher: Arc::new(odcs_worker::services::fetcher(&self.config).expect("fetcher")),
             koji: None,
             mbs: None,
+            pulp: None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! and the reference ODCS's own lookup code against the same server, which must agree (our
 //! resolution resolves as the reference does).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use odcs_common::config::Config;
@@ -11,6 +11,7 @@ use odcs_worker::modules::mbs::{resolve, Mbs, MbsError, ModuleQuery};
 use serde_json::{json, Value};
 
 use crate::real_mbs::{modulemd, BaseModule, MbsBuild, RealMbs};
+use crate::support::reference_server_module;
 
 const READY: u8 = 5;
 const DONE: u8 = 3;
@@ -308,24 +309,6 @@ fn an_unreachable_mbs_is_transient_and_named() {
     assert!(err.to_string().contains(&config.mbs.url), "{err}");
 }
 
-/// The pyenv's copy of the reference's mbs.py.
-fn reference_mbs_py() -> PathBuf {
-    let python = std::env::var("ODCS_KOJI_PYTHON").unwrap_or_else(|_| {
-        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-        format!("{home}/.cache/odcs-pyenv/bin/python")
-    });
-    let out = Command::new(python)
-        .args([
-            "-c",
-            "import importlib.util, os; \
-             print(os.path.join(importlib.util.find_spec('odcs').submodule_search_locations[0], \
-             'server', 'mbs.py'))",
-        ])
-        .output()
-        .expect("the test Python environment runs");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
 #[test]
 fn the_reference_lookup_agrees_with_ours_on_the_real_mbs() {
     let real = seeded_mbs();
@@ -336,7 +319,7 @@ fn the_reference_lookup_agrees_with_ours_on_the_real_mbs() {
     let out = Command::new("/usr/bin/python3")
         .arg(&script)
         .arg(&real.url)
-        .arg(reference_mbs_py())
+        .arg(reference_server_module("mbs.py"))
         .arg(serde_json::to_string(&input).expect("json"))
         .output()
         .expect("python3 runs");

@@ -389,24 +389,6 @@ fn check_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/worker/modular_check.py")
 }
 
-/// The Python with the reference tools (koji, productmd) that `.ci/test` installs.
-fn reference_python() -> PathBuf {
-    let python = std::env::var_os("ODCS_KOJI_PYTHON").map_or_else(
-        || {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/odcs-pyenv/bin/python")
-        },
-        PathBuf::from,
-    );
-    assert!(
-        python.exists(),
-        "{} is missing: run .ci/test once, or set ODCS_KOJI_PYTHON to a python with koji and \
-         productmd",
-        python.display()
-    );
-    python
-}
-
 fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }

@@ -3,6 +3,47 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The Python with the reference's tools (`odcs`, `koji`, productmd) that `.ci/test`
+/// installs, or `ODCS_KOJI_PYTHON`.
+pub fn reference_python() -> PathBuf {
+    let python = std::env::var_os("ODCS_KOJI_PYTHON").map_or_else(
+        || {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/odcs-pyenv/bin/python")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        python.exists(),
+        "{} is missing: run .ci/test once, or set ODCS_KOJI_PYTHON to a python with odcs, koji \
+         and productmd",
+        python.display()
+    );
+    python
+}
+
+/// The path of the reference server's module `file` (e.g. `pulp.py`) in the reference Python's
+/// `odcs` package.
+pub fn reference_server_module(file: &str) -> PathBuf {
+    let out = Command::new(reference_python())
+        .args([
+            "-c",
+            "import importlib.util, os, sys; \
+             print(os.path.join(importlib.util.find_spec('odcs').submodule_search_locations[0], \
+             'server', sys.argv[1]))",
+            file,
+        ])
+        .output()
+        .expect("the reference Python runs");
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        path.is_file(),
+        "the reference's {file} is missing: {}",
+        path.display()
+    );
+    path
+}
+
 /// The real Fedora RPMs (with repodata and modules.yaml) in `shared/fixtures`.
 pub fn fixture_repo() -> PathBuf {
     std::env::var_os("ODCS_TEST_FIXTURE_REPO").map_or_else(
@@ -198,6 +239,7 @@ pub fn generate_local(
             fetcher: &fetcher,
             koji: None,
             mbs: None,
+            pulp: None,
             base_module_names: &[],
         },
         cache: &cache,
