@@ -187,6 +187,9 @@ impl ComposeRequest {
             parent_pungi_compose_ids: word_list(body, "parent_pungi_compose_ids")?,
             respin_of: string(body, "respin_of"),
         };
+        if let Some(refusal) = pulp_option_refusal(&options, source_type) {
+            return bad(refusal);
+        }
         if let ComposeSource::Module(module) = &source {
             if module.modular.koji_tags.is_given() && options.has(ComposeFlag::IncludeDoneModules) {
                 return bad(
@@ -300,6 +303,43 @@ fn refuse_unknown_keys(
         Some(key) => bad(format!("Unknown key \"{key}\"{place}")),
         None => Ok(()),
     }
+}
+
+/// Flags only Pulp composes act on.
+const PULP_FLAGS: [ComposeFlag; 3] = [
+    ComposeFlag::IncludeUnpublishedPulpRepos,
+    ComposeFlag::IgnoreAbsentPulpRepos,
+    ComposeFlag::UseOnlyCompatibleArch,
+];
+
+/// Why `options` cannot be honoured with `source_type`, if they cannot: Pulp composes only
+/// point at Pulp's repositories (no packages are gathered, so the gathering options would be
+/// ignored), and the Pulp flags mean nothing to other composes.
+fn pulp_option_refusal(options: &ComposeOptions, source_type: SourceType) -> Option<String> {
+    if source_type != SourceType::Pulp {
+        return PULP_FLAGS
+            .into_iter()
+            .find(|f| options.has(*f))
+            .map(|f| unused(f.name(), source_type));
+    }
+    let gathering = [
+        ("multilib_arches", !options.multilib_arches.is_empty()),
+        ("multilib_method", !options.multilib_method.is_empty()),
+        ("lookaside_repos", !options.lookaside_repos.is_empty()),
+    ];
+    if let Some((field, _)) = gathering.into_iter().find(|(_, given)| *given) {
+        return Some(unused(field, source_type));
+    }
+    [
+        ComposeFlag::NoDeps,
+        ComposeFlag::NoInheritance,
+        ComposeFlag::CheckDeps,
+        ComposeFlag::IncludeDoneModules,
+        ComposeFlag::NoLabel,
+    ]
+    .into_iter()
+    .find(|f| options.has(*f))
+    .map(|f| unused(f.name(), source_type))
 }
 
 fn unused(field: &str, source_type: SourceType) -> String {

@@ -201,6 +201,26 @@ fn bad_requests_say_what_is_wrong() {
             "Only single source",
         ),
         (
+            json!({"source": {"type": "tag", "source": "x"}, "flags": ["use_only_compatible_arch"]}),
+            "use_only_compatible_arch cannot be used with source type \"tag\"",
+        ),
+        (
+            json!({"source": {"type": "pulp", "source": "cs"}, "lookaside_repos": ["http://h/r"]}),
+            "lookaside_repos cannot be used with source type \"pulp\"",
+        ),
+        (
+            json!({"source": {"type": "pulp", "source": "cs"}, "multilib_arches": ["i686"]}),
+            "multilib_arches cannot be used with source type \"pulp\"",
+        ),
+        (
+            json!({"source": {"type": "pulp", "source": "cs"}, "flags": ["check_deps"]}),
+            "check_deps cannot be used with source type \"pulp\"",
+        ),
+        (
+            json!({"source": {"type": "pulp", "source": "cs", "packages": ["ed"]}}),
+            "packages cannot be used with source type \"pulp\"",
+        ),
+        (
             json!({"source": {"type": "tag", "source": "x"}, "compose_type": "weekly"}),
             "Unknown compose_type \"weekly\"",
         ),

@@ -161,6 +161,11 @@ def main(work, host, port, user):
         for line in sys.stdin:
             if line.strip():
                 print(f"added {publish(api, json.loads(line))}", flush=True)
+    except BaseException:
+        log.flush()
+        with open(os.path.join(work, "pulp.log"), errors="replace") as f:
+            sys.stderr.write(f.read()[-6000:])
+        raise
     finally:
         for child in children:
             child.send_signal(signal.SIGTERM)

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 use serde_json::json;
@@ -19,6 +19,8 @@ pub struct RealPulp3 {
     /// The server root (`pulp_server_url`).
     pub url: String,
     channel: Mutex<(ChildStdin, BufReader<ChildStdout>)>,
+    /// The launcher; it stops Pulp when its input closes, as the test binary exits.
+    _launcher: Child,
 }
 
 /// The Python with pulpcore and pulp-rpm that `.ci/test` installs.
@@ -78,6 +80,7 @@ impl RealPulp3 {
         RealPulp3 {
             url,
             channel: Mutex::new((stdin, stdout)),
+            _launcher: child,
         }
     }
 
