@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::Engine as _;
+use odcs_common::test_pki::TestPki;
 use serde_json::{json, Map, Value};
 
 /// One Pulp 2 repository.
@@ -217,6 +218,17 @@ async fn content(state: web::Data<Arc<Mutex<State>>>, tail: web::Path<String>) -
 impl FakePulp2 {
     /// Starts a server with no repositories, open to anyone.
     pub fn start() -> FakePulp2 {
+        Self::serve(None)
+    }
+
+    /// Starts a server over HTTPS that requires a client certificate signed by `pki.ca`, as
+    /// Pulp 2 behind httpd does.
+    pub fn start_tls(pki: &TestPki) -> FakePulp2 {
+        Self::serve(Some(crate::koji_hub::server_config(pki)))
+    }
+
+    fn serve(tls: Option<rustls::ServerConfig>) -> FakePulp2 {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let state = Arc::new(Mutex::new(State::default()));
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
@@ -231,8 +243,11 @@ impl FakePulp2 {
                         .route("/pulp/api/v2/repositories/{id}/", web::get().to(repository))
                         .route("/{tail:.*}", web::get().to(content))
                 })
-                .workers(1)
-                .listen(listener)
+                .workers(1);
+                let server = match tls {
+                    Some(config) => server.listen_rustls_0_23(listener, config),
+                    None => server.listen(listener),
+                }
                 .expect("listen")
                 .run();
                 tx.send(server.handle()).expect("handle");
@@ -241,7 +256,7 @@ impl FakePulp2 {
         });
         FakePulp2 {
             state,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{scheme}://127.0.0.1:{port}"),
             handle: rx.recv().expect("server started"),
         }
     }

@@ -1173,7 +1173,7 @@ pub struct ModuleBuild<'a> {
 
 /// A rustls server configuration that presents `pki`'s server certificate and requires a
 /// client certificate from its authority.
-fn server_config(pki: &TestPki) -> rustls::ServerConfig {
+pub fn server_config(pki: &TestPki) -> rustls::ServerConfig {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -22,6 +22,7 @@ use crate::fake_pulp::{FakePulp2, Pulp2Repo};
 use crate::koji::KojiWorld;
 use crate::real_pulp::{real_pulp3, ADMIN_PASSWORD};
 use crate::support::*;
+use odcs_common::test_pki::TestPki;
 
 const X86_SET: &str = "rhel-8-for-x86_64-appstream-rpms";
 const ARM_SET: &str = "rhel-8-for-aarch64-appstream-rpms";
@@ -328,6 +329,72 @@ fn wrong_credentials_fail_as_a_credentials_problem() {
     });
     let (c, outcome) = w.compose(pulp_body(X86_SET, &[]));
     assert_done(&c, &outcome);
+}
+
+#[test]
+fn client_certificates_log_in_over_tls_with_the_key_beside_or_inside() {
+    let scratch = Scratch::new("pulp2-tls");
+    let pki = TestPki::new(&scratch.path().join("pki"));
+    let pulp = FakePulp2::start_tls(&pki);
+    pulp.add(Pulp2Repo {
+        id: "tls-repo".into(),
+        content_set: Some(X86_SET.into()),
+        arch: "x86_64".into(),
+        signatures: String::new(),
+        published: true,
+        relative_url: "content/tls/x86_64/os".into(),
+        content: None,
+    });
+    // The client PEM holds the certificate and the key; split it as httpd setups keep them.
+    let pem = std::fs::read_to_string(&pki.client).expect("client pem");
+    let key_at = pem.find("-----BEGIN").and_then(|first| {
+        pem[first + 1..]
+            .find("-----BEGIN")
+            .map(|second| first + 1 + second)
+    });
+    let (first, second) = pem.split_at(key_at.expect("two PEM blocks"));
+    let (cert, key) = if first.contains("PRIVATE KEY") {
+        (second, first)
+    } else {
+        (first, second)
+    };
+    let cert_file = scratch.path().join("client.crt");
+    let key_file = scratch.path().join("client.key");
+    std::fs::write(&cert_file, cert).expect("cert");
+    std::fs::write(&key_file, key).expect("key");
+
+    let find = |cert: &Path, key: Option<&Path>| {
+        let mut config = Config::default();
+        pulp_config(&mut config, &pulp.url, 2);
+        config.pulp.ssl_cert = cert.to_owned();
+        config.pulp.ssl_key = key.map(Path::to_owned).unwrap_or_default();
+        config.pulp.server_ca = pki.ca.clone();
+        let client = Pulp::from_config(&config)
+            .expect("client")
+            .expect("configured");
+        client.repos_by_content_set(&[X86_SET.to_owned()], false)
+    };
+    for (cert, key) in [
+        (pki.client.as_path(), None),
+        (cert_file.as_path(), Some(key_file.as_path())),
+    ] {
+        let found = find(cert, key).expect("logged in");
+        assert_eq!(
+            found[X86_SET][0].url,
+            format!("{}/content/tls/x86_64/os", pulp.url)
+        );
+    }
+    // Without a certificate the TLS handshake is refused: Pulp cannot be reached.
+    let mut config = Config::default();
+    pulp_config(&mut config, &pulp.url, 2);
+    config.pulp.server_ca = pki.ca.clone();
+    let anonymous = Pulp::from_config(&config)
+        .expect("client")
+        .expect("configured");
+    let err = anonymous
+        .repos_by_content_set(&[X86_SET.to_owned()], false)
+        .expect_err("refused");
+    assert!(err.to_string().contains(&pulp.url), "{err}");
 }
 
 /// Our client's answers in the reference client's shape.
