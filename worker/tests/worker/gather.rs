@@ -196,15 +196,7 @@ fn dnf_install(work: &Path, repos: &[(&str, &Path)], package: &str) -> BTreeSet<
         .arg("--setopt=install_weak_deps=False")
         .arg("install")
         .args(package.split_whitespace()));
-    run(Command::new("rpm")
-        .arg("--root")
-        .arg(work.join("root"))
-        .arg("-qa")
-        .arg("--qf")
-        .arg("%{NAME}\\n"))
-    .lines()
-    .map(str::to_owned)
-    .collect()
+    installed(work, "%{NAME}\\n")
 }
 
 const APP: Rpm<'static> = Rpm {

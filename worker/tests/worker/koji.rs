@@ -150,15 +150,7 @@ impl KojiWorld {
         run(dnf(&repos, &work)
             .arg("install")
             .args(packages.split_whitespace()));
-        run(Command::new("rpm")
-            .arg("--root")
-            .arg(work.join("root"))
-            .arg("-qa")
-            .arg("--qf")
-            .arg("%{NAME}-%{VERSION}\\n"))
-        .lines()
-        .map(str::to_owned)
-        .collect()
+        installed(&work, "%{NAME}-%{VERSION}\\n")
     }
 }
 

@@ -31,8 +31,15 @@ const MACROS: &str = "module-build-macros";
 
 /// A worker configured for the Pulp at `url`.
 fn pulp_world(store: Store, url: &str, api: u8) -> KojiWorld {
+    pulp_world_as(store, url, api, "", "")
+}
+
+/// A worker logging in to the Pulp at `url` as `user` (empty: anonymous).
+fn pulp_world_as(store: Store, url: &str, api: u8, user: &str, password: &str) -> KojiWorld {
     KojiWorld::with(store, |config, _| {
         pulp_config(config, url, api);
+        config.pulp.username = user.into();
+        config.pulp.password = password.into();
         config.policy.allowed_source_types.push("pulp".into());
     })
 }
@@ -80,15 +87,7 @@ fn dnf_install_from_repofile(w: &KojiWorld, id: ComposeId, package: &str) -> BTr
     std::fs::create_dir_all(&repos).expect("repos.d");
     std::fs::write(repos.join("pulp.repo"), repofile(w, id)).expect("repo file");
     run(dnf(&repos, &work).arg("install").arg(package));
-    run(Command::new("rpm")
-        .arg("--root")
-        .arg(work.join("root"))
-        .arg("-qa")
-        .arg("--qf")
-        .arg("%{NAME}\\n"))
-    .lines()
-    .map(str::to_owned)
-    .collect()
+    installed(&work, "%{NAME}\\n")
 }
 
 /// A fake Pulp 2 with the Red Hat-style repositories the tests ask for: the x86_64 and aarch64
@@ -321,12 +320,7 @@ fn wrong_credentials_fail_as_a_credentials_problem() {
         "{reason}"
     );
 
-    let w = KojiWorld::with(Store::Sqlite, |config, _| {
-        pulp_config(config, &pulp.url, 2);
-        config.pulp.username = "odcs".into();
-        config.pulp.password = "s3cret".into();
-        config.policy.allowed_source_types.push("pulp".into());
-    });
+    let w = pulp_world_as(Store::Sqlite, &pulp.url, 2, "odcs", "s3cret");
     let (c, outcome) = w.compose(pulp_body(X86_SET, &[]));
     assert_done(&c, &outcome);
 }
@@ -521,12 +515,7 @@ fn seeded_pulp3() -> &'static str {
 #[test]
 fn pulp3_distributions_by_label_and_name_become_a_repo_file_dnf_installs_from() {
     let url = seeded_pulp3();
-    let w = KojiWorld::with(Store::Postgres, |config, _| {
-        pulp_config(config, url, 3);
-        config.pulp.username = "admin".into();
-        config.pulp.password = ADMIN_PASSWORD.into();
-        config.policy.allowed_source_types.push("pulp".into());
-    });
+    let w = pulp_world_as(Store::Postgres, url, 3, "admin", ADMIN_PASSWORD);
 
     let (c, outcome) = w.compose(pulp_body(
         &format!("{X86_SET} {ARM_SET} rhel-8-x86_64-direct"),
@@ -593,12 +582,7 @@ fn pulp3_distributions_by_label_and_name_become_a_repo_file_dnf_installs_from() 
 #[test]
 fn pulp3_refuses_wrong_credentials_and_the_compose_says_so() {
     let url = seeded_pulp3();
-    let w = KojiWorld::with(Store::Sqlite, |config, _| {
-        pulp_config(config, url, 3);
-        config.pulp.username = "admin".into();
-        config.pulp.password = "not-the-password".into();
-        config.policy.allowed_source_types.push("pulp".into());
-    });
+    let w = pulp_world_as(Store::Sqlite, url, 3, "admin", "not-the-password");
     let (c, outcome) = w.compose(pulp_body(X86_SET, &[]));
     assert!(matches!(outcome, JobOutcome::Failed(_)), "{outcome:?}");
     let reason = c.state_reason.unwrap_or_default();

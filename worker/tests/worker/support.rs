@@ -44,6 +44,19 @@ pub fn reference_server_module(file: &str) -> PathBuf {
     path
 }
 
+/// What `rpm -qa --qf FORMAT` lists in the dnf installroot of `work` (`work/root`).
+pub fn installed(work: &Path, format: &str) -> std::collections::BTreeSet<String> {
+    run(Command::new("rpm")
+        .arg("--root")
+        .arg(work.join("root"))
+        .arg("-qa")
+        .arg("--qf")
+        .arg(format))
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
 /// The real Fedora RPMs (with repodata and modules.yaml) in `shared/fixtures`.
 pub fn fixture_repo() -> PathBuf {
     std::env::var_os("ODCS_TEST_FIXTURE_REPO").map_or_else(
