@@ -5,47 +5,17 @@ error it raises) as JSON.
 
     python3 mbs_reference_check.py MBS_URL PATH/TO/odcs/server/mbs.py CASES_JSON
 
-The reference's mbs.py imports the rest of its server package (Flask app, database) only for
-a retry decorator, a text helper and a logger; those three are provided here so the lookup
-code itself runs unchanged. Needs python3-gi, gir1.2-modulemd-2.0 and python3-requests.
+The reference's mbs.py is loaded on its own by reference_server.py, so its lookup code runs
+unchanged. Needs python3-gi, gir1.2-modulemd-2.0 and python3-requests.
 """
 
-import importlib.util
 import json
-import logging
 import sys
 import types
 
 import requests
 
-
-def retry(wait_on=Exception, logger=None, timeout=60, interval=1):
-    def decorator(function):
-        def wrapped(*args, **kwargs):
-            for attempt in range(3):
-                try:
-                    return function(*args, **kwargs)
-                except wait_on:
-                    if attempt == 2:
-                        raise
-        return wrapped
-    return decorator
-
-
-def load_reference(path):
-    server = types.ModuleType("odcs.server")
-    server.log = logging.getLogger("odcs")
-    utils = types.ModuleType("odcs.server.utils")
-    utils.retry = retry
-    utils.to_text_type = lambda s: s.decode("utf-8") if isinstance(s, bytes) else s
-    server.utils = utils
-    sys.modules["odcs"] = types.ModuleType("odcs")
-    sys.modules["odcs.server"] = server
-    sys.modules["odcs.server.utils"] = utils
-    spec = importlib.util.spec_from_file_location("odcs.server.mbs", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from reference_server import load_reference
 
 
 def resolve(mbs_module, url, case):
@@ -69,7 +39,7 @@ def resolve(mbs_module, url, case):
 
 def main():
     url, path, cases = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-    mbs_module = load_reference(path)
+    mbs_module = load_reference(path, "mbs")
     out = []
     for case in cases:
         try:

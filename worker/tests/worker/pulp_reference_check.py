@@ -6,45 +6,14 @@ against a Pulp server, for each case given as JSON, and prints what it finds as 
 
 A case is {"content_sets": [...], "ids": [...], "include_unpublished": bool}; its answer is
 {"by_content_set": {set: [repo, ...]}, "by_id": {id: repo}} with each repo's id, url, arches
-and sigkeys (sets as sorted lists). The reference's pulp.py imports its server package (Flask
-app, database) only for its configuration, a logger and a retry decorator; those are provided
-here so the client code itself runs unchanged. Needs python3-requests.
+and sigkeys (sets as sorted lists). The reference's pulp.py is loaded on
+its own by reference_server.py, so its client code runs unchanged. Needs python3-requests.
 """
 
-import importlib.util
 import json
-import logging
 import sys
-import types
 
-
-def retry(wait_on=Exception, logger=None, timeout=60, interval=1):
-    def decorator(function):
-        def wrapped(*args, **kwargs):
-            for attempt in range(3):
-                try:
-                    return function(*args, **kwargs)
-                except wait_on:
-                    if attempt == 2:
-                        raise
-        return wrapped
-    return decorator
-
-
-def load_reference(path):
-    server = types.ModuleType("odcs.server")
-    server.log = logging.getLogger("odcs")
-    server.conf = types.SimpleNamespace(net_timeout=30)
-    utils = types.ModuleType("odcs.server.utils")
-    utils.retry = retry
-    server.utils = utils
-    sys.modules["odcs"] = types.ModuleType("odcs")
-    sys.modules["odcs.server"] = server
-    sys.modules["odcs.server.utils"] = utils
-    spec = importlib.util.spec_from_file_location("odcs.server.pulp", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from reference_server import load_reference
 
 
 def plain(repo):
@@ -57,7 +26,7 @@ def plain(repo):
 
 
 def main(url, pulp_py, cases):
-    reference = load_reference(pulp_py)
+    reference = load_reference(pulp_py, "pulp")
     pulp = reference.Pulp(server_url=url, ssl_cert=None, ssl_key=None, compose=None)
     answers = []
     for case in json.loads(cases):
