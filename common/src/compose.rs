@@ -407,6 +407,18 @@ impl ComposeType {
             ComposeType::Development => "development",
         }
     }
+
+    /// What productmd puts in a compose id for this type (`.t`, `.ci`, `.n`, `.d`; nothing for
+    /// production).
+    pub const fn id_suffix(self) -> &'static str {
+        match self {
+            ComposeType::Production => "",
+            ComposeType::Nightly => ".n",
+            ComposeType::Ci => ".ci",
+            ComposeType::Development => ".d",
+            ComposeType::Test => ".t",
+        }
+    }
 }
 
 impl fmt::Display for ComposeType {

@@ -3,9 +3,8 @@
 //! Keys keep the reference ODCS's names where it has one (`target_dir`, `seconds_to_live`,
 //! `allowed_clients`, ...), so an ODCS operator recognises them, and they stay flat in the file
 //! and the environment. In code they are grouped by concern, one section per file: [`server`],
-//! [`storage`], [`messaging`], [`workers`], [`koji`], [`mbs`], [`pulp`], [`auth`] and [`policy`]. Every key has
-//! a
-//! default that makes a first run work with no file at all: SQLite under `./odcs-data`, no
+//! [`storage`], [`messaging`], [`workers`], [`koji`], [`mbs`], [`pulp`], [`pungi`],
+//! [`auth`] and [`policy`]. Every key has a default that makes a first run work with no file at all: SQLite under `./odcs-data`, no
 //! authentication. `docs/configuration.md` documents every key.
 
 pub mod auth;
@@ -15,6 +14,7 @@ pub mod mbs;
 pub mod messaging;
 pub mod policy;
 pub mod pulp;
+pub mod pungi;
 pub mod server;
 pub mod storage;
 pub mod workers;
@@ -28,8 +28,9 @@ pub use auth::{AuthBackend, AuthConfig};
 pub use koji::KojiConfig;
 pub use mbs::MbsConfig;
 pub use messaging::MessagingConfig;
-pub use policy::{Admins, AllowedClients, ClientRule, PolicyConfig, RawConfigSource};
+pub use policy::{Admins, AllowedClients, ClientRule, PolicyConfig, PostScript, RawConfigSource};
 pub use pulp::PulpConfig;
+pub use pungi::{GitCredentials, PungiConfig};
 pub use server::ServerConfig;
 pub use storage::StorageConfig;
 pub use workers::WorkerConfig;
@@ -93,6 +94,9 @@ pub struct Config {
     /// Pulp.
     #[serde(flatten)]
     pub pulp: PulpConfig,
+    /// Pungi, for `raw_config` composes.
+    #[serde(flatten)]
+    pub pungi: PungiConfig,
     /// Authentication.
     #[serde(flatten)]
     pub auth: AuthConfig,
@@ -150,6 +154,7 @@ impl Config {
         self.workers.check()?;
         self.mbs.check()?;
         self.pulp.check()?;
+        self.pungi.check()?;
         self.auth.check()?;
         self.policy.check()
     }

@@ -64,20 +64,86 @@ impl Admins {
 
 /// A Pungi configuration users may name in a `raw_config` compose.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawConfigSource {
     /// The git repository holding the configuration.
     pub url: String,
-    /// The configuration's file name in that repository.
+    /// The configuration's file name in that repository (`dir/file.conf`: a file in a
+    /// subdirectory, which then is the configuration's directory).
     pub config_filename: String,
+    /// The commit (or branch) always used, whatever the request names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The subdirectory of the repository the configuration's files are in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Seconds a Pungi run of this configuration may take, overriding `pungi_timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pungi_timeout: Option<u64>,
+    /// The wrapper configuration for this configuration, overriding
+    /// `raw_config_wrapper_conf_path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_config_wrapper: Option<std::path::PathBuf>,
+    /// A JSON schema override its validation gets, after `raw_config_schema_override`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_override: Option<std::path::PathBuf>,
+    /// A program (a path, or a path and its arguments) run in the compose's directory after
+    /// Pungi succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_script: Option<PostScript>,
     /// Default lifetime of composes from this configuration, overriding `seconds_to_live`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds_to_live: Option<i64>,
     /// Longest lifetime of composes from this configuration, overriding `max_seconds_to_live`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_seconds_to_live: Option<i64>,
-    /// Any further keys (e.g. `pungi_timeout`, `schema_override`), kept for later stages.
-    #[serde(flatten)]
-    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl RawConfigSource {
+    /// The configuration `config_filename` of repository `url`, with nothing else set.
+    pub fn new(url: &str, config_filename: &str) -> RawConfigSource {
+        RawConfigSource {
+            url: url.to_owned(),
+            config_filename: config_filename.to_owned(),
+            commit: None,
+            path: None,
+            pungi_timeout: None,
+            raw_config_wrapper: None,
+            schema_override: None,
+            post_script: None,
+            seconds_to_live: None,
+            max_seconds_to_live: None,
+        }
+    }
+
+    /// The subdirectory the configuration's files are in, and the configuration's file name
+    /// there: `path`, else the directory part of `config_filename`.
+    pub fn config_location(&self) -> (Option<String>, String) {
+        match self.config_filename.rsplit_once('/') {
+            Some((dir, file)) => (Some(dir.to_owned()), file.to_owned()),
+            None => (self.path.clone(), self.config_filename.clone()),
+        }
+    }
+}
+
+/// A program run after a compose: a path alone, or a path and its arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PostScript {
+    /// A program with no arguments.
+    Program(String),
+    /// A program and its arguments.
+    Argv(Vec<String>),
+}
+
+impl PostScript {
+    /// The command line.
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            PostScript::Program(program) => vec![program.clone()],
+            PostScript::Argv(argv) => argv.clone(),
+        }
+    }
 }
 
 /// Who may request what, and what a request gets when it leaves something out.
@@ -151,6 +217,31 @@ impl PolicyConfig {
         }
         for (name, raw) in &self.raw_config_urls {
             let key = format!("raw_config_urls.{name}");
+            if raw.url.is_empty() || raw.config_filename.is_empty() {
+                return Err(invalid(&key, "needs url and config_filename"));
+            }
+            let (dir, file) = raw.config_location();
+            let escapes = |p: &str| {
+                std::path::Path::new(p)
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            };
+            if file.is_empty() || escapes(&file) || dir.as_deref().is_some_and(escapes) {
+                return Err(invalid(
+                    &key,
+                    "config_filename and path must be relative paths inside the repository",
+                ));
+            }
+            if raw.pungi_timeout == Some(0) {
+                return Err(invalid(&key, "pungi_timeout must be positive"));
+            }
+            if raw
+                .post_script
+                .as_ref()
+                .is_some_and(|p| p.argv().is_empty())
+            {
+                return Err(invalid(&key, "post_script names no program"));
+            }
             if raw.seconds_to_live.is_some_and(|s| s <= 0) {
                 return Err(invalid(&key, "seconds_to_live must be positive"));
             }

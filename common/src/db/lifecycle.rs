@@ -28,6 +28,7 @@ pub struct ComposeChanges {
     pub time_removed: Option<Option<NaiveDateTime>>,
     pub koji_event: Option<Option<i64>>,
     pub pungi_compose_id: Option<Option<String>>,
+    pub pungi_config_dump: Option<Option<String>>,
     pub reused_id: Option<Option<ComposeId>>,
     pub worker_id: Option<Option<String>>,
     pub lease_expires_at: Option<Option<NaiveDateTime>>,
@@ -228,6 +229,37 @@ pub fn renew_lease(
     .set(composes::lease_expires_at.eq(Some(until)))
     .execute(conn)?;
     Ok(updated == 1)
+}
+
+/// Records `pungi_compose_id` for compose `id`, generating under `worker`, unless another
+/// compose already has it: false then (or when `worker` no longer holds the compose), so the
+/// caller tries the next respin. Recorded before Pungi runs, as the reference does, so the
+/// API shows it while the compose is generating.
+pub fn record_pungi_compose_id(
+    conn: &mut DbConnection,
+    id: ComposeId,
+    worker: &str,
+    pungi_compose_id: &str,
+) -> QueryResult<bool> {
+    write_transaction(conn, |conn| {
+        let taken: i64 = composes::table
+            .filter(composes::pungi_compose_id.eq(pungi_compose_id))
+            .filter(composes::id.ne(id))
+            .count()
+            .get_result(conn)?;
+        if taken > 0 {
+            return Ok(false);
+        }
+        let updated = diesel::update(
+            composes::table
+                .filter(composes::id.eq(id))
+                .filter(composes::state.eq(ComposeState::Generating))
+                .filter(composes::worker_id.eq(worker)),
+        )
+        .set(composes::pungi_compose_id.eq(Some(pungi_compose_id)))
+        .execute(conn)?;
+        Ok(updated == 1)
+    })
 }
 
 /// Records that compose `id`'s job was handed to the queue at `now`.

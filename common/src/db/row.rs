@@ -246,13 +246,7 @@ mod tests {
         let mut config = Config::default();
         config.policy.raw_config_urls.insert(
             "cfg".into(),
-            crate::config::RawConfigSource {
-                url: "https://git/cfg".into(),
-                config_filename: "p.conf".into(),
-                seconds_to_live: None,
-                max_seconds_to_live: None,
-                extra: Default::default(),
-            },
+            crate::config::RawConfigSource::new("https://git/cfg", "p.conf"),
         );
         let bodies = [
             json!({"source": {"type": "tag", "source": "f40", "packages": ["a"], "koji_event": 3,
@@ -262,12 +256,14 @@ mod tests {
                               "sigkeys": ["", "K"]},
                    "flags": ["no_deps"], "multilib_arches": ["x86_64"], "multilib_method": ["devel"],
                    "lookaside_repos": ["http://l/r"], "label": "L", "compose_type": "nightly",
-                   "parent_pungi_compose_ids": ["P-1"], "respin_of": "R-1", "seconds_to_live": 60}),
+                   "seconds_to_live": 60}),
             json!({"source": {"type": "module", "source": "nodejs:20 perl:5:1:c",
                               "base_module_br_name": "platform", "base_module_br_stream_version_gte": 4}}),
             json!({"source": {"type": "repo", "source": "/srv/r"}, "arches": ["aarch64"]}),
             json!({"source": {"type": "pulp", "source": "a b"}}),
-            json!({"source": {"type": "raw_config", "source": "cfg#main", "builds": []}}),
+            json!({"source": {"type": "raw_config", "source": "cfg#main", "builds": []},
+                   "label": "RC-1.0", "compose_type": "production", "flags": ["no_label"],
+                   "parent_pungi_compose_ids": ["P-1"], "respin_of": "R-1"}),
             json!({"source": {"type": "build", "source": "", "builds": ["a-1-1"]}, "results": ["iso"]}),
             json!({"source": {"type": "pungi_compose", "source": "https://h/c/Server"}}),
         ];

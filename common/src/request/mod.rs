@@ -190,6 +190,15 @@ impl ComposeRequest {
         if let Some(refusal) = pulp_option_refusal(&options, source_type) {
             return bad(refusal);
         }
+        if source_type != SourceType::RawConfig {
+            // Only Pungi runs of raw_config composes are told their parents and respins.
+            if !options.parent_pungi_compose_ids.is_empty() {
+                return bad(unused("parent_pungi_compose_ids", source_type));
+            }
+            if options.respin_of.is_some() {
+                return bad(unused("respin_of", source_type));
+            }
+        }
         if let ComposeSource::Module(module) = &source {
             if module.modular.koji_tags.is_given() && options.has(ComposeFlag::IncludeDoneModules) {
                 return bad(
@@ -226,6 +235,9 @@ impl ComposeRequest {
                         "Source \"{}\" does not exist in server configuration.",
                         raw.name
                     ));
+                }
+                if let Some(refusal) = self.raw_config_refusal(&raw.name, config) {
+                    return bad(refusal);
                 }
                 Some(raw.name.as_str())
             }
@@ -264,6 +276,42 @@ impl ComposeRequest {
             source: self.source,
             options: self.options,
         })
+    }
+
+    /// Why this raw_config request for configuration `name` cannot be honoured, if it cannot:
+    /// Pungi's configuration decides arches, keys, multilib, lookasides, builds and results, so
+    /// a request may set them only when the server renders a wrapper (which receives the
+    /// compose's JSON) around that configuration.
+    fn raw_config_refusal(&self, name: &str, config: &Config) -> Option<String> {
+        if has_raw_config_wrapper(name, config) {
+            return None;
+        }
+        let options = &self.options;
+        let source = match &self.source {
+            ComposeSource::RawConfig(raw) => raw,
+            _ => return None,
+        };
+        let flag = options
+            .flags
+            .iter()
+            .find(|f| !matches!(f, ComposeFlag::NoLabel | ComposeFlag::NoReuse));
+        let result = options
+            .results
+            .iter()
+            .find(|r| *r != ComposeResult::Repository);
+        let given = [
+            ("arches", self.arches.is_some()),
+            ("sigkeys", self.sigkeys.is_some()),
+            ("builds", !source.builds.is_empty()),
+            ("modules", !source.modules.is_empty()),
+            ("multilib_arches", !options.multilib_arches.is_empty()),
+            ("multilib_method", !options.multilib_method.is_empty()),
+            ("lookaside_repos", !options.lookaside_repos.is_empty()),
+            (flag.map_or("", |f| f.name()), flag.is_some()),
+            (result.map_or("", |r| r.name()), result.is_some()),
+        ];
+        let (field, _) = given.into_iter().find(|(_, given)| *given)?;
+        Some(unwrapped(field, name))
     }
 
     /// The JSON body of `POST /api/1/composes/`, with only what is set, as the reference
@@ -340,6 +388,29 @@ fn pulp_option_refusal(options: &ComposeOptions, source_type: SourceType) -> Opt
     .into_iter()
     .find(|f| options.has(*f))
     .map(|f| unused(f.name(), source_type))
+}
+
+/// Whether the server renders a wrapper (which receives the compose's JSON) around the
+/// `raw_config_urls` configuration `name`.
+fn has_raw_config_wrapper(name: &str, config: &Config) -> bool {
+    config
+        .policy
+        .raw_config_urls
+        .get(name)
+        .is_some_and(|entry| entry.raw_config_wrapper.is_some())
+        || !config
+            .pungi
+            .raw_config_wrapper_conf_path
+            .as_os_str()
+            .is_empty()
+}
+
+/// Why `field` cannot be set on a compose of the raw_config configuration `name`.
+fn unwrapped(field: &str, name: &str) -> String {
+    format!(
+        "{field} cannot be used with source type \"raw_config\": the Pungi configuration \
+         \"{name}\" decides it, and this server has no raw_config wrapper to pass it to Pungi"
+    )
 }
 
 fn unused(field: &str, source_type: SourceType) -> String {

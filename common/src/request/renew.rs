@@ -4,7 +4,11 @@
 use serde_json::{Map, Value};
 
 use super::json::{string, string_list};
-use super::{bad, check_values, refuse_unknown_keys, requested_lifetime, unused, InvalidRequest};
+use super::{
+    bad, check_values, has_raw_config_wrapper, refuse_unknown_keys, requested_lifetime, unused,
+    unwrapped, InvalidRequest,
+};
+use crate::config::Config;
 use crate::spec::{ComposeSource, ComposeSpec, Sigkeys, WordList};
 
 /// Keys a renewal body may have at its top level.
@@ -74,8 +78,31 @@ impl RenewRequest {
     }
 
     /// `old` with this renewal's keys, label, builds and modules; fails when `old`'s source
-    /// type has no builds or modules to change.
-    pub fn apply(&self, mut old: ComposeSpec) -> Result<ComposeSpec, InvalidRequest> {
+    /// type has no builds or modules to change, or (a raw_config compose without a wrapper)
+    /// nothing would pass them to Pungi.
+    pub fn apply(
+        &self,
+        mut old: ComposeSpec,
+        config: &Config,
+    ) -> Result<ComposeSpec, InvalidRequest> {
+        if let ComposeSource::RawConfig(raw) = &old.source {
+            if !has_raw_config_wrapper(&raw.name, config) {
+                let given = [
+                    ("sigkeys", self.sigkeys.is_some()),
+                    (
+                        "builds",
+                        self.builds.as_ref().is_some_and(|b| !b.is_empty()),
+                    ),
+                    (
+                        "modules",
+                        self.modules.as_ref().is_some_and(|m| !m.is_empty()),
+                    ),
+                ];
+                if let Some((field, _)) = given.into_iter().find(|(_, given)| *given) {
+                    return bad(unwrapped(field, &raw.name));
+                }
+            }
+        }
         if let Some(keys) = &self.sigkeys {
             old.sigkeys = Sigkeys::new(keys.clone());
         }

@@ -11,11 +11,9 @@ fn config() -> Config {
     config.policy.raw_config_urls.insert(
         "pungi_cfg".into(),
         crate::config::RawConfigSource {
-            url: "https://git.example.com/cfg.git".into(),
-            config_filename: "pungi.conf".into(),
             seconds_to_live: Some(100),
             max_seconds_to_live: Some(200),
-            extra: Default::default(),
+            ..crate::config::RawConfigSource::new("https://git.example.com/cfg.git", "pungi.conf")
         },
     );
     config
@@ -343,13 +341,84 @@ fn renewals_read_their_optional_body_and_change_a_copy() {
     assert_eq!(renew.seconds_to_live, Some(10));
     let old = parse(json!({"source": {"type": "tag", "source": "x"}})).expect("valid");
     assert!(renew.changes(&old));
-    let copy = renew.apply(old.clone()).expect("tag composes have builds");
+    let copy = renew
+        .apply(old.clone(), &config())
+        .expect("tag composes have builds");
     assert_eq!(tag(&copy).builds.as_slice(), ["b-1-1"]);
     assert_eq!(copy.options.label.as_deref(), Some("L"));
     assert!(!RenewRequest::default().changes(&old));
 
     let repo = parse(json!({"source": {"type": "repo", "source": "/srv/r"}})).expect("valid");
-    assert!(renew.apply(repo).is_err(), "repo composes have no builds");
+    assert!(
+        renew.apply(repo, &config()).is_err(),
+        "repo composes have no builds"
+    );
     assert!(RenewRequest::from_json(Some(&json!(5))).is_err());
     assert!(RenewRequest::from_json(Some(&json!({"colour": "red"}))).is_err());
+}
+
+#[test]
+fn raw_config_requests_set_only_what_pungi_is_told() {
+    let raw = |extra: Value| {
+        let mut body = json!({"source": {"type": "raw_config", "source": "pungi_cfg#abc"}});
+        if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+            for (k, v) in extra {
+                if k == "source" {
+                    body["source"]
+                        .as_object_mut()
+                        .expect("source")
+                        .extend(v.as_object().expect("object").clone());
+                } else {
+                    body.insert(k, v);
+                }
+            }
+        }
+        body
+    };
+    let spec = parse(raw(json!({"compose_type": "production", "label": "RC-1.0",
+                                "flags": ["no_label", "no_reuse"],
+                                "parent_pungi_compose_ids": ["P-1-20260101.0"],
+                                "respin_of": "OT-1-20260101.0",
+                                "source": {"koji_event": 5}})))
+    .expect("what Pungi is told");
+    assert_eq!(spec.options.respin_of.as_deref(), Some("OT-1-20260101.0"));
+    for (extra, field) in [
+        (json!({"arches": ["x86_64"]}), "arches"),
+        (json!({"source": {"sigkeys": ["A"]}}), "sigkeys"),
+        (json!({"source": {"builds": ["a-1-1"]}}), "builds"),
+        (json!({"source": {"modules": ["m:s"]}}), "modules"),
+        (json!({"lookaside_repos": ["http://x/"]}), "lookaside_repos"),
+        (json!({"flags": ["no_deps"]}), "no_deps"),
+        (json!({"results": ["iso"]}), "iso"),
+    ] {
+        let err = parse(raw(extra.clone())).expect_err(&format!("{extra} refused"));
+        assert!(
+            err.starts_with(&format!(
+                "{field} cannot be used with source type \"raw_config\""
+            )),
+            "{err}"
+        );
+    }
+    // A wrapper receives the compose's JSON, so it may pass them on.
+    let mut config = config();
+    config.pungi.raw_config_wrapper_conf_path = PathBuf::from("/etc/odcs/raw_config_wrapper.conf");
+    ComposeRequest::from_json(&raw(
+        json!({"source": {"builds": ["a-1-1"]}, "arches": ["x86_64"]}),
+    ))
+    .and_then(|r| r.resolve(&config))
+    .expect("a wrapper passes them on");
+
+    for field in ["parent_pungi_compose_ids", "respin_of"] {
+        let value = if field == "respin_of" {
+            json!("X-1")
+        } else {
+            json!(["X-1"])
+        };
+        let err = parse(json!({"source": {"type": "tag", "source": "t"}, field: value}))
+            .expect_err("only raw_config");
+        assert_eq!(
+            err,
+            format!("{field} cannot be used with source type \"tag\"")
+        );
+    }
 }

@@ -320,7 +320,7 @@ fn renew_in(
             .ok_or_else(|| ApiError::NotFound(format!("No compose with id {id} found")))?;
         return Ok(Renewal::Extended(extended));
     }
-    let mut copy = renewal.apply(spec)?;
+    let mut copy = renewal.apply(spec, config)?;
     copy.seconds_to_live = seconds_to_live;
     copy.options.respin_of = old.pungi_compose_id.clone();
     let mut new = NewCompose::from_spec(&copy, owner, now);

@@ -95,10 +95,21 @@ def test_new_compose_with_every_option(odcs, server):
     ],
 )
 def test_request_compose_for_every_source_type(odcs, source, source_type):
-    compose = odcs.request_compose(source, arches=["x86_64"], seconds_to_live=60)
+    # A raw_config compose's arches are its Pungi configuration's (without a server wrapper).
+    arches = {} if source_type == 5 else {"arches": ["x86_64"]}
+    compose = odcs.request_compose(source, seconds_to_live=60, **arches)
     assert compose["source_type"] == source_type
     assert compose["state_name"] == "wait"
     assert odcs.get_compose(compose["id"])["source_type"] == source_type
+
+
+def test_raw_config_options_pungi_decides_are_refused(odcs):
+    with pytest.raises(requests.HTTPError) as err:
+        odcs.request_compose(ComposeSourceRawConfig("fedora", "master"), arches=["x86_64"])
+    assert err.value.response.status_code == 400
+    assert err.value.response.json()["message"].startswith(
+        'arches cannot be used with source type "raw_config"'
+    )
 
 
 def test_server_defaults(odcs):

@@ -11,18 +11,7 @@ use crate::package::PackageSummary;
 
 /// The compose id Pungi would give this compose: `odcs-{id}-1-{date}{type}.{respin}`.
 pub fn pungi_compose_id(name: &str, date: &str, compose_type: ComposeType) -> String {
-    format!("{name}-1-{date}{}.0", type_suffix(compose_type))
-}
-
-/// productmd's compose type suffix.
-fn type_suffix(compose_type: ComposeType) -> &'static str {
-    match compose_type {
-        ComposeType::Production => "",
-        ComposeType::Nightly => ".n",
-        ComposeType::Ci => ".ci",
-        ComposeType::Development => ".d",
-        ComposeType::Test => ".t",
-    }
+    format!("{name}-1-{date}{}.0", compose_type.id_suffix())
 }
 
 /// One `.repo` section, as the reference writes them.
