@@ -1,5 +1,8 @@
-//! Prometheus metrics: HTTP request counts and latencies, and composes by source type and state.
+//! Prometheus metrics: HTTP request counts and latencies, composes by source type and state,
+//! and raw_config composes by configuration, named as the reference names them.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -7,7 +10,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 use odcs_common::compose::{ComposeState, SourceType};
-use odcs_common::db::models::StateCount;
+use odcs_common::db::models::{RawConfigCount, StateCount};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -20,7 +23,14 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     composes: IntGaugeVec,
+    raw_config_total: IntCounterVec,
+    raw_config_counted: Mutex<BTreeMap<String, i64>>,
+    raw_config: IntGaugeVec,
 }
+
+/// Sources composed fewer times than this are counted together per configuration, so one-off
+/// commits do not each get a series (as the reference groups them).
+const FEW_COMPOSES: i64 = 5;
 
 impl Metrics {
     /// Registers every metric.
@@ -45,14 +55,34 @@ impl Metrics {
             Opts::new("composes_total", "Composes by source type and state"),
             &["source_type", "state"],
         )?;
+        let raw_config_total = IntCounterVec::new(
+            Opts::new(
+                "raw_config_composes_count_total",
+                "Total number of raw_config composes per source",
+            ),
+            &["source"],
+        )?;
+        let raw_config = IntGaugeVec::new(
+            Opts::new(
+                "raw_config_composes",
+                "Count of raw config composes broken down by state. Removed composes are not \
+                 counted.",
+            ),
+            &["source", "state"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(composes.clone()))?;
+        registry.register(Box::new(raw_config_total.clone()))?;
+        registry.register(Box::new(raw_config.clone()))?;
         Ok(Metrics {
             registry,
             requests,
             latency,
             composes,
+            raw_config_total,
+            raw_config_counted: Mutex::new(BTreeMap::new()),
+            raw_config,
         })
     }
 
@@ -66,8 +96,59 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// The text exposition, with compose counts as of `counts`.
-    pub fn render(&self, counts: &[StateCount]) -> String {
+    /// Brings the raw_config metrics to `counts`: the total per source (sources with fewer
+    /// than [`FEW_COMPOSES`] composes counted as `key#other_commits_or_branches`), and the
+    /// composes per source and state, removed ones left out.
+    fn record_raw_config(&self, counts: &[RawConfigCount]) {
+        let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+        for count in counts {
+            *totals.entry(count.source.clone()).or_default() += count.count;
+        }
+        let mut grouped: BTreeMap<String, i64> = BTreeMap::new();
+        for (source, total) in totals {
+            let key = if total < FEW_COMPOSES {
+                let name = source.split('#').next().unwrap_or_default();
+                format!("{name}#other_commits_or_branches")
+            } else {
+                source
+            };
+            *grouped.entry(key).or_default() += total;
+        }
+        if let Ok(mut counted) = self.raw_config_counted.lock() {
+            for (source, total) in grouped {
+                let before = counted.entry(source.clone()).or_default();
+                // Composes are never deleted, so the count only grows; a source moving out of
+                // its group starts its own series at its full count.
+                if total > *before {
+                    self.raw_config_total
+                        .with_label_values(&[&source])
+                        .inc_by(u64::try_from(total - *before).unwrap_or_default());
+                    *before = total;
+                }
+            }
+        }
+        let sources: std::collections::BTreeSet<&str> =
+            counts.iter().map(|c| c.source.as_str()).collect();
+        for source in sources {
+            for state in ComposeState::ALL
+                .iter()
+                .filter(|s| **s != ComposeState::Removed)
+            {
+                let count = counts
+                    .iter()
+                    .find(|c| c.source == source && c.state == *state)
+                    .map_or(0, |c| c.count);
+                self.raw_config
+                    .with_label_values(&[source, state.name()])
+                    .set(count);
+            }
+        }
+    }
+
+    /// The text exposition, with compose counts as of `counts` and raw_config composes as of
+    /// `raw_config`.
+    pub fn render(&self, counts: &[StateCount], raw_config: &[RawConfigCount]) -> String {
+        self.record_raw_config(raw_config);
         for source_type in SourceType::ALL {
             for state in ComposeState::ALL {
                 let count = counts

@@ -25,15 +25,19 @@ pub async fn about(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     Ok(HttpResponse::Ok().json(about))
 }
 
-/// Prometheus metrics: request counts and latencies, composes by source type and state.
+/// Prometheus metrics: request counts and latencies, composes by source type and state,
+/// raw_config composes by source.
 #[utoipa::path(get, path = "/api/1/metrics/", tag = "service",
     responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let counts = db::run(&state.pool, |conn| {
-        Ok(Compose::count_by_source_type_and_state(conn)?)
+    let (counts, raw_config) = db::run(&state.pool, |conn| {
+        Ok((
+            Compose::count_by_source_type_and_state(conn)?,
+            Compose::count_raw_config_by_source_and_state(conn)?,
+        ))
     })
     .await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&counts)))
+        .body(state.metrics.render(&counts, &raw_config)))
 }

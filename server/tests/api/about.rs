@@ -61,6 +61,43 @@ on_both_stores!(metrics_count_composes_and_requests, test_config(), |app| {
     );
 });
 
+on_both_stores!(
+    metrics_count_raw_config_composes_by_source,
+    {
+        let mut config = test_config();
+        config.policy.raw_config_urls.insert(
+            "cfg".into(),
+            odcs_common::config::RawConfigSource::new("https://git.example.com/c.git", "p.conf"),
+        );
+        config
+    },
+    |app| {
+        let mut ids = Vec::new();
+        for source in ["cfg#main"; 6].into_iter().chain(["cfg#abc", "cfg#def"]) {
+            let created = app
+                .create(json!({"source": {"type": "raw_config", "source": source}}))
+                .await;
+            ids.push(created["id"].as_i64().expect("id"));
+        }
+        app.set(ids[0], "state = 2");
+        app.set(ids[1], "state = 3");
+        let text = app.get("/api/1/metrics/").await.text;
+        for line in [
+            "raw_config_composes_count_total{source=\"cfg#main\"} 6",
+            "raw_config_composes_count_total{source=\"cfg#other_commits_or_branches\"} 2",
+            "raw_config_composes{source=\"cfg#main\",state=\"wait\"} 4",
+            "raw_config_composes{source=\"cfg#main\",state=\"done\"} 1",
+            "raw_config_composes{source=\"cfg#abc\",state=\"wait\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert!(!text.contains("raw_config_composes{source=\"cfg#main\",state=\"removed\"}"));
+        // Counted once however often it is scraped.
+        let again = app.get("/api/1/metrics/").await.text;
+        assert!(again.contains("raw_config_composes_count_total{source=\"cfg#main\"} 6"));
+    }
+);
+
 on_both_stores!(openapi_describes_every_route, test_config(), |app| {
     let reply = app.get("/api/1/openapi.json").await;
     assert_eq!(reply.status, 200);

@@ -388,6 +388,38 @@ impl Compose {
     }
 }
 
+/// How many raw_config composes of one `source` (`key#commit`) are in one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawConfigCount {
+    /// `key#commit_or_branch`.
+    pub source: String,
+    /// The state.
+    pub state: ComposeState,
+    /// The number of composes.
+    pub count: i64,
+}
+
+impl Compose {
+    /// How many raw_config composes there are per source and state.
+    pub fn count_raw_config_by_source_and_state(
+        conn: &mut DbConnection,
+    ) -> QueryResult<Vec<RawConfigCount>> {
+        let rows: Vec<(String, ComposeState, i64)> = composes::table
+            .filter(composes::source_type.eq(SourceType::RawConfig))
+            .group_by((composes::source, composes::state))
+            .select((composes::source, composes::state, diesel::dsl::count_star()))
+            .load(conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(source, state, count)| RawConfigCount {
+                source,
+                state,
+                count,
+            })
+            .collect())
+    }
+}
+
 impl Compose {
     /// Earlier composes with the same request as `compose` (any event) that it might reuse:
     /// done ones newest first, then ones still generating oldest first. Never one that

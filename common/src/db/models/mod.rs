@@ -4,6 +4,8 @@ pub mod compose;
 pub mod deployment;
 pub mod message;
 
-pub use compose::{Compose, ComposeFilter, ComposeOrder, NewCompose, OrderKey, StateCount};
+pub use compose::{
+    Compose, ComposeFilter, ComposeOrder, NewCompose, OrderKey, RawConfigCount, StateCount,
+};
 pub use deployment::Deployment;
 pub use message::{NewMessage, OutboxMessage};
