@@ -10,6 +10,7 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -32,7 +33,16 @@ max_seconds_to_live = 7200
 [raw_config_urls.fedora]
 url = "https://git.example.com/pungi-fedora.git"
 config_filename = "fedora.conf"
+
+[raw_config_urls.local]
+url = "{raw_config_repo}"
+config_filename = "pungi.conf"
 """
+
+# The Pungi stand-in the worker tests use (real kobo and productmd from this Python).
+PUNGI_STAND_IN = os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", "..", "worker", "tests", "worker", "pungi_stand_in.py")
+)
 
 
 def _free_port():
@@ -70,9 +80,11 @@ class Server:
             self.database_url = f"{PG_ADMIN}/{self.pg_name}"
         config_path = os.path.join(workdir, "odcs.toml")
         with open(config_path, "w") as f:
+            self.raw_config_repo = os.path.join(workdir, "pungi-config")
             f.write(CONFIG.format(
                 target_dir=os.path.join(workdir, "composes"),
                 target_dir_url=self.target_dir_url,
+                raw_config_repo=self.raw_config_repo,
             ))
         self.repo_root = os.path.join(workdir, "repos")
         os.makedirs(self.repo_root)
@@ -83,6 +95,14 @@ class Server:
             ODCS_HTTP_WORKERS="2",
             ODCS_REPO_SOURCE_ROOTS=self.repo_root,
             ODCS_PACKAGE_CACHE_DIR=os.path.join(workdir, "cache"),
+        )
+        pungi_koji = os.path.join(workdir, "pungi-koji")
+        with open(pungi_koji, "w") as f:
+            f.write(f'#!/bin/sh\nexec {sys.executable} {PUNGI_STAND_IN} pungi-koji "$@"\n')
+        os.chmod(pungi_koji, 0o755)
+        env.update(
+            ODCS_PUNGI_KOJI=pungi_koji,
+            ODCS_RAW_CONFIG_GIT_CACHE_DIR=os.path.join(workdir, "git-cache"),
         )
         if not standalone:
             # Jobs go to a RabbitMQ queue nobody consumes, so composes stay as the API left

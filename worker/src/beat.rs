@@ -1,6 +1,7 @@
 //! The beat job: what has to happen on a schedule rather than on request.
 //!
-//! Each sweep removes expired composes (state and files), deletes left-over directories,
+//! Each sweep removes expired composes (state, files and the links naming them; never the
+//! compose a `latest-*` link points to), deletes left-over directories,
 //! hands composes whose lease ran out back to the queue, fails composes waiting too long, and
 //! returns the waiting composes whose job should be dispatched again. Every state change is a
 //! conditional transition, so several beats running at once never do anything twice; on
@@ -11,12 +12,14 @@ use std::path::{Path, PathBuf};
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use odcs_common::compose::{ComposeId, ComposeState};
+use odcs_common::compose::{ComposeId, ComposeState, ComposeType, SourceType};
 use odcs_common::config::Config;
 use odcs_common::db::lifecycle::{self, ComposeChanges, Recovery, Transition};
 use odcs_common::db::models::{Compose, Deployment};
 use odcs_common::db::schema::composes;
 use odcs_common::db::{DbConnection, DbError};
+
+use crate::pungi::links::ComposeLinks;
 
 /// Most composes one sweep handles per kind of work; more wait for the next sweep.
 pub const BATCH: i64 = 500;
@@ -103,12 +106,20 @@ fn sweep_locked(
             .into_boxed(),
     )?;
     for id in expired {
+        // The compose a `latest-*` link names stays while the link does.
+        let links = Compose::find(conn, id)?.and_then(|c| links_of(&c, config));
+        if links.as_ref().is_some_and(ComposeLinks::is_latest) {
+            continue;
+        }
         if let Some(compose) = lifecycle::expire(conn, id, config, now)? {
             // A reusing compose has no directory of its own.
             if compose.reused_id.is_none() {
                 let dir = compose_dir(&compose, config);
                 if deployment.created(&dir) && remove_dir(&dir) {
                     sweep.deleted_dirs.push(dir);
+                }
+                if let Some(links) = links {
+                    links.remove();
                 }
             }
             sweep.removed.push(id);
@@ -197,6 +208,22 @@ pub fn compose_dir(compose: &Compose, config: &Config) -> PathBuf {
         .as_deref()
         .map_or_else(|| config.storage.target_dir.clone(), PathBuf::from);
     base.join(compose.id.dir_name())
+}
+
+/// The links naming `compose`, a `raw_config` compose Pungi gave an id.
+fn links_of(compose: &Compose, config: &Config) -> Option<ComposeLinks> {
+    if compose.source_type != SourceType::RawConfig {
+        return None;
+    }
+    let compose_type: ComposeType = compose.compose_type.as_deref()?.parse().ok()?;
+    let base = compose_dir(compose, config);
+    Some(ComposeLinks::new(
+        base.parent()?,
+        &compose.id.dir_name(),
+        compose_type,
+        compose.pungi_compose_id.as_deref()?,
+        compose.label.as_deref(),
+    ))
 }
 
 fn remove_dir(dir: &Path) -> bool {

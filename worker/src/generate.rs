@@ -16,9 +16,10 @@ use crate::compose::{build_compose, BuildSpec, CarriedMetadata, ComposeError, Co
 use crate::durable::WriteError;
 use crate::gather::select::{select, SelectError, SelectInput};
 use crate::package_set::{self, list_problems, SignatureError, SummarizeError};
+use crate::pungi::links::ComposeLinks;
 use crate::repodata::{Compression, PackageCache};
 use crate::source::{
-    self, ResolveContext, Resolved, Signatures, Source, SourceContext, SourceError,
+    self, ResolveContext, Resolved, Signatures, Source, SourceContext, SourceError, Staged,
 };
 
 /// Why a compose could not be generated; the message becomes its `state_reason`.
@@ -131,6 +132,12 @@ pub struct Generated {
     pub broken: Vec<String>,
     /// Request fields the source filled in, recorded in the compose.
     pub resolved: Option<ResolvedRequest>,
+    /// The configuration dump to store with the compose.
+    pub config_dump: Option<String>,
+    /// What the staging directory holds.
+    pub staged: Staged,
+    /// Links to create once the compose is in place.
+    pub links: Option<ComposeLinks>,
 }
 
 impl Generated {
@@ -167,11 +174,17 @@ pub fn generate(
     let cancel = engine.cancel;
     cancel.check()?;
     let layout = ComposeLayout::new(&spec.target_dir, target.id);
-    let set = match source.resolve(&ResolveContext {
+    let resolved = source.resolve(&ResolveContext {
         layout: &layout,
         staging: &target.staging,
         log,
-    })? {
+    });
+    if resolved.is_err() {
+        // A source that failed because the compose had to stop (its external tool killed)
+        // reports the stop.
+        cancel.check()?;
+    }
+    let set = match resolved? {
         Resolved::Finished(finished) => {
             return Ok(Generated {
                 koji_event,
@@ -179,6 +192,9 @@ pub fn generate(
                 placed: 0,
                 broken: Vec::new(),
                 resolved: finished.resolved,
+                config_dump: finished.config_dump,
+                staged: finished.staged,
+                links: finished.links,
             })
         }
         Resolved::Packages(set) => set,
@@ -242,5 +258,8 @@ pub fn generate(
         placed: built.placed,
         broken: selection.broken,
         resolved: set.resolved,
+        config_dump: None,
+        staged: Staged::ComposeDir,
+        links: None,
     })
 }

@@ -6,18 +6,21 @@
 
 pub mod beat;
 pub mod cancel;
+pub mod command;
 pub mod compose;
 pub mod consumer;
 pub mod durable;
 pub mod fetch;
 pub mod gather;
 pub mod generate;
+pub mod git;
 pub mod koji;
 pub mod modules;
 pub mod package;
 pub mod package_set;
 pub mod pipeline;
 pub mod pulp;
+pub mod pungi;
 pub mod relay;
 pub mod repodata;
 pub mod scan;

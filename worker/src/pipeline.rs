@@ -19,7 +19,7 @@ use odcs_common::compose::{ComposeId, ComposeState};
 use odcs_common::config::Config;
 use odcs_common::db::lifecycle::{self, ComposeChanges, FencedError, Reuse, Transition};
 use odcs_common::db::models::{Compose, Deployment};
-use odcs_common::db::view::compose_urls;
+use odcs_common::db::view::{compose_json, compose_urls};
 use odcs_common::db::{DbConnection, DbError, DbPool};
 use odcs_common::spec::ComposeSpec;
 use odcs_common::time::{after, now};
@@ -34,7 +34,8 @@ use crate::koji::Koji;
 use crate::modules::mbs::Mbs;
 use crate::pulp::Pulp;
 use crate::repodata::PackageCache;
-use crate::source::SourceContext;
+use crate::source::raw_config::RawConfigServices;
+use crate::source::{ComposeRecord, SourceContext, SourceError};
 
 pub use odcs_common::db::lifecycle::DONE_REASON;
 
@@ -73,12 +74,14 @@ pub struct Worker {
     pub mbs: Option<Arc<Mbs>>,
     /// The Pulp server, when configured.
     pub pulp: Option<Arc<Pulp>>,
+    /// Pungi and the named configurations, for `raw_config` composes.
+    pub raw_config: Arc<RawConfigServices>,
 }
 
 /// How a claimed compose ended, before it is recorded.
 enum Ending {
     /// Generated, its tree in the claim's staging directory.
-    Generated(Generated),
+    Generated(Box<Generated>),
     /// Reusing an earlier compose (already recorded).
     Reused(ComposeId),
     /// Generation failed.
@@ -98,8 +101,8 @@ struct Claim {
 }
 
 impl Worker {
-    /// The services generation uses.
-    fn engine<'a>(&'a self, cancel: &'a Cancel) -> Engine<'a> {
+    /// The services generation uses, for the compose `record` describes.
+    fn engine<'a>(&'a self, cancel: &'a Cancel, record: &'a ClaimRecord<'a>) -> Engine<'a> {
         Engine {
             sources: SourceContext {
                 repo_roots: &self.config.workers.repo_source_roots,
@@ -109,6 +112,8 @@ impl Worker {
                 mbs: self.mbs.as_deref(),
                 pulp: self.pulp.as_deref(),
                 base_module_names: &self.config.policy.base_module_names,
+                raw_config: Some(&self.raw_config),
+                record: Some(record),
             },
             cache: &self.cache,
             compression: self
@@ -247,7 +252,12 @@ impl Worker {
         claim: &Claim,
         log: &ComposeLog,
     ) -> Result<Ending, DbError> {
-        let engine = self.engine(&claim.cancel);
+        let record = ClaimRecord {
+            worker: self,
+            compose,
+            token: &claim.token,
+        };
+        let engine = self.engine(&claim.cancel, &record);
         let mut prepared = match generate::prepare(spec, &engine) {
             Ok(prepared) => prepared,
             Err(e) => return Ok(Ending::Failed(e)),
@@ -296,7 +306,7 @@ impl Worker {
         };
         Ok(
             match generate::generate(spec, prepared, &target, &engine, log) {
-                Ok(generated) => Ending::Generated(generated),
+                Ok(generated) => Ending::Generated(Box::new(generated)),
                 Err(e) => Ending::Failed(e),
             },
         )
@@ -314,6 +324,7 @@ impl Worker {
         let changes = ComposeChanges {
             koji_event: Some(generated.koji_event),
             pungi_compose_id: Some(generated.pungi_compose_id.clone()),
+            pungi_config_dump: generated.config_dump.clone().map(Some),
             ..generated
                 .resolved
                 .as_ref()
@@ -330,7 +341,13 @@ impl Worker {
         };
         let mut put_in_place = || -> Result<(), String> {
             if claim.staging.exists() {
-                publish(&claim.layout, &claim.staging).map_err(|e| e.to_string())?;
+                publish(&claim.layout, &claim.staging, generated.staged)
+                    .map_err(|e| e.to_string())?;
+            }
+            if let Some(links) = &generated.links {
+                links
+                    .create()
+                    .map_err(|e| format!("cannot link the compose: {e}"))?;
             }
             Ok(())
         };
@@ -469,6 +486,34 @@ impl Worker {
                 }
             }
         })
+    }
+}
+
+/// The compose a claim generates, as sources see it.
+struct ClaimRecord<'a> {
+    worker: &'a Worker,
+    compose: &'a Compose,
+    token: &'a str,
+}
+
+impl ComposeRecord for ClaimRecord<'_> {
+    fn json(&self) -> serde_json::Value {
+        serde_json::to_value(compose_json(self.compose, &self.worker.config, false))
+            .unwrap_or_default()
+    }
+
+    fn config_dump(&self) -> Option<String> {
+        self.compose.pungi_config_dump.clone()
+    }
+
+    fn claim_pungi_compose_id(&self, id: &str) -> Result<bool, SourceError> {
+        let mut conn = self
+            .worker
+            .pool
+            .get()
+            .map_err(|e| SourceError::classified(DbError::Pool(e), true))?;
+        lifecycle::record_pungi_compose_id(&mut conn, self.compose.id, self.token, id)
+            .map_err(|e| SourceError::classified(e, true))
     }
 }
 

@@ -17,6 +17,7 @@ use crate::modules::mbs::Mbs;
 use crate::pipeline::Worker;
 use crate::pulp::Pulp;
 use crate::repodata::PackageCache;
+use crate::source::raw_config::RawConfigServices;
 
 /// One beat: a sweep, then dispatching what it found waiting.
 pub async fn beat_once(
@@ -93,6 +94,7 @@ pub fn worker_factory(
     let koji = Koji::from_config(&config)?.map(Arc::new);
     let mbs = Mbs::from_config(&config)?.map(Arc::new);
     let pulp = Pulp::from_config(&config)?.map(Arc::new);
+    let raw_config = Arc::new(RawConfigServices::new(&config));
     Ok(Arc::new(move |slot| Worker {
         id: format!("{host}-{pid}-{slot}"),
         config: config.clone(),
@@ -102,6 +104,7 @@ pub fn worker_factory(
         koji: koji.clone(),
         mbs: mbs.clone(),
         pulp: pulp.clone(),
+        raw_config: raw_config.clone(),
     }))
 }
 

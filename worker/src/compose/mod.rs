@@ -164,19 +164,31 @@ pub fn build_compose(
     result
 }
 
-/// Puts the tree built in `staging` in place as `compose/` of `layout`, replacing one a claim
-/// left there without recording it. Call only while holding the compose (its outcome is not
-/// recorded yet and nobody else may publish). Publishing again what is already in place is a
-/// no-op, so a retried transaction may call it twice.
-pub fn publish(layout: &ComposeLayout, staging: &Path) -> Result<(), ComposeError> {
+/// Puts the tree built in `staging` in place: as `compose/` of `layout`, or (a Pungi compose
+/// directory) as the entries of its top directory, replacing what a claim left there without
+/// recording it. Call only while holding the compose (its outcome is not recorded yet and
+/// nobody else may publish). Publishing again what is already in place is a no-op, so a
+/// retried transaction may call it twice.
+pub fn publish(
+    layout: &ComposeLayout,
+    staging: &Path,
+    staged: crate::source::Staged,
+) -> Result<(), ComposeError> {
     let final_dir = layout.compose_dir();
     if !staging.exists() && final_dir.exists() {
         return Ok(());
     }
-    if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir).map_err(io_err("remove", &final_dir))?;
+    match staged {
+        crate::source::Staged::ComposeDir => replace_with(staging, &final_dir)?,
+        crate::source::Staged::TopDir => {
+            let entries = std::fs::read_dir(staging).map_err(io_err("read", staging))?;
+            for entry in entries {
+                let entry = entry.map_err(io_err("read", staging))?;
+                replace_with(&entry.path(), &layout.top.join(entry.file_name()))?;
+            }
+            std::fs::remove_dir(staging).map_err(io_err("remove", staging))?;
+        }
     }
-    std::fs::rename(staging, &final_dir).map_err(io_err("rename into place", &final_dir))?;
     sync_dir(&layout.top)?;
     // Staging directories of claims that lost the compose (killed, cut off) are garbage now; a
     // claim still writing into one finds it gone and stops.
@@ -188,6 +200,16 @@ pub fn publish(layout: &ComposeLayout, staging: &Path) -> Result<(), ComposeErro
         }
     }
     Ok(())
+}
+
+/// Renames `from` to `to`, replacing what is there.
+fn replace_with(from: &Path, to: &Path) -> Result<(), ComposeError> {
+    match std::fs::symlink_metadata(to) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(to).map_err(io_err("remove", to))?,
+        Ok(_) => std::fs::remove_file(to).map_err(io_err("remove", to))?,
+        Err(_) => {}
+    }
+    std::fs::rename(from, to).map_err(io_err("rename into place", to))
 }
 
 fn build_in(

@@ -175,6 +175,9 @@ impl Source for PulpCompose<'_> {
             .map_err(SourceError::permanent)?;
         Ok(Resolved::Finished(Finished {
             pungi_compose_id: None,
+            config_dump: None,
+            staged: super::Staged::ComposeDir,
+            links: None,
             resolved: Some(ResolvedRequest {
                 arches: (!arches.is_empty()).then(|| arches.into_iter().collect()),
                 sigkeys: Some(Sigkeys::new(sigkeys.into_iter().collect())),

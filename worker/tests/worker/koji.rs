@@ -17,6 +17,7 @@ use odcs_common::db::testing::Store;
 use odcs_worker::koji::Koji;
 use odcs_worker::pipeline::{JobOutcome, Worker};
 use odcs_worker::repodata::PackageCache;
+use odcs_worker::source::raw_config::RawConfigServices;
 use serde_json::{json, Value};
 
 use crate::compose::dnf;
@@ -75,6 +76,7 @@ impl KojiWorld {
             pulp: odcs_worker::pulp::Pulp::from_config(&self.config)
                 .expect("pulp")
                 .map(Arc::new),
+            raw_config: Arc::new(RawConfigServices::new(&self.config)),
         }
     }
 

@@ -22,6 +22,7 @@ use odcs_worker::consumer::run_local;
 use odcs_worker::pipeline::{JobOutcome, Worker, DONE_REASON};
 use odcs_worker::repodata::PackageCache;
 use odcs_worker::services::worker_factory;
+use odcs_worker::source::raw_config::RawConfigServices;
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -132,6 +133,7 @@ impl World {
             koji: None,
             mbs: None,
             pulp: None,
+            raw_config: Arc::new(RawConfigServices::new(&self.config)),
         }
     }
 

@@ -18,6 +18,7 @@ mod mbs;
 mod modules;
 mod pulp;
 mod races;
+mod raw_config;
 mod real_mbs;
 mod real_pulp;
 mod repo_source;

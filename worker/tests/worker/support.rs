@@ -254,6 +254,8 @@ pub fn generate_local(
             mbs: None,
             pulp: None,
             base_module_names: &[],
+            raw_config: None,
+            record: None,
         },
         cache: &cache,
         compression: odcs_worker::repodata::Compression::Gzip,
@@ -276,6 +278,6 @@ pub fn generate_local(
         staging: layout.staging_dir("test"),
     };
     let generated = generate::generate(spec, prepared, &target, &engine, &log)?;
-    odcs_worker::compose::publish(&layout, &target.staging)?;
+    odcs_worker::compose::publish(&layout, &target.staging, generated.staged)?;
     Ok(generated)
 }
