@@ -65,7 +65,10 @@ on_both_stores!(
             let id = make(&app).await;
             app.set(
                 id,
-                &format!("state = {state}, pungi_compose_id = 'Odcs-1-1', koji_event = 99"),
+                &format!(
+                    "state = {state}, pungi_compose_id = 'Odcs-1-1', koji_event = 99, \
+                     pungi_config_dump = '{{\"release_short\": \"Odcs\"}}'"
+                ),
             );
             let reply = patch(&app, id, Some(json!({"seconds-to-live": 60}))).await;
             assert_eq!(reply.status, 200, "{}", reply.text);
@@ -77,6 +80,12 @@ on_both_stores!(
             assert_eq!(copy["label"], "L1");
             assert_eq!(copy["koji_event"], 99);
             assert_eq!(copy["respin_of"], "Odcs-1-1");
+            // The copy runs the configuration the old compose was built with.
+            let full = app.get(&format!("/api/1/composes/{}", copy["id"])).await;
+            assert_eq!(
+                full.body["pungi_config_dump"],
+                "{\"release_short\": \"Odcs\"}"
+            );
         }
     }
 );

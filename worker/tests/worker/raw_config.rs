@@ -251,8 +251,14 @@ fn every_compose_type_runs_pungi_with_the_reference_arguments() {
         (
             "production",
             "",
-            json!({"label": "RC-1.0"}),
-            vec!["--label=RC-1.0"],
+            json!({"label": "RC-1.0", "respin_of": "OT-1-20260101.0",
+                   "parent_pungi_compose_ids": ["P-1-20260101.0", "Q-2-20260101.0"]}),
+            vec![
+                "--label=RC-1.0",
+                "--respin-of=OT-1-20260101.0",
+                "--parent-compose-id=P-1-20260101.0",
+                "--parent-compose-id=Q-2-20260101.0",
+            ],
         ),
         (
             "development",
@@ -825,4 +831,42 @@ fn the_koji_event_is_the_requests_or_the_hubs_newest() {
         .position(|a| a == "--koji-event")
         .expect("event");
     assert_eq!(args[at + 1], "7");
+}
+
+#[test]
+fn configured_arguments_are_given_and_may_name_the_compose_type() {
+    let mut raw = RawWorld::new();
+    raw.configure(|config| {
+        config.pungi.pungi_koji_args = vec!["--nightly".into()];
+        config
+            .pungi
+            .raw_config_pungi_koji_args
+            .insert("other".into(), vec!["--quiet".into()]);
+    });
+    let source = format!("cfg#{}", raw.first);
+    let (compose, outcome) = raw.compose(&source, json!({"compose_type": "nightly"}));
+    assert_eq!(outcome, JobOutcome::Done, "{:?}", compose.state_reason);
+    let args = argv(&raw.stand_in(compose.id));
+    assert_eq!(
+        args.iter().filter(|a| *a == "--nightly").count(),
+        1,
+        "a type the arguments name is not added again: {args:?}"
+    );
+    assert!(!args.contains(&"--quiet".to_owned()), "{args:?}");
+
+    raw.configure(|config| {
+        config
+            .pungi
+            .raw_config_pungi_koji_args
+            .insert("cfg".into(), vec!["--quiet".into()]);
+    });
+    let (compose, outcome) = raw.compose(&source, json!({}));
+    assert_eq!(outcome, JobOutcome::Done, "{:?}", compose.state_reason);
+    let args = argv(&raw.stand_in(compose.id));
+    assert!(args.contains(&"--quiet".to_owned()), "{args:?}");
+    assert!(args.contains(&"--test".to_owned()), "{args:?}");
+    assert!(
+        !args.contains(&"--nightly".to_owned()),
+        "instead of pungi_koji_args: {args:?}"
+    );
 }
