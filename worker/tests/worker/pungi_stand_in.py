@@ -12,6 +12,9 @@ configuration dump, and `STATUS`. It also records what it was given in
 makes of the `pungi.conf` beside it. Test-only configuration keys drive failures:
 `odcs_test_fail` (a message: logged as Pungi logs errors, then exit 1) and `odcs_test_sleep`
 (seconds to wait, with a child process whose pid goes to `odcs_test_pid_file`).
+
+`pungi_reference_check.py` runs the reference ODCS's own Pungi code against this stand-in, and
+the tests check that it gives the stand-in what our workers give it.
 """
 
 import argparse

@@ -1,7 +1,9 @@
 //! `raw_config` composes end to end: Pungi configurations in real git repositories (served by
 //! `git daemon`, and a private one over HTTP with basic authentication), run through the
 //! worker pipeline by the Pungi stand-in (`pungi_stand_in.py`, with real kobo, productmd and
-//! createrepo_c), against PostgreSQL.
+//! createrepo_c), against PostgreSQL. `pungi_reference_check.py` runs the reference's own Pungi
+//! code against the same stand-in and repository, and its configuration, arguments and compose
+//! id must be ours.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -869,4 +871,114 @@ fn configured_arguments_are_given_and_may_name_the_compose_type() {
         !args.contains(&"--nightly".to_owned()),
         "instead of pungi_koji_args: {args:?}"
     );
+}
+
+/// `args` with the paths that differ between two runs (their scratch directories) cut to
+/// what they name.
+fn comparable(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg.starts_with("--config=") {
+            out.push(format!(
+                "--config={}",
+                arg.rsplit('/').next().unwrap_or_default()
+            ));
+        } else if arg.starts_with("--compose-dir=") {
+            out.push("--compose-dir".into());
+        } else if arg == "--old-composes" {
+            out.push(arg.clone());
+            let dir = iter.next().expect("old composes dir");
+            out.push(dir.rsplit('/').next().unwrap_or_default().to_owned());
+        } else {
+            out.push(arg.clone());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_reference_gives_the_stand_in_what_we_give_it() {
+    let mut raw = RawWorld::new();
+    // A configuration not named pungi.conf, so the reference's copy of the repository does
+    // not overwrite its wrapper.
+    run(raw.repo.git().args(["mv", "pungi.conf", "odcs-test.conf"]));
+    let commit = raw.repo.commit(&[]);
+    raw.entry(|entry| entry.config_filename = "odcs-test.conf".into());
+    let wrapper = raw.bin.path().join("wrapper.conf");
+    std::fs::write(
+        &wrapper,
+        "from raw_config import *\nodcs_wrapper_owner = \"{{ compose.owner }}\"\n\
+         koji_profile = \"{{ compose['compose_type'] }}\"\n",
+    )
+    .expect("wrapper");
+    let server_dir = crate::support::reference_server_module("pungi.py")
+        .parent()
+        .expect("server dir")
+        .to_owned();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/worker/pungi_reference_check.py");
+    for (kind, wrapped) in [("production", false), ("nightly", true)] {
+        raw.configure(|config| {
+            config.pungi.raw_config_wrapper_conf_path = if wrapped {
+                wrapper.clone()
+            } else {
+                PathBuf::new()
+            };
+        });
+        let (compose, outcome) = raw.compose(
+            &format!("cfg#{commit}"),
+            json!({"compose_type": kind, "label": "RC-1.0"}),
+        );
+        assert_eq!(outcome, JobOutcome::Done, "{:?}", compose.state_reason);
+        let ours = raw.stand_in(compose.id);
+        if wrapped {
+            assert_eq!(
+                ours["config"]["koji_profile"], "nightly",
+                "the wrapper applied"
+            );
+        }
+
+        let reference = Scratch::new("pungi-reference");
+        let view = odcs_common::db::view::compose_json(&compose, &raw.world.config, false);
+        let case = json!({
+            "url": raw.repo.url(),
+            "config_filename": "odcs-test.conf",
+            "commit": commit,
+            "wrapper": wrapped.then(|| wrapper.display().to_string()),
+            "pungi_koji": raw.tool("pungi-koji"),
+            "target_dir": reference.path(),
+            "compose_dir": reference.path().join(compose.id.dir_name()),
+            "compose": view,
+        });
+        let out = run(Command::new(reference_python())
+            .arg(&script)
+            .arg(&server_dir)
+            .arg(case.to_string())
+            .current_dir(reference.path()));
+        let theirs: Value =
+            serde_json::from_str(out.lines().last().expect("output")).expect("json");
+        assert_eq!(
+            theirs["config"], ours["config"],
+            "{kind}: the configuration Pungi gets"
+        );
+        assert_eq!(
+            comparable(&argv(&theirs)),
+            comparable(&argv(&ours)),
+            "{kind}: the arguments"
+        );
+        assert_eq!(
+            theirs["pungi_compose_id"]
+                .as_str()
+                .map(|id| id.rsplit_once('.').map(|p| p.0)),
+            Some(
+                compose
+                    .pungi_compose_id
+                    .as_deref()
+                    .and_then(|id| id.rsplit_once('.').map(|p| p.0))
+            ),
+            "{kind}: the compose id, but for the respin"
+        );
+        assert_eq!(theirs["env_source"], "cfg");
+    }
 }
