@@ -982,3 +982,40 @@ fn the_reference_gives_the_stand_in_what_we_give_it() {
         assert_eq!(theirs["env_source"], "cfg");
     }
 }
+
+#[test]
+fn configurations_in_a_subdirectory_are_found_by_path_or_file_name() {
+    let mut raw = RawWorld::new();
+    let commit = raw.repo.commit(&[
+        ("product/main.conf", &pungi_conf("5")),
+        ("product/common.conf", COMMON_CONF),
+    ]);
+    raw.entry(|entry| {
+        entry.config_filename = "main.conf".into();
+        entry.path = Some("product".into());
+    });
+    let (compose, outcome) = raw.compose(&format!("cfg#{commit}"), json!({}));
+    assert_eq!(outcome, JobOutcome::Done, "{:?}", compose.state_reason);
+    let recorded = raw.stand_in(compose.id);
+    assert_eq!(recorded["config"]["release_version"], "5");
+    assert!(recorded["cwd"]
+        .as_str()
+        .unwrap_or_default()
+        .ends_with("/product"));
+
+    raw.entry(|entry| {
+        entry.config_filename = "product/main.conf".into();
+        entry.path = None;
+    });
+    let (compose, outcome) = raw.compose(&format!("cfg#{commit}"), json!({}));
+    assert_eq!(outcome, JobOutcome::Done, "{:?}", compose.state_reason);
+    assert_eq!(raw.stand_in(compose.id)["config"]["release_version"], "5");
+    // Both composes read the one cached clone of the repository.
+    let cache = raw.world.config.pungi.raw_config_git_cache_dir.clone();
+    let clones = std::fs::read_dir(&cache)
+        .expect("cache")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".git"))
+        .count();
+    assert_eq!(clones, 1);
+}
