@@ -95,11 +95,7 @@ fn from_proxy_headers(req: &HttpRequest, config: &Config) -> Caller {
     let Some(user) = header(&config.auth.user_header) else {
         return Caller::Anonymous;
     };
-    let name = if config.auth.strip_realm {
-        user.split_once('@').map_or(user, |(name, _realm)| name)
-    } else {
-        user
-    };
+    let name = config.auth.user_name(user);
     if name.is_empty() {
         return Caller::Anonymous;
     }

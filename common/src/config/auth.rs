@@ -43,12 +43,18 @@ pub struct AuthConfig {
     /// Header the proxy puts the user's groups in (comma or space separated); empty for none.
     #[serde(rename = "auth_groups_header")]
     pub groups_header: String,
-    /// Addresses of the proxies whose identity headers are believed.
+    /// Addresses of the proxies whose identity headers are believed; none by default, so a
+    /// proxy deployment names its proxies (any local process could otherwise claim to be one).
     #[serde(rename = "auth_trusted_proxies")]
     pub trusted_proxies: Vec<IpAddr>,
-    /// Drop the Kerberos realm (`user@REALM` → `user`) from proxied user names.
+    /// Drop the Kerberos realm (`user@REALM` → `user`) from proxied user names, for the realms
+    /// in `auth_realms` only.
     #[serde(rename = "auth_strip_realm")]
     pub strip_realm: bool,
+    /// The Kerberos realms whose users are known by their bare names; a name from another realm
+    /// keeps its realm, so `boss@OTHER.REALM` is never the admin `boss`.
+    #[serde(rename = "auth_realms")]
+    pub realms: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -57,16 +63,25 @@ impl Default for AuthConfig {
             backend: AuthBackend::Noauth,
             user_header: "X-Remote-User".into(),
             groups_header: "X-Remote-Groups".into(),
-            trusted_proxies: vec![
-                IpAddr::from([127, 0, 0, 1]),
-                IpAddr::from([0, 0, 0, 0, 0, 0, 0, 1]),
-            ],
+            trusted_proxies: Vec::new(),
             strip_realm: true,
+            realms: Vec::new(),
         }
     }
 }
 
 impl AuthConfig {
+    /// `principal` as the user name it stands for: without its realm when the realm is one
+    /// of `auth_realms` and realms are stripped, else whole.
+    pub fn user_name<'a>(&self, principal: &'a str) -> &'a str {
+        match principal.rsplit_once('@') {
+            Some((name, realm)) if self.strip_realm && self.realms.iter().any(|r| r == realm) => {
+                name
+            }
+            _ => principal,
+        }
+    }
+
     pub(super) fn check(&self) -> Result<(), ConfigError> {
         if self.backend == AuthBackend::Proxy {
             if self.user_header.trim().is_empty() {
@@ -83,5 +98,26 @@ impl AuthConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_configured_realms_are_stripped() {
+        let config = AuthConfig {
+            realms: vec!["EXAMPLE.COM".into()],
+            ..AuthConfig::default()
+        };
+        assert_eq!(config.user_name("alice@EXAMPLE.COM"), "alice");
+        assert_eq!(config.user_name("boss@EVIL.REALM"), "boss@EVIL.REALM");
+        assert_eq!(config.user_name("alice"), "alice");
+        let keep = AuthConfig {
+            strip_realm: false,
+            ..config
+        };
+        assert_eq!(keep.user_name("alice@EXAMPLE.COM"), "alice@EXAMPLE.COM");
     }
 }

@@ -119,6 +119,7 @@ fn file_keys_are_checked() {
         &path,
         r#"
 auth_backend = "kerberos"
+auth_trusted_proxies = ["10.0.0.1"]
 target_dir = "/srv/odcs"
 [extra_target_dirs]
 private = "/srv/private"

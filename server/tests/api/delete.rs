@@ -11,6 +11,8 @@ use crate::support::{as_user, test_config, TestApp};
 fn proxied() -> Config {
     let mut config = test_config();
     config.auth.backend = AuthBackend::Proxy;
+    config.auth.trusted_proxies = vec![std::net::IpAddr::from([127, 0, 0, 1])];
+    config.auth.realms = vec!["EXAMPLE.COM".into()];
     config.policy.admins.users.push("boss".into());
     for user in ["alice", "bob"] {
         config.policy.allowed_clients.users.insert(
@@ -90,6 +92,16 @@ on_both_stores!(only_admins_remove_finished_composes, proxied(), |app| {
     let reply = delete_as(&app, Some("alice"), id).await;
     assert_eq!(reply.status, 403);
     assert_eq!(reply.body["message"], "User alice is not in role admins.");
+    // A user of another realm is not the admin of the configured one.
+    let reply = delete_as(&app, Some("boss@EVIL.REALM"), id).await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(
+        reply.body["message"],
+        "User boss@EVIL.REALM is not in role admins."
+    );
+    let reply = delete_as(&app, Some("boss@EXAMPLE.COM"), id).await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    app.set(id, "removed_by = NULL");
     let reply = delete_as(&app, Some("boss"), id).await;
     assert_eq!(reply.status, 202, "{}", reply.text);
     assert!(reply.body["message"]

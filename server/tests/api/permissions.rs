@@ -10,6 +10,8 @@ use crate::support::{as_user, test_config};
 fn proxied() -> Config {
     let mut config = test_config();
     config.auth.backend = AuthBackend::Proxy;
+    config.auth.trusted_proxies = vec![std::net::IpAddr::from([127, 0, 0, 1])];
+    config.auth.realms = vec!["EXAMPLE.COM".into()];
     config.policy.allowed_clients.users.insert(
         "alice".into(),
         ClientRule {
