@@ -1,8 +1,9 @@
 //! Who is calling: the identity of a request, as the configured backend establishes it.
 //!
-//! Backends: `noauth` (everyone is "unknown" and may do everything) and `proxy` (an
+//! Backends: `noauth` (everyone is "unknown" and may do everything), `proxy` (an
 //! authenticating reverse proxy passes the user and groups in headers, believed only from
-//! `auth_trusted_proxies`). OIDC bearer tokens will be a third [`Caller`] source in
+//! `auth_trusted_proxies`) and `ssl` (the subject of a client certificate the server verified
+//! itself, see [`crate::tls`]). OIDC bearer tokens will be a third [`Caller`] source in
 //! [`identify`]; handlers only ever see a [`Caller`].
 
 use std::future::{ready, Ready};
@@ -13,6 +14,7 @@ use odcs_common::config::{AuthBackend, Config};
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::tls::ClientSubject;
 
 /// The user name composes get when authentication is off, as in the reference.
 pub const NOAUTH_USER: &str = "unknown";
@@ -75,6 +77,18 @@ pub fn identify(req: &HttpRequest, config: &Config) -> Caller {
     match config.auth.backend {
         AuthBackend::Noauth => Caller::NoAuth,
         AuthBackend::Proxy => from_proxy_headers(req, config),
+        AuthBackend::Ssl => from_client_certificate(req),
+    }
+}
+
+/// The user of a verified client certificate: its subject, with no groups (as the reference).
+fn from_client_certificate(req: &HttpRequest) -> Caller {
+    match req.conn_data::<ClientSubject>() {
+        Some(ClientSubject(subject)) => Caller::User {
+            name: subject.clone(),
+            groups: Vec::new(),
+        },
+        None => Caller::Anonymous,
     }
 }
 

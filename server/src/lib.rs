@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod permissions;
 pub mod routes;
 pub mod state;
+pub mod tls;
 pub mod totals;
 
 use std::sync::Arc;
@@ -163,10 +164,19 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
-    tracing::info!(%listen, workers, "serving the ODCS API");
-    HttpServer::new(move || App::new().configure(configure_app(state.clone())))
+    let server_config = state.config.server.clone();
+    let server = HttpServer::new(move || App::new().configure(configure_app(state.clone())))
         .workers(workers)
-        .bind(&listen)
+        .on_connect(tls::remember_client);
+    let server = if server_config.serves_tls() {
+        let tls = tls::server_config(&server_config).context("setting up HTTPS")?;
+        tracing::info!(%listen, workers, client_certificates = server_config.verifies_clients(), "serving the ODCS API over HTTPS");
+        server.bind_rustls_0_23(&listen, tls)
+    } else {
+        tracing::info!(%listen, workers, "serving the ODCS API");
+        server.bind(&listen)
+    };
+    server
         .with_context(|| format!("binding {listen}"))?
         .run()
         .await

@@ -63,13 +63,16 @@ def _psql(sql, db="postgres"):
 class Server:
     """A running odcs-server and a way to arrange rows behind the API's back."""
 
-    def __init__(self, store, workdir, standalone=False):
+    def __init__(self, store, workdir, standalone=False, extra_config="", ca=None):
+        """`extra_config` (top-level keys) starts the configuration file; with `ca` (the authority of
+        the server's certificate, which `extra_config` then configures) it serves HTTPS."""
         self.store = store
         self.workdir = workdir
         self.standalone = standalone
         self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.target_dir_url = f"http://127.0.0.1:{self.port}/composes"
+        scheme = "https" if ca else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}/"
+        self.target_dir_url = f"{scheme}://127.0.0.1:{self.port}/composes"
         self.queue = f"odcs-pytest-{uuid.uuid4().hex}"
         if store == "sqlite":
             self.sqlite_path = os.path.join(workdir, "odcs.db")
@@ -81,7 +84,7 @@ class Server:
         config_path = os.path.join(workdir, "odcs.toml")
         with open(config_path, "w") as f:
             self.raw_config_repo = os.path.join(workdir, "pungi-config")
-            f.write(CONFIG.format(
+            f.write(extra_config + CONFIG.format(
                 target_dir=os.path.join(workdir, "composes"),
                 target_dir_url=self.target_dir_url,
                 raw_config_repo=self.raw_config_repo,
@@ -118,7 +121,7 @@ class Server:
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
-                requests.get(self.url + "api/1/about/", timeout=1)
+                requests.get(self.url + "api/1/about/", timeout=1, verify=ca or True)
                 return
             except requests.ConnectionError:
                 if self.proc.poll() is not None:

@@ -15,9 +15,12 @@ pub enum AuthBackend {
     Noauth,
     /// An authenticating reverse proxy (httpd with mod_auth_gssapi or mod_ssl) passes the user
     /// and groups in headers; honoured only from `auth_trusted_proxies`. The reference's
-    /// `kerberos`, `ssl` and `kerberos_or_ssl` names mean this backend here.
-    #[serde(alias = "kerberos", alias = "ssl", alias = "kerberos_or_ssl")]
+    /// `kerberos` and `kerberos_or_ssl` names mean this backend here.
+    #[serde(alias = "kerberos", alias = "kerberos_or_ssl")]
     Proxy,
+    /// The server verifies TLS client certificates itself (`tls_client_ca`); the certificate's
+    /// subject (`CN=alice,O=Example`, as mod_ssl's `SSL_CLIENT_S_DN`) is the user.
+    Ssl,
 }
 
 impl AuthBackend {
@@ -26,6 +29,7 @@ impl AuthBackend {
         match self {
             AuthBackend::Noauth => "noauth",
             AuthBackend::Proxy => "proxy",
+            AuthBackend::Ssl => "ssl",
         }
     }
 }

@@ -156,6 +156,13 @@ impl Config {
         self.pulp.check()?;
         self.pungi.check()?;
         self.auth.check()?;
+        if self.auth.backend == AuthBackend::Ssl && !self.server.verifies_clients() {
+            return Err(invalid(
+                "auth_backend",
+                "ssl verifies client certificates in the server: set tls_cert, tls_key and \
+                 tls_client_ca (or use proxy behind an httpd doing TLS)",
+            ));
+        }
         self.policy.check()
     }
 }

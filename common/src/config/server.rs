@@ -1,6 +1,7 @@
 //! The HTTP frontend: where it listens and how much one request may ask of it.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,13 @@ pub struct ServerConfig {
     /// How long a list's `meta.total` may be reused for the same filters, in milliseconds
     /// (writes through this process clear it at once); 0 counts on every request.
     pub list_total_cache_ms: u64,
+    /// PEM certificate chain to serve HTTPS with; empty: plain HTTP (behind a proxy).
+    pub tls_cert: PathBuf,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: PathBuf,
+    /// PEM certificates of the authorities whose client certificates the server verifies
+    /// (requested, not required: anonymous reads stay open); empty: none are requested.
+    pub tls_client_ca: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -31,6 +39,9 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             max_per_page: 1000,
             list_total_cache_ms: 1000,
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
+            tls_client_ca: PathBuf::new(),
         }
     }
 }
@@ -49,6 +60,26 @@ impl ServerConfig {
         if self.max_per_page < 1 {
             return Err(invalid("max_per_page", "must be at least 1"));
         }
+        let set = |p: &PathBuf| !p.as_os_str().is_empty();
+        if set(&self.tls_cert) != set(&self.tls_key) {
+            return Err(invalid("tls_key", "tls_cert and tls_key go together"));
+        }
+        if set(&self.tls_client_ca) && !set(&self.tls_cert) {
+            return Err(invalid(
+                "tls_client_ca",
+                "client certificates need the server to serve HTTPS: set tls_cert and tls_key",
+            ));
+        }
         Ok(())
+    }
+
+    /// Whether the server serves HTTPS itself.
+    pub fn serves_tls(&self) -> bool {
+        !self.tls_cert.as_os_str().is_empty()
+    }
+
+    /// Whether the server verifies client certificates.
+    pub fn verifies_clients(&self) -> bool {
+        !self.tls_client_ca.as_os_str().is_empty()
     }
 }

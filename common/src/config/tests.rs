@@ -54,6 +54,19 @@ fn bad_values_name_their_key() {
     let err = Config::load(None, env(&[("ODCS_ALLOWED_FLAGS", "no_deps,bogus")]))
         .expect_err("unknown flag");
     assert!(err.to_string().contains("allowed_flags"), "{err}");
+
+    let err = Config::load(None, env(&[("ODCS_AUTH_BACKEND", "ssl")]))
+        .expect_err("ssl without client certificates");
+    assert!(err.to_string().contains("tls_client_ca"), "{err}");
+    let err = Config::load(None, env(&[("ODCS_TLS_CLIENT_CA", "/etc/ca.pem")]))
+        .expect_err("client CA without HTTPS");
+    assert!(err.to_string().contains("tls_client_ca"), "{err}");
+    let err = Config::load(None, env(&[("ODCS_TLS_CERT", "/etc/cert.pem")]))
+        .expect_err("certificate without key");
+    assert!(err.to_string().contains("tls_key"), "{err}");
+    let err = Config::load(None, env(&[("ODCS_AUTH_BACKEND", "proxy")]))
+        .expect_err("proxy without proxies");
+    assert!(err.to_string().contains("auth_trusted_proxies"), "{err}");
 }
 
 #[test]

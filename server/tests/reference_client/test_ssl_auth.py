@@ -1,0 +1,121 @@
+"""The `ssl` backend: the server serves HTTPS itself and takes the subject of a client
+certificate it verified as the user, driven by the reference client's `AuthMech.SSL`, with
+certificates from a throwaway authority made by openssl."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+import requests
+from odcs.client.odcs import ODCS, AuthMech, ComposeSourceTag
+
+from conftest import Server
+
+ALICE = "CN=alice,OU=Builds,O=Example"
+BOSS = "CN=boss,O=Example"
+
+
+def openssl(directory, *args):
+    subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+
+def authority(directory, name):
+    openssl(directory, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.pem")
+
+
+def issue(directory, ca, name, subject, extension):
+    with open(os.path.join(directory, f"{name}.ext"), "w") as f:
+        f.write(extension)
+    openssl(directory, "req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
+            "-keyout", f"{name}.key", "-out", f"{name}.csr")
+    openssl(directory, "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey",
+            f"{ca}.key", "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext",
+            "-out", f"{name}.pem")
+    return os.path.join(directory, f"{name}.pem"), os.path.join(directory, f"{name}.key")
+
+
+@pytest.fixture(scope="module")
+def pki():
+    directory = tempfile.mkdtemp(prefix="odcs-pki-")
+    authority(directory, "ca")
+    authority(directory, "other-ca")
+    certs = {
+        "server": issue(directory, "ca", "server", "/CN=127.0.0.1",
+                        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
+        "alice": issue(directory, "ca", "alice", "/O=Example/OU=Builds/CN=alice",
+                       "extendedKeyUsage=clientAuth\n"),
+        "boss": issue(directory, "ca", "boss", "/O=Example/CN=boss",
+                      "extendedKeyUsage=clientAuth\n"),
+        "stranger": issue(directory, "other-ca", "stranger", "/O=Example/CN=alice",
+                          "extendedKeyUsage=clientAuth\n"),
+    }
+    yield directory, certs
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ssl_server(pki):
+    directory, certs = pki
+    workdir = tempfile.mkdtemp(prefix="odcs-pytest-")
+    cert, key = certs["server"]
+    extra = f"""
+auth_backend = "ssl"
+tls_cert = "{cert}"
+tls_key = "{key}"
+tls_client_ca = "{directory}/ca.pem"
+allowed_clients = {{users = {{"{ALICE}" = {{source_types = ["tag"]}}}}}}
+admins = {{users = ["{BOSS}"]}}
+"""
+    srv = Server("sqlite", workdir, extra_config=extra, ca=os.path.join(directory, "ca.pem"))
+    yield srv
+    srv.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def trust(pki, monkeypatch):
+    directory, _ = pki
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", os.path.join(directory, "ca.pem"))
+
+
+def client(server, cert=None):
+    if cert is None:
+        return ODCS(server.url, auth_mech=AuthMech.Anonymous)
+    return ODCS(server.url, auth_mech=AuthMech.SSL, ssl_cert=cert[0], ssl_key=cert[1])
+
+
+def test_the_certificate_subject_is_the_user(ssl_server, pki, trust):
+    _, certs = pki
+    assert client(ssl_server).about()["auth_backend"] == "ssl"
+    compose = client(ssl_server, certs["alice"]).new_compose("f40", "tag", arches=["x86_64"])
+    assert compose["owner"] == ALICE
+
+    # Alice's rule allows tag composes only.
+    with pytest.raises(requests.HTTPError) as err:
+        client(ssl_server, certs["alice"]).new_compose("/srv/repo", "repo")
+    assert err.value.response.status_code == 403
+
+    # The admin's certificate removes what Alice cannot.
+    ssl_server.execute(f"UPDATE composes SET state = 2 WHERE id = {compose['id']}")
+    with pytest.raises(requests.HTTPError) as err:
+        client(ssl_server, certs["alice"]).delete_compose(compose["id"])
+    assert err.value.response.status_code == 403
+    client(ssl_server, certs["boss"]).delete_compose(compose["id"])
+    assert client(ssl_server).get_compose(compose["id"])["removed_by"] == BOSS
+
+
+def test_without_a_certificate_reads_only(ssl_server, trust):
+    anonymous = client(ssl_server)
+    assert "items" in anonymous.find_composes()
+    with pytest.raises(requests.HTTPError) as err:
+        anonymous.new_compose("f40", "tag")
+    assert err.value.response.status_code == 401
+
+
+def test_a_certificate_from_another_authority_is_refused(ssl_server, pki, trust):
+    _, certs = pki
+    with pytest.raises(requests.exceptions.SSLError):
+        client(ssl_server, certs["stranger"]).new_compose("f40", "tag")
