@@ -6,7 +6,9 @@
 //! itself, see [`crate::tls`]). OIDC bearer tokens will be a third [`Caller`] source in
 //! [`identify`]; handlers only ever see a [`Caller`].
 
-use std::future::{ready, Ready};
+use std::future::ready;
+
+use futures_util::future::LocalBoxFuture;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -133,12 +135,29 @@ fn from_proxy_headers(req: &HttpRequest, config: &Config) -> Caller {
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Caller, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Caller, ApiError>>;
 
+    /// The caller as the backend establishes it, with their LDAP groups added when an LDAP
+    /// server is configured.
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(match req.app_data::<web::Data<AppState>>() {
-            Some(state) => Ok(identify(req, &state.config)),
-            None => Err(ApiError::internal("application state is not configured")),
+        let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+            return Box::pin(ready(Err(ApiError::internal(
+                "application state is not configured",
+            ))));
+        };
+        let caller = identify(req, &state.config);
+        Box::pin(async move {
+            match (caller, &state.ldap) {
+                (Caller::User { name, mut groups }, Some(ldap)) => {
+                    for group in ldap.groups_of(&name).await {
+                        if !groups.contains(&group) {
+                            groups.push(group);
+                        }
+                    }
+                    Ok(Caller::User { name, groups })
+                }
+                (caller, _) => Ok(caller),
+            }
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod body;
 pub mod db;
 pub mod error;
+pub mod ldap;
 pub mod listing;
 pub mod metrics;
 pub mod permissions;
@@ -52,6 +53,7 @@ pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
             config.server.list_total_cache_ms,
         ))),
         dispatcher: Arc::new(Dispatcher::from_config(&config)),
+        ldap: ldap::LdapGroups::from_config(&config.auth).map(Arc::new),
         config: Arc::new(config),
     })
 }

@@ -7,6 +7,7 @@ use odcs_common::db::DbPool;
 
 use odcs_common::dispatch::Dispatcher;
 
+use crate::ldap::LdapGroups;
 use crate::metrics::Metrics;
 use crate::totals::TotalsCache;
 
@@ -23,4 +24,6 @@ pub struct AppState {
     pub totals: Arc<TotalsCache>,
     /// Where compose jobs go (RabbitMQ, or the in-process queue in standalone mode).
     pub dispatcher: Arc<Dispatcher>,
+    /// Users' groups from LDAP, when configured.
+    pub ldap: Option<Arc<LdapGroups>>,
 }

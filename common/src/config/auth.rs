@@ -59,6 +59,20 @@ pub struct AuthConfig {
     /// keeps its realm, so `boss@OTHER.REALM` is never the admin `boss`.
     #[serde(rename = "auth_realms")]
     pub realms: Vec<String>,
+    /// The LDAP server (`ldap://host[:port]` or `ldapi://`) users' groups are looked up in;
+    /// empty: groups come only from the backend (proxy headers).
+    #[serde(rename = "auth_ldap_server")]
+    pub ldap_server: String,
+    /// `[search base, filter]` pairs searched one level below the base; `{}` in the filter is
+    /// the user name (escaped), and the `cn` of every entry found is a group.
+    #[serde(rename = "auth_ldap_groups")]
+    pub ldap_groups: Vec<(String, String)>,
+    /// How long a user's groups are reused before LDAP is asked again, in seconds.
+    #[serde(rename = "auth_ldap_cache_seconds")]
+    pub ldap_cache_seconds: u64,
+    /// Timeout of one LDAP lookup, in seconds; past it the user has no LDAP groups.
+    #[serde(rename = "auth_ldap_timeout_seconds")]
+    pub ldap_timeout_seconds: u64,
 }
 
 impl Default for AuthConfig {
@@ -70,6 +84,10 @@ impl Default for AuthConfig {
             trusted_proxies: Vec::new(),
             strip_realm: true,
             realms: Vec::new(),
+            ldap_server: String::new(),
+            ldap_groups: Vec::new(),
+            ldap_cache_seconds: 300,
+            ldap_timeout_seconds: 5,
         }
     }
 }
@@ -87,6 +105,25 @@ impl AuthConfig {
     }
 
     pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if !self.ldap_server.is_empty() {
+            if !(self.ldap_server.starts_with("ldap://")
+                || self.ldap_server.starts_with("ldapi://"))
+            {
+                return Err(invalid(
+                    "auth_ldap_server",
+                    "must be an ldap:// or ldapi:// URL",
+                ));
+            }
+            if self.ldap_groups.is_empty() {
+                return Err(invalid(
+                    "auth_ldap_groups",
+                    "an LDAP server needs at least one [search base, filter] pair",
+                ));
+            }
+        }
+        if self.ldap_timeout_seconds == 0 {
+            return Err(invalid("auth_ldap_timeout_seconds", "must be at least 1"));
+        }
         if self.backend == AuthBackend::Proxy {
             if self.user_header.trim().is_empty() {
                 return Err(invalid(

@@ -1,11 +1,14 @@
 """The `ssl` backend: the server serves HTTPS itself and takes the subject of a client
 certificate it verified as the user, driven by the reference client's `AuthMech.SSL`, with
-certificates from a throwaway authority made by openssl."""
+certificates from a throwaway authority made by openssl; the users' groups come from a real
+OpenLDAP `slapd` (Debian) started for the module."""
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
+import time
 
 import pytest
 import requests
@@ -15,6 +18,78 @@ from conftest import Server
 
 ALICE = "CN=alice,OU=Builds,O=Example"
 BOSS = "CN=boss,O=Example"
+CAROL = "CN=carol,O=Example"
+
+SLAPD_CONF = """
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/nis.schema
+pidfile {directory}/slapd.pid
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+suffix "dc=example,dc=com"
+rootdn "cn=admin,dc=example,dc=com"
+rootpw secret
+directory {directory}/db
+"""
+
+DIRECTORY = """dn: dc=example,dc=com
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: ou=groups,dc=example,dc=com
+objectClass: organizationalUnit
+ou: groups
+
+dn: cn=releng,ou=groups,dc=example,dc=com
+objectClass: posixGroup
+cn: releng
+gidNumber: 1001
+memberUid: {carol}
+
+dn: cn=packagers,ou=groups,dc=example,dc=com
+objectClass: posixGroup
+cn: packagers
+gidNumber: 1002
+memberUid: {carol}
+memberUid: someone
+"""
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def slapd():
+    """A real OpenLDAP server on loopback with groups for Carol."""
+    directory = tempfile.mkdtemp(prefix="odcs-slapd-")
+    os.makedirs(os.path.join(directory, "db"))
+    conf = os.path.join(directory, "slapd.conf")
+    with open(conf, "w") as f:
+        f.write(SLAPD_CONF.format(directory=directory))
+    with open(os.path.join(directory, "data.ldif"), "w") as f:
+        f.write(DIRECTORY.format(carol=CAROL))
+    subprocess.run(["slapadd", "-f", conf, "-l", os.path.join(directory, "data.ldif")],
+                   check=True, capture_output=True)
+    port = free_port()
+    proc = subprocess.Popen(["slapd", "-f", conf, "-h", f"ldap://127.0.0.1:{port}/", "-d", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield f"ldap://127.0.0.1:{port}/"
+    proc.terminate()
+    proc.wait(timeout=10)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def openssl(directory, *args):
@@ -51,13 +126,16 @@ def pki():
                       "extendedKeyUsage=clientAuth\n"),
         "stranger": issue(directory, "other-ca", "stranger", "/O=Example/CN=alice",
                           "extendedKeyUsage=clientAuth\n"),
+        "carol": issue(directory, "ca", "carol", "/O=Example/CN=carol",
+                       "extendedKeyUsage=clientAuth\n"),
+        "dave": issue(directory, "ca", "dave", "/O=Example/CN=dave",
+                      "extendedKeyUsage=clientAuth\n"),
     }
     yield directory, certs
     shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def ssl_server(pki):
+def start_ssl_server(pki, ldap_server):
     directory, certs = pki
     workdir = tempfile.mkdtemp(prefix="odcs-pytest-")
     cert, key = certs["server"]
@@ -66,13 +144,21 @@ auth_backend = "ssl"
 tls_cert = "{cert}"
 tls_key = "{key}"
 tls_client_ca = "{directory}/ca.pem"
-allowed_clients = {{users = {{"{ALICE}" = {{source_types = ["tag"]}}}}}}
+auth_ldap_server = "{ldap_server}"
+auth_ldap_groups = [["ou=groups,dc=example,dc=com", "(memberUid={{}})"]]
+auth_ldap_timeout_seconds = 2
+allowed_clients = {{users = {{"{ALICE}" = {{source_types = ["tag"]}}}}, groups = {{releng = {{source_types = ["tag"]}}}}}}
 admins = {{users = ["{BOSS}"]}}
 """
-    srv = Server("sqlite", workdir, extra_config=extra, ca=os.path.join(directory, "ca.pem"))
+    return Server("sqlite", workdir, extra_config=extra, ca=os.path.join(directory, "ca.pem"))
+
+
+@pytest.fixture(scope="module")
+def ssl_server(pki, slapd):
+    srv = start_ssl_server(pki, slapd)
     yield srv
     srv.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(srv.workdir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -119,3 +205,29 @@ def test_a_certificate_from_another_authority_is_refused(ssl_server, pki, trust)
     _, certs = pki
     with pytest.raises(requests.exceptions.SSLError):
         client(ssl_server, certs["stranger"]).new_compose("f40", "tag")
+
+
+def test_ldap_groups_grant_what_the_group_may(ssl_server, pki, trust):
+    _, certs = pki
+    compose = client(ssl_server, certs["carol"]).new_compose("f40", "tag", arches=["x86_64"])
+    assert compose["owner"] == CAROL
+    # Dave is in no LDAP group and has no rule of his own.
+    with pytest.raises(requests.HTTPError) as err:
+        client(ssl_server, certs["dave"]).new_compose("f40", "tag", arches=["x86_64"])
+    assert err.value.response.status_code == 403
+    assert err.value.response.json()["message"] == "User CN=dave,O=Example is not in role allowed_clients."
+
+
+def test_ldap_down_means_no_groups_not_a_failed_request(pki, trust):
+    srv = start_ssl_server(pki, f"ldap://127.0.0.1:{free_port()}/")
+    try:
+        _, certs = pki
+        with pytest.raises(requests.HTTPError) as err:
+            client(srv, certs["carol"]).new_compose("f40", "tag", arches=["x86_64"])
+        assert err.value.response.status_code == 403
+        assert "not in role allowed_clients" in err.value.response.json()["message"]
+        # Users with rules of their own are served as usual.
+        assert client(srv, certs["alice"]).new_compose("f40", "tag", arches=["x86_64"])["owner"] == ALICE
+    finally:
+        srv.stop()
+        shutil.rmtree(srv.workdir, ignore_errors=True)
