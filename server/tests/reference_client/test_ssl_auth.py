@@ -199,6 +199,13 @@ def test_without_a_certificate_reads_only(ssl_server, trust):
     with pytest.raises(requests.HTTPError) as err:
         anonymous.new_compose("f40", "tag")
     assert err.value.response.status_code == 401
+    # Identity headers mean nothing to the ssl backend, whoever sends them.
+    reply = requests.post(
+        ssl_server.url + "api/1/composes/",
+        json={"source": {"type": "tag", "source": "f40"}},
+        headers={"X-Remote-User": BOSS, "X-Remote-Groups": "releng"},
+    )
+    assert reply.status_code == 401, reply.text
 
 
 def test_a_certificate_from_another_authority_is_refused(ssl_server, pki, trust):
