@@ -17,41 +17,44 @@ pub struct TestPki {
     pub client: PathBuf,
 }
 
+/// Runs `openssl args` in `dir`; panics if it fails (a test set-up error).
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A self-signed certificate for `subject` (openssl's `-subj` form, `/O=Example/CN=alice`),
+/// written with its key as `{name}.pem` and `{name}.key` in `dir`.
+pub fn self_signed(dir: &Path, name: &str, subject: &str) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).expect("pki directory");
+    let (cert, key) = (format!("{name}.pem"), format!("{name}.key"));
+    openssl(
+        dir,
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", subject,
+            "-keyout", &key, "-out", &cert,
+        ],
+    );
+    (dir.join(cert), dir.join(key))
+}
+
 impl TestPki {
     /// Makes the authority and both certificates in `dir`; panics if openssl fails (a test
     /// set-up error).
     pub fn new(dir: &Path) -> TestPki {
-        std::fs::create_dir_all(dir).expect("pki directory");
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(dir)
-                .output()
-                .expect("openssl runs");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
+        let openssl = |args: &[&str]| openssl(dir, args);
         let write = |name: &str, text: &str| {
             std::fs::write(dir.join(name), text).expect("pki file");
         };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=odcs test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ]);
+        self_signed(dir, "ca", "/CN=odcs test CA");
         write(
             "server.ext",
             "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",

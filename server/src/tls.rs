@@ -149,31 +149,12 @@ mod tests {
     #[test]
     fn subjects_read_as_mod_ssl_writes_them() {
         let dir = std::env::temp_dir().join(format!("odcs-tls-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let out = std::process::Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/O=Example/OU=Builds/CN=alice, the builder",
-                "-keyout",
-            ])
-            .arg(dir.join("k.pem"))
-            .arg("-out")
-            .arg(dir.join("c.pem"))
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let (cert, _) = odcs_common::test_pki::self_signed(
+            &dir,
+            "alice",
+            "/O=Example/OU=Builds/CN=alice, the builder",
         );
-        let cert = CertificateDer::from_pem_file(dir.join("c.pem")).expect("pem");
+        let cert = CertificateDer::from_pem_file(cert).expect("pem");
         assert_eq!(
             subject_dn(cert.as_ref()).as_deref(),
             Some("CN=alice\\, the builder,OU=Builds,O=Example")
