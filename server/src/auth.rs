@@ -2,8 +2,9 @@
 //!
 //! Backends: `noauth` (everyone is "unknown" and may do everything), `proxy` (an
 //! authenticating reverse proxy passes the user and groups in headers, believed only from
-//! `auth_trusted_proxies`) and `ssl` (the subject of a client certificate the server verified
-//! itself, see [`crate::tls`]). OIDC bearer tokens will be a third [`Caller`] source in
+//! `auth_trusted_proxies`), `ssl` (the subject of a client certificate the server verified
+//! itself, see [`crate::tls`]) and `openidc` (bearer tokens of an OpenID provider, see
+//! [`crate::oidc`]; actions need their scopes, [`Caller::require_scope`]). OIDC bearer tokens will be a third [`Caller`] source in
 //! [`identify`]; handlers only ever see a [`Caller`].
 
 use std::future::ready;
@@ -11,10 +12,12 @@ use std::future::ready;
 use futures_util::future::LocalBoxFuture;
 
 use actix_web::dev::Payload;
+use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use odcs_common::config::{AuthBackend, Config};
 
 use crate::error::ApiError;
+use crate::oidc::{OidcVerifier, TokenError};
 use crate::state::AppState;
 use crate::tls::ClientSubject;
 
@@ -32,6 +35,8 @@ pub enum Caller {
         name: String,
         /// Group names.
         groups: Vec<String>,
+        /// The scopes an OpenID Connect token granted; `None`: the backend has no scopes.
+        scopes: Option<Vec<String>>,
     },
     /// Nobody we can believe; only anonymous reads are allowed.
     Anonymous,
@@ -54,32 +59,100 @@ impl Caller {
         }
     }
 
-    /// Fails with 401 unless the caller is known (or authentication is off).
-    pub fn require_login(&self) -> Result<(), ApiError> {
+    /// Fails with 401 unless the caller is known (or authentication is off); under `openidc`
+    /// the answer asks for a bearer token.
+    pub fn require_login(&self, config: &Config) -> Result<(), ApiError> {
+        const MESSAGE: &str = "This action requires an authenticated user.";
         match self {
-            Caller::Anonymous => Err(ApiError::Unauthorized(
-                "This action requires an authenticated user.".into(),
-            )),
+            Caller::Anonymous if config.auth.backend == AuthBackend::Openidc => {
+                Err(ApiError::TokenRequired(MESSAGE.into()))
+            }
+            Caller::Anonymous => Err(ApiError::Unauthorized(MESSAGE.into())),
             Caller::NoAuth | Caller::User { .. } => Ok(()),
         }
+    }
+
+    /// Fails unless the caller's token grants what `action` (`new-compose`, `renew-compose`,
+    /// `delete-compose`) needs, as the reference checks: the required scopes (401), and
+    /// `{oidc_base_namespace}{action}` (403). Callers of backends without scopes pass.
+    pub fn require_scope(&self, config: &Config, action: &str) -> Result<(), ApiError> {
+        let Caller::User {
+            scopes: Some(scopes),
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        let auth = &config.auth;
+        if let Some(missing) = auth
+            .openidc_required_scopes
+            .iter()
+            .find(|s| !scopes.contains(s))
+        {
+            return Err(ApiError::Unauthorized(format!(
+                "Required OIDC scope {missing} not present."
+            )));
+        }
+        let full = format!("{}{action}", auth.oidc_base_namespace);
+        if !scopes.contains(&full) {
+            return Err(ApiError::Forbidden(format!(
+                "Request does not have required scope {action}"
+            )));
+        }
+        Ok(())
     }
 
     /// Whether the caller is an admin; everyone is when authentication is off.
     pub fn is_admin(&self, config: &Config) -> bool {
         match self {
             Caller::NoAuth => true,
-            Caller::User { name, groups } => config.policy.admins.contains(name, groups),
+            Caller::User { name, groups, .. } => config.policy.admins.contains(name, groups),
             Caller::Anonymous => false,
         }
     }
 }
 
-/// Establishes the caller of `req` under `config`.
+/// Establishes the caller of `req` under `config`, for the backends that need no network
+/// (OpenID Connect tokens are checked by [`from_bearer_token`]).
 pub fn identify(req: &HttpRequest, config: &Config) -> Caller {
     match config.auth.backend {
         AuthBackend::Noauth => Caller::NoAuth,
         AuthBackend::Proxy => from_proxy_headers(req, config),
         AuthBackend::Ssl => from_client_certificate(req),
+        AuthBackend::Openidc => Caller::Anonymous,
+    }
+}
+
+/// The `Authorization: Bearer` token of `req`, if it has one.
+fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+/// The caller a bearer token speaks for: none without a token (anonymous reads), a 401 with
+/// the reason for a token that is invalid or expired.
+async fn from_bearer_token(
+    token: Option<String>,
+    verifier: &OidcVerifier,
+) -> Result<Caller, ApiError> {
+    let Some(token) = token else {
+        return Ok(Caller::Anonymous);
+    };
+    match verifier.verify(&token).await {
+        Ok(identity) => Ok(Caller::User {
+            name: identity.name,
+            groups: identity.groups,
+            scopes: Some(identity.scopes),
+        }),
+        Err(TokenError::Unavailable(reason)) => {
+            tracing::warn!(reason, "cannot verify an OIDC token");
+            Err(ApiError::Unavailable)
+        }
+        Err(e) => Err(ApiError::InvalidToken(e.to_string())),
     }
 }
 
@@ -89,6 +162,7 @@ fn from_client_certificate(req: &HttpRequest) -> Caller {
         Some(ClientSubject(subject)) => Caller::User {
             name: subject.clone(),
             groups: Vec::new(),
+            scopes: None,
         },
         None => Caller::Anonymous,
     }
@@ -130,6 +204,7 @@ fn from_proxy_headers(req: &HttpRequest, config: &Config) -> Caller {
     Caller::User {
         name: name.to_owned(),
         groups,
+        scopes: None,
     }
 }
 
@@ -146,15 +221,31 @@ impl FromRequest for Caller {
             ))));
         };
         let caller = identify(req, &state.config);
+        let token = bearer_token(req);
         Box::pin(async move {
+            let caller = match &state.oidc {
+                Some(verifier) => from_bearer_token(token, verifier).await?,
+                None => caller,
+            };
             match (caller, &state.ldap) {
-                (Caller::User { name, mut groups }, Some(ldap)) => {
+                (
+                    Caller::User {
+                        name,
+                        mut groups,
+                        scopes,
+                    },
+                    Some(ldap),
+                ) => {
                     for group in ldap.groups_of(&name).await {
                         if !groups.contains(&group) {
                             groups.push(group);
                         }
                     }
-                    Ok(Caller::User { name, groups })
+                    Ok(Caller::User {
+                        name,
+                        groups,
+                        scopes,
+                    })
                 }
                 (caller, _) => Ok(caller),
             }

@@ -16,6 +16,13 @@ pub enum ApiError {
     /// The caller must be authenticated (401).
     #[error("{0}")]
     Unauthorized(String),
+    /// The bearer token is invalid or expired (401, with a `WWW-Authenticate` challenge saying
+    /// so).
+    #[error("{0}")]
+    InvalidToken(String),
+    /// A bearer token is needed and none was given (401, with a `WWW-Authenticate` challenge).
+    #[error("{0}")]
+    TokenRequired(String),
     /// The caller may not do this (403).
     #[error("{0}")]
     Forbidden(String),
@@ -76,7 +83,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::InvalidToken(_) | ApiError::TokenRequired(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -96,6 +105,18 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         if let ApiError::MethodNotAllowed(allowed) = self {
             response.insert_header((header::ALLOW, *allowed));
+        }
+        if let ApiError::TokenRequired(_) = self {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"ODCS\""));
+        }
+        if let ApiError::InvalidToken(reason) = self {
+            let description = reason.replace(['"', '\\'], "'");
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                format!(
+                    "Bearer realm=\"ODCS\", error=\"invalid_token\", error_description=\"{description}\""
+                ),
+            ));
         }
         response.json(body)
     }

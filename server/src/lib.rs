@@ -11,6 +11,7 @@ pub mod error;
 pub mod ldap;
 pub mod listing;
 pub mod metrics;
+pub mod oidc;
 pub mod permissions;
 pub mod routes;
 pub mod state;
@@ -54,6 +55,7 @@ pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
         ))),
         dispatcher: Arc::new(Dispatcher::from_config(&config)),
         ldap: ldap::LdapGroups::from_config(&config.auth).map(Arc::new),
+        oidc: oidc::OidcVerifier::from_config(&config.auth).map(Arc::new),
         config: Arc::new(config),
     })
 }

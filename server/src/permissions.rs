@@ -229,6 +229,7 @@ mod tests {
         Caller::User {
             name: name.into(),
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            scopes: None,
         }
     }
 

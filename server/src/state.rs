@@ -9,6 +9,7 @@ use odcs_common::dispatch::Dispatcher;
 
 use crate::ldap::LdapGroups;
 use crate::metrics::Metrics;
+use crate::oidc::OidcVerifier;
 use crate::totals::TotalsCache;
 
 /// Shared, cheaply cloned application state.
@@ -26,4 +27,6 @@ pub struct AppState {
     pub dispatcher: Arc<Dispatcher>,
     /// Users' groups from LDAP, when configured.
     pub ldap: Option<Arc<LdapGroups>>,
+    /// The OpenID Connect token verifier, with the `openidc` backend.
+    pub oidc: Option<Arc<OidcVerifier>>,
 }

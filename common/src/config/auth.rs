@@ -21,6 +21,9 @@ pub enum AuthBackend {
     /// The server verifies TLS client certificates itself (`tls_client_ca`); the certificate's
     /// subject (`CN=alice,O=Example`, as mod_ssl's `SSL_CLIENT_S_DN`) is the user.
     Ssl,
+    /// OpenID Connect: `Authorization: Bearer` JWT access tokens, verified against the keys of
+    /// the provider `auth_openidc_issuer` publishes; actions need their scopes.
+    Openidc,
 }
 
 impl AuthBackend {
@@ -30,6 +33,7 @@ impl AuthBackend {
             AuthBackend::Noauth => "noauth",
             AuthBackend::Proxy => "proxy",
             AuthBackend::Ssl => "ssl",
+            AuthBackend::Openidc => "openidc",
         }
     }
 }
@@ -73,6 +77,28 @@ pub struct AuthConfig {
     /// Timeout of one LDAP lookup, in seconds; past it the user has no LDAP groups.
     #[serde(rename = "auth_ldap_timeout_seconds")]
     pub ldap_timeout_seconds: u64,
+    /// The OpenID provider's issuer URL (its discovery document is
+    /// `{issuer}/.well-known/openid-configuration`).
+    #[serde(rename = "auth_openidc_issuer")]
+    pub openidc_issuer: String,
+    /// The audience access tokens must be issued for (their `aud`).
+    #[serde(rename = "auth_openidc_audience")]
+    pub openidc_audience: String,
+    /// The token claim holding the user name.
+    #[serde(rename = "auth_openidc_user_claim")]
+    pub openidc_user_claim: String,
+    /// The token claim holding the user's groups (a list); missing: no groups.
+    #[serde(rename = "auth_openidc_groups_claim")]
+    pub openidc_groups_claim: String,
+    /// Scopes every authenticated request needs (401 without them).
+    #[serde(rename = "auth_openidc_required_scopes")]
+    pub openidc_required_scopes: Vec<String>,
+    /// The prefix of the per-action scopes (`{namespace}new-compose`, `renew-compose`,
+    /// `delete-compose`; 403 without them).
+    pub oidc_base_namespace: String,
+    /// Seconds a token's expiry and not-before times may be off, for clocks that disagree.
+    #[serde(rename = "auth_openidc_leeway_seconds")]
+    pub openidc_leeway_seconds: u64,
 }
 
 impl Default for AuthConfig {
@@ -88,6 +114,13 @@ impl Default for AuthConfig {
             ldap_groups: Vec::new(),
             ldap_cache_seconds: 300,
             ldap_timeout_seconds: 5,
+            openidc_issuer: String::new(),
+            openidc_audience: String::new(),
+            openidc_user_claim: "sub".into(),
+            openidc_groups_claim: "groups".into(),
+            openidc_required_scopes: Vec::new(),
+            oidc_base_namespace: "https://pagure.io/odcs/".into(),
+            openidc_leeway_seconds: 30,
         }
     }
 }
@@ -119,6 +152,26 @@ impl AuthConfig {
                     "auth_ldap_groups",
                     "an LDAP server needs at least one [search base, filter] pair",
                 ));
+            }
+        }
+        if self.backend == AuthBackend::Openidc {
+            match url::Url::parse(&self.openidc_issuer) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+                _ => {
+                    return Err(invalid(
+                        "auth_openidc_issuer",
+                        "the openidc backend needs the provider's issuer URL",
+                    ))
+                }
+            }
+            if self.openidc_audience.is_empty() {
+                return Err(invalid(
+                    "auth_openidc_audience",
+                    "the openidc backend needs the audience tokens are issued for",
+                ));
+            }
+            if self.openidc_user_claim.is_empty() {
+                return Err(invalid("auth_openidc_user_claim", "must name a claim"));
             }
         }
         if self.ldap_timeout_seconds == 0 {

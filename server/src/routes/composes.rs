@@ -152,7 +152,8 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let config = state.config.clone();
-    caller.require_login()?;
+    caller.require_login(&config)?;
+    caller.require_scope(&config, "new-compose")?;
     require_allowed_client(&caller, &config)?;
     let body = read_json(&req, payload, config.server.max_body_bytes)
         .await?
@@ -220,7 +221,8 @@ pub async fn renew(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let config = state.config.clone();
-    caller.require_login()?;
+    caller.require_login(&config)?;
+    caller.require_scope(&config, "renew-compose")?;
     require_allowed_client(&caller, &config)?;
     let id = parse_id(&id)?;
     let body = read_json(&req, payload, config.server.max_body_bytes).await?;
@@ -345,7 +347,8 @@ pub async fn delete(
     caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_login()?;
+    caller.require_login(&state.config)?;
+    caller.require_scope(&state.config, "delete-compose")?;
     let id = parse_id(&id)?;
     let is_admin = caller.is_admin(&state.config);
     let user = caller.name().to_owned();

@@ -11,6 +11,7 @@ mod delete;
 mod errors;
 mod get;
 mod list;
+mod oidc;
 mod outbox;
 mod permissions;
 mod renew;

@@ -1,0 +1,54 @@
+// A real OpenID Connect provider for the tests: panva's certified `oidc-provider` (npm), on
+// loopback. Through the client credentials grant it issues JWT access tokens (RFC 9068) for
+// the ODCS resource, with the scopes asked for and a `groups` claim:
+//   odcs-client: tokens for ten minutes, in group releng;
+//   odcs-short:  tokens expiring after one second, in no group.
+// Usage: node provider.mjs PORT NODE_MODULES   (prints "ready" once listening)
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const port = Number(process.argv[2]);
+const modules = process.argv[3];
+const { default: Provider } = await import(
+  pathToFileURL(join(modules, "oidc-provider", "lib", "index.js")).href
+);
+const issuer = `http://127.0.0.1:${port}`;
+const resource = "https://odcs.example.com";
+const scopes = [
+  "openid",
+  "https://pagure.io/odcs/new-compose",
+  "https://pagure.io/odcs/renew-compose",
+  "https://pagure.io/odcs/delete-compose",
+].join(" ");
+const client = (id) => ({
+  client_id: id,
+  client_secret: "secret",
+  grant_types: ["client_credentials"],
+  redirect_uris: [],
+  response_types: [],
+  scope: scopes,
+});
+
+const provider = new Provider(issuer, {
+  clients: [client("odcs-client"), client("odcs-short")],
+  scopes: scopes.split(" "),
+  features: {
+    clientCredentials: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => resource,
+      useGrantedResource: () => true,
+      getResourceServerInfo: () => ({
+        scope: scopes,
+        audience: resource,
+        accessTokenFormat: "jwt",
+        jwt: { sign: { alg: "RS256" } },
+      }),
+    },
+  },
+  ttl: { ClientCredentials: (ctx, token, c) => (c.clientId === "odcs-short" ? 1 : 600) },
+  extraTokenClaims: (ctx, token) => ({
+    groups: token.clientId === "odcs-client" ? ["releng"] : [],
+  }),
+});
+provider.listen(port, "127.0.0.1", () => console.log("ready"));

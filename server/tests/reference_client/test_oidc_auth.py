@@ -1,0 +1,92 @@
+"""The `openidc` backend driven by the reference client's `AuthMech.OpenIDC`, with access tokens
+from a real OpenID provider (npm `oidc-provider`, `server/tests/oidc/provider.mjs`)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+import requests
+from odcs.client.odcs import ODCS, AuthMech
+
+from conftest import Server
+
+AUDIENCE = "https://odcs.example.com"
+NEW_COMPOSE = "https://pagure.io/odcs/new-compose"
+PROVIDER = os.path.join(os.path.dirname(__file__), "..", "oidc", "provider.mjs")
+MODULES = os.environ.get(
+    "ODCS_OIDC_NODE_MODULES", os.path.expanduser("~/.cache/odcs-oidc/node_modules")
+)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def issuer():
+    port = free_port()
+    proc = subprocess.Popen(["node", PROVIDER, str(port), MODULES],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def oidc_server(issuer):
+    workdir = tempfile.mkdtemp(prefix="odcs-pytest-")
+    extra = f"""
+auth_backend = "openidc"
+auth_openidc_issuer = "{issuer}"
+auth_openidc_audience = "{AUDIENCE}"
+allowed_clients = {{groups = {{releng = {{source_types = ["tag"]}}}}}}
+"""
+    srv = Server("sqlite", workdir, extra_config=extra)
+    yield srv
+    srv.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def token(issuer, scope):
+    reply = requests.post(
+        f"{issuer}/token",
+        auth=("odcs-client", "secret"),
+        data={"grant_type": "client_credentials", "scope": scope, "resource": AUDIENCE},
+    )
+    reply.raise_for_status()
+    return reply.json()["access_token"]
+
+
+def test_the_reference_client_logs_in_with_a_token(oidc_server, issuer):
+    odcs = ODCS(oidc_server.url, auth_mech=AuthMech.OpenIDC,
+                openidc_token=token(issuer, f"openid {NEW_COMPOSE}"))
+    assert odcs.about()["auth_backend"] == "openidc"
+    compose = odcs.new_compose("f40", "tag", arches=["x86_64"])
+    assert compose["owner"] == "odcs-client"
+
+    without_scope = ODCS(oidc_server.url, auth_mech=AuthMech.OpenIDC,
+                         openidc_token=token(issuer, "openid"))
+    with pytest.raises(requests.HTTPError) as err:
+        without_scope.new_compose("f40", "tag", arches=["x86_64"])
+    assert err.value.response.status_code == 403
+    assert err.value.response.json()["message"] == (
+        "Request does not have required scope new-compose"
+    )
+
+    forged = ODCS(oidc_server.url, auth_mech=AuthMech.OpenIDC, openidc_token="not-a-token")
+    with pytest.raises(requests.HTTPError) as err:
+        forged.new_compose("f40", "tag", arches=["x86_64"])
+    assert err.value.response.status_code == 401
+    assert "invalid_token" in err.value.response.headers["WWW-Authenticate"]
