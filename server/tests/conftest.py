@@ -45,10 +45,22 @@ PUNGI_STAND_IN = os.path.abspath(
 )
 
 
-def _free_port():
+def free_port():
+    """A TCP port on loopback nobody listens on (for a service a test starts)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_for_port(port, seconds=10):
+    """Waits until something listens on loopback `port`, at most `seconds`."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
 
 
 def _psql(sql, db="postgres"):
@@ -69,7 +81,7 @@ class Server:
         self.store = store
         self.workdir = workdir
         self.standalone = standalone
-        self.port = _free_port()
+        self.port = free_port()
         scheme = "https" if ca else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}/"
         self.target_dir_url = f"{scheme}://127.0.0.1:{self.port}/composes"

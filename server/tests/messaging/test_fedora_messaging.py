@@ -12,6 +12,8 @@ import uuid
 
 from odcs.client.odcs import ODCS, AuthMech, ComposeSourceGeneric
 
+from conftest import free_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN_DIR = os.environ.get("ODCS_BIN_DIR", "")
 PG = os.environ.get("ODCS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
@@ -23,12 +25,6 @@ FIXTURE = os.environ.get(
 FEDORA_MESSAGING = os.path.join(os.path.dirname(sys.executable), "fedora-messaging")
 
 
-def free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_fedora_messaging_consumer_receives_state_changes():

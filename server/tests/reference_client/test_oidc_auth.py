@@ -3,16 +3,14 @@ from a real OpenID provider (npm `oidc-provider`, `server/tests/oidc/provider.mj
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 import requests
 from odcs.client.odcs import ODCS, AuthMech
 
-from conftest import Server
+from conftest import Server, free_port, wait_for_port
 
 AUDIENCE = "https://odcs.example.com"
 NEW_COMPOSE = "https://pagure.io/odcs/new-compose"
@@ -22,10 +20,6 @@ MODULES = os.environ.get(
 )
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +27,7 @@ def issuer():
     port = free_port()
     proc = subprocess.Popen(["node", PROVIDER, str(port), MODULES],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    wait_for_port(port)
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)

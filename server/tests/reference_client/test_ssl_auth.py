@@ -5,16 +5,14 @@ OpenLDAP `slapd` (Debian) started for the module."""
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 import requests
 from odcs.client.odcs import ODCS, AuthMech, ComposeSourceTag
 
-from conftest import Server
+from conftest import Server, free_port, wait_for_port
 
 ALICE = "CN=alice,OU=Builds,O=Example"
 BOSS = "CN=boss,O=Example"
@@ -59,10 +57,6 @@ memberUid: someone
 """
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +74,7 @@ def slapd():
     port = free_port()
     proc = subprocess.Popen(["slapd", "-f", conf, "-h", f"ldap://127.0.0.1:{port}/", "-d", "0"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_for_port(port)
     yield f"ldap://127.0.0.1:{port}/"
     proc.terminate()
     proc.wait(timeout=10)
