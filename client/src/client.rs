@@ -14,6 +14,7 @@ use odcs_common::compose::ComposeId;
 use odcs_common::request::ComposeRequest;
 
 use crate::error::ClientError;
+use crate::kerberos::Negotiation;
 use crate::model::ComposeFilter;
 
 /// How requests prove who sends them.
@@ -26,6 +27,13 @@ pub enum Auth {
     Bearer(String),
     /// A PEM file with a client certificate and its key, presented over TLS.
     Certificate(PathBuf),
+    /// Kerberos (SPNEGO `Authorization: Negotiate`), as `principal` or the ticket cache's
+    /// default principal; needs the `kerberos` feature.
+    Kerberos {
+        /// The principal to log in as (from a keytab, see
+        /// [`crate::kerberos::use_client_keytab`]); `None`: the ticket cache's.
+        principal: Option<String>,
+    },
 }
 
 /// A client of one ODCS server.
@@ -105,11 +113,27 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
+        let negotiation = match &self.auth {
+            Auth::Kerberos { principal } => {
+                let (negotiation, header) = negotiate(&url, principal.clone()).await?;
+                request = request.header(reqwest::header::AUTHORIZATION, header);
+                Some(negotiation)
+            }
+            _ => None,
+        };
         let response = request.send().await.map_err(|e| unreachable(&url, &e))?;
         let status = response.status();
+        let challenge = response
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = response.text().await.map_err(|e| unreachable(&url, &e))?;
         if !status.is_success() {
             return Err(api_error(status, &text));
+        }
+        if let (Some(negotiation), Some(challenge)) = (negotiation, challenge) {
+            negotiation.finish(Some(&challenge))?;
         }
         serde_json::from_str(&text).map_err(|e| ClientError::Decode {
             url: url.to_string(),
@@ -204,6 +228,18 @@ impl Client {
             }),
         }
     }
+}
+
+/// Starts the Kerberos exchange for a request to `url` off the async threads (it may ask the
+/// KDC for a service ticket).
+async fn negotiate(
+    url: &url::Url,
+    principal: Option<String>,
+) -> Result<(Negotiation, String), ClientError> {
+    let host = url.host_str().unwrap_or_default().to_owned();
+    tokio::task::spawn_blocking(move || Negotiation::start(&host, principal.as_deref()))
+        .await
+        .map_err(|e| ClientError::Login(format!("Kerberos: {e}")))?
 }
 
 fn unreachable(url: &url::Url, e: &reqwest::Error) -> ClientError {

@@ -50,6 +50,10 @@ pub enum ClientError {
         /// What went wrong.
         reason: String,
     },
+    /// The client cannot prove who it is (no Kerberos ticket, a keytab without the principal),
+    /// or the server could not prove who it is.
+    #[error("cannot log in: {0}")]
+    Login(String),
     /// The client is misconfigured (bad URL, unreadable certificate or token file).
     #[error("{0}")]
     Config(String),

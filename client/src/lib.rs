@@ -9,6 +9,7 @@
 pub mod amqp;
 pub mod client;
 pub mod error;
+pub mod kerberos;
 pub mod model;
 pub mod wait;
 

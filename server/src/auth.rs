@@ -3,20 +3,25 @@
 //! Backends: `noauth` (everyone is "unknown" and may do everything), `proxy` (an
 //! authenticating reverse proxy passes the user and groups in headers, believed only from
 //! `auth_trusted_proxies`), `ssl` (the subject of a client certificate the server verified
-//! itself, see [`crate::tls`]) and `openidc` (bearer tokens of an OpenID provider, see
-//! [`crate::oidc`]; actions need their scopes, [`Caller::require_scope`]). OIDC bearer tokens will be a third [`Caller`] source in
-//! [`identify`]; handlers only ever see a [`Caller`].
+//! itself, see [`crate::tls`]), `openidc` (bearer tokens of an OpenID provider, see
+//! [`crate::oidc`]; actions need their scopes, [`Caller::require_scope`]), `kerberos` (SPNEGO
+//! tokens accepted with the service keytab, see [`crate::kerberos`]) and the pairs
+//! `kerberos_or_ssl` and `oidc_or_kerberos`, which take whichever credential a request
+//! presents. Handlers only ever see a [`Caller`].
 
 use std::future::ready;
 
 use futures_util::future::LocalBoxFuture;
 
-use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use odcs_common::config::{AuthBackend, Config};
 
 use crate::error::ApiError;
+use crate::kerberos::{negotiate_token, Accepted, KerberosAcceptor};
 use crate::oidc::{OidcVerifier, TokenError};
 use crate::state::AppState;
 use crate::tls::ClientSubject;
@@ -59,15 +64,18 @@ impl Caller {
         }
     }
 
-    /// Fails with 401 unless the caller is known (or authentication is off); under `openidc`
-    /// the answer asks for a bearer token.
+    /// Fails with 401 unless the caller is known (or authentication is off); the answer
+    /// challenges the client to use the schemes the backend accepts.
     pub fn require_login(&self, config: &Config) -> Result<(), ApiError> {
         const MESSAGE: &str = "This action requires an authenticated user.";
         match self {
-            Caller::Anonymous if config.auth.backend == AuthBackend::Openidc => {
-                Err(ApiError::TokenRequired(MESSAGE.into()))
-            }
-            Caller::Anonymous => Err(ApiError::Unauthorized(MESSAGE.into())),
+            Caller::Anonymous => match challenges(config.auth.backend) {
+                [] => Err(ApiError::Unauthorized(MESSAGE.into())),
+                challenges => Err(ApiError::LoginRequired {
+                    message: MESSAGE.into(),
+                    challenges,
+                }),
+            },
             Caller::NoAuth | Caller::User { .. } => Ok(()),
         }
     }
@@ -112,37 +120,142 @@ impl Caller {
     }
 }
 
-/// Establishes the caller of `req` under `config`, for the backends that need no network
-/// (OpenID Connect tokens are checked by [`from_bearer_token`]).
+/// The `WWW-Authenticate` challenge of OpenID Connect bearer tokens.
+const BEARER_CHALLENGE: &str = "Bearer realm=\"ODCS\"";
+
+/// The `WWW-Authenticate` challenge of Kerberos (SPNEGO).
+const NEGOTIATE_CHALLENGE: &str = "Negotiate";
+
+/// The `WWW-Authenticate` challenges of the schemes `backend` takes from clients; none for
+/// the backends whose credentials are not in the request's headers.
+pub fn challenges(backend: AuthBackend) -> &'static [&'static str] {
+    match backend {
+        AuthBackend::Openidc => &[BEARER_CHALLENGE],
+        AuthBackend::Kerberos | AuthBackend::KerberosOrSsl => &[NEGOTIATE_CHALLENGE],
+        AuthBackend::OidcOrKerberos => &[BEARER_CHALLENGE, NEGOTIATE_CHALLENGE],
+        AuthBackend::Noauth | AuthBackend::Proxy | AuthBackend::Ssl => &[],
+    }
+}
+
+/// Establishes the caller of `req` under `config` from what needs no verification round:
+/// proxy headers and client certificates (tokens are checked by [`Presented::verify`]).
 pub fn identify(req: &HttpRequest, config: &Config) -> Caller {
     match config.auth.backend {
         AuthBackend::Noauth => Caller::NoAuth,
         AuthBackend::Proxy => from_proxy_headers(req, config),
-        AuthBackend::Ssl => from_client_certificate(req),
-        AuthBackend::Openidc => Caller::Anonymous,
+        AuthBackend::Ssl | AuthBackend::KerberosOrSsl => from_client_certificate(req),
+        AuthBackend::Openidc | AuthBackend::Kerberos | AuthBackend::OidcOrKerberos => {
+            Caller::Anonymous
+        }
     }
 }
 
-/// The `Authorization: Bearer` token of `req`, if it has one.
-fn bearer_token(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-        .filter(|t| !t.is_empty())
+/// A token in the `Authorization` header that the backend takes.
+enum Presented {
+    /// An OpenID Connect access token.
+    Bearer(String),
+    /// A base64 SPNEGO token.
+    Negotiate(String),
 }
 
-/// The caller a bearer token speaks for: none without a token (anonymous reads), a 401 with
-/// the reason for a token that is invalid or expired.
-async fn from_bearer_token(
-    token: Option<String>,
-    verifier: &OidcVerifier,
+impl Presented {
+    /// The token `req` presents, if the backend takes its scheme.
+    fn find(req: &HttpRequest, backend: AuthBackend) -> Option<Presented> {
+        let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+        if backend.uses_kerberos() {
+            if let Some(token) = negotiate_token(value) {
+                return Some(Presented::Negotiate(token.to_owned()));
+            }
+        }
+        if backend.uses_openidc() {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            let token = token.trim();
+            if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() {
+                return Some(Presented::Bearer(token.to_owned()));
+            }
+        }
+        None
+    }
+
+    /// The caller the token speaks for, or the 401 saying why it speaks for nobody.
+    async fn verify(self, req: HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
+        match (self, &state.oidc, &state.kerberos) {
+            (Presented::Bearer(token), Some(verifier), _) => {
+                from_bearer_token(&token, verifier).await
+            }
+            (Presented::Negotiate(token), _, Some(acceptor)) => {
+                from_negotiate_token(req, token, acceptor.clone(), &state.config).await
+            }
+            _ => Err(ApiError::internal(
+                "an authentication backend is configured without its verifier",
+            )),
+        }
+    }
+}
+
+/// The mutual-authentication token a Kerberos exchange produced, returned by
+/// [`return_negotiate_reply`] with the response.
+#[derive(Debug, Clone)]
+struct NegotiateReply(String);
+
+/// The caller a Negotiate token speaks for: the client's principal, realm stripped for
+/// `auth_realms`; a 401 asking to negotiate again when the token is refused.
+async fn from_negotiate_token(
+    req: HttpRequest,
+    token: String,
+    acceptor: std::sync::Arc<KerberosAcceptor>,
+    config: &Config,
 ) -> Result<Caller, ApiError> {
-    let Some(token) = token else {
-        return Ok(Caller::Anonymous);
-    };
-    match verifier.verify(&token).await {
+    let accepted = web::block(move || acceptor.accept(&token))
+        .await
+        .map_err(ApiError::internal)?;
+    match accepted {
+        Ok(Accepted { principal, reply }) => {
+            if let Some(reply) = reply {
+                req.extensions_mut().insert(NegotiateReply(reply));
+            }
+            Ok(Caller::User {
+                name: config.auth.user_name(&principal).to_owned(),
+                groups: Vec::new(),
+                scopes: None,
+            })
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "Negotiate token refused");
+            Err(ApiError::LoginRequired {
+                message: e.to_string(),
+                challenges: &[NEGOTIATE_CHALLENGE],
+            })
+        }
+    }
+}
+
+/// Middleware: adds the Kerberos mutual-authentication token (`WWW-Authenticate: Negotiate
+/// …`, RFC 4559) to the response of a request that negotiated one.
+pub async fn return_negotiate_reply(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut response = next.call(req).await?;
+    let reply = response
+        .request()
+        .extensions()
+        .get::<NegotiateReply>()
+        .cloned();
+    if let Some(NegotiateReply(token)) = reply {
+        if let Ok(value) = HeaderValue::from_str(&format!("Negotiate {token}")) {
+            response
+                .headers_mut()
+                .append(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    Ok(response)
+}
+
+/// The caller a bearer token speaks for, or a 401 with the reason the token is invalid or
+/// expired.
+async fn from_bearer_token(token: &str, verifier: &OidcVerifier) -> Result<Caller, ApiError> {
+    match verifier.verify(token).await {
         Ok(identity) => Ok(Caller::User {
             name: identity.name,
             groups: identity.groups,
@@ -221,10 +334,11 @@ impl FromRequest for Caller {
             ))));
         };
         let caller = identify(req, &state.config);
-        let token = bearer_token(req);
+        let presented = Presented::find(req, state.config.auth.backend);
+        let req = req.clone();
         Box::pin(async move {
-            let caller = match &state.oidc {
-                Some(verifier) => from_bearer_token(token, verifier).await?,
+            let caller = match presented {
+                Some(presented) => presented.verify(req, &state).await?,
                 None => caller,
             };
             match (caller, &state.ldap) {

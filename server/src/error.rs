@@ -20,9 +20,16 @@ pub enum ApiError {
     /// so).
     #[error("{0}")]
     InvalidToken(String),
-    /// A bearer token is needed and none was given (401, with a `WWW-Authenticate` challenge).
-    #[error("{0}")]
-    TokenRequired(String),
+    /// Credentials are needed and none (or unusable ones) were given (401), with a
+    /// `WWW-Authenticate` challenge per scheme the server accepts (`Bearer realm="ODCS"`,
+    /// `Negotiate`).
+    #[error("{message}")]
+    LoginRequired {
+        /// Why the request is refused.
+        message: String,
+        /// The challenges to send.
+        challenges: &'static [&'static str],
+    },
     /// The caller may not do this (403).
     #[error("{0}")]
     Forbidden(String),
@@ -83,9 +90,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) | ApiError::InvalidToken(_) | ApiError::TokenRequired(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::Unauthorized(_)
+            | ApiError::InvalidToken(_)
+            | ApiError::LoginRequired { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -106,8 +113,10 @@ impl ResponseError for ApiError {
         if let ApiError::MethodNotAllowed(allowed) = self {
             response.insert_header((header::ALLOW, *allowed));
         }
-        if let ApiError::TokenRequired(_) = self {
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"ODCS\""));
+        if let ApiError::LoginRequired { challenges, .. } = self {
+            for challenge in *challenges {
+                response.append_header((header::WWW_AUTHENTICATE, *challenge));
+            }
         }
         if let ApiError::InvalidToken(reason) = self {
             let description = reason.replace(['"', '\\'], "'");

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod body;
 pub mod db;
 pub mod error;
+pub mod kerberos;
 pub mod ldap;
 pub mod listing;
 pub mod metrics;
@@ -56,6 +57,14 @@ pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
         dispatcher: Arc::new(Dispatcher::from_config(&config)),
         ldap: ldap::LdapGroups::from_config(&config.auth).map(Arc::new),
         oidc: oidc::OidcVerifier::from_config(&config.auth).map(Arc::new),
+        kerberos: if config.auth.backend.uses_kerberos() {
+            Some(Arc::new(
+                kerberos::KerberosAcceptor::from_config(&config.auth)
+                    .context("auth_backend needs Kerberos")?,
+            ))
+        } else {
+            None
+        },
         config: Arc::new(config),
     })
 }
@@ -80,6 +89,7 @@ pub fn configure_app(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         }
         cfg.app_data(web::Data::new(state)).service(
             web::scope("")
+                .wrap(from_fn(auth::return_negotiate_reply))
                 .wrap(from_fn(metrics::track))
                 .wrap(DefaultHeaders::new().add(("Access-Control-Allow-Origin", "*")))
                 .configure(routes::configure),

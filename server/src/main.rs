@@ -43,6 +43,7 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    odcs_server::kerberos::use_configured_keytab(&config.auth);
     let pool = odcs_server::open_store(&config)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {

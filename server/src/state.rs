@@ -7,6 +7,7 @@ use odcs_common::db::DbPool;
 
 use odcs_common::dispatch::Dispatcher;
 
+use crate::kerberos::KerberosAcceptor;
 use crate::ldap::LdapGroups;
 use crate::metrics::Metrics;
 use crate::oidc::OidcVerifier;
@@ -29,4 +30,6 @@ pub struct AppState {
     pub ldap: Option<Arc<LdapGroups>>,
     /// The OpenID Connect token verifier, with the `openidc` backend.
     pub oidc: Option<Arc<OidcVerifier>>,
+    /// The Kerberos acceptor, with the backends that accept Negotiate tokens.
+    pub kerberos: Option<Arc<KerberosAcceptor>>,
 }

@@ -63,6 +63,75 @@ def wait_for_port(port, seconds=10):
             time.sleep(0.05)
 
 
+SLAPD_CONF = """
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/nis.schema
+pidfile {directory}/slapd.pid
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+suffix "dc=example,dc=com"
+rootdn "cn=admin,dc=example,dc=com"
+rootpw secret
+directory {directory}/db
+"""
+
+DIRECTORY = """dn: dc=example,dc=com
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: ou=groups,dc=example,dc=com
+objectClass: organizationalUnit
+ou: groups
+
+dn: cn=releng,ou=groups,dc=example,dc=com
+objectClass: posixGroup
+cn: releng
+gidNumber: 1001
+memberUid: {member}
+
+dn: cn=packagers,ou=groups,dc=example,dc=com
+objectClass: posixGroup
+cn: packagers
+gidNumber: 1002
+memberUid: {member}
+memberUid: someone
+"""
+
+
+class Slapd:
+    """A real OpenLDAP `slapd` (Debian) on loopback whose groups `releng` and `packagers` have
+    `member` (a user name as the server sees it) as a member; the context is its URL."""
+
+    def __init__(self, member):
+        self.member = member
+
+    def __enter__(self):
+        self.directory = tempfile.mkdtemp(prefix="odcs-slapd-")
+        os.makedirs(os.path.join(self.directory, "db"))
+        conf = os.path.join(self.directory, "slapd.conf")
+        with open(conf, "w") as f:
+            f.write(SLAPD_CONF.format(directory=self.directory))
+        data = os.path.join(self.directory, "data.ldif")
+        with open(data, "w") as f:
+            f.write(DIRECTORY.format(member=self.member))
+        subprocess.run(["slapadd", "-f", conf, "-l", data], check=True, capture_output=True)
+        port = free_port()
+        self.proc = subprocess.Popen(
+            ["slapd", "-f", conf, "-h", f"ldap://127.0.0.1:{port}/", "-d", "0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(port)
+        return f"ldap://127.0.0.1:{port}/"
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 def _psql(sql, db="postgres"):
     subprocess.run(
         ["psql", f"{PG_ADMIN}/{db}", "-v", "ON_ERROR_STOP=1", "-qAtc", sql],

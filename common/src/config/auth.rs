@@ -14,9 +14,7 @@ pub enum AuthBackend {
     /// "unknown". For a first run and closed networks only.
     Noauth,
     /// An authenticating reverse proxy (httpd with mod_auth_gssapi or mod_ssl) passes the user
-    /// and groups in headers; honoured only from `auth_trusted_proxies`. The reference's
-    /// `kerberos` and `kerberos_or_ssl` names mean this backend here.
-    #[serde(alias = "kerberos", alias = "kerberos_or_ssl")]
+    /// and groups in headers; honoured only from `auth_trusted_proxies`.
     Proxy,
     /// The server verifies TLS client certificates itself (`tls_client_ca`); the certificate's
     /// subject (`CN=alice,O=Example`, as mod_ssl's `SSL_CLIENT_S_DN`) is the user.
@@ -24,6 +22,14 @@ pub enum AuthBackend {
     /// OpenID Connect: `Authorization: Bearer` JWT access tokens, verified against the keys of
     /// the provider `auth_openidc_issuer` publishes; actions need their scopes.
     Openidc,
+    /// Kerberos: the server verifies SPNEGO (`Authorization: Negotiate`) tokens with its keytab
+    /// (`auth_kerberos_keytab`); the client's principal, realm stripped for `auth_realms`, is
+    /// the user. Needs a server built with the `kerberos` feature.
+    Kerberos,
+    /// `kerberos` for requests with a Negotiate token, else `ssl`.
+    KerberosOrSsl,
+    /// `openidc` for requests with a bearer token, else `kerberos`.
+    OidcOrKerberos,
 }
 
 impl AuthBackend {
@@ -34,7 +40,28 @@ impl AuthBackend {
             AuthBackend::Proxy => "proxy",
             AuthBackend::Ssl => "ssl",
             AuthBackend::Openidc => "openidc",
+            AuthBackend::Kerberos => "kerberos",
+            AuthBackend::KerberosOrSsl => "kerberos_or_ssl",
+            AuthBackend::OidcOrKerberos => "oidc_or_kerberos",
         }
+    }
+
+    /// Whether bearer tokens of the OpenID provider identify callers.
+    pub fn uses_openidc(self) -> bool {
+        matches!(self, AuthBackend::Openidc | AuthBackend::OidcOrKerberos)
+    }
+
+    /// Whether Kerberos (SPNEGO) tokens identify callers.
+    pub fn uses_kerberos(self) -> bool {
+        matches!(
+            self,
+            AuthBackend::Kerberos | AuthBackend::KerberosOrSsl | AuthBackend::OidcOrKerberos
+        )
+    }
+
+    /// Whether verified TLS client certificates identify callers.
+    pub fn uses_client_certificates(self) -> bool {
+        matches!(self, AuthBackend::Ssl | AuthBackend::KerberosOrSsl)
     }
 }
 
@@ -99,6 +126,25 @@ pub struct AuthConfig {
     /// Seconds a token's expiry and not-before times may be off, for clocks that disagree.
     #[serde(rename = "auth_openidc_leeway_seconds")]
     pub openidc_leeway_seconds: u64,
+    /// The server's own client id at the provider, used to introspect opaque tokens (RFC 7662);
+    /// empty: only JWT access tokens are accepted.
+    #[serde(rename = "auth_openidc_client_id")]
+    pub openidc_client_id: String,
+    /// The secret of `auth_openidc_client_id`.
+    #[serde(rename = "auth_openidc_client_secret")]
+    pub openidc_client_secret: String,
+    /// How long an introspected token is believed before the provider is asked again (so a
+    /// revoked token stops working within this time), in seconds.
+    #[serde(rename = "auth_openidc_introspection_cache_seconds")]
+    pub openidc_introspection_cache_seconds: u64,
+    /// The keytab holding the service's keys (`HTTP/host@REALM`); empty: the Kerberos library's
+    /// default (`KRB5_KTNAME`, else `/etc/krb5.keytab`).
+    #[serde(rename = "auth_kerberos_keytab")]
+    pub kerberos_keytab: String,
+    /// The service principal clients must address (`HTTP/odcs.example.com@EXAMPLE.COM`);
+    /// empty: any principal with a key in the keytab.
+    #[serde(rename = "auth_kerberos_principal")]
+    pub kerberos_principal: String,
 }
 
 impl Default for AuthConfig {
@@ -121,6 +167,11 @@ impl Default for AuthConfig {
             openidc_required_scopes: Vec::new(),
             oidc_base_namespace: "https://pagure.io/odcs/".into(),
             openidc_leeway_seconds: 30,
+            openidc_client_id: String::new(),
+            openidc_client_secret: String::new(),
+            openidc_introspection_cache_seconds: 60,
+            kerberos_keytab: String::new(),
+            kerberos_principal: String::new(),
         }
     }
 }
@@ -154,20 +205,20 @@ impl AuthConfig {
                 ));
             }
         }
-        if self.backend == AuthBackend::Openidc {
+        if self.backend.uses_openidc() {
             match url::Url::parse(&self.openidc_issuer) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") => {}
                 _ => {
                     return Err(invalid(
                         "auth_openidc_issuer",
-                        "the openidc backend needs the provider's issuer URL",
+                        "OpenID Connect authentication needs the provider's issuer URL",
                     ))
                 }
             }
             if self.openidc_audience.is_empty() {
                 return Err(invalid(
                     "auth_openidc_audience",
-                    "the openidc backend needs the audience tokens are issued for",
+                    "OpenID Connect authentication needs the audience tokens are issued for",
                 ));
             }
             if self.openidc_user_claim.is_empty() {

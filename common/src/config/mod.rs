@@ -156,7 +156,7 @@ impl Config {
         self.pulp.check()?;
         self.pungi.check()?;
         self.auth.check()?;
-        if self.auth.backend == AuthBackend::Ssl && !self.server.verifies_clients() {
+        if self.auth.backend.uses_client_certificates() && !self.server.verifies_clients() {
             return Err(invalid(
                 "auth_backend",
                 "ssl verifies client certificates in the server: set tls_cert, tls_key and \

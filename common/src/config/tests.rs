@@ -131,7 +131,7 @@ fn file_keys_are_checked() {
     std::fs::write(
         &path,
         r#"
-auth_backend = "kerberos"
+auth_backend = "proxy"
 auth_trusted_proxies = ["10.0.0.1"]
 target_dir = "/srv/odcs"
 [extra_target_dirs]

@@ -12,73 +12,18 @@ import pytest
 import requests
 from odcs.client.odcs import ODCS, AuthMech, ComposeSourceTag
 
-from conftest import Server, free_port, wait_for_port
+from conftest import Server, Slapd, free_port
 
 ALICE = "CN=alice,OU=Builds,O=Example"
 BOSS = "CN=boss,O=Example"
 CAROL = "CN=carol,O=Example"
 
-SLAPD_CONF = """
-include /etc/ldap/schema/core.schema
-include /etc/ldap/schema/cosine.schema
-include /etc/ldap/schema/nis.schema
-pidfile {directory}/slapd.pid
-modulepath /usr/lib/ldap
-moduleload back_mdb
-database mdb
-suffix "dc=example,dc=com"
-rootdn "cn=admin,dc=example,dc=com"
-rootpw secret
-directory {directory}/db
-"""
-
-DIRECTORY = """dn: dc=example,dc=com
-objectClass: dcObject
-objectClass: organization
-o: Example
-dc: example
-
-dn: ou=groups,dc=example,dc=com
-objectClass: organizationalUnit
-ou: groups
-
-dn: cn=releng,ou=groups,dc=example,dc=com
-objectClass: posixGroup
-cn: releng
-gidNumber: 1001
-memberUid: {carol}
-
-dn: cn=packagers,ou=groups,dc=example,dc=com
-objectClass: posixGroup
-cn: packagers
-gidNumber: 1002
-memberUid: {carol}
-memberUid: someone
-"""
-
-
-
 
 @pytest.fixture(scope="module")
 def slapd():
     """A real OpenLDAP server on loopback with groups for Carol."""
-    directory = tempfile.mkdtemp(prefix="odcs-slapd-")
-    os.makedirs(os.path.join(directory, "db"))
-    conf = os.path.join(directory, "slapd.conf")
-    with open(conf, "w") as f:
-        f.write(SLAPD_CONF.format(directory=directory))
-    with open(os.path.join(directory, "data.ldif"), "w") as f:
-        f.write(DIRECTORY.format(carol=CAROL))
-    subprocess.run(["slapadd", "-f", conf, "-l", os.path.join(directory, "data.ldif")],
-                   check=True, capture_output=True)
-    port = free_port()
-    proc = subprocess.Popen(["slapd", "-f", conf, "-h", f"ldap://127.0.0.1:{port}/", "-d", "0"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_port(port)
-    yield f"ldap://127.0.0.1:{port}/"
-    proc.terminate()
-    proc.wait(timeout=10)
-    shutil.rmtree(directory, ignore_errors=True)
+    with Slapd(CAROL) as url:
+        yield url
 
 
 def openssl(directory, *args):

@@ -39,6 +39,15 @@ pub struct Cli {
     /// PEM file with a client certificate and key.
     #[arg(long, global = true)]
     pub cert: Option<PathBuf>,
+    /// Log in with Kerberos (SPNEGO), from the ticket cache (`kinit`) or `--keytab`.
+    #[arg(long, global = true)]
+    pub kerberos: bool,
+    /// Keytab to log in from with Kerberos (for robots; implies --kerberos).
+    #[arg(long, global = true, env = "ODCS_KEYTAB")]
+    pub keytab: Option<PathBuf>,
+    /// Kerberos principal to log in as (default: the ticket cache's, or the keytab's first).
+    #[arg(long, global = true, env = "ODCS_PRINCIPAL")]
+    pub principal: Option<String>,
     /// PEM file of a CA to trust besides the public ones (a private server certificate).
     #[arg(long, global = true)]
     pub ca_cert: Option<PathBuf>,

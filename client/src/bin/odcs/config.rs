@@ -28,6 +28,9 @@ pub struct Profile {
     pub token_file: Option<PathBuf>,
     /// PEM with a client certificate and key.
     pub cert: Option<PathBuf>,
+    /// Log in with Kerberos from the ticket cache.
+    #[serde(default)]
+    pub kerberos: bool,
     /// PEM of a CA to trust besides the public ones.
     pub ca_cert: Option<PathBuf>,
     /// Broker to wait on state-change messages from.

@@ -73,6 +73,9 @@ fn main() -> ExitCode {
         clap_complete::generate(shell, &mut Cli::command(), "odcs", &mut std::io::stdout());
         return ExitCode::SUCCESS;
     }
+    if let Some(keytab) = &cli.keytab {
+        odcs_client::kerberos::use_client_keytab(keytab);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -126,8 +129,12 @@ fn settings(cli: &Cli) -> Result<Settings, Failure> {
         (None, None, Some(file)) => Some(read_token(file)?),
         (None, None, None) => None,
     };
+    let kerberos = cli.kerberos || cli.keytab.is_some() || profile.kerberos;
     let auth = match (token, cli.cert.clone().or(profile.cert.clone())) {
         (Some(token), _) => Auth::Bearer(token),
+        (None, _) if kerberos => Auth::Kerberos {
+            principal: cli.principal.clone(),
+        },
         (None, Some(cert)) => Auth::Certificate(cert),
         (None, None) => Auth::None,
     };
