@@ -1,6 +1,7 @@
 //! The `openidc` backend against a real OpenID provider: panva's certified `oidc-provider`
-//! (npm, run by node from `server/tests/oidc/provider.mjs`), issuing JWT access tokens through
-//! the client credentials grant, with and without scopes, short-lived ones, and tampered ones.
+//! (npm, run by node from `server/tests/oidc/provider.mjs`), issuing JWT and opaque access
+//! tokens through the client credentials grant, with and without scopes, short-lived ones,
+//! tampered ones and revoked ones.
 
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -63,15 +64,24 @@ fn provider() -> &'static str {
     })
 }
 
-/// An access token for `client` with `scope`.
+/// A JWT access token for `client` with `scope`.
 async fn token(client: &str, scope: &str) -> String {
+    token_for(client, scope, AUDIENCE).await
+}
+
+/// An opaque access token for `client` with `scope` (same audience).
+async fn opaque_token(client: &str, scope: &str) -> String {
+    token_for(client, scope, &format!("{AUDIENCE}/opaque")).await
+}
+
+async fn token_for(client: &str, scope: &str, resource: &str) -> String {
     let body = openidconnect::reqwest::Client::new()
         .post(format!("{}/token", provider()))
         .basic_auth(client, Some("secret"))
         .form(&[
             ("grant_type", "client_credentials"),
             ("scope", scope),
-            ("resource", AUDIENCE),
+            ("resource", resource),
         ])
         .send()
         .await
@@ -232,6 +242,72 @@ on_both_stores!(
         assert_eq!(
             reply.body["message"],
             "Required OIDC scope openid not present."
+        );
+    }
+);
+
+/// Revokes `token` at the provider, as its client would (RFC 7009).
+async fn revoke(client: &str, token: &str) {
+    let status = openidconnect::reqwest::Client::new()
+        .post(format!("{}/token/revocation", provider()))
+        .basic_auth(client, Some("secret"))
+        .form(&[("token", token), ("token_type_hint", "access_token")])
+        .send()
+        .await
+        .expect("revocation endpoint")
+        .status();
+    assert!(status.is_success(), "revocation: {status}");
+}
+
+on_both_stores!(
+    opaque_tokens_are_introspected_and_revoked_ones_refused,
+    {
+        let mut config = oidc_config();
+        config.auth.openidc_client_id = "odcs-server".into();
+        config.auth.openidc_client_secret = "secret".into();
+        config.auth.openidc_introspection_cache_seconds = 0;
+        config.policy.admins.users.clear();
+        config
+    },
+    |app| {
+        // The introspection answer carries the user, the scopes and the groups claim
+        // (odcs-client is in releng, whose rule allows tag composes).
+        let opaque = opaque_token("odcs-client", NEW_COMPOSE).await;
+        assert_eq!(opaque.split('.').count(), 1, "not opaque: {opaque}");
+        let reply = app.send(create(Some(&opaque))).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.body["owner"], "odcs-client");
+
+        let no_scope = opaque_token("odcs-client", "openid").await;
+        assert_eq!(app.send(create(Some(&no_scope))).await.status, 403);
+
+        // Once revoked, the provider says the token is inactive and the server believes it.
+        revoke("odcs-client", &opaque).await;
+        let reply = app.send(create(Some(&opaque))).await;
+        assert_eq!(reply.status, 401, "{}", reply.text);
+        assert_eq!(
+            reply.body["message"],
+            "Invalid OIDC token: the provider says it is not active (revoked or expired)"
+        );
+        let reply = app.send(create(Some("made-up-opaque-token"))).await;
+        assert_eq!(reply.status, 401, "{}", reply.text);
+    }
+);
+
+on_both_stores!(
+    opaque_tokens_need_the_servers_client_credentials,
+    oidc_config(),
+    |app| {
+        let opaque = opaque_token("odcs-client", NEW_COMPOSE).await;
+        let reply = app.send(create(Some(&opaque))).await;
+        assert_eq!(reply.status, 401, "{}", reply.text);
+        assert!(
+            reply.body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("auth_openidc_client_id"),
+            "{}",
+            reply.text
         );
     }
 );

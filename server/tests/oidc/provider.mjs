@@ -1,8 +1,11 @@
 // A real OpenID Connect provider for the tests: panva's certified `oidc-provider` (npm), on
 // loopback. Through the client credentials grant it issues JWT access tokens (RFC 9068) for
-// the ODCS resource, with the scopes asked for and a `groups` claim:
+// the ODCS resource, or opaque ones when the resource asked for is `${resource}/opaque` (same
+// audience), with the scopes asked for and a `groups` claim; it introspects (RFC 7662) and
+// revokes (RFC 7009) tokens:
 //   odcs-client: tokens for ten minutes, in group releng;
-//   odcs-short:  tokens expiring after one second, in no group.
+//   odcs-short:  tokens expiring after one second, in no group;
+//   odcs-server: the ODCS server's own credentials, for introspection.
 // Usage: node provider.mjs PORT NODE_MODULES   (prints "ready" once listening)
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -30,18 +33,20 @@ const client = (id) => ({
 });
 
 const provider = new Provider(issuer, {
-  clients: [client("odcs-client"), client("odcs-short")],
+  clients: [client("odcs-client"), client("odcs-short"), client("odcs-server")],
   scopes: scopes.split(" "),
   features: {
     clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => resource,
       useGrantedResource: () => true,
-      getResourceServerInfo: () => ({
+      getResourceServerInfo: (ctx, indicator) => ({
         scope: scopes,
         audience: resource,
-        accessTokenFormat: "jwt",
+        accessTokenFormat: indicator === `${resource}/opaque` ? "opaque" : "jwt",
         jwt: { sign: { alg: "RS256" } },
       }),
     },
