@@ -3,7 +3,8 @@
 //! [`Client`] has one method per route; [`wait::wait_for_compose`] waits for a compose the
 //! way the reference client does (polling with a growing interval) or, with the `amqp`
 //! feature and a broker configured, on the server's state-change messages; it can tail the
-//! compose log while waiting.
+//! compose log while waiting. Requests log in with an OpenID Connect token ([`oidc`] gets one
+//! by the client credentials grant), a client certificate, or Kerberos ([`kerberos`]).
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
@@ -11,6 +12,7 @@ pub mod client;
 pub mod error;
 pub mod kerberos;
 pub mod model;
+pub mod oidc;
 pub mod wait;
 
 pub use client::{Auth, Client};

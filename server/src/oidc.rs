@@ -235,10 +235,7 @@ impl OidcVerifier {
         {
             return Err(invalid("issued by another provider"));
         }
-        if !answer
-            .aud()
-            .is_some_and(|aud| aud.contains(&self.audience))
-        {
+        if !answer.aud().is_some_and(|aud| aud.contains(&self.audience)) {
             return Err(invalid("issued for another audience"));
         }
         let exp = answer

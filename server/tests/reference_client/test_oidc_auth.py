@@ -1,10 +1,13 @@
-"""The `openidc` backend driven by the reference client's `AuthMech.OpenIDC`, with access tokens
-from a real OpenID provider (npm `oidc-provider`, `server/tests/oidc/provider.mjs`)."""
+"""The `openidc` backend driven by the reference client's `AuthMech.OpenIDC` and by our CLI's
+client credentials login, with access tokens from a real OpenID provider (npm
+`oidc-provider`, `server/tests/oidc/provider.mjs`)."""
 
+import json
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 import requests
@@ -79,3 +82,36 @@ def test_the_reference_client_logs_in_with_a_token(oidc_server, issuer):
         forged.new_compose("f40", "tag", arches=["x86_64"])
     assert err.value.response.status_code == 401
     assert "invalid_token" in err.value.response.headers["WWW-Authenticate"]
+
+
+def test_our_cli_logs_in_with_client_credentials_and_caches_the_token(oidc_server, issuer, tmp_path):
+    odcs_cli = os.path.join(os.environ.get("ODCS_BIN_DIR", ""), "odcs")
+    env = dict(os.environ, HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"),
+               OIDC_CLIENT_ID="odcs-client", OIDC_CLIENT_SECRET="secret")
+    args = [odcs_cli, "--server", oidc_server.url, "--id-provider", issuer,
+            "--oidc-resource", AUDIENCE, "--no-wait", "--json", "create-tag", "f40",
+            "--arch", "x86_64"]
+    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert '"owner": "odcs-client"' in done.stdout
+    cached = list((tmp_path / "cache" / "odcs").glob("oidc-token-*.json"))
+    assert len(cached) == 1
+    assert cached[0].stat().st_mode & 0o777 == 0o600
+
+    # The next command reuses the cached token: a wrong secret does not matter yet.
+    env["OIDC_CLIENT_SECRET"] = "wrong"
+    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+    # A token about to expire is fetched again (and the wrong secret now fails, on one line).
+    token = json.loads(cached[0].read_text())
+    token["expires_at"] = int(time.time()) + 30
+    cached[0].write_text(json.dumps(token))
+    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "cannot log in: OpenID Connect" in done.stderr
+    env["OIDC_CLIENT_SECRET"] = "secret"
+    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(cached[0].read_text())["expires_at"] > int(time.time()) + 300

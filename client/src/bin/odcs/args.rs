@@ -39,6 +39,17 @@ pub struct Cli {
     /// PEM file with a client certificate and key.
     #[arg(long, global = true)]
     pub cert: Option<PathBuf>,
+    /// OpenID provider (issuer URL) to get access tokens from with the client credentials in
+    /// OIDC_CLIENT_ID and OIDC_CLIENT_SECRET.
+    #[arg(long, global = true, env = "ODCS_ID_PROVIDER")]
+    pub id_provider: Option<String>,
+    /// Scopes to ask the OpenID provider for (space separated; default openid and the ODCS
+    /// new-compose, renew-compose and delete-compose scopes).
+    #[arg(long, global = true)]
+    pub oidc_scopes: Option<String>,
+    /// Resource indicator (RFC 8707) to ask the OpenID provider's tokens for.
+    #[arg(long, global = true)]
+    pub oidc_resource: Option<String>,
     /// Log in with Kerberos (SPNEGO), from the ticket cache (`kinit`) or `--keytab`.
     #[arg(long, global = true)]
     pub kerberos: bool,

@@ -28,6 +28,12 @@ pub struct Profile {
     pub token_file: Option<PathBuf>,
     /// PEM with a client certificate and key.
     pub cert: Option<PathBuf>,
+    /// OpenID provider (issuer URL) for the client credentials login.
+    pub id_provider: Option<String>,
+    /// Scopes to ask the OpenID provider for.
+    pub oidc_scopes: Option<Vec<String>>,
+    /// Resource indicator to ask the OpenID provider's tokens for.
+    pub oidc_resource: Option<String>,
     /// Log in with Kerberos from the ticket cache.
     #[serde(default)]
     pub kerberos: bool,
@@ -39,6 +45,14 @@ pub struct Profile {
     pub amqp_exchange: Option<String>,
     /// The server's state-change topic (default `odcs.state.change`).
     pub amqp_topic: Option<String>,
+}
+
+/// Where cached access tokens are kept: `$XDG_CACHE_HOME/odcs`, else `~/.cache/odcs`.
+pub fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("odcs"));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/odcs"))
 }
 
 /// Where the configuration file is looked for.

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
+use odcs_client::oidc::ClientCredentials;
 use odcs_client::spec::{
     BaseModuleBounds, BuildSource, ComposeSource, ModularInputs, ModuleDefaults, ModuleRef,
     ModuleSource, PulpSource, RawConfigSource, RepoSource, TagSource, WordList,
@@ -108,7 +109,55 @@ struct Settings {
     broker: Option<BrokerSettings>,
 }
 
-fn settings(cli: &Cli) -> Result<Settings, Failure> {
+/// The scopes asked for when none are configured: what every ODCS action needs.
+const DEFAULT_OIDC_SCOPES: [&str; 4] = [
+    "openid",
+    "https://pagure.io/odcs/new-compose",
+    "https://pagure.io/odcs/renew-compose",
+    "https://pagure.io/odcs/delete-compose",
+];
+
+/// An access token by the client credentials grant, when OIDC_CLIENT_ID and OIDC_CLIENT_SECRET
+/// are set (the reference CLI's variables).
+async fn client_credentials_token(
+    cli: &Cli,
+    profile: &config::Profile,
+) -> Result<Option<String>, Failure> {
+    let variable = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (Some(client_id), Some(client_secret)) =
+        (variable("OIDC_CLIENT_ID"), variable("OIDC_CLIENT_SECRET"))
+    else {
+        return Ok(None);
+    };
+    let issuer = cli
+        .id_provider
+        .clone()
+        .or(profile.id_provider.clone())
+        .ok_or_else(|| {
+            usage(
+                "OIDC_CLIENT_ID is set but no OpenID provider: pass --id-provider or set \
+                 id_provider in the profile"
+                    .into(),
+            )
+        })?;
+    let scopes = match (&cli.oidc_scopes, &profile.oidc_scopes) {
+        (Some(s), _) => s.split_whitespace().map(str::to_owned).collect(),
+        (None, Some(s)) => s.clone(),
+        (None, None) => DEFAULT_OIDC_SCOPES.map(str::to_owned).to_vec(),
+    };
+    let login = ClientCredentials {
+        issuer,
+        client_id,
+        client_secret,
+        scopes,
+        resource: cli.oidc_resource.clone().or(profile.oidc_resource.clone()),
+    };
+    let cache = config::cache_dir()
+        .ok_or_else(|| usage("no HOME or XDG_CACHE_HOME to cache access tokens in".into()))?;
+    Ok(Some(login.access_token(&cache).await?))
+}
+
+async fn settings(cli: &Cli) -> Result<Settings, Failure> {
     let file = config::load(cli.config.as_deref()).map_err(usage)?;
     let name = if cli.staging {
         Some("stage")
@@ -127,7 +176,7 @@ fn settings(cli: &Cli) -> Result<Settings, Failure> {
         (Some(t), _, _) => Some(token_value(t)?),
         (None, Some(t), _) => Some(t.clone()),
         (None, None, Some(file)) => Some(read_token(file)?),
-        (None, None, None) => None,
+        (None, None, None) => client_credentials_token(cli, &profile).await?,
     };
     let kerberos = cli.kerberos || cli.keytab.is_some() || profile.kerberos;
     let auth = match (token, cli.cert.clone().or(profile.cert.clone())) {
@@ -480,7 +529,7 @@ fn create_request(command: &Command) -> Result<Option<CliRequest>, Failure> {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let settings = settings(&cli)?;
+    let settings = settings(&cli).await?;
     let client = &settings.client;
     if cli.verbose {
         eprintln!("odcs: server {}", client.server());
