@@ -15,6 +15,7 @@ import requests
 from odcs.client.odcs import ODCS, AuthMech
 
 from conftest import Server, Slapd, free_port, wait_for_port
+from test_ssl_auth import pki  # noqa: F401 (the throwaway certificate authority fixture)
 
 REALM = "ODCS.TEST"
 SERVICE = f"HTTP/127.0.0.1@{REALM}"
@@ -119,7 +120,7 @@ def slapd():
         yield url
 
 
-def start_server(backend, keytab, ldap_server=None, principal=SERVICE, extra=""):
+def start_server(backend, keytab, ldap_server=None, principal=SERVICE, extra="", ca=None):
     workdir = tempfile.mkdtemp(prefix="odcs-pytest-")
     ldap = ""
     if ldap_server:
@@ -136,7 +137,7 @@ auth_realms = ["{REALM}"]
 allowed_clients = {{users = {{alice = {{source_types = ["tag"]}}, robot = {{source_types = ["tag"]}}}}, groups = {{releng = {{source_types = ["tag"]}}}}}}
 admins = {{users = ["boss"]}}
 """
-    return Server("sqlite", workdir, extra_config=config)
+    return Server("sqlite", workdir, extra_config=config, ca=ca)
 
 
 @pytest.fixture(scope="module")
@@ -288,6 +289,39 @@ auth_openidc_audience = "odcs"
         reply = requests.post(srv.url + "api/1/composes/", json=TAG_COMPOSE,
                               headers={"Authorization": "Bearer abc.def.ghi"})
         assert reply.status_code in (401, 503), reply.text
+    finally:
+        srv.stop()
+        shutil.rmtree(srv.workdir, ignore_errors=True)
+
+
+def test_kerberos_or_ssl_takes_a_ticket_or_a_certificate(kdc, pki, monkeypatch):  # noqa: F811
+    directory, certs = pki
+    ca = os.path.join(directory, "ca.pem")
+    cert, key = certs["server"]
+    tls = f"""
+tls_cert = "{cert}"
+tls_key = "{key}"
+tls_client_ca = "{ca}"
+"""
+    srv = start_server("kerberos_or_ssl", kdc.service_keytab, extra=tls, ca=ca)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca)
+    try:
+        as_user(kdc, monkeypatch, "alice")
+        assert kerberos_client(srv).new_compose("f40", "tag", arches=["x86_64"])["owner"] == "alice"
+        # Without a ticket, the certificate's subject is the user (who has no rule here).
+        boss_cert = ODCS(srv.url, auth_mech=AuthMech.SSL, ssl_cert=certs["boss"][0],
+                         ssl_key=certs["boss"][1])
+        with pytest.raises(requests.HTTPError) as err:
+            boss_cert.new_compose("f40", "tag", arches=["x86_64"])
+        assert err.value.response.status_code == 403
+        assert err.value.response.json()["message"] == (
+            "User CN=boss,O=Example is not in role allowed_clients."
+        )
+        # Neither: challenged to negotiate; identity headers mean nothing.
+        reply = requests.post(srv.url + "api/1/composes/", json=TAG_COMPOSE,
+                              headers={"X-Remote-User": "boss"})
+        assert reply.status_code == 401, reply.text
+        assert reply.headers["WWW-Authenticate"] == "Negotiate"
     finally:
         srv.stop()
         shutil.rmtree(srv.workdir, ignore_errors=True)
