@@ -5,7 +5,10 @@
 // revokes (RFC 7009) tokens:
 //   odcs-client: tokens for ten minutes, in group releng;
 //   odcs-short:  tokens expiring after one second, in no group;
-//   odcs-server: the ODCS server's own credentials, for introspection.
+//   odcs-server: the ODCS server's own credentials, for introspection;
+//   odcs-cli:    a public native client logging people in in a browser (authorization code
+//                with PKCE, any loopback port, refresh tokens); its users are in group releng.
+// Its development login pages take any login and password.
 // Usage: node provider.mjs PORT NODE_MODULES   (prints "ready" once listening)
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -33,7 +36,21 @@ const client = (id) => ({
 });
 
 const provider = new Provider(issuer, {
-  clients: [client("odcs-client"), client("odcs-short"), client("odcs-server")],
+  clients: [
+    client("odcs-client"),
+    client("odcs-short"),
+    client("odcs-server"),
+    {
+      client_id: "odcs-cli",
+      application_type: "native",
+      token_endpoint_auth_method: "none",
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      redirect_uris: ["http://127.0.0.1/"],
+      scope: scopes,
+    },
+  ],
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed("refresh_token"),
   scopes: scopes.split(" "),
   features: {
     clientCredentials: { enabled: true },
@@ -53,7 +70,7 @@ const provider = new Provider(issuer, {
   },
   ttl: { ClientCredentials: (ctx, token, c) => (c.clientId === "odcs-short" ? 1 : 600) },
   extraTokenClaims: (ctx, token) => ({
-    groups: token.clientId === "odcs-client" ? ["releng"] : [],
+    groups: ["odcs-client", "odcs-cli"].includes(token.clientId) ? ["releng"] : [],
   }),
 });
 provider.listen(port, "127.0.0.1", () => console.log("ready"));

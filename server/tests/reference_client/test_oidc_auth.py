@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -18,6 +19,7 @@ from conftest import Server, free_port, wait_for_port
 AUDIENCE = "https://odcs.example.com"
 NEW_COMPOSE = "https://pagure.io/odcs/new-compose"
 PROVIDER = os.path.join(os.path.dirname(__file__), "..", "oidc", "provider.mjs")
+BROWSER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oidc", "browser.py")
 MODULES = os.environ.get(
     "ODCS_OIDC_NODE_MODULES", os.path.expanduser("~/.cache/odcs-oidc/node_modules")
 )
@@ -115,3 +117,42 @@ def test_our_cli_logs_in_with_client_credentials_and_caches_the_token(oidc_serve
     done = subprocess.run(args, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert json.loads(cached[0].read_text())["expires_at"] > int(time.time()) + 300
+
+
+def test_our_cli_logs_in_in_a_browser_and_refreshes_the_token(oidc_server, issuer, tmp_path):
+    odcs_cli = os.path.join(os.environ.get("ODCS_BIN_DIR", ""), "odcs")
+    browser = tmp_path / "browser"
+    browser.write_text(f"#!/bin/sh\nexec {sys.executable} {BROWSER} \"$@\"\n")
+    browser.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OIDC_")}
+    env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"), BROWSER=str(browser),
+               ODCS_TEST_LOGIN="alice")
+    args = [odcs_cli, "--server", oidc_server.url, "--id-provider", issuer,
+            "--oidc-client-id", "odcs-cli", "--oidc-resource", AUDIENCE, "--no-wait", "--json",
+            "create-tag", "f40", "--arch", "x86_64"]
+
+    def run(*extra):
+        return subprocess.run([*args[:1], *extra, *args[1:]], env=env, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, timeout=120)
+
+    # No terminal and no --oidc-login: nothing is opened, the user is told what to do.
+    done = run()
+    assert done.returncode != 0
+    assert "--oidc-login" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+    done = run("--oidc-login")
+    assert done.returncode == 0, done.stderr
+    assert '"owner": "alice"' in done.stdout
+    [cached] = (tmp_path / "cache" / "odcs").glob("oidc-token-*.json")
+    token = json.loads(cached.read_text())
+    assert token["refresh_token"]
+
+    # An expiring token is renewed with the refresh token, without the browser.
+    browser.write_text("#!/bin/sh\nexit 1\n")
+    token["expires_at"] = int(time.time()) + 10
+    cached.write_text(json.dumps(token))
+    done = run()
+    assert done.returncode == 0, done.stderr
+    renewed = json.loads(cached.read_text())
+    assert renewed["access_token"] != token["access_token"]
+    assert renewed["expires_at"] > int(time.time()) + 300

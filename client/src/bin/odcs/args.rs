@@ -47,6 +47,13 @@ pub struct Cli {
     /// new-compose, renew-compose and delete-compose scopes).
     #[arg(long, global = true)]
     pub oidc_scopes: Option<String>,
+    /// Public client id of the browser login at the OpenID provider (the reference's
+    /// `oidc_authz_code_client_id`).
+    #[arg(long, global = true, env = "ODCS_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// Log in in a browser now if no valid token is cached (without a terminal too).
+    #[arg(long, global = true)]
+    pub oidc_login: bool,
     /// Resource indicator (RFC 8707) to ask the OpenID provider's tokens for.
     #[arg(long, global = true)]
     pub oidc_resource: Option<String>,

@@ -30,6 +30,8 @@ pub struct Profile {
     pub cert: Option<PathBuf>,
     /// OpenID provider (issuer URL) for the client credentials login.
     pub id_provider: Option<String>,
+    /// Public client id of the browser login (the reference's name for it).
+    pub oidc_authz_code_client_id: Option<String>,
     /// Scopes to ask the OpenID provider for.
     pub oidc_scopes: Option<Vec<String>>,
     /// Resource indicator to ask the OpenID provider's tokens for.

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
-use odcs_client::oidc::ClientCredentials;
+use odcs_client::oidc::OidcLogin;
 use odcs_client::spec::{
     BaseModuleBounds, BuildSource, ComposeSource, ModularInputs, ModuleDefaults, ModuleRef,
     ModuleSource, PulpSource, RawConfigSource, RepoSource, TagSource, WordList,
@@ -117,25 +117,32 @@ const DEFAULT_OIDC_SCOPES: [&str; 4] = [
     "https://pagure.io/odcs/delete-compose",
 ];
 
-/// An access token by the client credentials grant, when OIDC_CLIENT_ID and OIDC_CLIENT_SECRET
-/// are set (the reference CLI's variables).
-async fn client_credentials_token(
-    cli: &Cli,
-    profile: &config::Profile,
-) -> Result<Option<String>, Failure> {
+/// An access token from the OpenID provider: by the client credentials grant when
+/// OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are set (the reference CLI's variables), else by the
+/// browser login when a public client id is configured (unless NO_OIDC_AUTHZ_CODE=1, as in the
+/// reference) — interactively only from a terminal or with --oidc-login.
+async fn oidc_token(cli: &Cli, profile: &config::Profile) -> Result<Option<String>, Failure> {
     let variable = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let (Some(client_id), Some(client_secret)) =
-        (variable("OIDC_CLIENT_ID"), variable("OIDC_CLIENT_SECRET"))
-    else {
-        return Ok(None);
-    };
+    let (client_id, client_secret) =
+        match (variable("OIDC_CLIENT_ID"), variable("OIDC_CLIENT_SECRET")) {
+            (Some(id), Some(secret)) => (id, Some(secret)),
+            _ if variable("NO_OIDC_AUTHZ_CODE").as_deref() == Some("1") => return Ok(None),
+            _ => match cli
+                .oidc_client_id
+                .clone()
+                .or(profile.oidc_authz_code_client_id.clone())
+            {
+                Some(id) => (id, None),
+                None => return Ok(None),
+            },
+        };
     let issuer = cli
         .id_provider
         .clone()
         .or(profile.id_provider.clone())
         .ok_or_else(|| {
             usage(
-                "OIDC_CLIENT_ID is set but no OpenID provider: pass --id-provider or set \
+                "an OpenID client is configured but no provider: pass --id-provider or set \
                  id_provider in the profile"
                     .into(),
             )
@@ -145,7 +152,7 @@ async fn client_credentials_token(
         (None, Some(s)) => s.clone(),
         (None, None) => DEFAULT_OIDC_SCOPES.map(str::to_owned).to_vec(),
     };
-    let login = ClientCredentials {
+    let login = OidcLogin {
         issuer,
         client_id,
         client_secret,
@@ -154,7 +161,8 @@ async fn client_credentials_token(
     };
     let cache = config::cache_dir()
         .ok_or_else(|| usage("no HOME or XDG_CACHE_HOME to cache access tokens in".into()))?;
-    Ok(Some(login.access_token(&cache).await?))
+    let interactive = cli.oidc_login || std::io::stdin().is_terminal();
+    Ok(Some(login.access_token(&cache, interactive).await?))
 }
 
 async fn settings(cli: &Cli) -> Result<Settings, Failure> {
@@ -176,7 +184,7 @@ async fn settings(cli: &Cli) -> Result<Settings, Failure> {
         (Some(t), _, _) => Some(token_value(t)?),
         (None, Some(t), _) => Some(t.clone()),
         (None, None, Some(file)) => Some(read_token(file)?),
-        (None, None, None) => client_credentials_token(cli, &profile).await?,
+        (None, None, None) => oidc_token(cli, &profile).await?,
     };
     let kerberos = cli.kerberos || cli.keytab.is_some() || profile.kerberos;
     let auth = match (token, cli.cert.clone().or(profile.cert.clone())) {
