@@ -1,14 +1,18 @@
 //! Users' groups from LDAP, as the reference looks them up: for each configured `[base,
 //! filter]`, a one-level search with the user name in the filter, each entry's `cn` a group.
 //! Answers are cached per user for `auth_ldap_cache_seconds`; an unreachable or failing LDAP
-//! server means no LDAP groups (and a warning), never a failed request.
+//! server means no LDAP groups (and a warning), never a failed request. `ldaps://` and StartTLS
+//! check the server's certificate against the configured authorities (or the system's).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use odcs_common::config::AuthConfig;
+
+use crate::tls::{client_config, TlsError};
 
 /// Most users whose groups are remembered; past this the cache starts over.
 const MAX_CACHED_USERS: usize = 10_000;
@@ -19,19 +23,35 @@ pub struct LdapGroups {
     searches: Vec<(String, String)>,
     ttl: Duration,
     timeout: Duration,
+    starttls: bool,
+    tls: Option<Arc<rustls::ClientConfig>>,
     cache: Mutex<HashMap<String, (Instant, Vec<String>)>>,
 }
 
 impl LdapGroups {
-    /// The lookup `auth` configures, if it names an LDAP server.
-    pub fn from_config(auth: &AuthConfig) -> Option<LdapGroups> {
-        (!auth.ldap_server.is_empty()).then(|| LdapGroups {
+    /// The lookup `auth` configures, if it names an LDAP server; fails when the authorities
+    /// file cannot be read, so a misconfigured server stops at start-up.
+    pub fn from_config(auth: &AuthConfig) -> Result<Option<LdapGroups>, TlsError> {
+        if auth.ldap_server.is_empty() {
+            return Ok(None);
+        }
+        let tls = if auth.ldap_ca_cert.is_empty() {
+            None
+        } else {
+            Some(Arc::new(client_config(
+                "auth_ldap_ca_cert",
+                Path::new(&auth.ldap_ca_cert),
+            )?))
+        };
+        Ok(Some(LdapGroups {
             url: auth.ldap_server.clone(),
             searches: auth.ldap_groups.clone(),
             ttl: Duration::from_secs(auth.ldap_cache_seconds),
             timeout: Duration::from_secs(auth.ldap_timeout_seconds),
+            starttls: auth.ldap_starttls,
+            tls,
             cache: Mutex::new(HashMap::new()),
-        })
+        }))
     }
 
     /// The groups of `user`; none when LDAP cannot say.
@@ -69,7 +89,12 @@ impl LdapGroups {
     }
 
     async fn search(&self, user: &str) -> Result<Vec<String>, ldap3::LdapError> {
-        let settings = LdapConnSettings::new().set_conn_timeout(self.timeout);
+        let mut settings = LdapConnSettings::new()
+            .set_conn_timeout(self.timeout)
+            .set_starttls(self.starttls);
+        if let Some(tls) = &self.tls {
+            settings = settings.set_config(tls.clone());
+        }
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &self.url).await?;
         ldap3::drive!(conn);
         let mut groups = Vec::new();

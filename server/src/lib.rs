@@ -55,7 +55,9 @@ pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
             config.server.list_total_cache_ms,
         ))),
         dispatcher: Arc::new(Dispatcher::from_config(&config)),
-        ldap: ldap::LdapGroups::from_config(&config.auth).map(Arc::new),
+        ldap: ldap::LdapGroups::from_config(&config.auth)
+            .context("LDAP over TLS")?
+            .map(Arc::new),
         oidc: oidc::OidcVerifier::from_config(&config.auth).map(Arc::new),
         kerberos: if config.auth.backend.uses_kerberos() {
             Some(Arc::new(

@@ -43,7 +43,10 @@ fn file_error(key: &'static str, path: &Path, message: impl ToString) -> TlsErro
     }
 }
 
-fn certificates(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn certificates(
+    key: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| file_error(key, path, e))?
         .collect::<Result<Vec<_>, _>>()
@@ -52,6 +55,20 @@ fn certificates(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'st
         return Err(file_error(key, path, "holds no certificate"));
     }
     Ok(certs)
+}
+
+/// A TLS client configuration trusting the authorities in the PEM file `ca` (named by the
+/// configuration key `key`), for the connections the server makes (LDAP).
+pub fn client_config(key: &'static str, ca: &Path) -> Result<rustls::ClientConfig, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(key, ca)? {
+        roots.add(cert)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// The rustls configuration `server` describes (its certificate, and the client CAs).

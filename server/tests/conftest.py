@@ -104,27 +104,39 @@ memberUid: someone
 
 class Slapd:
     """A real OpenLDAP `slapd` (Debian) on loopback whose groups `releng` and `packagers` have
-    `member` (a user name as the server sees it) as a member; the context is its URL."""
+    `member` (a user name as the server sees it) as a member; the context is its ldap:// URL.
+    With `tls` (certificate and key PEM files) it also offers StartTLS there and listens for
+    ldaps:// at `ldaps_url`."""
 
-    def __init__(self, member):
+    def __init__(self, member, tls=None):
         self.member = member
+        self.tls = tls
 
     def __enter__(self):
         self.directory = tempfile.mkdtemp(prefix="odcs-slapd-")
         os.makedirs(os.path.join(self.directory, "db"))
         conf = os.path.join(self.directory, "slapd.conf")
         with open(conf, "w") as f:
+            if self.tls:
+                f.write(f"TLSCertificateFile {self.tls[0]}\nTLSCertificateKeyFile {self.tls[1]}\n")
             f.write(SLAPD_CONF.format(directory=self.directory))
         data = os.path.join(self.directory, "data.ldif")
         with open(data, "w") as f:
             f.write(DIRECTORY.format(member=self.member))
         subprocess.run(["slapadd", "-f", conf, "-l", data], check=True, capture_output=True)
         port = free_port()
+        urls = [f"ldap://127.0.0.1:{port}/"]
+        if self.tls:
+            tls_port = free_port()
+            self.ldaps_url = f"ldaps://127.0.0.1:{tls_port}/"
+            urls.append(self.ldaps_url)
         self.proc = subprocess.Popen(
-            ["slapd", "-f", conf, "-h", f"ldap://127.0.0.1:{port}/", "-d", "0"],
+            ["slapd", "-f", conf, "-h", " ".join(urls), "-d", "0"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(port)
-        return f"ldap://127.0.0.1:{port}/"
+        if self.tls:
+            wait_for_port(tls_port)
+        return urls[0]
 
     def __exit__(self, *exc):
         self.proc.terminate()

@@ -90,14 +90,22 @@ pub struct AuthConfig {
     /// keeps its realm, so `boss@OTHER.REALM` is never the admin `boss`.
     #[serde(rename = "auth_realms")]
     pub realms: Vec<String>,
-    /// The LDAP server (`ldap://host[:port]` or `ldapi://`) users' groups are looked up in;
-    /// empty: groups come only from the backend (proxy headers).
+    /// The LDAP server (`ldap://host[:port]`, `ldaps://host[:port]` or `ldapi://`) users'
+    /// groups are looked up in; empty: groups come only from the backend (proxy headers,
+    /// token claims).
     #[serde(rename = "auth_ldap_server")]
     pub ldap_server: String,
     /// `[search base, filter]` pairs searched one level below the base; `{}` in the filter is
     /// the user name (escaped), and the `cn` of every entry found is a group.
     #[serde(rename = "auth_ldap_groups")]
     pub ldap_groups: Vec<(String, String)>,
+    /// Upgrade `ldap://` connections to TLS with StartTLS before searching.
+    #[serde(rename = "auth_ldap_starttls")]
+    pub ldap_starttls: bool,
+    /// PEM file of the authorities the LDAP server's certificate is checked against (for
+    /// `ldaps://` and StartTLS); empty: the system's.
+    #[serde(rename = "auth_ldap_ca_cert")]
+    pub ldap_ca_cert: String,
     /// How long a user's groups are reused before LDAP is asked again, in seconds.
     #[serde(rename = "auth_ldap_cache_seconds")]
     pub ldap_cache_seconds: u64,
@@ -158,6 +166,8 @@ impl Default for AuthConfig {
             realms: Vec::new(),
             ldap_server: String::new(),
             ldap_groups: Vec::new(),
+            ldap_starttls: false,
+            ldap_ca_cert: String::new(),
             ldap_cache_seconds: 300,
             ldap_timeout_seconds: 5,
             openidc_issuer: String::new(),
@@ -190,12 +200,19 @@ impl AuthConfig {
 
     pub(super) fn check(&self) -> Result<(), ConfigError> {
         if !self.ldap_server.is_empty() {
-            if !(self.ldap_server.starts_with("ldap://")
-                || self.ldap_server.starts_with("ldapi://"))
+            if !["ldap://", "ldaps://", "ldapi://"]
+                .iter()
+                .any(|scheme| self.ldap_server.starts_with(scheme))
             {
                 return Err(invalid(
                     "auth_ldap_server",
-                    "must be an ldap:// or ldapi:// URL",
+                    "must be an ldap://, ldaps:// or ldapi:// URL",
+                ));
+            }
+            if self.ldap_starttls && !self.ldap_server.starts_with("ldap://") {
+                return Err(invalid(
+                    "auth_ldap_starttls",
+                    "StartTLS upgrades ldap:// connections only",
                 ));
             }
             if self.ldap_groups.is_empty() {

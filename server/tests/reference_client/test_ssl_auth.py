@@ -69,7 +69,7 @@ def pki():
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def start_ssl_server(pki, ldap_server):
+def start_ssl_server(pki, ldap_server, ldap_tls=""):
     directory, certs = pki
     workdir = tempfile.mkdtemp(prefix="odcs-pytest-")
     cert, key = certs["server"]
@@ -81,6 +81,7 @@ tls_client_ca = "{directory}/ca.pem"
 auth_ldap_server = "{ldap_server}"
 auth_ldap_groups = [["ou=groups,dc=example,dc=com", "(memberUid={{}})"]]
 auth_ldap_timeout_seconds = 2
+{ldap_tls}
 allowed_clients = {{users = {{"{ALICE}" = {{source_types = ["tag"]}}}}, groups = {{releng = {{source_types = ["tag"]}}}}}}
 admins = {{users = ["{BOSS}"]}}
 """
@@ -172,3 +173,25 @@ def test_ldap_down_means_no_groups_not_a_failed_request(pki, trust):
     finally:
         srv.stop()
         shutil.rmtree(srv.workdir, ignore_errors=True)
+
+
+def test_ldap_over_tls_checks_the_directory_certificate(pki, trust):
+    directory, certs = pki
+    slapd = Slapd(CAROL, tls=certs["server"])
+    with slapd as plain_url:
+        cases = [
+            (slapd.ldaps_url, f'auth_ldap_ca_cert = "{directory}/ca.pem"', 200),
+            (plain_url, f'auth_ldap_ca_cert = "{directory}/ca.pem"\nauth_ldap_starttls = true', 200),
+            # A directory whose certificate the configured authorities did not sign gives no groups.
+            (slapd.ldaps_url, f'auth_ldap_ca_cert = "{directory}/other-ca.pem"', 403),
+        ]
+        for url, tls, status in cases:
+            srv = start_ssl_server(pki, url, tls)
+            try:
+                reply = requests.post(srv.url + "api/1/composes/", cert=certs["carol"],
+                                      json={"source": {"type": "tag", "source": "f40"},
+                                            "arches": ["x86_64"]})
+                assert reply.status_code == status, (url, tls, reply.text)
+            finally:
+                srv.stop()
+                shutil.rmtree(srv.workdir, ignore_errors=True)
