@@ -135,7 +135,7 @@ auth_kerberos_principal = "{principal}"
 auth_realms = ["{REALM}"]
 {ldap}{extra}
 allowed_clients = {{users = {{alice = {{source_types = ["tag"]}}, robot = {{source_types = ["tag"]}}}}, groups = {{releng = {{source_types = ["tag"]}}}}}}
-admins = {{users = ["boss"]}}
+admins = {{users = ["boss"], groups = ["packagers"]}}
 """
     return Server("sqlite", workdir, extra_config=config, ca=ca)
 
@@ -231,8 +231,14 @@ def test_forged_and_foreign_tokens_are_refused(krb_server, kdc, monkeypatch):
 
 
 def test_ldap_groups_grant_what_the_group_may(krb_server, kdc, monkeypatch):
+    as_user(kdc, monkeypatch, "alice")
+    alices = kerberos_client(krb_server).new_compose("f40", "tag", arches=["x86_64"])
     as_user(kdc, monkeypatch, "carol")
     assert kerberos_client(krb_server).new_compose("f40", "tag", arches=["x86_64"])["owner"] == "carol"
+    # Carol is in packagers, an admin group: she may remove Alice's compose.
+    krb_server.execute(f"UPDATE composes SET state = 2 WHERE id = {alices['id']}")
+    kerberos_client(krb_server).delete_compose(alices["id"])
+    assert anonymous(krb_server).get_compose(alices["id"])["removed_by"] == "carol"
     as_user(kdc, monkeypatch, "dave")
     with pytest.raises(requests.HTTPError) as err:
         kerberos_client(krb_server).new_compose("f40", "tag", arches=["x86_64"])
