@@ -20,6 +20,7 @@ pub mod db;
 #[cfg(feature = "amqp")]
 pub mod dispatch;
 pub mod messaging;
+pub mod pyrepr;
 pub mod reason;
 pub mod redact;
 pub mod report;

@@ -64,15 +64,19 @@ impl Caller {
         }
     }
 
-    /// Fails with 401 unless the caller is known (or authentication is off); the answer
-    /// challenges the client to use the schemes the backend accepts.
+    /// Fails with 401 unless the caller is known (or authentication is off), saying what the
+    /// reference says for the backend; the answer challenges the client to use the schemes the
+    /// backend accepts.
     pub fn require_login(&self, config: &Config) -> Result<(), ApiError> {
-        const MESSAGE: &str = "This action requires an authenticated user.";
+        let message = match config.auth.backend {
+            AuthBackend::Ssl | AuthBackend::KerberosOrSsl => "Cannot verify client: None",
+            _ => "REMOTE_USER is not present in request.",
+        };
         match self {
             Caller::Anonymous => match challenges(config.auth.backend) {
-                [] => Err(ApiError::Unauthorized(MESSAGE.into())),
+                [] => Err(ApiError::Unauthorized(message.into())),
                 challenges => Err(ApiError::LoginRequired {
-                    message: MESSAGE.into(),
+                    message: message.into(),
                     challenges,
                 }),
             },

@@ -14,6 +14,7 @@ pub mod listing;
 pub mod metrics;
 pub mod oidc;
 pub mod permissions;
+pub mod proxy;
 pub mod routes;
 pub mod state;
 pub mod tls;
@@ -21,7 +22,7 @@ pub mod totals;
 
 use std::sync::Arc;
 
-use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use odcs_common::config::Config;
@@ -92,8 +93,9 @@ pub fn configure_app(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(state)).service(
             web::scope("")
                 .wrap(from_fn(auth::return_negotiate_reply))
+                .wrap(from_fn(proxy::strip_script_name))
                 .wrap(from_fn(metrics::track))
-                .wrap(DefaultHeaders::new().add(("Access-Control-Allow-Origin", "*")))
+                .wrap(from_fn(proxy::cors_on_reads))
                 .configure(routes::configure),
         );
     }

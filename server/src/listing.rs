@@ -56,15 +56,10 @@ impl ListQuery {
             label: text("label"),
         };
         let order = parse_order(get("order_by").unwrap_or("-id"))?;
-        let page = get("page")
-            .map(|v| integer("page", v))
-            .transpose()?
-            .unwrap_or(1)
-            .max(1);
-        let per_page = match get("per_page")
-            .map(|v| integer("per_page", v))
-            .transpose()?
-        {
+        // As the reference: a page or page size that is not a number means the default.
+        let number = |key: &str| get(key).and_then(|v| v.trim().parse::<i64>().ok());
+        let page = number("page").unwrap_or(1).max(1);
+        let per_page = match number("per_page") {
             None => DEFAULT_PER_PAGE,
             Some(n) if n < 1 => {
                 return Err(ApiError::BadRequest(
@@ -93,15 +88,14 @@ impl ListQuery {
         } else {
             (total + self.per_page - 1) / self.per_page
         };
-        let info = req.connection_info();
-        let base = format!("{}://{}{}", info.scheme(), info.host(), req.path());
+        let base = crate::proxy::external_url(req);
         let link = |page: i64| {
             let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("page", &page.to_string());
+            query.append_pair("per_page", &self.per_page.to_string());
             for (k, v) in &self.kept {
                 query.append_pair(k, v);
             }
-            query.append_pair("page", &page.to_string());
-            query.append_pair("per_page", &self.per_page.to_string());
             format!("{base}?{}", query.finish())
         };
         PageMeta {
@@ -110,8 +104,8 @@ impl ListQuery {
             per_page: self.per_page,
             total,
             first: link(1),
-            last: link(pages.max(1)),
-            prev: (self.page > 1).then(|| link((self.page - 1).min(pages.max(1)))),
+            last: link(pages),
+            prev: (self.page > 1).then(|| link(self.page - 1)),
             next: (self.page < pages).then(|| link(self.page + 1)),
         }
     }
@@ -138,6 +132,13 @@ fn parse_order(value: &str) -> Result<ComposeOrder, ApiError> {
         Some(rest) if !rest.is_empty() => (rest, true),
         _ => (value, false),
     };
+    // The reference's allow-list spells `source_Type` (and then fails on it): both spellings
+    // sort by source type here, and the refusal quotes the reference's list word for word.
+    let name = if name == "source_Type" {
+        "source_type"
+    } else {
+        name
+    };
     OrderKey::ALL
         .iter()
         .find(|(key, _)| *key == name)
@@ -146,10 +147,13 @@ fn parse_order(value: &str) -> Result<ComposeOrder, ApiError> {
             descending,
         })
         .ok_or_else(|| {
-            let keys: Vec<&str> = OrderKey::ALL.iter().map(|(k, _)| *k).collect();
+            let keys = OrderKey::ALL.iter().map(|(k, _)| match *k {
+                "source_type" => "source_Type",
+                k => k,
+            });
             ApiError::BadRequest(format!(
-                "An invalid order_by key was supplied, allowed keys are: {}",
-                keys.join(", ")
+                "An invalid order_by key was suplied, allowed keys are: {}",
+                odcs_common::pyrepr::list(keys)
             ))
         })
 }
@@ -188,7 +192,6 @@ mod tests {
             "state=9",
             "source_type=x",
             "order_by=bogus",
-            "page=x",
             "per_page=0",
             "koji_task_id=1.5",
         ] {
@@ -197,6 +200,12 @@ mod tests {
                 "{query}"
             );
         }
+    }
+
+    #[test]
+    fn pages_that_are_not_numbers_mean_the_defaults() {
+        let q = ListQuery::parse("page=abc&per_page=x", 1000).expect("valid");
+        assert_eq!((q.page, q.per_page), (1, DEFAULT_PER_PAGE));
     }
 
     #[test]

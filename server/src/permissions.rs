@@ -1,7 +1,8 @@
 //! `allowed_clients`: which users and groups may create or renew which composes.
 //!
-//! Follows the reference's rules, less two of its bugs: a rule restricting `flags` accepts a
-//! compose without flags (the reference always checked an implicit `no_flags`), and empty
+//! Follows the reference's rules: admins need a rule too to create or renew (but then pass
+//! every check), a refusal names every attribute a rule does not allow, and a rule restricting
+//! `flags` must list `no_flags`, which every compose has. One of its bugs is left out: empty
 //! sources (build composes) are not checked against `sources`.
 
 use std::path::Path;
@@ -54,9 +55,9 @@ impl<'a> ComposeAttributes<'a> {
 }
 
 /// Fails with 403 unless the caller is an allowed client (checked before the body is read, as
-/// the reference does).
+/// the reference does; being an admin is not enough).
 pub fn require_allowed_client(caller: &Caller, config: &Config) -> Result<(), ApiError> {
-    if caller.is_admin(config) || !matching_rules(caller, config).is_empty() {
+    if matches!(caller, Caller::NoAuth) || !matching_rules(caller, config).is_empty() {
         return Ok(());
     }
     Err(ApiError::Forbidden(format!(
@@ -91,16 +92,17 @@ pub fn check_compose(
     let rules = matching_rules(caller, config);
     let mut errors: Vec<String> = Vec::new();
     for rule in &rules {
-        match first_disallowed(rule, config, attrs) {
-            None => return Ok(()),
-            Some((name, value)) => {
-                let msg = format!(
-                    "User {} not allowed to operate with compose with {name}={value}.",
-                    caller.name()
-                );
-                if !errors.contains(&msg) {
-                    errors.push(msg);
-                }
+        let refused = disallowed(rule, config, attrs);
+        if refused.is_empty() {
+            return Ok(());
+        }
+        for (name, value) in refused {
+            let msg = format!(
+                "User {} not allowed to operate with compose with {name}={value}.",
+                caller.name()
+            );
+            if !errors.contains(&msg) {
+                errors.push(msg);
             }
         }
     }
@@ -113,11 +115,12 @@ pub fn check_compose(
     Err(ApiError::Forbidden(errors.join(" ")))
 }
 
-fn first_disallowed(
+/// Each attribute `rule` does not allow, with its first value not allowed.
+fn disallowed(
     rule: &ClientRule,
     config: &Config,
     attrs: &ComposeAttributes<'_>,
-) -> Option<(&'static str, String)> {
+) -> Vec<(&'static str, String)> {
     let policy = &config.policy;
     let raw_keys: Vec<String> = policy.raw_config_urls.keys().cloned().collect();
     let target_dir_name = attrs
@@ -149,7 +152,9 @@ fn first_disallowed(
         ),
         (
             "flags",
-            owned(attrs.flags.names()),
+            std::iter::once("no_flags".to_owned())
+                .chain(owned(attrs.flags.names()))
+                .collect(),
             rule.flags.as_deref().unwrap_or(&policy.allowed_flags),
         ),
         (
@@ -179,16 +184,16 @@ fn first_disallowed(
             rule.raw_config_keys.as_deref().unwrap_or(&raw_keys),
         ),
     ];
-    for (name, values, allowed) in checks {
-        let any = allowed.len() == 1 && allowed[0].is_empty();
-        if any {
-            continue;
-        }
-        if let Some(value) = values.into_iter().find(|v| !allowed.contains(v)) {
-            return Some((name, value));
-        }
-    }
-    None
+    checks
+        .into_iter()
+        .filter(|(_, _, allowed)| !(allowed.len() == 1 && allowed[0].is_empty()))
+        .filter_map(|(name, values, allowed)| {
+            values
+                .into_iter()
+                .find(|v| !allowed.contains(v))
+                .map(|value| (name, value))
+        })
+        .collect()
 }
 
 fn owned(names: Vec<&'static str>) -> Vec<String> {
@@ -247,14 +252,21 @@ mod tests {
     }
 
     #[test]
-    fn a_flag_restricted_user_may_compose_without_flags() {
-        let config = config();
-        check_compose(
+    fn a_flag_restriction_must_list_no_flags_as_in_the_reference() {
+        let mut config = config();
+        let err = check_compose(
             &user("alice", &[]),
             &config,
             &attrs(SourceType::Tag, ComposeFlags::EMPTY),
         )
-        .expect("no flags is allowed");
+        .expect_err("no_flags is not listed");
+        assert_eq!(
+            err.to_string(),
+            "User alice not allowed to operate with compose with flags=no_flags."
+        );
+        if let Some(rule) = config.policy.allowed_clients.users.get_mut("alice") {
+            rule.flags = Some(vec!["no_flags".into(), "no_deps".into()]);
+        }
         let no_deps = ComposeFlags::EMPTY.with(ComposeFlag::NoDeps);
         check_compose(
             &user("alice", &[]),
@@ -265,26 +277,20 @@ mod tests {
     }
 
     #[test]
-    fn disallowed_attributes_are_named() {
+    fn every_disallowed_attribute_is_named() {
         let config = config();
-        let err = check_compose(
-            &user("alice", &[]),
-            &config,
-            &attrs(SourceType::Module, ComposeFlags::EMPTY),
-        )
-        .expect_err("module not allowed");
-        assert_eq!(
-            err.to_string(),
-            "User alice not allowed to operate with compose with source_types=module."
-        );
         let check_deps = ComposeFlags::EMPTY.with(ComposeFlag::CheckDeps);
         let err = check_compose(
             &user("alice", &[]),
             &config,
-            &attrs(SourceType::Tag, check_deps),
+            &attrs(SourceType::Module, check_deps),
         )
-        .expect_err("flag not allowed");
-        assert!(err.to_string().contains("flags=check_deps"));
+        .expect_err("module not allowed");
+        assert_eq!(
+            err.to_string(),
+            "User alice not allowed to operate with compose with source_types=module. \
+             User alice not allowed to operate with compose with flags=no_flags."
+        );
     }
 
     #[test]
@@ -295,6 +301,9 @@ mod tests {
         check_compose(&user("bob", &["releng"]), &config, &build).expect("group rule, any arch");
         require_allowed_client(&user("bob", &["releng"]), &config).expect("in a group");
         assert!(require_allowed_client(&user("eve", &[]), &config).is_err());
+        // As in the reference, admins need a rule to create, then pass every check.
+        assert!(require_allowed_client(&user("root", &[]), &config).is_err());
+        require_allowed_client(&Caller::NoAuth, &config).expect("noauth");
         check_compose(
             &user("root", &[]),
             &config,
@@ -312,6 +321,9 @@ mod tests {
     #[test]
     fn extra_target_dirs_need_permission() {
         let mut config = config();
+        if let Some(rule) = config.policy.allowed_clients.users.get_mut("alice") {
+            rule.flags = Some(vec!["no_flags".into(), "no_deps".into()]);
+        }
         config
             .storage
             .extra_target_dirs

@@ -168,7 +168,8 @@ pub struct PolicyConfig {
     pub raw_config_urls: BTreeMap<String, RawConfigSource>,
     /// Source types a client rule without `source_types` allows.
     pub allowed_source_types: Vec<String>,
-    /// Flags a client rule without `flags` allows.
+    /// Flags a client rule without `flags` allows; `no_flags` must be among them for composes
+    /// without flags, as in the reference.
     pub allowed_flags: Vec<String>,
     /// Arches a client rule without `arches` allows.
     pub allowed_arches: Vec<String>,
@@ -192,7 +193,10 @@ impl Default for PolicyConfig {
             admins: Admins::default(),
             raw_config_urls: BTreeMap::new(),
             allowed_source_types: vec!["tag".into(), "module".into(), "build".into()],
-            allowed_flags: ComposeFlag::ALL.iter().map(|f| f.name().into()).collect(),
+            // As the reference: `no_flags` (which every compose has) and every flag.
+            allowed_flags: std::iter::once("no_flags".into())
+                .chain(ComposeFlag::ALL.iter().map(|f| f.name().into()))
+                .collect(),
             allowed_arches: vec!["x86_64".into()],
             allowed_results: ComposeResult::ALL.iter().map(|r| r.name().into()).collect(),
             allowed_sources: vec![String::new()],

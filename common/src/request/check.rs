@@ -70,7 +70,7 @@ fn check_object(object: &Map<String, Value>, level: usize) -> Result<(), Invalid
             Value::Object(inner) if source_object => check_object(inner, 1)?,
             Value::Object(_) => return bad("Only 'source' key is allowed to contain dict."),
             Value::Array(items) => check_list(key, items)?,
-            Value::String(text) => check_chars(key, text)?,
+            Value::String(text) => check_chars(text)?,
             Value::Number(_) | Value::Bool(_) => {}
             Value::Null => return bad(format!("{key} must not be null")),
         }
@@ -86,7 +86,7 @@ fn check_list(key: &str, items: &[Value]) -> Result<(), InvalidRequest> {
                     return bad(format!("packages must be non-empty names, got {text:?}"));
                 }
             }
-            Value::String(text) => check_chars(key, text)?,
+            Value::String(text) => check_chars(text)?,
             Value::Number(_) | Value::Bool(_) => {}
             Value::Object(_) => return bad("Only 'source' key is allowed to contain dict."),
             Value::Array(_) => return bad(format!("{key} must be a flat list")),
@@ -96,7 +96,7 @@ fn check_list(key: &str, items: &[Value]) -> Result<(), InvalidRequest> {
     Ok(())
 }
 
-fn check_chars(key: &str, text: &str) -> Result<(), InvalidRequest> {
+fn check_chars(text: &str) -> Result<(), InvalidRequest> {
     if text
         .chars()
         .all(|c| c.is_alphanumeric() || ALLOWED_CHARS.contains(c))
@@ -104,8 +104,9 @@ fn check_chars(key: &str, text: &str) -> Result<(), InvalidRequest> {
         Ok(())
     } else {
         bad(format!(
-            "Only alphanumerical characters and {ALLOWED_CHARS:?} characters are allowed in \
-             ODCS input variables, but {key} is {text:?}"
+            "Only alphanumerical characters and {} characters are allowed in ODCS input \
+             variables",
+            crate::pyrepr::string(ALLOWED_CHARS)
         ))
     }
 }

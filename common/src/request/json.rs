@@ -55,9 +55,24 @@ pub(super) fn parse_names<T>(
 where
     T: std::str::FromStr,
 {
+    parse_names_but(body, key, what, &[])
+}
+
+/// As [`parse_names`], with the names in `nothing` standing for no value (the reference's
+/// `no_flags`).
+pub(super) fn parse_names_but<T>(
+    body: &Map<String, Value>,
+    key: &str,
+    what: &str,
+    nothing: &[&str],
+) -> Result<Vec<T>, InvalidRequest>
+where
+    T: std::str::FromStr,
+{
     string_list(body, key)?
         .unwrap_or_default()
         .iter()
+        .filter(|name| !nothing.contains(&name.as_str()))
         .map(|name| match name.parse::<T>() {
             Ok(value) => Ok(value),
             Err(_) => bad(format!("Unknown {what} \"{name}\"")),

@@ -22,7 +22,7 @@ use crate::compose::{
 };
 use crate::config::Config;
 use crate::spec::{ComposeOptions, ComposeSource, ComposeSpec, Sigkeys, SourceField, SourceFields};
-use json::{parse_names, source_fields, string, string_list, word_list};
+use json::{parse_names, parse_names_but, source_fields, string, string_list, word_list};
 
 /// A request that cannot be accepted, with the message the API returns (status 400).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -91,6 +91,16 @@ pub struct ComposeRequest {
     pub target_dir: Option<String>,
 }
 
+/// A request as the reference reads it, and what this server refuses besides.
+#[derive(Debug, Clone)]
+pub struct ParsedRequest {
+    /// The request.
+    pub request: ComposeRequest,
+    /// The first thing about it the reference would accept and ignore but this server
+    /// refuses; reported after the permission check.
+    pub refusal: Option<InvalidRequest>,
+}
+
 impl ComposeRequest {
     /// A request for `source` with no further options.
     pub fn new(source: ComposeSource) -> ComposeRequest {
@@ -110,6 +120,22 @@ impl ComposeRequest {
 
     /// Reads and checks the body of a create request.
     pub fn from_json(body: &Value) -> Result<ComposeRequest, InvalidRequest> {
+        let parsed = ComposeRequest::parse_json(body)?;
+        match parsed.refusal {
+            Some(refusal) => Err(refusal),
+            None => Ok(parsed.request),
+        }
+    }
+
+    /// Reads a request as the reference does, keeping aside the first thing this server
+    /// refuses that the reference would accept and ignore (unknown keys, options the source
+    /// type cannot use, unknown arches and compose types): the frontend reports it after the
+    /// permission check, so a user who may not ask for the compose gets the reference's 403.
+    pub fn parse_json(body: &Value) -> Result<ParsedRequest, InvalidRequest> {
+        let mut refusal: Option<InvalidRequest> = None;
+        let mut refuse = |reason: String| {
+            refusal.get_or_insert(InvalidRequest(reason));
+        };
         let Some(body) = body.as_object() else {
             return bad("The request body must be a JSON object");
         };
@@ -130,20 +156,24 @@ impl ComposeRequest {
             .filter(|(key, _)| outside_source(key))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        refuse_unknown_keys(&top_level, TOP_LEVEL_KEYS, "")?;
+        if let Err(e) = refuse_unknown_keys(&top_level, TOP_LEVEL_KEYS, "") {
+            refuse(e.0);
+        }
         let Some(type_name) = source_data.get("type").and_then(Value::as_str) else {
             return bad(format!(
                 "Missing type in source configuration, received: {}",
-                Value::Object(source_data.clone())
+                crate::pyrepr::value(&Value::Object(source_data.clone()))
             ));
         };
         let Ok(source_type) = type_name.parse::<SourceType>() else {
             return bad(format!("Unknown source type \"{type_name}\""));
         };
-        refuse_unknown_keys(source_data, SOURCE_KEYS, " in source")?;
+        if let Err(e) = refuse_unknown_keys(source_data, SOURCE_KEYS, " in source") {
+            refuse(e.0);
+        }
         let fields = source_fields(source_data)?;
         if let Some(field) = fields.unused_by(source_type) {
-            return bad(unused(field.name(), source_type));
+            refuse(unused(field.name(), source_type));
         }
         if let Some(reason) = unsupported_field(&fields, source_type) {
             return bad(reason);
@@ -153,21 +183,22 @@ impl ComposeRequest {
 
         let packages = word_list(source_data, "packages")?;
         if packages.is_given() && !uses_packages(source_type) {
-            return bad(match source_type {
+            match source_type {
                 SourceType::Module => {
-                    "Exact packages cannot be set for MODULE source type.".to_owned()
+                    return bad("Exact packages cannot be set for MODULE source type.")
                 }
-                other => unused("packages", other),
-            });
+                other => refuse(unused("packages", other)),
+            }
         }
         let sigkeys = string_list(source_data, "sigkeys")?;
         if sigkeys.is_some() && !uses_sigkeys(source_type) {
-            return bad(unused("sigkeys", source_type));
+            refuse(unused("sigkeys", source_type));
         }
 
         let options = ComposeOptions {
             packages,
-            multilib_arches: known_arches(body, "multilib_arches")?.unwrap_or_default(),
+            multilib_arches: arches_or_refuse(body, "multilib_arches", &mut refuse)?
+                .unwrap_or_default(),
             multilib_method: parse_names::<MultilibMethod>(
                 body,
                 "multilib_method",
@@ -176,7 +207,7 @@ impl ComposeRequest {
             .into_iter()
             .collect(),
             lookaside_repos: string_list(body, "lookaside_repos")?.unwrap_or_default(),
-            flags: parse_names::<ComposeFlag>(body, "flags", "flag")?
+            flags: parse_names_but::<ComposeFlag>(body, "flags", "flag", &["no_flags"])?
                 .into_iter()
                 .collect(),
             results: parse_names::<ComposeResult>(body, "results", "result")?
@@ -187,16 +218,16 @@ impl ComposeRequest {
             parent_pungi_compose_ids: word_list(body, "parent_pungi_compose_ids")?,
             respin_of: string(body, "respin_of"),
         };
-        if let Some(refusal) = pulp_option_refusal(&options, source_type) {
-            return bad(refusal);
+        if let Some(reason) = pulp_option_refusal(&options, source_type) {
+            refuse(reason);
         }
         if source_type != SourceType::RawConfig {
             // Only Pungi runs of raw_config composes are told their parents and respins.
             if !options.parent_pungi_compose_ids.is_empty() {
-                return bad(unused("parent_pungi_compose_ids", source_type));
+                refuse(unused("parent_pungi_compose_ids", source_type));
             }
             if options.respin_of.is_some() {
-                return bad(unused("respin_of", source_type));
+                refuse(unused("respin_of", source_type));
             }
         }
         if let ComposeSource::Module(module) = &source {
@@ -211,23 +242,51 @@ impl ComposeRequest {
             None => None,
             Some(name) => match name.parse::<ComposeType>() {
                 Ok(compose_type) => Some(compose_type),
-                Err(_) => return bad(format!("Unknown compose_type \"{name}\"")),
+                Err(_) => {
+                    refuse(format!("Unknown compose_type \"{name}\""));
+                    None
+                }
             },
         };
-        Ok(ComposeRequest {
+        let arches = arches_or_refuse(body, "arches", &mut refuse)?;
+        let request = ComposeRequest {
             source,
             options,
             sigkeys,
-            arches: known_arches(body, "arches")?,
+            arches,
             seconds_to_live: requested_lifetime(body)?,
             compose_type,
             target_dir: string(body, "target_dir"),
-        })
+        };
+        Ok(ParsedRequest { request, refusal })
     }
 
     /// The request with the server's defaults filled in, checked against what `config` knows
     /// (raw config names, base modules, target directories).
     pub fn resolve(self, config: &Config) -> Result<ComposeSpec, InvalidRequest> {
+        if let Some(refusal) = self.refusal(config) {
+            return Err(refusal);
+        }
+        self.resolve_accepting(config)
+    }
+
+    /// What `config` makes this request refuse that the reference would accept and ignore:
+    /// options of a raw_config compose that only a wrapper could pass to Pungi.
+    pub fn refusal(&self, config: &Config) -> Option<InvalidRequest> {
+        match &self.source {
+            ComposeSource::RawConfig(raw)
+                if config.policy.raw_config_urls.contains_key(&raw.name) =>
+            {
+                self.raw_config_refusal(&raw.name, config)
+                    .map(InvalidRequest)
+            }
+            _ => None,
+        }
+    }
+
+    /// As [`ComposeRequest::resolve`], leaving [`ComposeRequest::refusal`] to the caller (who
+    /// checks permissions first, as the reference does).
+    pub fn resolve_accepting(self, config: &Config) -> Result<ComposeSpec, InvalidRequest> {
         let raw_config_key = match &self.source {
             ComposeSource::RawConfig(raw) => {
                 if !config.policy.raw_config_urls.contains_key(&raw.name) {
@@ -235,9 +294,6 @@ impl ComposeRequest {
                         "Source \"{}\" does not exist in server configuration.",
                         raw.name
                     ));
-                }
-                if let Some(refusal) = self.raw_config_refusal(&raw.name, config) {
-                    return bad(refusal);
                 }
                 Some(raw.name.as_str())
             }
@@ -462,16 +518,16 @@ fn uses_sigkeys(source_type: SourceType) -> bool {
     !matches!(source_type, SourceType::PungiCompose | SourceType::Pulp)
 }
 
-/// List `key` of arch names, each checked against rpm's arches.
-fn known_arches(
+/// List `key` of arch names; one rpm does not know is handed to `refuse` (and kept, for the
+/// permission check to name as the reference does).
+fn arches_or_refuse(
     body: &Map<String, Value>,
     key: &str,
+    refuse: &mut impl FnMut(String),
 ) -> Result<Option<Vec<String>>, InvalidRequest> {
     let arches = string_list(body, key)?;
-    for name in arches.iter().flatten() {
-        if !arch::is_known(name) {
-            return bad(format!("Unknown arch \"{name}\" in {key}"));
-        }
+    if let Some(name) = arches.iter().flatten().find(|name| !arch::is_known(name)) {
+        refuse(format!("Unknown arch \"{name}\" in {key}"));
     }
     Ok(arches)
 }

@@ -18,7 +18,7 @@ use crate::compose::SourceType;
 #[non_exhaustive]
 pub enum SourceError {
     /// Nothing names what to build from.
-    #[error("No source provided for source type \"{0}\"")]
+    #[error("No source provided for {}", .0.code())]
     Missing(SourceType),
     /// The type takes one source and got several.
     #[error("Only single source is allowed for \"{0}\" source_type")]
@@ -55,6 +55,8 @@ pub struct ModuleRef {
     pub version: Option<String>,
     /// The context, if pinned (only with a version).
     pub context: Option<String>,
+    /// The arch, if given (`N:S:V:C:A`, only with a context); passed on to MBS as written.
+    pub arch: Option<String>,
 }
 
 impl FromStr for ModuleRef {
@@ -62,7 +64,7 @@ impl FromStr for ModuleRef {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = text.split(':').collect();
-        if parts.len() < 2 || parts.len() > 4 || parts.iter().any(|p| p.is_empty()) {
+        if parts.len() < 2 || parts.len() > 5 || parts.iter().any(|p| p.is_empty()) {
             return Err(SourceError::ModuleFormat(text.to_owned()));
         }
         Ok(ModuleRef {
@@ -70,6 +72,7 @@ impl FromStr for ModuleRef {
             stream: parts[1].to_owned(),
             version: parts.get(2).map(|v| (*v).to_owned()),
             context: parts.get(3).map(|c| (*c).to_owned()),
+            arch: parts.get(4).map(|a| (*a).to_owned()),
         })
     }
 }
@@ -82,6 +85,9 @@ impl fmt::Display for ModuleRef {
         }
         if let Some(context) = &self.context {
             write!(f, ":{context}")?;
+        }
+        if let Some(arch) = &self.arch {
+            write!(f, ":{arch}")?;
         }
         Ok(())
     }

@@ -158,8 +158,15 @@ pub async fn create(
     let body = read_json(&req, payload, config.server.max_body_bytes)
         .await?
         .ok_or_else(|| ApiError::BadRequest("No JSON POST data submitted".into()))?;
-    let spec = ComposeRequest::from_json(&body)?.resolve(&config)?;
+    // The reference's own refusals, then its permission check, then what this server
+    // refuses besides (see ComposeRequest::parse_json).
+    let parsed = ComposeRequest::parse_json(&body)?;
+    let refusal = parsed.refusal.or_else(|| parsed.request.refusal(&config));
+    let spec = parsed.request.resolve_accepting(&config)?;
     check_compose(&caller, &config, &ComposeAttributes::of(&spec))?;
+    if let Some(refusal) = refusal {
+        return Err(refusal.into());
+    }
     let now = now();
     let new = NewCompose::from_spec(&spec, caller.name(), now);
     let stored = {

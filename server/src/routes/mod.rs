@@ -6,11 +6,22 @@ use actix_web::web;
 pub mod composes;
 pub mod fallback;
 pub mod openapi;
+pub mod pages;
 pub mod service;
 
 /// Registers every route on `cfg`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
+        web::resource("/")
+            .route(web::get().to(pages::index))
+            .default_service(web::to(fallback::allow_get)),
+    )
+    .service(
+        web::resource(["/api/1/", "/api/1"])
+            .route(web::get().to(pages::api_doc))
+            .default_service(web::to(fallback::allow_get)),
+    )
+    .service(
         web::resource(["/api/1/composes/", "/api/1/composes"])
             .route(web::get().to(composes::list))
             .route(web::post().to(composes::create))

@@ -64,7 +64,6 @@ on_both_stores!(
     test_config(),
     |app| {
         for uri in [
-            "/",
             "/api/2/composes/",
             "/api/1/nothing",
             "/api/1/composes/1/extra",

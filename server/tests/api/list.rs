@@ -118,12 +118,21 @@ on_both_stores!(orders_by_every_key, test_config(), |app| {
             "{key}"
         );
     }
-    let reply = app.get("/api/1/composes/?order_by=source_Type").await;
+    // The reference's own spelling sorts too; an unknown key gets the reference's message.
+    assert_eq!(
+        ids(&app, "/api/1/composes/?order_by=source_Type")
+            .await
+            .len(),
+        4
+    );
+    let reply = app.get("/api/1/composes/?order_by=nonsense").await;
     assert_eq!(reply.status, 400);
-    assert!(reply.body["message"]
-        .as_str()
-        .expect("message")
-        .contains("order_by"));
+    assert_eq!(
+        reply.body["message"],
+        "An invalid order_by key was suplied, allowed keys are: ['id', 'owner', \
+         'source_Type', 'koji_event', 'state', 'time_to_expire', 'time_submitted', \
+         'time_done', 'time_removed']"
+    );
 });
 
 on_both_stores!(
@@ -145,7 +154,7 @@ on_both_stores!(
         assert_eq!(meta["total"], 5);
         let link = |page: i64| {
             Value::from(format!(
-            "http://localhost:8080/api/1/composes/?source_type=1&order_by=id&page={page}&per_page=2"
+            "http://localhost:8080/api/1/composes/?page={page}&per_page=2&source_type=1&order_by=id"
         ))
         };
         assert_eq!(meta["first"], link(1));
@@ -169,7 +178,6 @@ on_both_stores!(bad_list_parameters_are_400, test_config(), |app| {
         "state=abc",
         "state=17",
         "source_type=x",
-        "page=one",
         "per_page=0",
         "koji_task_id=x",
     ] {
@@ -177,4 +185,9 @@ on_both_stores!(bad_list_parameters_are_400, test_config(), |app| {
         assert_eq!(reply.status, 400, "{query}: {}", reply.text);
         assert_eq!(reply.body["error"], "Bad Request");
     }
+    // As the reference: a page that is not a number is the first, a size the default.
+    let reply = app.get("/api/1/composes/?page=one&per_page=ten").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["meta"]["page"], 1);
+    assert_eq!(reply.body["meta"]["per_page"], 10);
 });

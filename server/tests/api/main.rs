@@ -14,5 +14,6 @@ mod list;
 mod oidc;
 mod outbox;
 mod permissions;
+mod proxy;
 mod renew;
 mod schema;

@@ -16,7 +16,8 @@ fn proxied() -> Config {
         "alice".into(),
         ClientRule {
             source_types: Some(vec!["tag".into(), "repo".into()]),
-            flags: Some(vec!["no_deps".into()]),
+            // A rule restricting flags lists no_flags, as the reference needs.
+            flags: Some(vec!["no_flags".into(), "no_deps".into()]),
             ..ClientRule::default()
         },
     );
