@@ -39,15 +39,18 @@ impl ListQuery {
                 .filter(|v| !v.is_empty())
         };
         let text = |key: &str| get(key).map(str::to_owned);
+        let source_type = get("source_type")
+            .map(|v| coded("source_type", v, SourceType::from_code_or_name))
+            .transpose()?;
+        let state = get("state")
+            .map(|v| coded("state", v, ComposeState::from_code_or_name))
+            .transpose()?;
         let filter = ComposeFilter {
             owner: text("owner"),
-            source_type: get("source_type")
-                .map(|v| coded("source_type", v, SourceType::from_code_or_name))
-                .transpose()?,
+            impossible: matches!(source_type, Some(None)) || matches!(state, Some(None)),
+            source_type: source_type.flatten(),
             source: text("source"),
-            state: get("state")
-                .map(|v| coded("state", v, ComposeState::from_code_or_name))
-                .transpose()?,
+            state: state.flatten(),
             koji_task_id: get("koji_task_id")
                 .map(|v| integer("koji_task_id", v))
                 .transpose()?,
@@ -118,13 +121,16 @@ fn integer(key: &str, value: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::BadRequest(format!("{key} must be an integer, got {value:?}")))
 }
 
-/// A state or source type given by code (`2`) or by name (`done`).
-fn coded<T>(key: &str, value: &str, read: fn(&str) -> Option<T>) -> Result<T, ApiError> {
-    read(value).ok_or_else(|| {
-        ApiError::BadRequest(format!(
+/// A state or source type given by code (`2`) or by name (`done`); `None` for a number no
+/// compose has (which, as in the reference, matches nothing).
+fn coded<T>(key: &str, value: &str, read: fn(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
+    match read(value) {
+        Some(found) => Ok(Some(found)),
+        None if value.trim().parse::<i64>().is_ok() => Ok(None),
+        None => Err(ApiError::BadRequest(format!(
             "{key} must be a {key} name or number, got {value:?}"
-        ))
-    })
+        ))),
+    }
 }
 
 fn parse_order(value: &str) -> Result<ComposeOrder, ApiError> {
@@ -189,7 +195,6 @@ mod tests {
     fn bad_parameters_are_400() {
         for query in [
             "state=abc",
-            "state=9",
             "source_type=x",
             "order_by=bogus",
             "per_page=0",

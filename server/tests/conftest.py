@@ -216,7 +216,7 @@ class Server:
             try:
                 requests.get(self.url + "api/1/about/", timeout=1, verify=ca or True)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 if self.proc.poll() is not None:
                     break
                 time.sleep(0.1)

@@ -81,7 +81,7 @@ def test_fedora_messaging_consumer_receives_state_changes():
             try:
                 requests.get(server + "api/1/about/", timeout=1)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.05)
         odcs = ODCS(server, auth_mech=AuthMech.Anonymous)
         compose = odcs.request_compose(ComposeSourceGeneric(os.path.join(roots, "repo"), "repo"))

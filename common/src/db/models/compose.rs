@@ -134,6 +134,9 @@ pub struct ComposeFilter {
     pub pungi_compose_id: Option<String>,
     pub compose_type: Option<String>,
     pub label: Option<String>,
+    /// A state or source type number no compose can have was asked for: nothing matches (the
+    /// reference answers an empty page, not an error).
+    pub impossible: bool,
 }
 
 /// A column the list endpoint can sort by.
@@ -223,6 +226,10 @@ fn filtered(filter: &ComposeFilter) -> BoxedComposes<'_> {
     }
     if let Some(label) = &filter.label {
         query = query.filter(composes::label.eq(label));
+    }
+    if filter.impossible {
+        // Ids start at 1.
+        query = query.filter(composes::id.lt(0));
     }
     query
 }
