@@ -144,6 +144,21 @@ class Slapd:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def answers(url, proc, seconds, verify=True):
+    """Waits until `url` answers, at most `seconds`; False when `proc` exits first or time runs
+    out (a loaded machine may take a while to answer the first request)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            requests.get(url, timeout=1, verify=verify)
+            return True
+        except (requests.ConnectionError, requests.Timeout):
+            if proc.poll() is not None:
+                return False
+            time.sleep(0.1)
+    return False
+
+
 def _psql(sql, db="postgres"):
     subprocess.run(
         ["psql", f"{PG_ADMIN}/{db}", "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
@@ -211,17 +226,9 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                requests.get(self.url + "api/1/about/", timeout=1, verify=ca or True)
-                return
-            except (requests.ConnectionError, requests.Timeout):
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"odcs-server did not start; see {self.log.name}")
+        if not answers(self.url + "api/1/about/", self.proc, 30, verify=ca or True):
+            self.stop()
+            raise RuntimeError(f"odcs-server did not start; see {self.log.name}")
 
     def execute(self, sql):
         """Runs SQL on the server's database (to put composes in states only workers reach)."""

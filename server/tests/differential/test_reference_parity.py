@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 
 import pytest
@@ -22,7 +21,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import PG_ADMIN, Server, Slapd, _psql, free_port
+from conftest import PG_ADMIN, Server, Slapd, _psql, answers, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REFENV = os.environ.get("ODCS_REFERENCE_ENV", os.path.expanduser("~/.cache/odcs-ref-env"))
@@ -122,17 +121,9 @@ class Reference:
             [os.path.join(REFENV, "bin", "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{self.port}",
              "reference_wsgi:app"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=HERE)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                requests.get(self.url + "api/1/about/", timeout=1)
-                return
-            except (requests.ConnectionError, requests.Timeout):
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"the reference frontend did not start; see {self.log.name}")
+        if not answers(self.url + "api/1/about/", self.proc, 60):
+            self.stop()
+            raise RuntimeError(f"the reference frontend did not start; see {self.log.name}")
 
     def execute(self, sql):
         _psql(sql, db=self.db)
