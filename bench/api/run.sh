@@ -3,6 +3,9 @@
 # loopback (-t2 -c16). Prints req/s and p99 per endpoint and EXPLAIN of the list queries.
 #   bash bench/api/run.sh            # our server
 #   REFERENCE=1 bash bench/api/run.sh  # also the reference ODCS 0.9.2 under gunicorn (2 workers)
+#   MODE=distributed bash bench/api/run.sh  # ours publishing jobs to RabbitMQ (a scratch queue
+#                                           # nobody consumes) instead of standalone
+#   SERVER_BIN=path bash bench/api/run.sh   # another odcs-server build (e.g. before a change)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -15,10 +18,17 @@ out="${OUT:-/tmp/odcs-bench-api}"
 mkdir -p "$out"
 
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
-(cd "$root" && cargo build --release -q -p odcs-server)
+server_bin="${SERVER_BIN:-$CARGO_TARGET_DIR/release/odcs-server}"
+[ -n "${SERVER_BIN:-}" ] || (cd "$root" && cargo build --release -q -p odcs-server)
+distributed=()
+if [ "${MODE:-standalone}" = distributed ]; then
+  queue="odcs-bench-$$"
+  distributed=(ODCS_AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+               ODCS_DEFAULT_QUEUE="$queue" ODCS_QUEUE_ROUTES='{}')
+fi
 
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-ODCS_DATABASE_URL="$PG/$DB" "$CARGO_TARGET_DIR/release/odcs-server" migrate >/dev/null
+ODCS_DATABASE_URL="$PG/$DB" "$server_bin" migrate >/dev/null
 psql "$PG/$DB" -q -f "$here/load.sql"
 
 run_wrk() { # name url [script]
@@ -45,14 +55,19 @@ bench_server() { # label base-url
   run_wrk "$label POST create" "$base/api/1/composes/" "$here/post.lua"
 }
 
-ODCS_DATABASE_URL="$PG/$DB?sslmode=disable" ODCS_LISTEN="127.0.0.1:$PORT" ODCS_TARGET_DIR=/srv/odcs \
-  ODCS_HTTP_WORKERS=2 ODCS_DATABASE_POOL_SIZE=4 RUST_LOG=warn \
-  "$CARGO_TARGET_DIR/release/odcs-server" > "$out/server.log" 2>&1 &
+env "${distributed[@]}" ODCS_DATABASE_URL="$PG/$DB?sslmode=disable" ODCS_LISTEN="127.0.0.1:$PORT" \
+  ODCS_TARGET_DIR=/srv/odcs ODCS_HTTP_WORKERS=2 ODCS_DATABASE_POOL_SIZE=4 RUST_LOG=warn \
+  "$server_bin" > "$out/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/api/1/about/" >/dev/null && break; sleep 0.1; done
 bench_server "odcs-rs" "http://127.0.0.1:$PORT"
 kill $server; wait $server 2>/dev/null || true
+if [ -n "${queue:-}" ]; then
+  echo
+  echo "jobs published to $queue: $(rabbitmqctl -q list_queues name messages | awk -v q="$queue" '$1 == q {print $2}')"
+  rabbitmqctl -q delete_queue "$queue" >/dev/null || true
+fi
 
 if [ "${REFERENCE:-0}" = 1 ]; then
   # shellcheck source=reference.sh

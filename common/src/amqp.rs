@@ -28,6 +28,9 @@ pub enum AmqpError {
     /// The broker refused (nacked) a published message.
     #[error("AMQP broker did not accept the message")]
     Nacked,
+    /// The broker returned a message no queue took (the queue was deleted).
+    #[error("AMQP broker has no queue {0} for the message")]
+    Unroutable(String),
 }
 
 pub use crate::redact::redact;
@@ -69,16 +72,20 @@ pub async fn declare_queue(channel: &Channel, queue: &str) -> Result<(), AmqpErr
 /// Persistent delivery mode.
 const PERSISTENT: u8 = 2;
 
-/// Publishes `job` to `queue` (declared durable first), persistent, and waits for the broker
-/// to confirm it.
+/// Publishes `job` to `queue`, which must have been declared ([`declare_queue`]), persistent
+/// and mandatory, and waits for the broker to confirm it; a message no queue took (the queue
+/// was deleted since) is an error, not a silent loss. Several publishes may wait on one channel
+/// at once.
 pub async fn publish_job(channel: &Channel, queue: &str, job: ComposeJob) -> Result<(), AmqpError> {
-    declare_queue(channel, queue).await?;
     let body = serde_json::to_vec(&job).unwrap_or_default();
     let confirm = channel
         .basic_publish(
             "",
             queue,
-            BasicPublishOptions::default(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
             &body,
             BasicProperties::default()
                 .with_delivery_mode(PERSISTENT)
@@ -88,6 +95,9 @@ pub async fn publish_job(channel: &Channel, queue: &str, job: ComposeJob) -> Res
         .await?;
     if confirm.is_nack() {
         return Err(AmqpError::Nacked);
+    }
+    if confirm.take_message().is_some() {
+        return Err(AmqpError::Unroutable(queue.to_owned()));
     }
     Ok(())
 }

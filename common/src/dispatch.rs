@@ -5,6 +5,7 @@
 //!
 //! The frontend and the beat publish through here; neither needs the workers' code to do so.
 
+use std::collections::HashSet;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -69,10 +70,19 @@ impl Default for LocalQueue {
     }
 }
 
-/// A lazily (re)connected publisher of compose jobs.
+/// The broker connection the publisher shares, with the queues it has declared on it.
+struct Link {
+    conn: Connection,
+    channel: Channel,
+    declared: HashSet<String>,
+}
+
+/// A lazily (re)connected publisher of compose jobs. Requests share one confirm channel: the
+/// lock covers only (re)connecting and declaring a queue the first time, so publishes and
+/// their confirms from concurrent requests overlap instead of queueing behind each other.
 pub struct AmqpPublisher {
     url: String,
-    link: tokio::sync::Mutex<Option<(Connection, Channel)>>,
+    link: tokio::sync::Mutex<Option<Link>>,
 }
 
 impl AmqpPublisher {
@@ -97,23 +107,37 @@ impl AmqpPublisher {
         }
     }
 
-    async fn publish_now(&self, queue: &str, job: ComposeJob) -> Result<(), AmqpError> {
+    /// The shared channel, connected and with `queue` declared on it.
+    async fn channel_for(&self, queue: &str) -> Result<Channel, AmqpError> {
         let mut link = self.link.lock().await;
-        if link
+        let usable = link
             .as_ref()
-            .is_none_or(|(conn, _)| !conn.status().connected())
-        {
+            .is_some_and(|l| l.conn.status().connected() && l.channel.status().connected());
+        if !usable {
             let conn = amqp::connect(&self.url).await?;
             let channel = amqp::confirm_channel(&conn).await?;
-            *link = Some((conn, channel));
+            *link = Some(Link {
+                conn,
+                channel,
+                declared: HashSet::new(),
+            });
         }
-        let Some((_, channel)) = link.as_ref() else {
+        let Some(link) = link.as_mut() else {
             return Err(AmqpError::Nacked);
         };
-        let result = amqp::publish_job(channel, queue, job).await;
+        if !link.declared.contains(queue) {
+            amqp::declare_queue(&link.channel, queue).await?;
+            link.declared.insert(queue.to_owned());
+        }
+        Ok(link.channel.clone())
+    }
+
+    async fn publish_now(&self, queue: &str, job: ComposeJob) -> Result<(), AmqpError> {
+        let channel = self.channel_for(queue).await?;
+        let result = amqp::publish_job(&channel, queue, job).await;
         if result.is_err() {
-            // Start over with a fresh connection next time.
-            *link = None;
+            // Start over with a fresh connection (and declare the queue again) next time.
+            *self.link.lock().await = None;
         }
         result
     }

@@ -302,3 +302,79 @@ fn a_killed_worker_s_compose_is_finished_by_another() {
     terminate(survivor);
     terminate(beat);
 }
+
+#[test]
+fn concurrent_dispatches_all_land_and_a_deleted_queue_is_declared_again() {
+    let mut world = World::new(Store::Postgres);
+    let queue = format!("odcs-test-{}", uuid::Uuid::new_v4().simple());
+    let config = {
+        let mut config = (*world.config).clone();
+        config.messaging.amqp_url = amqp_url();
+        config.messaging.default_queue = queue.clone();
+        config.messaging.queue_routes = Default::default();
+        config
+    };
+    world.config = std::sync::Arc::new(config);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dispatcher = Dispatcher::from_config(&world.config);
+    let ids: Vec<ComposeId> = (0..40).map(|_| world.submit_repo().id).collect();
+    let depth = |runtime: &tokio::runtime::Runtime| {
+        runtime.block_on(async {
+            let conn = odcs_common::amqp::connect(&amqp_url())
+                .await
+                .expect("RabbitMQ must run (see .ci/test)");
+            let channel = conn.create_channel().await.expect("channel");
+            let declared = channel
+                .queue_declare(
+                    &queue,
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await;
+            let _ = conn.close(200, "done").await;
+            declared.map(|q| q.message_count()).ok()
+        })
+    };
+
+    // Forty requests at once share the publisher's channel; every job is confirmed.
+    runtime.block_on(futures_util::future::join_all(ids.iter().map(|id| {
+        odcs_common::dispatch::dispatch(&dispatcher, &world.config, &world.pool, *id)
+    })));
+    for id in &ids {
+        assert!(world.find(*id).dispatched_at.is_some(), "{id} dispatched");
+    }
+    assert_eq!(depth(&runtime), Some(40));
+
+    // An operator deletes the queue: the next job is returned, not lost, and stays to be
+    // dispatched again; the one after declares the queue again.
+    assert!(Command::new("rabbitmqctl")
+        .args(["-q", "delete_queue", &queue])
+        .status()
+        .expect("rabbitmqctl")
+        .success());
+    let lost = world.submit_repo().id;
+    runtime.block_on(odcs_common::dispatch::dispatch(
+        &dispatcher,
+        &world.config,
+        &world.pool,
+        lost,
+    ));
+    assert!(
+        world.find(lost).dispatched_at.is_none(),
+        "an unroutable job is not recorded as dispatched"
+    );
+    runtime.block_on(odcs_common::dispatch::dispatch(
+        &dispatcher,
+        &world.config,
+        &world.pool,
+        lost,
+    ));
+    assert!(world.find(lost).dispatched_at.is_some());
+    assert_eq!(depth(&runtime), Some(1));
+    let _ = Command::new("rabbitmqctl")
+        .args(["-q", "delete_queue", &queue])
+        .status();
+}
