@@ -3,6 +3,7 @@
 # (shared/bench/make_corpus.py), fresh and incremental (20 packages replaced), with the
 # SHA-256 floor. Prints a markdown table; medians of RUNS runs; warm page cache.
 #   bash bench/repodata/run.sh [CORPUS]      (default /var/tmp/corpus-2000, built if missing)
+#   WORKER_BIN=path bash bench/repodata/run.sh  # another odcs-worker build (e.g. before a change)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -10,14 +11,14 @@ shared="${SHARED:-$root/../shared}"
 corpus="${1:-/var/tmp/corpus-2000}"
 RUNS="${RUNS:-5}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/odcs-target}"
-ours_bin="$CARGO_TARGET_DIR/release/odcs-worker"
+ours_bin="${WORKER_BIN:-$CARGO_TARGET_DIR/release/odcs-worker}"
 work="${WORK:-/var/tmp/odcs-bench-repodata}"
 
 command -v createrepo_c >/dev/null || apt-get install -y -qq createrepo-c >/dev/null
 if [ ! -d "$corpus/os" ]; then
   /usr/bin/python3 "$shared/bench/make_corpus.py" --n 2000 --seed 42 --out "$corpus"
 fi
-(cd "$root" && cargo build --release -q -p odcs-worker)
+[ -n "${WORKER_BIN:-}" ] || (cd "$root" && cargo build --release -q -p odcs-worker)
 
 rm -rf "$work" && mkdir -p "$work"
 cp -al "$corpus/os" "$work/c" && cp -al "$corpus/os" "$work/o"

@@ -9,8 +9,8 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::checksum::sha256_hex;
 use nix::fcntl::{Flock, FlockArg};
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::cancel::Cancel;
@@ -104,7 +104,7 @@ impl GitCache {
         dest: &Path,
         cancel: &Cancel,
     ) -> Result<CheckedOut, GitError> {
-        let name = hex::encode(&Sha256::digest(url.as_bytes())[..12]);
+        let name = sha256_hex(url.as_bytes())[..24].to_owned();
         let repo = self.dir.join(format!("{name}.git"));
         std::fs::create_dir_all(&self.dir).map_err(cache_error(&self.dir))?;
         let lock_path = self.dir.join(format!("{name}.lock"));

@@ -6,6 +6,7 @@
 
 pub mod beat;
 pub mod cancel;
+pub mod checksum;
 pub mod command;
 pub mod compose;
 pub mod consumer;

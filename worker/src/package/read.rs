@@ -5,8 +5,8 @@ use std::fs::File;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
+use crate::checksum::Sha256;
 use rpm::{IndexSignatureTag, IndexTag};
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::bounds::check_header_sizes;
@@ -135,7 +135,7 @@ pub fn read_package(path: &Path) -> Result<PackageInfo, ReadError> {
             "the file changed while it was read ({size} bytes, then {read})"
         )));
     }
-    let checksum = hex::encode(hash.finalize());
+    let checksum = hash.hex();
     guarded(|| parse(&pkg, size, time_file, checksum)).map_err(invalid)
 }
 

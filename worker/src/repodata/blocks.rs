@@ -8,8 +8,8 @@
 //! same bytes as before, and its compressed form comes from the cache by its SHA-256. Blocks
 //! of several packages compress nearly as well as a whole file.
 
+use crate::checksum::Sha256;
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
 use super::cache::PackageCache;
 use super::compress::Compression;
@@ -85,7 +85,7 @@ pub fn compress_blocks(
     let keys: Vec<Option<[String; 3]>> = blocks
         .iter()
         .map(|block| {
-            let digest = hex::encode(block.key.clone()?.finalize());
+            let digest = block.key.clone()?.hex();
             Some(
                 ["primary", "filelists", "other"]
                     .map(|doc| format!("{digest}:{doc}:{}", compression.name())),

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use crate::checksum::sha256_hex;
 
 use super::compress::{read_decompressed, read_limited, Compression};
 use super::repomd::{parse_locations, RepomdRecord};
@@ -158,7 +158,7 @@ impl ExtraMetadata {
             }
             ExtraContent::Text(text) => text.as_bytes().to_vec(),
         };
-        let open_checksum = hex::encode(Sha256::digest(&raw));
+        let open_checksum = sha256_hex(&raw);
         let mut records = Vec::new();
         if self.kind == "group" {
             let name = format!("{open_checksum}-{stem}");
@@ -174,7 +174,7 @@ impl ExtraMetadata {
             });
         }
         let packed = compression.pack(&raw);
-        let checksum = hex::encode(Sha256::digest(&packed));
+        let checksum = sha256_hex(&packed);
         let name = format!("{checksum}-{stem}{}", compression.suffix());
         write_synced(&repodata.join(&name), &packed)?;
         let kind = if self.kind == "group" {

@@ -24,8 +24,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::checksum::Sha256;
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::durable::{is_transient_io, sync_dir, write_synced, WriteError};
@@ -191,14 +191,14 @@ impl DocumentWriter {
         let file = file.into_inner().map_err(|e| write_err(e.into_error()))?;
         file.sync_all().map_err(write_err)?;
         drop(file);
-        let checksum = hex::encode(packed_hash.finalize());
+        let checksum = packed_hash.hex();
         let name = format!("{checksum}-{}.xml{}", doc.name(), compression.suffix());
         let final_path = path.with_file_name(&name);
         std::fs::rename(&path, &final_path).map_err(write_err)?;
         Ok(RepomdRecord {
             kind: doc.name().to_owned(),
             checksum,
-            open_checksum: Some(hex::encode(raw_hash.finalize())),
+            open_checksum: Some(raw_hash.hex()),
             location: format!("repodata/{name}"),
             timestamp: revision,
             size: packed_size,
