@@ -1,4 +1,5 @@
--- 10,000 composes spread over states, source types and owners, like a busy instance.
+-- :n composes (psql -v n=10000) spread over states, source types and owners, like a busy
+-- instance.
 INSERT INTO composes (owner, source_type, source, state, state_reason, results, flags,
                       time_to_expire, time_submitted, time_started, time_done, arches,
                       multilib_arches, multilib_method, lookaside_repos, sigkeys, compose_type,
@@ -12,5 +13,5 @@ SELECT 'user' || (i % 50),
        now() + interval '1 day', now() - (i || ' seconds')::interval,
        now() - (i || ' seconds')::interval, now(),
        'x86_64', '', 0, '', 'FD431D51', 'test', '/srv/odcs', 1000000 + i
-FROM generate_series(1, 10000) AS i;
+FROM generate_series(1, :n) AS i;
 ANALYZE composes;

@@ -19,7 +19,7 @@ export ODCS_CONFIG_DIR="$confdir" REFERENCE_DATABASE_URI="postgresql://postgres@
 "$REFENV/bin/python" -c "from odcs.server import app, db
 with app.app_context():
     db.create_all()" 2>/dev/null
-psql "$PG/$REFDB" -q -f "$here/load.sql"
+psql "$PG/$REFDB" -q -v n="$COMPOSES" -f "$here/load.sql"
 "$REFENV/bin/gunicorn" -w 2 -b "127.0.0.1:$REFPORT" odcs.server:app > "$out/reference.log" 2>&1 &
 refpid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$REFPORT/api/1/about/" >/dev/null && break; sleep 0.2; done

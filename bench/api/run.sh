@@ -6,6 +6,7 @@
 #   MODE=distributed bash bench/api/run.sh  # ours publishing jobs to RabbitMQ (a scratch queue
 #                                           # nobody consumes) instead of standalone
 #   SERVER_BIN=path bash bench/api/run.sh   # another odcs-server build (e.g. before a change)
+#   COMPOSES=1000000 bash bench/api/run.sh  # a larger table (default 10,000)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -29,7 +30,8 @@ fi
 
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 ODCS_DATABASE_URL="$PG/$DB" "$server_bin" migrate >/dev/null
-psql "$PG/$DB" -q -f "$here/load.sql"
+COMPOSES="${COMPOSES:-10000}"
+psql "$PG/$DB" -q -v n="$COMPOSES" -f "$here/load.sql"
 
 run_wrk() { # name url [script]
   local name=$1 url=$2 script=${3:-}

@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::listing::ListQuery;
 use crate::permissions::{check_compose, require_allowed_client, ComposeAttributes};
 use crate::state::AppState;
+use crate::totals::Cached;
 
 /// The body of a create request, for the API description (parsing is
 /// [`ComposeRequest::from_json`]).
@@ -104,7 +105,10 @@ fn parse_id(raw: &str) -> Result<ComposeId, ApiError> {
     ))]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let query = ListQuery::parse(req.query_string(), state.config.server.max_per_page)?;
-    let cached_total = state.totals.get(&query.filter);
+    let cached_total = match state.totals.lookup(&query.filter) {
+        Cached::Fresh(total) | Cached::Stale(total) => Some(total),
+        Cached::Count => None,
+    };
     let (rows, total) = {
         let query = query.clone();
         db::run(&state.pool, move |conn| {
