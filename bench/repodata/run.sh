@@ -4,6 +4,9 @@
 # SHA-256 floor. Prints a markdown table; medians of RUNS runs; warm page cache.
 #   bash bench/repodata/run.sh [CORPUS]      (default /var/tmp/corpus-2000, built if missing)
 #   WORKER_BIN=path bash bench/repodata/run.sh  # another odcs-worker build (e.g. before a change)
+# On a CPU with the SHA extensions (sha_ni) every run is made twice: as the CPU is, then with
+# OPENSSL_ia32cap=:~0x20000000, which masks them in OpenSSL's libcrypto for createrepo_c,
+# `openssl dgst` and our engine alike (SHA_MASKED=0 skips that, SHA_MASKED=only does just it).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -44,16 +47,7 @@ run_many() { # label, setup-cmd, cmd...
   echo "$(median < "$work/$label.times") $(sort -n "$work/$label.rss" | tail -1)"
 }
 
-read -r c_fresh c_fresh_rss < <(run_many c_fresh "rm -rf $work/c/repodata" \
-  createrepo_c --no-database --workers 2 --quiet "$work/c")
-read -r o_fresh o_fresh_rss < <(run_many o_fresh "rm -rf $work/o/repodata $work/cache" \
-  "$ours_bin" createrepo --cache-dir "$work/cache" "$work/o")
-read -r o_nocache o_nocache_rss < <(run_many o_nocache "rm -rf $work/o/repodata" \
-  "$ours_bin" createrepo --no-cache "$work/o")
-read -r floor _ < <(run_many floor ":" bash -c \
-  "find '$corpus/os' -name '*.rpm' -print0 | xargs -0 -P2 -n 250 openssl dgst -sha256")
-
-# Incremental: both start from metadata of the original set, then K packages are swapped.
+# Swaps the corpus's replacement packages into (apply) or out of (reset) a copy of it.
 swap() { # dir, apply|reset
   while IFS=$'\t' read -r old new; do
     rel=${old#"$corpus/os/"}; nrel=${new#"$corpus/replacements/"}
@@ -62,25 +56,52 @@ swap() { # dir, apply|reset
   done < "$corpus/replacements/swap.tsv"
 }
 k=$(wc -l < "$corpus/replacements/swap.tsv")
-reset_c="swap $work/c reset; createrepo_c --no-database --workers 2 --quiet $work/c >/dev/null; swap $work/c apply"
-reset_o="swap $work/o reset; $ours_bin createrepo --cache-dir $work/cache $work/o >/dev/null; swap $work/o apply"
-read -r c_incr c_incr_rss < <(run_many c_incr "$reset_c" \
-  createrepo_c --update --no-database --workers 2 --quiet "$work/c")
-read -r o_incr o_incr_rss < <(run_many o_incr "$reset_o" \
-  "$ours_bin" createrepo --cache-dir "$work/cache" "$work/o")
-swap "$work/o" reset; swap "$work/c" reset
-
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f×", a / b}'; }
 size() { du -b "$1"/repodata/*.xml.* | awk '{s+=$1} END {print s}'; }
-"$ours_bin" createrepo --no-cache "$work/o" > /dev/null
-createrepo_c --no-database --workers 2 --quiet "$work/c"
-echo "corpus: $corpus ($(find "$corpus/os" -name '*.rpm' | wc -l) RPMs, $(du -sh "$corpus/os" | cut -f1)); $k replaced; median of $RUNS"
+suite() { # label
+  read -r c_fresh c_fresh_rss < <(run_many c_fresh "rm -rf $work/c/repodata" \
+    createrepo_c --no-database --workers 2 --quiet "$work/c")
+  read -r o_fresh o_fresh_rss < <(run_many o_fresh "rm -rf $work/o/repodata $work/cache" \
+    "$ours_bin" createrepo --cache-dir "$work/cache" "$work/o")
+  read -r o_nocache o_nocache_rss < <(run_many o_nocache "rm -rf $work/o/repodata" \
+    "$ours_bin" createrepo --no-cache "$work/o")
+  read -r floor _ < <(run_many floor ":" bash -c \
+    "find '$corpus/os' -name '*.rpm' -print0 | xargs -0 -P2 -n 250 openssl dgst -sha256")
+
+  # Incremental: both start from metadata of the original set, then K packages are swapped.
+  reset_c="swap $work/c reset; createrepo_c --no-database --workers 2 --quiet $work/c >/dev/null; swap $work/c apply"
+  reset_o="swap $work/o reset; $ours_bin createrepo --cache-dir $work/cache $work/o >/dev/null; swap $work/o apply"
+  read -r c_incr c_incr_rss < <(run_many c_incr "$reset_c" \
+    createrepo_c --update --no-database --workers 2 --quiet "$work/c")
+  read -r o_incr o_incr_rss < <(run_many o_incr "$reset_o" \
+    "$ours_bin" createrepo --cache-dir "$work/cache" "$work/o")
+  swap "$work/o" reset; swap "$work/c" reset
+
+  "$ours_bin" createrepo --no-cache "$work/o" > /dev/null
+  createrepo_c --no-database --workers 2 --quiet "$work/c"
+  echo "### $1"
+  echo
+  echo "corpus: $corpus ($(find "$corpus/os" -name '*.rpm' | wc -l) RPMs, $(du -sh "$corpus/os" | cut -f1)); $k replaced; median of $RUNS"
+  echo
+  echo "| run | createrepo_c | odcs-worker | speed-up | RSS createrepo_c | RSS ours |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| fresh (ours writes its cache) | ${c_fresh} s | ${o_fresh} s | $(ratio "$c_fresh" "$o_fresh") | ${c_fresh_rss} KB | ${o_fresh_rss} KB |"
+  echo "| fresh, --no-cache | ${c_fresh} s | ${o_nocache} s | $(ratio "$c_fresh" "$o_nocache") | ${c_fresh_rss} KB | ${o_nocache_rss} KB |"
+  echo "| incremental, $k replaced | ${c_incr} s | ${o_incr} s | $(ratio "$c_incr" "$o_incr") | ${c_incr_rss} KB | ${o_incr_rss} KB |"
+  echo "| SHA-256 floor (openssl dgst -sha256, 2 processes) | ${floor} s | | | | |"
+  echo
+  echo "compressed metadata: createrepo_c $(size "$work/c") bytes, ours $(size "$work/o") bytes"
+}
+
+cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+sha_ni=no; grep -qw sha_ni /proc/cpuinfo && sha_ni=yes
+echo "CPU: $cpu, $(nproc) cores; SHA extensions (sha_ni): $sha_ni"
 echo
-echo "| run | createrepo_c | odcs-worker | speed-up | RSS createrepo_c | RSS ours |"
-echo "|---|---:|---:|---:|---:|---:|"
-echo "| fresh (ours writes its cache) | ${c_fresh} s | ${o_fresh} s | $(ratio "$c_fresh" "$o_fresh") | ${c_fresh_rss} KB | ${o_fresh_rss} KB |"
-echo "| fresh, --no-cache | ${c_fresh} s | ${o_nocache} s | $(ratio "$c_fresh" "$o_nocache") | ${c_fresh_rss} KB | ${o_nocache_rss} KB |"
-echo "| incremental, $k replaced | ${c_incr} s | ${o_incr} s | $(ratio "$c_incr" "$o_incr") | ${c_incr_rss} KB | ${o_incr_rss} KB |"
-echo "| SHA-256 floor (openssl dgst -sha256, 2 processes) | ${floor} s | | | | |"
-echo
-echo "compressed metadata: createrepo_c $(size "$work/c") bytes, ours $(size "$work/o") bytes"
+SHA_MASKED="${SHA_MASKED:-1}"
+[ "$SHA_MASKED" = only ] || suite "as the CPU is (sha_ni: $sha_ni)"
+if [ "$sha_ni" = yes ] && [ "$SHA_MASKED" != 0 ]; then
+  echo
+  export OPENSSL_ia32cap=":~0x20000000"
+  suite "SHA extensions masked (OPENSSL_ia32cap=$OPENSSL_ia32cap)"
+  unset OPENSSL_ia32cap
+fi

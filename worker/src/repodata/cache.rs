@@ -154,6 +154,10 @@ const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS blocks_used_at ON blocks (used_at);
 ";
 
+/// How stale an entry's last-use time may be: pruning goes by days, and keeping the time of an
+/// entry used within this long saves rewriting it on every run.
+const TOUCH_GRANULARITY_SECONDS: i64 = 3600;
+
 /// Keys per lookup statement (well under SQLite's variable limit).
 const LOOKUP_BATCH: usize = 500;
 
@@ -346,8 +350,16 @@ impl PackageCache {
         let now = unix_now();
         for batch in keys.chunks(LOOKUP_BATCH) {
             let placeholders = vec!["?"; batch.len()].join(",");
-            let sql = format!("UPDATE {table} SET used_at = ? WHERE key IN ({placeholders})");
-            let mut query = diesel::sql_query(sql).into_boxed().bind::<BigInt, _>(now);
+            // SQLite rewrites a whole row, metadata and all, to change one column: rows used
+            // within the last TOUCH_GRANULARITY keep their time, so a run over packages seen
+            // recently writes nothing.
+            let sql = format!(
+                "UPDATE {table} SET used_at = ? WHERE used_at < ? AND key IN ({placeholders})"
+            );
+            let mut query = diesel::sql_query(sql)
+                .into_boxed()
+                .bind::<BigInt, _>(now)
+                .bind::<BigInt, _>(now - TOUCH_GRANULARITY_SECONDS);
             for key in batch {
                 query = query.bind::<Text, _>(*key);
             }
