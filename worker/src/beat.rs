@@ -7,6 +7,7 @@
 //! conditional transition, so several beats running at once never do anything twice; on
 //! PostgreSQL an advisory lock also keeps them from sweeping at the same moment.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDateTime, TimeDelta};
@@ -18,11 +19,19 @@ use odcs_common::db::lifecycle::{self, ComposeChanges, Recovery, Transition};
 use odcs_common::db::models::{Compose, Deployment};
 use odcs_common::db::schema::composes;
 use odcs_common::db::{DbConnection, DbError};
+use rayon::prelude::*;
 
 use crate::pungi::links::ComposeLinks;
 
-/// Most composes one sweep handles per kind of work; more wait for the next sweep.
+/// Most composes one sweep handles per kind of work besides expiry; more wait for the next
+/// sweep.
 pub const BATCH: i64 = 500;
+
+/// Expired composes removed per transaction.
+const EXPIRY_BATCH: i64 = 1000;
+
+/// Most expired composes one sweep removes; more wait for the next sweep.
+pub const MAX_EXPIRIES: usize = 50_000;
 
 /// A lock id all beats agree on.
 const BEAT_LOCK: i64 = 0x0DC5_0002;
@@ -96,51 +105,79 @@ fn sweep_locked(
     let deployment = Deployment::current(conn)?;
     let finished = [ComposeState::Done, ComposeState::Failed];
 
-    // Expired composes, unless a live compose still uses their files.
-    let expired = ids_where(
-        conn,
-        composes::table
+    // Expired composes, unless a live compose still uses their files: batch after batch, so
+    // a sweep clears a whole day's expiries (up to MAX_EXPIRIES), longest expired first; those
+    // kept (named by a link, still in use) are not asked for again.
+    let mut kept: Vec<ComposeId> = Vec::new();
+    while sweep.removed.len() < MAX_EXPIRIES {
+        let batch: Vec<Compose> = composes::table
             .filter(composes::state.eq_any(finished))
             .filter(composes::time_to_expire.lt(now))
-            .order(composes::id.asc())
-            .into_boxed(),
-    )?;
-    for id in expired {
-        // The compose a `latest-*` link names stays while the link does.
-        let links = Compose::find(conn, id)?.and_then(|c| links_of(&c, config));
-        if links.as_ref().is_some_and(ComposeLinks::is_latest) {
-            continue;
+            .filter(composes::id.ne_all(&kept))
+            .order((composes::time_to_expire.asc(), composes::id.asc()))
+            .limit(EXPIRY_BATCH)
+            .select(composes::all_columns)
+            .load(conn)?;
+        if batch.is_empty() {
+            break;
         }
-        if let Some(compose) = lifecycle::expire(conn, id, config, now)? {
-            // A reusing compose has no directory of its own.
-            if compose.reused_id.is_none() {
-                let dir = compose_dir(&compose, config);
-                if deployment.created(&dir) && remove_dir(&dir) {
-                    sweep.deleted_dirs.push(dir);
+        let mut links = HashMap::new();
+        let mut ids = Vec::with_capacity(batch.len());
+        for compose in &batch {
+            match links_of(compose, config) {
+                // The compose a `latest-*` link names stays while the link does.
+                Some(named) if named.is_latest() => {
+                    kept.push(compose.id);
+                    continue;
                 }
-                if let Some(links) = links {
-                    links.remove();
+                Some(named) => {
+                    links.insert(compose.id, named);
                 }
+                None => {}
             }
-            sweep.removed.push(id);
+            ids.push(compose.id);
+        }
+        let removed = lifecycle::expire_many(conn, &ids, config, now)?;
+        let gone: HashSet<ComposeId> = removed.iter().map(|c| c.id).collect();
+        kept.extend(ids.iter().filter(|id| !gone.contains(id)));
+        // A reusing compose has no directory of its own.
+        let owning: Vec<&Compose> = removed.iter().filter(|c| c.reused_id.is_none()).collect();
+        let deleted: Vec<Option<PathBuf>> = owning
+            .par_iter()
+            .map(|compose| {
+                let dir = compose_dir(compose, config);
+                if let Some(named) = links.get(&compose.id) {
+                    named.remove();
+                }
+                (deployment.created(&dir) && remove_dir(&dir)).then_some(dir)
+            })
+            .collect();
+        sweep.deleted_dirs.extend(deleted.into_iter().flatten());
+        sweep.removed.extend(removed.iter().map(|c| c.id));
+        if batch.len() < EXPIRY_BATCH as usize {
+            break;
         }
     }
 
     // Generating composes nobody works on: their worker stopped renewing its lease, or they
     // follow a compose that is no longer generating. Back to the queue, a bounded number of
-    // times.
-    let abandoned = ids_where(
+    // times. (Two queries rather than one with OR, so each is a range of a pending-rows index.)
+    let generating = || composes::table.filter(composes::state.eq(ComposeState::Generating));
+    let mut abandoned = ids_where(
         conn,
-        composes::table
-            .filter(composes::state.eq(ComposeState::Generating))
-            .filter(
-                composes::lease_expires_at
-                    .lt(now)
-                    .or(composes::lease_expires_at.is_null()),
-            )
-            .order(composes::id.asc())
+        generating()
+            .filter(composes::lease_expires_at.lt(now))
+            .order((composes::lease_expires_at.asc(), composes::id.asc()))
             .into_boxed(),
     )?;
+    abandoned.extend(ids_where(
+        conn,
+        generating()
+            .filter(composes::lease_expires_at.is_null())
+            .order(composes::id.asc())
+            .into_boxed(),
+    )?);
+    abandoned.truncate(BATCH as usize);
     for id in abandoned {
         match lifecycle::recover(conn, id, config.workers.max_attempts, config, now)? {
             Recovery::Requeued => sweep.requeued.push(id),
@@ -156,7 +193,7 @@ fn sweep_locked(
         composes::table
             .filter(composes::state.eq(ComposeState::Wait))
             .filter(composes::time_submitted.lt(too_old))
-            .order(composes::id.asc())
+            .order((composes::time_submitted.asc(), composes::id.asc()))
             .into_boxed(),
     )?;
     for id in timed_out {
@@ -191,7 +228,7 @@ fn sweep_locked(
                     .is_null()
                     .or(composes::dispatched_at.lt(redispatch_before)),
             )
-            .order(composes::id.asc())
+            .order((composes::time_submitted.asc(), composes::id.asc()))
             .into_boxed(),
     )?;
 

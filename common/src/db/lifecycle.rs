@@ -2,6 +2,8 @@
 //! the same transaction, so no transition is ever without its message (and no message without
 //! its transition), whatever crashes.
 
+use std::collections::{BTreeMap, HashSet};
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -59,10 +61,30 @@ pub fn create(
     config: &Config,
     now: NaiveDateTime,
 ) -> QueryResult<Compose> {
+    create_many(conn, std::slice::from_ref(new), config, now)?
+        .pop()
+        .ok_or(diesel::result::Error::NotFound)
+}
+
+/// Stores new composes as [`create`] stores one, all in one transaction (one commit for many
+/// requests arriving together), in order.
+pub fn create_many(
+    conn: &mut DbConnection,
+    news: &[NewCompose],
+    config: &Config,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Compose>> {
     write_transaction(conn, |conn| {
-        let compose = new.insert(conn)?;
-        message_for(&compose, config, now).insert(conn)?;
-        Ok(compose)
+        let stored = news
+            .iter()
+            .map(|new| new.insert(conn))
+            .collect::<QueryResult<Vec<Compose>>>()?;
+        let messages: Vec<NewMessage> = stored
+            .iter()
+            .map(|compose| message_for(compose, config, now))
+            .collect();
+        NewMessage::insert_many(conn, &messages)?;
+        Ok(stored)
     })
 }
 
@@ -268,7 +290,16 @@ pub fn mark_dispatched(
     id: ComposeId,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::update(composes::table.filter(composes::id.eq(id)))
+    mark_dispatched_many(conn, &[id], now)
+}
+
+/// Records that the jobs of composes `ids` were handed to the queue by `now`, in one statement.
+pub fn mark_dispatched_many(
+    conn: &mut DbConnection,
+    ids: &[ComposeId],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(composes::table.filter(composes::id.eq_any(ids)))
         .set(composes::dispatched_at.eq(Some(now)))
         .execute(conn)
         .map(|_| ())
@@ -434,47 +465,118 @@ pub fn expire(
     config: &Config,
     now: NaiveDateTime,
 ) -> QueryResult<Option<Compose>> {
+    Ok(expire_many(conn, &[id], config, now)?.into_iter().next())
+}
+
+/// Removes the expired composes among `ids` as [`expire`] removes one, all in one transaction
+/// and with a statement per step rather than per compose, so a sweep over thousands of
+/// expiries is a few round trips and one commit per batch. The removed rows, by id.
+pub fn expire_many(
+    conn: &mut DbConnection,
+    ids: &[ComposeId],
+    config: &Config,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Compose>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let finished = [ComposeState::Done, ComposeState::Failed];
+    let live = [
+        ComposeState::Wait,
+        ComposeState::Generating,
+        ComposeState::Done,
+    ];
     write_transaction(conn, |conn| {
-        // Hold the row, so a renewal either extended it before this reads it, or waits.
-        if !Compose::lock(conn, id)? {
-            return Ok(None);
-        }
-        let live = [
-            ComposeState::Wait,
-            ComposeState::Generating,
-            ComposeState::Done,
-        ];
-        let in_use: i64 = composes::table
-            .filter(composes::reused_id.eq(id))
+        let expired = || {
+            composes::table
+                .filter(composes::id.eq_any(ids))
+                .filter(composes::state.eq_any(finished))
+                .filter(composes::time_to_expire.lt(now))
+        };
+        // Hold the rows, so a renewal either extended one before this reads it, or waits (on
+        // SQLite the transaction holds the database's write lock already).
+        let rows: Vec<(ComposeId, Option<String>)> = match conn {
+            DbConnection::Postgresql(pg) => expired()
+                .select((composes::id, composes::removed_by))
+                .for_update()
+                .load(pg)?,
+            DbConnection::Sqlite(lite) => expired()
+                .select((composes::id, composes::removed_by))
+                .load(lite)?,
+        };
+        let in_use: HashSet<Option<ComposeId>> = composes::table
+            .filter(composes::reused_id.eq_any(ids))
             .filter(composes::state.eq_any(live))
             .filter(composes::time_to_expire.ge(now))
-            .count()
-            .get_result(conn)?;
-        if in_use > 0 {
-            return Ok(None);
+            .select(composes::reused_id)
+            .load::<Option<ComposeId>>(conn)?
+            .into_iter()
+            .collect();
+        let mut by_reason: BTreeMap<String, Vec<ComposeId>> = BTreeMap::new();
+        for (id, removed_by) in rows {
+            if !in_use.contains(&Some(id)) {
+                by_reason
+                    .entry(removal_reason(removed_by.as_deref()))
+                    .or_default()
+                    .push(id);
+            }
         }
-        let Some(compose) = Compose::find(conn, id)? else {
-            return Ok(None);
-        };
-        let reason = match &compose.removed_by {
-            Some(user) => format!("Removed by {user}."),
-            None => "Compose is expired.".to_owned(),
-        };
-        apply(
-            conn,
-            id,
-            &Transition {
-                from: &[ComposeState::Done, ComposeState::Failed],
+        let mut removed_ids = Vec::new();
+        for (reason, group) in &by_reason {
+            let changes = ComposeChanges {
+                state: Some(ComposeState::Removed),
+                state_reason: Some(Some(crate::reason::bounded(reason))),
+                time_removed: Some(Some(now)),
+                worker_id: Some(None),
+                lease_expires_at: Some(None),
+                ..ComposeChanges::default()
+            };
+            diesel::update(expired().filter(composes::id.eq_any(group)))
+                .set(&changes)
+                .execute(conn)?;
+            removed_ids.extend_from_slice(group);
+        }
+        let removed: Vec<Compose> = composes::table
+            .filter(composes::id.eq_any(&removed_ids))
+            .order(composes::id.asc())
+            .select(composes::all_columns)
+            .load(conn)?;
+        let messages: Vec<NewMessage> = removed
+            .iter()
+            .map(|compose| message_for(compose, config, now))
+            .collect();
+        NewMessage::insert_many(conn, &messages)?;
+        // Composes reusing a removed one share its fate, as in every transition.
+        let followers: Vec<(ComposeId, Option<ComposeId>)> = composes::table
+            .filter(composes::reused_id.eq_any(&removed_ids))
+            .filter(composes::state.eq_any(finished))
+            .select((composes::id, composes::reused_id))
+            .load(conn)?;
+        for (follower, leader) in followers {
+            let reason = removed
+                .iter()
+                .find(|c| Some(c.id) == leader)
+                .and_then(|c| c.state_reason.clone());
+            let follow = Transition {
+                from: &finished,
                 to: ComposeState::Removed,
-                reason: Some(reason),
+                reason,
                 held_by: None,
-                expired_before: Some(now),
+                expired_before: None,
                 changes: ComposeChanges::default(),
-            },
-            config,
-            now,
-        )
+            };
+            apply(conn, follower, &follow, config, now)?;
+        }
+        Ok(removed)
     })
+}
+
+/// The state reason of a removal: by whom, or by expiry.
+fn removal_reason(removed_by: Option<&str>) -> String {
+    match removed_by {
+        Some(user) => format!("Removed by {user}."),
+        None => "Compose is expired.".to_owned(),
+    }
 }
 
 /// What the beat did with a generating compose nobody is working on.

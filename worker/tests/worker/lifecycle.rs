@@ -348,6 +348,36 @@ both_stores!(the_beat_expires_composes_and_their_directories, |world| {
     assert!(again.removed.is_empty(), "nothing is removed twice");
 });
 
+both_stores!(one_sweep_clears_expiries_batch_after_batch, |world| {
+    // More than two batches of expired composes, and one reused by a live compose in the
+    // middle: one sweep removes every other one, each with its message, and keeps that one.
+    let n = 2_500;
+    world.sql(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+         INSERT INTO composes (owner, source_type, source, state, results, flags, \
+                               time_to_expire, time_submitted) \
+         SELECT 'me', 1, 't', 2 + 2 * (i % 2), 1, 0, '2000-01-01 00:00:00', \
+                '1999-12-31 00:00:00' FROM n"
+    ));
+    let live = world.submit(json!({"source": {"type": "tag", "source": "t"}}));
+    world.sql(&format!(
+        "UPDATE composes SET state = 2, reused_id = 1200 WHERE id = {}",
+        live.id
+    ));
+    let swept = sweep(&mut world.pool.get().expect("conn"), &world.config, now()).expect("sweep");
+    assert_eq!(swept.removed.len(), n - 1);
+    assert!(!swept.removed.contains(&ComposeId(1200)), "in use");
+    assert_eq!(world.find(ComposeId(1200)).state, ComposeState::Done);
+    assert_eq!(world.find(ComposeId(2_499)).state, ComposeState::Removed);
+    assert_eq!(
+        world.message_states(ComposeId(1)),
+        ["removed"],
+        "each removal has its message"
+    );
+    let again = sweep(&mut world.pool.get().expect("conn"), &world.config, now()).expect("sweep");
+    assert!(again.removed.is_empty());
+});
+
 both_stores!(a_compose_reused_by_a_live_one_is_not_removed, |world| {
     let reused = world.submit_repo();
     world.worker("w").process(reused.id).expect("done");

@@ -301,7 +301,7 @@ impl Compose {
             .filter(composes::state.eq(ComposeState::Wait))
             .filter(composes::dispatched_at.is_null())
             .filter(composes::time_submitted.lt(before))
-            .order(composes::id.asc())
+            .order((composes::time_submitted.asc(), composes::id.asc()))
             .select(composes::id)
             .limit(limit)
             .load(conn)

@@ -44,10 +44,31 @@ pub struct NewMessage {
 impl NewMessage {
     /// Adds the message to the outbox (call inside the transition's transaction).
     pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
-        diesel::insert_into(messages::table)
-            .values(self)
-            .execute(conn)
-            .map(|_| ())
+        NewMessage::insert_many(conn, std::slice::from_ref(self))
+    }
+
+    /// Adds the messages to the outbox in this order (call inside the transitions'
+    /// transaction): in one statement on PostgreSQL, where each statement is a round trip.
+    pub fn insert_many(conn: &mut DbConnection, messages: &[NewMessage]) -> QueryResult<()> {
+        /// Rows per statement: five parameters each, well under PostgreSQL's 65,535.
+        const ROWS: usize = 1000;
+        match conn {
+            DbConnection::Postgresql(pg) => {
+                for rows in messages.chunks(ROWS) {
+                    diesel::insert_into(messages::table)
+                        .values(rows)
+                        .execute(pg)?;
+                }
+            }
+            DbConnection::Sqlite(lite) => {
+                for message in messages {
+                    diesel::insert_into(messages::table)
+                        .values(message)
+                        .execute(lite)?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,3 @@
+DROP INDEX ix_composes_generating_unleased;
+DROP INDEX ix_composes_generating_lease;
+DROP INDEX ix_composes_wait_submitted;
