@@ -206,15 +206,28 @@ pub async fn dispatch(
         }
     };
     let value = serde_json::to_value(&json).unwrap_or_default();
-    match dispatcher.dispatch(config, &value).await {
-        Ok(()) => {
-            let now = crate::time::now();
-            if let Err(e) = with_conn(pool, move |c| Ok(mark_dispatched(c, id, now)?)).await {
-                tracing::warn!(compose.id = %id, error = %e, "dispatch not recorded");
-            }
+    if hand_over(dispatcher, config, &value).await {
+        let now = crate::time::now();
+        if let Err(e) = with_conn(pool, move |c| Ok(mark_dispatched(c, id, now)?)).await {
+            tracing::warn!(compose.id = %id, error = %e, "dispatch not recorded");
         }
+    }
+}
+
+/// Hands over the job of the compose shown as `compose` (its API JSON) without recording it:
+/// for a caller that has the JSON at hand and records dispatches its own way (the frontend
+/// records many in one statement). A failure is logged and left for the relay and the beat.
+pub async fn hand_over(
+    dispatcher: &Dispatcher,
+    config: &Config,
+    compose: &serde_json::Value,
+) -> bool {
+    match dispatcher.dispatch(config, compose).await {
+        Ok(()) => true,
         Err(e) => {
-            tracing::warn!(compose.id = %id, error = %e, "dispatch failed; the beat will retry")
+            let id = compose["id"].as_i64().unwrap_or_default();
+            tracing::warn!(compose.id = id, error = %e, "dispatch failed; the beat will retry");
+            false
         }
     }
 }

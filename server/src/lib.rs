@@ -6,7 +6,9 @@
 
 pub mod auth;
 pub mod body;
+pub mod create_batch;
 pub mod db;
+pub mod dispatch_log;
 pub mod error;
 pub mod kerberos;
 pub mod ldap;
@@ -49,7 +51,12 @@ pub fn open_store(config: &Config) -> anyhow::Result<DbPool> {
 
 /// The shared state for `config` over `pool`.
 pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
+    let config = Arc::new(config);
     Ok(AppState {
+        creates: create_batch::CreateBatcher::start(pool.clone(), config.clone())
+            .context("starting the create writers")?,
+        dispatch_log: dispatch_log::DispatchLog::start(pool.clone())
+            .context("starting the dispatch log")?,
         pool,
         metrics: Arc::new(Metrics::new().context("registering metrics")?),
         totals: Arc::new(TotalsCache::new(std::time::Duration::from_millis(
@@ -68,7 +75,7 @@ pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
         } else {
             None
         },
-        config: Arc::new(config),
+        config,
     })
 }
 

@@ -7,6 +7,8 @@ use odcs_common::db::DbPool;
 
 use odcs_common::dispatch::Dispatcher;
 
+use crate::create_batch::CreateBatcher;
+use crate::dispatch_log::DispatchLog;
 use crate::kerberos::KerberosAcceptor;
 use crate::ldap::LdapGroups;
 use crate::metrics::Metrics;
@@ -24,6 +26,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Recently counted list totals.
     pub totals: Arc<TotalsCache>,
+    /// Stores new composes, requests arriving together in one transaction.
+    pub creates: CreateBatcher,
+    /// Records of jobs handed over, written in batches.
+    pub dispatch_log: DispatchLog,
     /// Where compose jobs go (RabbitMQ, or the in-process queue in standalone mode).
     pub dispatcher: Arc<Dispatcher>,
     /// Users' groups from LDAP, when configured.

@@ -1,42 +1,59 @@
-//! A short-lived cache of list totals.
+//! A cache of list totals, and their counting.
 //!
-//! Counting every matching row is the most expensive part of a list request (tens of
-//! milliseconds over a million composes), and callers page through lists far more often than
-//! composes are created. A total is reused for the same filters for a configured time (1 s by
-//! default); past it, one request counts again while the others keep the previous total instead
-//! of all counting at once (which piled up hundreds of milliseconds under load). Writes through
-//! this process clear the cache at once, so only writes by other processes can make
-//! `meta.total` lag: by the configured time and one count, at most [`STALE_FACTOR`] times it.
+//! Counting every matching row is the most expensive part of a list request: well under a
+//! millisecond over ten thousand composes, most of a second over a million. A total is reused
+//! for the same filters for the configured time (1 s by default), or for [`COST_FACTOR`] times
+//! as long as it took to count when that is longer, so counting never takes more than a tenth
+//! of a core per filter in use. Past that, a cheap total (counted in under
+//! [`INLINE_COUNT_LIMIT`]) is counted again by the request, which answers exactly; an expensive
+//! one is answered with the previous total while one request starts a count in the background,
+//! so no request waits for a count except the first one for a filter. Writes through this
+//! process mark every total outdated at once: cheap totals are then exact on the next request,
+//! expensive ones a count later.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use odcs_common::db::models::ComposeFilter;
+use odcs_common::db::models::{Compose, ComposeFilter};
+use odcs_common::db::DbConnection;
+use tokio::sync::watch;
 
 /// Most distinct filters remembered; past this the cache starts over.
 const MAX_ENTRIES: usize = 4096;
 
-/// How many times the configured time an expired total may still be served while one request
-/// counts again (and how long that request may take before another one tries).
-pub const STALE_FACTOR: u32 = 10;
+/// How many times its own counting time a total is kept, when that exceeds the configured time.
+pub const COST_FACTOR: u32 = 10;
+
+/// Counts that took longer than this are made in the background rather than by a request.
+pub const INLINE_COUNT_LIMIT: Duration = Duration::from_millis(5);
+
+/// How long a background count may run before another request may start one.
+const RECOUNT_PATIENCE: Duration = Duration::from_secs(30);
 
 /// What the cache holds for a filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Cached {
-    /// A total counted less than the configured time ago.
+    /// A total to answer with.
     Fresh(i64),
-    /// An older total to answer with while someone else counts again.
-    Stale(i64),
-    /// Nothing usable: the caller counts (and [`TotalsCache::put`]s the result).
+    /// An outdated total to answer with; the caller starts a count in the background (and
+    /// [`TotalsCache::put`]s its result).
+    Refresh(i64),
+    /// Nothing usable: the caller counts before answering (and [`TotalsCache::put`]s it).
     Count,
+    /// Nothing usable, and another request is counting it first: wait for its total (the
+    /// channel closes without one if that count failed; count then).
+    Await(watch::Receiver<Option<i64>>),
 }
 
-/// A remembered total: when it was counted, and since when someone is counting it again.
+/// A remembered total: what it was, when and how fast it was counted, whether a write made it
+/// outdated, and since when someone is counting it again.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    counted: Instant,
     total: i64,
+    counted: Instant,
+    cost: Duration,
+    outdated: bool,
     recounting: Option<Instant>,
 }
 
@@ -44,6 +61,9 @@ struct Entry {
 pub struct TotalsCache {
     ttl: Duration,
     entries: Mutex<HashMap<ComposeFilter, Entry>>,
+    /// Filters with no total yet that one request is counting, with where it will post it:
+    /// a cold start under load would otherwise have every request count the same rows at once.
+    first_counts: Mutex<HashMap<ComposeFilter, (Instant, watch::Sender<Option<i64>>)>>,
 }
 
 impl TotalsCache {
@@ -52,11 +72,12 @@ impl TotalsCache {
         TotalsCache {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            first_counts: Mutex::new(HashMap::new()),
         }
     }
 
-    /// What to answer `filter`'s total with; [`Cached::Count`] asks the caller to count, which
-    /// only one caller at a time is asked to do for an expired total.
+    /// What to answer `filter`'s total with (see [`Cached`]); of the requests finding an
+    /// expensive total outdated, only one at a time is asked to refresh it.
     pub fn lookup(&self, filter: &ComposeFilter) -> Cached {
         if self.ttl.is_zero() {
             return Cached::Count;
@@ -65,30 +86,62 @@ impl TotalsCache {
             return Cached::Count;
         };
         let Some(entry) = entries.get_mut(filter) else {
-            return Cached::Count;
+            drop(entries);
+            return self.first_count(filter);
         };
-        let age = entry.counted.elapsed();
-        if age < self.ttl {
+        let keep_for = self.ttl.max(entry.cost * COST_FACTOR);
+        if !entry.outdated && entry.counted.elapsed() < keep_for {
             return Cached::Fresh(entry.total);
         }
-        if age >= self.ttl * STALE_FACTOR {
+        if entry.cost < INLINE_COUNT_LIMIT {
             return Cached::Count;
         }
         let someone_counts = entry
             .recounting
-            .is_some_and(|since| since.elapsed() < self.ttl * STALE_FACTOR);
+            .is_some_and(|since| since.elapsed() < RECOUNT_PATIENCE);
         if someone_counts {
-            Cached::Stale(entry.total)
+            Cached::Fresh(entry.total)
         } else {
             entry.recounting = Some(Instant::now());
-            Cached::Count
+            Cached::Refresh(entry.total)
         }
     }
 
-    /// Remembers `total` for `filter`.
-    pub fn put(&self, filter: ComposeFilter, total: i64) {
+    /// [`Cached::Count`] for the first request of a filter with no total, [`Cached::Await`]
+    /// for those arriving while it counts.
+    fn first_count(&self, filter: &ComposeFilter) -> Cached {
+        let Ok(mut first_counts) = self.first_counts.lock() else {
+            return Cached::Count;
+        };
+        match first_counts.get(filter) {
+            // (A count that never reported, its request gone, is taken over after a while.)
+            Some((since, sender)) if since.elapsed() < RECOUNT_PATIENCE => {
+                Cached::Await(sender.subscribe())
+            }
+            _ => {
+                let (sender, _) = watch::channel(None);
+                first_counts.insert(filter.clone(), (Instant::now(), sender));
+                Cached::Count
+            }
+        }
+    }
+
+    /// Gives up counting `filter` first (the count failed): those waiting count themselves.
+    pub fn abandon(&self, filter: &ComposeFilter) {
+        if let Ok(mut first_counts) = self.first_counts.lock() {
+            first_counts.remove(filter);
+        }
+    }
+
+    /// Remembers `total` for `filter`, counted in `cost`, and hands it to those waiting.
+    pub fn put(&self, filter: ComposeFilter, total: i64, cost: Duration) {
         if self.ttl.is_zero() {
             return;
+        }
+        if let Ok(mut first_counts) = self.first_counts.lock() {
+            if let Some((_, waiting)) = first_counts.remove(&filter) {
+                let _ = waiting.send(Some(total));
+            }
         }
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MAX_ENTRIES {
@@ -97,79 +150,141 @@ impl TotalsCache {
             entries.insert(
                 filter,
                 Entry {
-                    counted: Instant::now(),
                     total,
+                    counted: Instant::now(),
+                    cost,
+                    outdated: false,
                     recounting: None,
                 },
             );
         }
     }
 
-    /// Forgets every total, after a write changed what they count.
+    /// Marks every total outdated, after a write changed what they count.
     pub fn invalidate(&self) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
+            for entry in entries.values_mut() {
+                entry.outdated = true;
+            }
         }
     }
+}
+
+/// The total another request is counting first, once it has it; `None` if that count failed
+/// or takes longer than [`RECOUNT_PATIENCE`] (the caller counts then).
+pub async fn first_total(mut first: watch::Receiver<Option<i64>>) -> Option<i64> {
+    let posted = tokio::time::timeout(RECOUNT_PATIENCE, first.wait_for(Option::is_some)).await;
+    match posted {
+        Ok(Ok(total)) => *total,
+        _ => None,
+    }
+}
+
+/// Counts the composes `filter` matches, with how long that took.
+pub fn count(
+    conn: &mut DbConnection,
+    filter: &ComposeFilter,
+) -> diesel::QueryResult<(i64, Duration)> {
+    let started = Instant::now();
+    let total = Compose::count(conn, filter)?;
+    Ok((total, started.elapsed()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn totals_expire_and_are_invalidated() {
-        let cache = TotalsCache::new(Duration::from_millis(50));
-        let filter = ComposeFilter {
+    const CHEAP: Duration = Duration::from_micros(200);
+    const COSTLY: Duration = Duration::from_millis(20);
+
+    fn done() -> ComposeFilter {
+        ComposeFilter {
             state: Some(odcs_common::compose::ComposeState::Done),
             ..ComposeFilter::default()
-        };
-        assert_eq!(cache.lookup(&filter), Cached::Count);
-        cache.put(filter.clone(), 7);
-        assert_eq!(cache.lookup(&filter), Cached::Fresh(7));
-        assert_eq!(cache.lookup(&ComposeFilter::default()), Cached::Count);
-        cache.invalidate();
-        assert_eq!(cache.lookup(&filter), Cached::Count);
-        cache.put(filter.clone(), 8);
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(cache.lookup(&filter), Cached::Count, "expired");
+        }
     }
 
     #[test]
-    fn one_caller_recounts_an_expired_total_while_others_keep_it() {
-        let cache = TotalsCache::new(Duration::from_millis(30));
-        let filter = ComposeFilter::default();
-        assert_eq!(cache.lookup(&filter), Cached::Count);
-        cache.put(filter.clone(), 5);
-        assert_eq!(cache.lookup(&filter), Cached::Fresh(5));
-        std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(
-            cache.lookup(&filter),
-            Cached::Count,
-            "the first caller recounts"
-        );
-        assert_eq!(
-            cache.lookup(&filter),
-            Cached::Stale(5),
-            "the others keep the total"
-        );
-        cache.put(filter.clone(), 6);
-        assert_eq!(cache.lookup(&filter), Cached::Fresh(6));
+    fn cheap_totals_expire_and_writes_make_them_exact_at_once() {
+        let cache = TotalsCache::new(Duration::from_millis(50));
+        let filter = done();
+        assert!(matches!(cache.lookup(&filter), Cached::Count));
+        cache.put(filter.clone(), 7, CHEAP);
+        assert!(matches!(cache.lookup(&filter), Cached::Fresh(7)));
+        assert!(matches!(
+            cache.lookup(&ComposeFilter::default()),
+            Cached::Count
+        ));
         cache.invalidate();
-        assert_eq!(
-            cache.lookup(&filter),
-            Cached::Count,
-            "writes are counted at once"
+        assert!(
+            matches!(cache.lookup(&filter), Cached::Count),
+            "outdated by a write"
         );
-        cache.put(filter.clone(), 7);
-        std::thread::sleep(Duration::from_millis(310));
-        assert_eq!(cache.lookup(&filter), Cached::Count, "too old to serve");
+        cache.put(filter.clone(), 8, CHEAP);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(matches!(cache.lookup(&filter), Cached::Count), "expired");
+    }
+
+    #[test]
+    fn costly_totals_are_kept_longer_and_refreshed_by_one_caller_in_the_background() {
+        let cache = TotalsCache::new(Duration::from_millis(50));
+        let filter = ComposeFilter::default();
+        cache.put(filter.clone(), 5, COSTLY);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(
+            matches!(cache.lookup(&filter), Cached::Fresh(5)),
+            "kept ten times its counting time"
+        );
+        cache.invalidate();
+        assert!(
+            matches!(cache.lookup(&filter), Cached::Refresh(5)),
+            "the first caller after a write recounts, answering with the old total"
+        );
+        assert!(
+            matches!(cache.lookup(&filter), Cached::Fresh(5)),
+            "the others keep the total meanwhile"
+        );
+        cache.put(filter.clone(), 6, COSTLY);
+        assert!(matches!(cache.lookup(&filter), Cached::Fresh(6)));
+        std::thread::sleep(Duration::from_millis(210));
+        assert!(
+            matches!(cache.lookup(&filter), Cached::Refresh(6)),
+            "expired"
+        );
+    }
+
+    #[tokio::test]
+    async fn requests_arriving_during_the_first_count_wait_for_its_total() {
+        let cache = TotalsCache::new(Duration::from_millis(50));
+        let filter = done();
+        assert!(matches!(cache.lookup(&filter), Cached::Count));
+        let Cached::Await(first) = cache.lookup(&filter) else {
+            panic!("the second request waits");
+        };
+        let waiting = tokio::spawn(first_total(first));
+        cache.put(filter.clone(), 9, COSTLY);
+        assert_eq!(waiting.await.expect("joined"), Some(9));
+        let other = ComposeFilter::default();
+        assert!(matches!(cache.lookup(&other), Cached::Count));
+        let Cached::Await(first) = cache.lookup(&other) else {
+            panic!("waits");
+        };
+        cache.abandon(&other);
+        assert_eq!(
+            first_total(first).await,
+            None,
+            "a failed count lets it count"
+        );
+        assert!(matches!(cache.lookup(&other), Cached::Count));
     }
 
     #[test]
     fn a_zero_ttl_never_caches() {
         let cache = TotalsCache::new(Duration::ZERO);
-        cache.put(ComposeFilter::default(), 1);
-        assert_eq!(cache.lookup(&ComposeFilter::default()), Cached::Count);
+        cache.put(ComposeFilter::default(), 1, CHEAP);
+        assert!(matches!(
+            cache.lookup(&ComposeFilter::default()),
+            Cached::Count
+        ));
     }
 }

@@ -4,9 +4,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use odcs_common::api::{ComposeJson, ComposeList, StatusMessage};
 use odcs_common::compose::{ComposeId, ComposeState};
 use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
-use odcs_common::db::models::{Compose, NewCompose};
+use odcs_common::db::models::{Compose, ComposeFilter, NewCompose};
 use odcs_common::db::view::compose_json;
-use odcs_common::dispatch::dispatch;
+use odcs_common::dispatch::hand_over;
 use odcs_common::request::{lifetime, ComposeRequest, RenewRequest};
 use odcs_common::spec::{ComposeSource, ComposeSpec};
 use odcs_common::time::{after, now};
@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::listing::ListQuery;
 use crate::permissions::{check_compose, require_allowed_client, ComposeAttributes};
 use crate::state::AppState;
-use crate::totals::Cached;
+use crate::totals::{self, Cached};
 
 /// The body of a create request, for the API description (parsing is
 /// [`ComposeRequest::from_json`]).
@@ -59,16 +59,34 @@ pub struct CreateBody {
     respin_of: Option<String>,
 }
 
-/// Hands compose `id`'s job to its queue without making the client wait: the compose is
-/// stored, so a broker that is down or blocking publishers only delays the job (the relay and
-/// the beat dispatch it again), never the answer.
-fn dispatch_in_background(state: &AppState, id: ComposeId) {
-    let (dispatcher, config, pool) = (
+/// Hands the job of `compose` (just stored, as its API JSON) to its queue without making the
+/// client wait: the compose is stored, so a broker that is down or blocking publishers only
+/// delays the job (the relay and the beat dispatch it again), never the answer.
+fn dispatch_in_background(state: &AppState, compose: &ComposeJson) {
+    let (dispatcher, config, log) = (
         state.dispatcher.clone(),
         state.config.clone(),
-        state.pool.clone(),
+        state.dispatch_log.clone(),
     );
-    actix_web::rt::spawn(async move { dispatch(&dispatcher, &config, &pool, id).await });
+    let id = compose.id;
+    let compose = serde_json::to_value(compose).unwrap_or_default();
+    actix_web::rt::spawn(async move {
+        if hand_over(&dispatcher, &config, &compose).await {
+            log.record(id);
+        }
+    });
+}
+
+/// Counts `filter`'s total again without making a request wait for it (see [`crate::totals`]).
+fn recount_in_background(state: &AppState, filter: ComposeFilter) {
+    let (pool, totals) = (state.pool.clone(), state.totals.clone());
+    actix_web::rt::spawn(async move {
+        let counting = filter.clone();
+        match db::run(&pool, move |conn| Ok(totals::count(conn, &counting)?)).await {
+            Ok((total, cost)) => totals.put(filter, total, cost),
+            Err(e) => tracing::warn!(error = %e, "list total not counted again"),
+        }
+    });
 }
 
 /// Path ids that are not numbers cannot name a compose.
@@ -105,29 +123,39 @@ fn parse_id(raw: &str) -> Result<ComposeId, ApiError> {
     ))]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let query = ListQuery::parse(req.query_string(), state.config.server.max_per_page)?;
-    let cached_total = match state.totals.lookup(&query.filter) {
-        Cached::Fresh(total) | Cached::Stale(total) => Some(total),
+    let cached = state.totals.lookup(&query.filter);
+    let known_total = match &cached {
+        Cached::Fresh(total) | Cached::Refresh(total) => Some(*total),
         Cached::Count => None,
+        Cached::Await(first) => totals::first_total(first.clone()).await,
     };
-    let (rows, total) = {
-        let query = query.clone();
-        db::run(&state.pool, move |conn| {
-            let total = match cached_total {
-                Some(total) => total,
-                None => Compose::count(conn, &query.filter)?,
-            };
-            let offset = (query.page - 1).saturating_mul(query.per_page);
-            let rows = if total > offset {
-                Compose::page(conn, &query.filter, query.order, query.page, query.per_page)?
-            } else {
-                Vec::new()
-            };
-            Ok((rows, total))
-        })
-        .await?
-    };
-    if cached_total.is_none() {
-        state.totals.put(query.filter.clone(), total);
+    let page = query.clone();
+    let counted = db::run(&state.pool, move |conn| {
+        let (total, cost) = match known_total {
+            Some(total) => (total, None),
+            None => {
+                let (total, cost) = totals::count(conn, &page.filter)?;
+                (total, Some(cost))
+            }
+        };
+        let offset = (page.page - 1).saturating_mul(page.per_page);
+        let rows = if total > offset {
+            Compose::page(conn, &page.filter, page.order, page.page, page.per_page)?
+        } else {
+            Vec::new()
+        };
+        Ok((rows, total, cost))
+    })
+    .await;
+    if counted.is_err() && matches!(cached, Cached::Count) {
+        state.totals.abandon(&query.filter);
+    }
+    let (rows, total, cost) = counted?;
+    if let Some(cost) = cost {
+        state.totals.put(query.filter.clone(), total, cost);
+    }
+    if matches!(cached, Cached::Refresh(_)) {
+        recount_in_background(&state, query.filter.clone());
     }
     let items = rows
         .iter()
@@ -171,19 +199,13 @@ pub async fn create(
     if let Some(refusal) = refusal {
         return Err(refusal.into());
     }
-    let now = now();
-    let new = NewCompose::from_spec(&spec, caller.name(), now);
-    let stored = {
-        let config = config.clone();
-        db::run(&state.pool, move |conn| {
-            Ok(lifecycle::create(conn, &new, &config, now)?)
-        })
-        .await?
-    };
+    let new = NewCompose::from_spec(&spec, caller.name(), now());
+    let stored = state.creates.create(new).await?;
     state.totals.invalidate();
-    dispatch_in_background(&state, stored.id);
+    let json = compose_json(&stored, &config, false);
+    dispatch_in_background(&state, &json);
     tracing::info!(compose.id = %stored.id, source.type = %spec.source_type(), owner = %stored.owner, "compose requested");
-    Ok(HttpResponse::Ok().json(compose_json(&stored, &config, false)))
+    Ok(HttpResponse::Ok().json(json))
 }
 
 /// One compose, with its Pungi configuration dump.
@@ -274,10 +296,10 @@ pub async fn renew(
         .await?
     };
     state.totals.invalidate();
-    let compose = match renewed {
+    match renewed {
         Renewal::Extended(compose) => {
             tracing::info!(compose.id = %compose.id, "compose expiry extended");
-            compose
+            Ok(HttpResponse::Ok().json(compose_json(&compose, &config, false)))
         }
         Renewal::Copied(compose) => {
             tracing::info!(
@@ -285,11 +307,11 @@ pub async fn renew(
                 renewed.id = %id,
                 "compose copied for renewal"
             );
-            dispatch_in_background(&state, compose.id);
-            compose
+            let json = compose_json(&compose, &config, false);
+            dispatch_in_background(&state, &json);
+            Ok(HttpResponse::Ok().json(json))
         }
-    };
-    Ok(HttpResponse::Ok().json(compose_json(&compose, &config, false)))
+    }
 }
 
 /// The request `compose` stores; a row this service cannot read (written by something else)

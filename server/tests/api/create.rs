@@ -250,3 +250,36 @@ on_both_stores!(duplicate_sources_are_stored_once, test_config(), |app| {
         .await;
     assert_eq!(created["source"], "b a");
 });
+
+on_both_stores!(
+    concurrent_creates_are_stored_together_each_answered_with_its_own,
+    test_config(),
+    |app| {
+        // Requests arriving together share one transaction (see create_batch); each must
+        // still get back its own compose, and each compose its own first message.
+        let sources: Vec<String> = (0..40).map(|i| format!("tag-{i}")).collect();
+        let creates = sources
+            .iter()
+            .map(|source| app.create(json!({"source": {"type": "tag", "source": source}})));
+        let created = futures_util::future::join_all(creates).await;
+        let mut ids = Vec::new();
+        for (source, compose) in sources.iter().zip(&created) {
+            assert_eq!(compose["source"], source.as_str());
+            let id = compose["id"].as_i64().expect("id");
+            let stored = app.get(&format!("/api/1/composes/{id}")).await;
+            assert_eq!(
+                stored.body["source"],
+                source.as_str(),
+                "answered with its own row"
+            );
+            ids.push(id);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), sources.len(), "one compose each");
+        assert_eq!(app.count().await, 40);
+        let messages =
+            odcs_common::db::models::OutboxMessage::oldest(&mut app.conn(), 1000).expect("outbox");
+        assert_eq!(messages.len(), 40, "one first message each");
+    }
+);
