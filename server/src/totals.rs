@@ -57,13 +57,19 @@ struct Entry {
     recounting: Option<Instant>,
 }
 
+/// A filter's first count under way: since when, and where its total will be posted.
+struct FirstCount {
+    started: Instant,
+    total: watch::Sender<Option<i64>>,
+}
+
 /// Totals by filter, each with the time it was counted.
 pub struct TotalsCache {
     ttl: Duration,
     entries: Mutex<HashMap<ComposeFilter, Entry>>,
     /// Filters with no total yet that one request is counting, with where it will post it:
     /// a cold start under load would otherwise have every request count the same rows at once.
-    first_counts: Mutex<HashMap<ComposeFilter, (Instant, watch::Sender<Option<i64>>)>>,
+    first_counts: Mutex<HashMap<ComposeFilter, FirstCount>>,
 }
 
 impl TotalsCache {
@@ -115,12 +121,18 @@ impl TotalsCache {
         };
         match first_counts.get(filter) {
             // (A count that never reported, its request gone, is taken over after a while.)
-            Some((since, sender)) if since.elapsed() < RECOUNT_PATIENCE => {
-                Cached::Await(sender.subscribe())
+            Some(first) if first.started.elapsed() < RECOUNT_PATIENCE => {
+                Cached::Await(first.total.subscribe())
             }
             _ => {
-                let (sender, _) = watch::channel(None);
-                first_counts.insert(filter.clone(), (Instant::now(), sender));
+                let (total, _) = watch::channel(None);
+                first_counts.insert(
+                    filter.clone(),
+                    FirstCount {
+                        started: Instant::now(),
+                        total,
+                    },
+                );
                 Cached::Count
             }
         }
@@ -139,8 +151,8 @@ impl TotalsCache {
             return;
         }
         if let Ok(mut first_counts) = self.first_counts.lock() {
-            if let Some((_, waiting)) = first_counts.remove(&filter) {
-                let _ = waiting.send(Some(total));
+            if let Some(first) = first_counts.remove(&filter) {
+                let _ = first.total.send(Some(total));
             }
         }
         if let Ok(mut entries) = self.entries.lock() {
