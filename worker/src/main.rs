@@ -18,12 +18,6 @@ use odcs_worker::gather::{chosen_packages, GatherRequest};
 use odcs_worker::repodata::{
     write_repodata, Compression, ExtraMetadata, PackageCache, RepodataOptions,
 };
-
-// Repodata runs move tens of megabytes of metadata through short-lived buffers; glibc's
-// allocator maps and unmaps each large one, and the page faults and unmaps were a fifth of an
-// incremental run (docs/benchmarks.md). mimalloc keeps and reuses its pages.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use odcs_worker::scan::find_packages;
 use odcs_worker::{consumer, relay, services};
 
