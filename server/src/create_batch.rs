@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use odcs_common::config::Config;
 use odcs_common::db::lifecycle;
 use odcs_common::db::models::{Compose, NewCompose};
-use odcs_common::db::{DbError, DbPool};
+use odcs_common::db::DbPool;
 use tokio::sync::oneshot;
 
 use crate::error::ApiError;
@@ -84,34 +84,32 @@ fn next_batch(rx: &Mutex<Receiver<Pending>>) -> Option<Vec<Pending>> {
 }
 
 /// Stores `batch` in one transaction and answers each request; if that fails, stores each on
-/// its own.
+/// its own on the same connection. Without a connection every request is answered so.
 fn store(pool: &DbPool, config: &Config, batch: Vec<Pending>) {
-    let news: Vec<NewCompose> = batch.iter().map(|p| p.new.clone()).collect();
-    let together = with_conn(pool, |conn| {
-        lifecycle::create_many(conn, &news, config, odcs_common::time::now())
-    });
-    match together {
-        Ok(rows) if rows.len() == batch.len() => {
-            for (pending, row) in batch.into_iter().zip(rows) {
-                let _ = pending.stored.send(Ok(row));
+    let (news, answers): (Vec<NewCompose>, Vec<_>) =
+        batch.into_iter().map(|p| (p.new, p.stored)).unzip();
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::error!(error = %e, composes = news.len(), "database unavailable");
+            for answer in answers {
+                let _ = answer.send(Err(ApiError::Unavailable));
+            }
+            return;
+        }
+    };
+    match lifecycle::create_many(&mut conn, &news, config, odcs_common::time::now()) {
+        Ok(rows) if rows.len() == answers.len() => {
+            for (answer, row) in answers.into_iter().zip(rows) {
+                let _ = answer.send(Ok(row));
             }
         }
         _ => {
-            for pending in batch {
-                let alone = with_conn(pool, |conn| {
-                    lifecycle::create(conn, &pending.new, config, odcs_common::time::now())
-                });
-                let _ = pending.stored.send(alone);
+            for (new, answer) in news.iter().zip(answers) {
+                let alone = lifecycle::create(&mut conn, new, config, odcs_common::time::now())
+                    .map_err(ApiError::from);
+                let _ = answer.send(alone);
             }
         }
     }
-}
-
-/// Runs `work` on a pooled connection, with the API's errors.
-fn with_conn<T>(
-    pool: &DbPool,
-    work: impl FnOnce(&mut odcs_common::db::DbConnection) -> diesel::QueryResult<T>,
-) -> Result<T, ApiError> {
-    let mut conn = pool.get().map_err(DbError::Pool)?;
-    Ok(work(&mut conn)?)
 }
