@@ -100,6 +100,7 @@ fn store(pool: &DbPool, config: &Config, batch: Vec<Pending>) {
     };
     match lifecycle::create_many(&mut conn, &news, config, odcs_common::time::now()) {
         Ok(rows) if rows.len() == answers.len() => {
+            conn.mark_healthy();
             for (answer, row) in answers.into_iter().zip(rows) {
                 let _ = answer.send(Ok(row));
             }

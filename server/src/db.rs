@@ -15,7 +15,11 @@ where
     let pool = pool.clone();
     web::block(move || {
         let mut conn = pool.get().map_err(DbError::Pool)?;
-        work(&mut conn)
+        let result = work(&mut conn);
+        if result.is_ok() {
+            conn.mark_healthy();
+        }
+        result
     })
     .await
     .map_err(ApiError::internal)?

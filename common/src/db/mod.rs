@@ -20,7 +20,7 @@ pub mod testing;
 mod types;
 pub mod view;
 
-pub use pool::{DbError, DbPool, PooledConnection};
+pub use pool::{DbError, DbPool, PoolSlot, PooledConnection};
 
 mod connection;
 pub use connection::{DbConnection, MultiBackend};

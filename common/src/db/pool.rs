@@ -1,6 +1,7 @@
 //! The r2d2 connection pool over [`DbConnection`].
 
-use std::time::Duration;
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, SqliteConnection};
@@ -90,19 +91,66 @@ impl Manager {
     }
 }
 
+/// A connection kept by the pool, with when work on it last succeeded.
+///
+/// The pool checks a connection before lending it. One whose last work succeeded a moment ago
+/// is known to work, and checking it anyway costs a request a second round trip to the
+/// database: code that knows its work succeeded says so with [`PoolSlot::mark_healthy`], and
+/// the pool lends such a connection unchecked once. Any other connection is checked.
+pub struct PoolSlot {
+    conn: DbConnection,
+    healthy_at: Option<Instant>,
+}
+
+/// How recently work on a connection must have succeeded for the pool to lend it unchecked.
+const RECENTLY_HEALTHY: Duration = Duration::from_secs(2);
+
+impl PoolSlot {
+    /// Records that work on this connection just succeeded.
+    pub fn mark_healthy(&mut self) {
+        self.healthy_at = Some(Instant::now());
+    }
+}
+
+impl Deref for PoolSlot {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for PoolSlot {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 impl r2d2::ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = PoolSlot;
     type Error = DbError;
 
-    fn connect(&self) -> Result<DbConnection, DbError> {
-        Manager::connect(self)
+    fn connect(&self) -> Result<PoolSlot, DbError> {
+        Ok(PoolSlot {
+            conn: Manager::connect(self)?,
+            healthy_at: None,
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
-        conn.batch_execute("SELECT 1").map_err(DbError::Query)
+    /// Lends a connection marked healthy a moment ago without a round trip; the mark is used
+    /// up, so a connection whose next work fails is checked before it is lent again.
+    fn is_valid(&self, slot: &mut PoolSlot) -> Result<(), DbError> {
+        if slot
+            .healthy_at
+            .take()
+            .is_some_and(|t| t.elapsed() < RECENTLY_HEALTHY)
+        {
+            return Ok(());
+        }
+        slot.conn.batch_execute("SELECT 1").map_err(DbError::Query)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+    fn has_broken(&self, _slot: &mut PoolSlot) -> bool {
         false
     }
 }
@@ -152,5 +200,65 @@ mod tests {
             Manager::new("mysql://x"),
             Err(DbError::UnsupportedUrl(_))
         ));
+    }
+}
+
+#[cfg(all(test, feature = "test-support"))]
+mod slot_tests {
+    use super::*;
+    use crate::db::testing::{Store, TestDb};
+    use diesel::sql_types::Integer;
+    use diesel::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = Integer)]
+        pid: i32,
+    }
+
+    fn backend_pid(pool: &DbPool) -> i32 {
+        let mut conn = pool.get().expect("connection");
+        let DbConnection::Postgresql(pg) = &mut **conn else {
+            panic!("a PostgreSQL connection");
+        };
+        let row: Pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+            .get_result(pg)
+            .expect("pid");
+        conn.mark_healthy();
+        row.pid
+    }
+
+    fn terminate(db: &TestDb, pid: i32) {
+        let mut admin = Manager::new(&db.url)
+            .expect("url")
+            .connect()
+            .expect("admin");
+        admin
+            .batch_execute(&format!("SELECT pg_terminate_backend({pid})"))
+            .expect("terminate");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_healthy_connection_is_lent_once_unchecked_and_then_checked_again() {
+        let db = TestDb::new(Store::Postgres);
+        let pool = build(&db.url, 1).expect("pool");
+        let first = backend_pid(&pool);
+        assert_eq!(backend_pid(&pool), first, "one connection, kept");
+
+        // Marked healthy a moment ago: lent without the check, so a connection killed
+        // meanwhile shows up in the work itself.
+        terminate(&db, first);
+        let mut conn = pool.get().expect("lent unchecked");
+        assert!(
+            conn.batch_execute("SELECT 1").is_err(),
+            "not checked on loan"
+        );
+        drop(conn);
+
+        // That work failed and marked nothing: the next loan checks, finds it dead and
+        // opens a new connection.
+        let second = backend_pid(&pool);
+        assert_ne!(second, first, "the dead connection was replaced");
     }
 }

@@ -589,7 +589,7 @@ fn latest_links_survive_expiry_and_renewals_run_the_stored_dump() {
     let set = |id: ComposeId, changes: ComposeChanges| {
         diesel::update(composes::table.find(id))
             .set(changes)
-            .execute(&mut raw.world.pool.get().expect("conn"))
+            .execute(&mut **raw.world.pool.get().expect("conn"))
             .expect("update");
     };
     let expire = |id: ComposeId| {
