@@ -1,0 +1,1 @@
+CREATE INDEX ix_composes_lease_expires_at ON composes (lease_expires_at);
