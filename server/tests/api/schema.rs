@@ -41,11 +41,11 @@ on_both_stores!(indexes_exist_and_migrations_revert, test_config(), |app| {
     let mut conn = app.conn();
     let names = index_names(&mut conn, store);
     for index in [
-        "ix_composes_state",
+        "ix_composes_state_id",
         "ix_composes_time_to_expire",
-        "idx_source_type__state",
+        "ix_composes_source_type_state_id",
         "ix_composes_reused_id",
-        "ix_composes_owner",
+        "ix_composes_owner_id",
     ] {
         assert!(
             names.iter().any(|n| n == index),

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use crate::compose::{
     ComposeFlags, ComposeId, ComposeResults, ComposeState, MultilibMethods, SourceType,
 };
+use crate::db::planned::PlannedEachTime;
 use crate::db::schema::composes;
 use crate::db::{DbConnection, MultiBackend};
 use crate::spec::ComposeSpec;
@@ -312,7 +313,8 @@ impl Compose {
         filtered(filter).count().get_result(conn)
     }
 
-    /// One page of the composes matching `filter`; `page` counts from 1.
+    /// One page of the composes matching `filter`; `page` counts from 1. Planned with the
+    /// filters' values each time (see [`crate::db::planned`]).
     pub fn page(
         conn: &mut DbConnection,
         filter: &ComposeFilter,
@@ -320,11 +322,13 @@ impl Compose {
         page: i64,
         per_page: i64,
     ) -> QueryResult<Vec<Compose>> {
-        ordered(filtered(filter), order)
-            .select(Compose::as_select())
-            .limit(per_page)
-            .offset((page - 1).saturating_mul(per_page))
-            .load(conn)
+        PlannedEachTime(
+            ordered(filtered(filter), order)
+                .select(Compose::as_select())
+                .limit(per_page)
+                .offset((page - 1).saturating_mul(per_page)),
+        )
+        .load(conn)
     }
 
     /// The composes that reuse this one.
@@ -466,3 +470,52 @@ impl Compose {
 
 /// Most earlier composes of each state looked at for reuse.
 const REUSE_CANDIDATES: i64 = 50;
+
+#[cfg(all(test, feature = "test-support"))]
+mod plan_tests {
+    use super::*;
+    use crate::db::testing::{Store, TestDb};
+    use diesel::sql_types::BigInt;
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    #[test]
+    fn pages_are_never_kept_as_prepared_statements() {
+        let db = TestDb::new(Store::Postgres);
+        let pool = crate::db::pool::build(&db.url, 1).expect("pool");
+        let mut conn = pool.get().expect("connection");
+        crate::db::migrations::run_pending(&mut conn).expect("migrate");
+        let filter = ComposeFilter {
+            owner: Some("someone".into()),
+            state: Some(ComposeState::Done),
+            ..ComposeFilter::default()
+        };
+        for _ in 0..8 {
+            Compose::page(&mut conn, &filter, ComposeOrder::default(), 1, 10).expect("page");
+            Compose::count(&mut conn, &filter).expect("count");
+        }
+        let prepared = |conn: &mut DbConnection, like: &str| -> i64 {
+            diesel::sql_query(
+                "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE $1",
+            )
+            .bind::<diesel::sql_types::Text, _>(like)
+            .get_result::<Count>(conn)
+            .expect("prepared statements")
+            .n
+        };
+        assert_eq!(
+            prepared(&mut conn, "%LIMIT%"),
+            0,
+            "the page query is planned each time"
+        );
+        assert_eq!(
+            prepared(&mut conn, "%COUNT(*)%"),
+            1,
+            "the count is prepared once"
+        );
+    }
+}
