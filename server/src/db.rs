@@ -13,16 +13,9 @@ where
     T: Send + 'static,
 {
     let pool = pool.clone();
-    web::block(move || {
-        let mut conn = pool.get().map_err(DbError::Pool)?;
-        let result = work(&mut conn);
-        if result.is_ok() {
-            conn.mark_healthy();
-        }
-        result
-    })
-    .await
-    .map_err(ApiError::internal)?
+    web::block(move || pool.get().map_err(DbError::Pool)?.run(work))
+        .await
+        .map_err(ApiError::internal)?
 }
 
 /// Runs `work` in one write transaction (retried while SQLite is busy, see

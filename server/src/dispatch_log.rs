@@ -37,10 +37,8 @@ impl DispatchLog {
                         }
                     }
                     let written = pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
-                        mark_dispatched_many(&mut conn, &ids, odcs_common::time::now())
-                            .map_err(|e| e.to_string())?;
-                        conn.mark_healthy();
-                        Ok(())
+                        conn.run(|c| mark_dispatched_many(c, &ids, odcs_common::time::now()))
+                            .map_err(|e| e.to_string())
                     });
                     if let Err(e) = written {
                         tracing::warn!(composes = ids.len(), error = %e, "dispatches not recorded; the relay will dispatch them again");

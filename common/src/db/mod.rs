@@ -33,16 +33,9 @@ pub async fn with_conn<T: Send + 'static>(
     work: impl FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
 ) -> Result<T, DbError> {
     let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get()?;
-        let result = work(&mut conn);
-        if result.is_ok() {
-            conn.mark_healthy();
-        }
-        result
-    })
-    .await
-    .map_err(|e| DbError::Task(e.to_string()))?
+    tokio::task::spawn_blocking(move || pool.get()?.run(work))
+        .await
+        .map_err(|e| DbError::Task(e.to_string()))?
 }
 
 /// A statement that writes nothing but makes SQLite take the write lock for its transaction.

@@ -110,6 +110,18 @@ impl PoolSlot {
     pub fn mark_healthy(&mut self) {
         self.healthy_at = Some(Instant::now());
     }
+
+    /// Runs `work` on the connection and, if it succeeds, marks the connection healthy.
+    pub fn run<T, E>(
+        &mut self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let result = work(&mut self.conn);
+        if result.is_ok() {
+            self.mark_healthy();
+        }
+        result
+    }
 }
 
 impl Deref for PoolSlot {
