@@ -27,3 +27,6 @@ pub mod repodata;
 pub mod scan;
 pub mod services;
 pub mod source;
+
+#[cfg(test)]
+mod test_fixtures;
