@@ -16,7 +16,7 @@ use odcs_worker::gather::metadata::{read_filelists, read_primary};
 use odcs_worker::gather::pool::{Origin, Pool as GatherPool, PoolBuilder};
 use odcs_worker::gather::{chosen_packages, GatherRequest};
 use odcs_worker::repodata::{
-    write_repodata, Compression, ExtraMetadata, PackageCache, RepodataOptions,
+    write_repodata, Compression, ExtraMetadata, FileHashing, PackageCache, RepodataOptions,
 };
 use odcs_worker::scan::find_packages;
 use odcs_worker::{consumer, relay, services};
@@ -247,6 +247,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     compression,
                     revision,
                     cache: cache.as_ref(),
+                    hashing: FileHashing::Fastest,
                 },
             )
             .with_context(|| format!("writing repodata for {}", dir.display()))?;

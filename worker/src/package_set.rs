@@ -11,7 +11,7 @@ use crate::compose::layout::package_href;
 use crate::package::sigkey::{describe_keys, key_accepts};
 use crate::package::PackageSummary;
 use crate::repodata::{
-    summarize, CachedPackage, Compression, PackageCache, PackageInput, RepodataError,
+    summarize, CachedPackage, Compression, FileHashing, PackageCache, PackageInput, RepodataError,
     RepodataOptions,
 };
 
@@ -59,6 +59,7 @@ pub fn describe(
             compression,
             revision: 0,
             cache: Some(cache),
+            hashing: FileHashing::Fastest,
         },
     )?;
     Ok(files.into_iter().zip(described).collect())

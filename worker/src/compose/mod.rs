@@ -23,8 +23,8 @@ use odcs_common::compose::{ComposeId, ComposeType};
 use crate::durable::{is_transient_io, sync_dir, sync_tree, write_synced, WriteError};
 use crate::package::PackageSummary;
 use crate::repodata::{
-    write_repodata, Compression, ExtraMetadata, PackageCache, PackageInput, RepodataError,
-    RepodataOptions,
+    write_repodata, Compression, ExtraMetadata, FileHashing, PackageCache, PackageInput,
+    RepodataError, RepodataOptions,
 };
 use layout::{package_href, ComposeLayout, Trees};
 pub use log::ComposeLog;
@@ -278,6 +278,7 @@ fn build_in(
         compression: spec.compression,
         revision: spec.built_at.timestamp().max(0) as u64,
         cache: Some(cache),
+        hashing: FileHashing::Fastest,
     };
     let mut placed_count = 0;
     let mut read = 0;

@@ -9,7 +9,7 @@ mod read;
 pub mod sigkey;
 
 pub use deps::{is_primary_file, Dependency, DependencyKind};
-pub use read::{read_identity, read_package, HeaderIdentity, ReadError};
+pub use read::{read_identity, read_package, read_package_hashed, HeaderIdentity, ReadError};
 
 /// What composes need to know of a package besides its repodata: identity, where it goes
 /// (binary, debug or source tree) and its signature. Small, so it is kept for every package.

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
-use crate::checksum::Sha256;
+use crate::checksum::{FileDigest, Sha256};
 use rpm::{IndexSignatureTag, IndexTag};
 use thiserror::Error;
 
@@ -75,11 +75,25 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
+/// How much of an already hashed file is read for its header at first (most headers fit).
+const HEADER_WINDOW: usize = 64 * 1024;
+
 /// Reads the package at `path`: its header, its file list and its checksum.
 ///
 /// The file is read once, front to back. Its modification time becomes `time_file`, as
 /// createrepo_c records it. A malformed, truncated or changing file is an error naming it.
 pub fn read_package(path: &Path) -> Result<PackageInfo, ReadError> {
+    read_package_with(path, None)
+}
+
+/// Reads the package at `path` whose bytes were already hashed as `hashed` (see
+/// [`crate::checksum::files`]): only its header is read. A file that is no longer the one
+/// hashed (another size or modification time) is read whole, as [`read_package`] does.
+pub fn read_package_hashed(path: &Path, hashed: &FileDigest) -> Result<PackageInfo, ReadError> {
+    read_package_with(path, Some(hashed))
+}
+
+fn read_package_with(path: &Path, hashed: Option<&FileDigest>) -> Result<PackageInfo, ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_owned(),
         source,
@@ -104,14 +118,21 @@ pub fn read_package(path: &Path) -> Result<PackageInfo, ReadError> {
     }
     check_header_sizes(&mut file, size).map_err(invalid)?;
     file.rewind().map_err(io)?;
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; WINDOW];
+    let hashed = hashed.filter(|h| h.size == size && h.modified == meta.modified().ok());
+    let mut buf = vec![
+        0u8;
+        if hashed.is_some() {
+            HEADER_WINDOW
+        } else {
+            WINDOW
+        }
+    ];
     let first = read_full(&mut file, &mut buf).map_err(io)?;
     let pkg = guarded(|| {
         match rpm::PackageMetadata::parse(&mut std::io::Cursor::new(&buf[..first])) {
             Ok(pkg) => Ok(pkg),
             // A header longer than the first window: parse it from the file instead.
-            Err(_) if first == WINDOW => {
+            Err(_) if first == buf.len() => {
                 let reader = File::open(path).map_err(|e| e.to_string())?;
                 rpm::PackageMetadata::parse(&mut std::io::BufReader::new(reader))
                     .map_err(|e| e.to_string())
@@ -120,10 +141,30 @@ pub fn read_package(path: &Path) -> Result<PackageInfo, ReadError> {
         }
     })
     .map_err(invalid)?;
+    let checksum = match hashed {
+        Some(hashed) => hashed.hex.clone(),
+        None => hash_rest(path, &mut file, &mut buf, first, size)?,
+    };
+    guarded(|| parse(&pkg, size, time_file, checksum)).map_err(invalid)
+}
+
+/// The SHA-256 of the package at `path`, `size` bytes, whose first `first` bytes are in
+/// `buf`, reading the rest through `buf`.
+fn hash_rest(
+    path: &Path,
+    file: &mut File,
+    buf: &mut [u8],
+    first: usize,
+    size: u64,
+) -> Result<String, ReadError> {
+    let mut hash = Sha256::new();
     hash.update(&buf[..first]);
     let mut read = first as u64;
     loop {
-        let n = read_full(&mut file, &mut buf).map_err(io)?;
+        let n = read_full(file, buf).map_err(|source| ReadError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         if n == 0 {
             break;
         }
@@ -131,12 +172,12 @@ pub fn read_package(path: &Path) -> Result<PackageInfo, ReadError> {
         read += n as u64;
     }
     if read != size {
-        return Err(invalid(format!(
-            "the file changed while it was read ({size} bytes, then {read})"
-        )));
+        return Err(ReadError::Invalid {
+            path: path.to_owned(),
+            reason: format!("the file changed while it was read ({size} bytes, then {read})"),
+        });
     }
-    let checksum = hash.hex();
-    guarded(|| parse(&pkg, size, time_file, checksum)).map_err(invalid)
+    Ok(hash.hex())
 }
 
 /// Turns a parsed header into repodata's view of the package.

@@ -279,6 +279,32 @@ impl PackageCache {
         Ok(found)
     }
 
+    /// Which of `keys` have entries, without loading them: what a run will not have to read,
+    /// known before it reads anything.
+    pub fn contains_many(
+        &self,
+        keys: &[&CacheKey],
+    ) -> Result<std::collections::HashSet<CacheKey>, CacheError> {
+        #[derive(QueryableByName)]
+        struct KeyRow {
+            #[diesel(sql_type = Text)]
+            key: String,
+        }
+        let mut conn = self.conn.lock().map_err(|e| self.error(e))?;
+        let mut found = std::collections::HashSet::new();
+        for batch in keys.chunks(LOOKUP_BATCH) {
+            let placeholders = vec!["?"; batch.len()].join(",");
+            let sql = format!("SELECT key FROM packages WHERE key IN ({placeholders})");
+            let mut query = diesel::sql_query(sql).into_boxed();
+            for key in batch {
+                query = query.bind::<Text, _>(key.0.clone());
+            }
+            let rows: Vec<KeyRow> = query.load(&mut *conn).map_err(|e| self.error(e))?;
+            found.extend(rows.into_iter().map(|r| CacheKey(r.key)));
+        }
+        Ok(found)
+    }
+
     /// Stores entries (replacing any with the same key) in one transaction.
     pub fn put_many(
         &self,
@@ -460,6 +486,22 @@ fn unix_now() -> i64 {
 #[cfg(test)]
 mod prune_tests {
     use super::*;
+
+    #[test]
+    fn contains_many_names_exactly_the_stored_keys() {
+        let cache = PackageCache::in_memory().expect("cache");
+        let stored = CacheKey("v:stored".into());
+        let entry = CachedPackage {
+            summary: crate::package::PackageSummary::default(),
+            xml: Default::default(),
+        };
+        cache
+            .put_many(&[(stored.clone(), entry)], unix_now())
+            .expect("put");
+        let absent = CacheKey("v:absent".into());
+        let found = cache.contains_many(&[&stored, &absent]).expect("lookup");
+        assert_eq!(found, [stored].into_iter().collect());
+    }
 
     #[test]
     fn pruning_keeps_the_recently_used_and_bounds_the_size() {

@@ -24,12 +24,12 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::checksum::Sha256;
+use crate::checksum::{FileDigest, Sha256};
 use rayon::prelude::*;
 use thiserror::Error;
 
 use crate::durable::{is_transient_io, sync_dir, write_synced, WriteError};
-use crate::package::{read_package, PackageSummary, ReadError};
+use crate::package::{read_package, read_package_hashed, PackageSummary, ReadError};
 pub use cache::{CacheKey, CacheWrite, CachedPackage, PackageCache};
 pub use compress::Compression;
 pub use extra::ExtraMetadata;
@@ -114,6 +114,34 @@ pub struct RepodataOptions<'a> {
     pub revision: u64,
     /// Cache of packages seen before.
     pub cache: Option<&'a PackageCache>,
+    /// How package files are hashed.
+    pub hashing: FileHashing,
+}
+
+/// How package files are hashed: the same digests either way, at different speeds per CPU.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FileHashing {
+    /// Whichever is faster on this CPU ([`crate::checksum::lockstep_preferred`]).
+    #[default]
+    Fastest,
+    /// Each file as it is read, one per thread, through OpenSSL.
+    OneAtATime,
+    /// Every file to read, before reading, eight per core in lockstep lanes where the CPU has
+    /// AVX2 (one at a time elsewhere).
+    Lockstep,
+}
+
+impl FileHashing {
+    fn lockstep(self) -> bool {
+        match self {
+            FileHashing::Fastest => crate::checksum::lockstep_preferred(),
+            FileHashing::OneAtATime => false,
+            #[cfg(target_arch = "x86_64")]
+            FileHashing::Lockstep => crate::checksum::lanes::available(),
+            #[cfg(not(target_arch = "x86_64"))]
+            FileHashing::Lockstep => false,
+        }
+    }
 }
 
 /// What was written.
@@ -214,9 +242,12 @@ struct Rendered {
     fresh: bool,
 }
 
-/// Reads, renders and compresses one package.
-fn render(input: &PackageInput) -> Result<CachedPackage, ReadError> {
-    let info = read_package(&input.path)?;
+/// Reads, renders and compresses one package, already hashed as `hashed` if given.
+fn render(input: &PackageInput, hashed: Option<&FileDigest>) -> Result<CachedPackage, ReadError> {
+    let info = match hashed {
+        Some(hashed) => read_package_hashed(&input.path, hashed)?,
+        None => read_package(&input.path)?,
+    };
     let xml = Document::ALL.map(|doc| {
         let mut raw = Vec::with_capacity(4096);
         doc.render(&info, &input.href, &mut raw);
@@ -228,9 +259,66 @@ fn render(input: &PackageInput) -> Result<CachedPackage, ReadError> {
     })
 }
 
-/// Renders one chunk, taking what it can from the cache.
+/// Hashes ahead, when [`FileHashing`] says to, the packages of `inputs` that the cache will
+/// not supply, but for any too big to share a lane ([`crate::checksum::files::lane_share`]);
+/// the digests (a hundred bytes per package) line up with `inputs`, `None` where the package
+/// is left to be hashed as it is read.
+fn prehash(inputs: &[PackageInput], options: &RepodataOptions<'_>) -> Vec<Option<FileDigest>> {
+    let mut digests = vec![None; inputs.len()];
+    if inputs.is_empty() || !options.hashing.lockstep() {
+        return digests;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let metas: Vec<Option<std::fs::Metadata>> = inputs
+            .par_iter()
+            .map(|input| std::fs::metadata(&input.path).ok())
+            .collect();
+        let cached = match options.cache {
+            None => Default::default(),
+            Some(cache) => {
+                let keys: Vec<CacheKey> = inputs
+                    .iter()
+                    .zip(&metas)
+                    .filter_map(|(input, meta)| Some(CacheKey::new(meta.as_ref()?, &input.href)))
+                    .collect();
+                cache
+                    .contains_many(&keys.iter().collect::<Vec<_>>())
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "package cache lookup failed; hashing packages");
+                        Default::default()
+                    })
+            }
+        };
+        let misses: Vec<(usize, u64)> = inputs
+            .iter()
+            .zip(&metas)
+            .enumerate()
+            .filter_map(|(i, (input, meta))| {
+                let meta = meta.as_ref()?;
+                let hit = cached.contains(&CacheKey::new(meta, &input.href));
+                (!hit).then_some((i, meta.len()))
+            })
+            .collect();
+        let share = crate::checksum::files::lane_share(misses.iter().map(|(_, size)| size).sum());
+        let wanted: Vec<usize> = misses
+            .into_iter()
+            .filter(|(_, size)| *size <= share)
+            .map(|(i, _)| i)
+            .collect();
+        let paths: Vec<&Path> = wanted.iter().map(|i| inputs[*i].path.as_path()).collect();
+        let hashed = crate::checksum::files::hash_files(&paths);
+        for (i, digest) in wanted.into_iter().zip(hashed) {
+            digests[i] = digest;
+        }
+    }
+    digests
+}
+
+/// Renders one chunk, taking what it can from the cache; `hashed` lines up with `inputs`.
 fn render_chunk(
     inputs: &[PackageInput],
+    hashed: &[Option<FileDigest>],
     options: &RepodataOptions<'_>,
 ) -> Result<Vec<Rendered>, RepodataError> {
     let metas: Vec<Option<std::fs::Metadata>> = inputs
@@ -287,7 +375,7 @@ fn render_chunk(
     let rendered: Vec<(usize, Result<CachedPackage, ReadError>)> = misses
         .par_iter()
         .with_max_len(1)
-        .map(|i| (*i, render(&inputs[*i])))
+        .map(|i| (*i, render(&inputs[*i], hashed[*i].as_ref())))
         .collect();
     for (i, result) in rendered {
         if let Some(slot) = slots[i].as_mut() {
@@ -307,8 +395,9 @@ pub fn summarize(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let mut described = Vec::with_capacity(inputs.len());
-    for chunk in inputs.chunks(CHUNK) {
-        let rendered = render_chunk(chunk, &options)?;
+    let hashed = prehash(inputs, &options);
+    for (chunk, hashed) in inputs.chunks(CHUNK).zip(hashed.chunks(CHUNK)) {
+        let rendered = render_chunk(chunk, hashed, &options)?;
         let mut fresh = Vec::new();
         for item in rendered {
             if let (true, Some(key)) = (item.fresh, item.key) {
@@ -428,9 +517,11 @@ fn stream_packages(
     let mut read = 0;
     let mut builder = blocks::BlockBuilder::default();
     let chunks: Vec<&[PackageInput]> = inputs.chunks(CHUNK).collect();
+    let hashed = prehash(inputs, options);
+    let hashed: Vec<&[Option<FileDigest>]> = hashed.chunks(CHUNK).collect();
     // Render chunk n+1 on the pool while chunk n is compressed, written and hashed.
     let mut pending = match chunks.first() {
-        Some(first) => Some(render_chunk(first, options)?),
+        Some(first) => Some(render_chunk(first, hashed[0], options)?),
         None => None,
     };
     for index in 0..chunks.len() {
@@ -446,7 +537,7 @@ fn stream_packages(
         let next = chunks.get(index + 1);
         let (written, rendered_next) = rayon::join(
             || write_blocks(writers, &finished, options, cache_tx),
-            || next.map(|chunk| render_chunk(chunk, options)),
+            || next.map(|chunk| render_chunk(chunk, hashed[index + 1], options)),
         );
         written?;
         let mut fresh = Vec::new();
@@ -494,4 +585,64 @@ fn write_blocks(
                 .zip(&packed)
                 .try_for_each(|(block, packed)| writer.push(&block.raw[i], &packed[i]))
         })
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lockstep_hashes_ahead_what_the_cache_lacks_and_fits_a_lane() {
+        if !crate::checksum::lanes::available() {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        let fixtures = crate::test_fixtures::fixture_repo();
+        let found = crate::scan::find_packages(&fixtures).expect("scan");
+        assert!(found.len() > 1, "fixture packages in {fixtures:?}");
+        // Each package listed eight times: more packages than lanes, most within a lane's share.
+        let inputs: Vec<PackageInput> = (0..8)
+            .flat_map(|copy| {
+                found.iter().map(move |p| PackageInput {
+                    path: p.path.clone(),
+                    href: format!("{copy}/{}", p.href),
+                })
+            })
+            .collect();
+        let size = |input: &PackageInput| std::fs::metadata(&input.path).expect("stat").len();
+        let options = |cache, hashing| RepodataOptions {
+            compression: Compression::Gzip,
+            revision: 1,
+            cache,
+            hashing,
+        };
+        let none = prehash(&inputs, &options(None, FileHashing::OneAtATime));
+        assert!(none.iter().all(Option::is_none));
+
+        let all = prehash(&inputs, &options(None, FileHashing::Lockstep));
+        let share = crate::checksum::files::lane_share(inputs.iter().map(size).sum());
+        assert!(all.iter().any(Option::is_some));
+        for (input, digest) in inputs.iter().zip(&all) {
+            match digest {
+                Some(digest) => {
+                    let read = read_package(&input.path).expect("package");
+                    assert_eq!(digest.hex, read.checksum);
+                }
+                None => assert!(size(input) > share, "{input:?} not hashed ahead"),
+            }
+        }
+
+        // A cached package is neither hashed again nor counted in the share.
+        let cache = PackageCache::in_memory().expect("cache");
+        let first = &inputs[0];
+        let key = CacheKey::new(&std::fs::metadata(&first.path).expect("stat"), &first.href);
+        let entry = render(first, None).expect("render");
+        cache.put_many(&[(key, entry)], 0).expect("put");
+        let rest = prehash(&inputs, &options(Some(&cache), FileHashing::Lockstep));
+        assert!(rest[0].is_none());
+        let share = crate::checksum::files::lane_share(inputs[1..].iter().map(size).sum());
+        for (input, digest) in inputs[1..].iter().zip(&rest[1..]) {
+            assert_eq!(digest.is_some(), size(input) <= share, "{input:?}");
+        }
+    }
 }

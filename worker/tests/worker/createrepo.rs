@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use odcs_worker::repodata::{
-    write_repodata, Compression, ExtraMetadata, PackageCache, RepodataOptions,
+    write_repodata, Compression, ExtraMetadata, FileHashing, PackageCache, RepodataOptions,
 };
 use odcs_worker::scan::find_packages;
 
@@ -13,6 +13,15 @@ fn ours(
     dir: &Path,
     compression: Compression,
     cache: Option<&PackageCache>,
+) -> odcs_worker::repodata::Repodata {
+    ours_hashing(dir, compression, cache, FileHashing::Fastest)
+}
+
+fn ours_hashing(
+    dir: &Path,
+    compression: Compression,
+    cache: Option<&PackageCache>,
+    hashing: FileHashing,
 ) -> odcs_worker::repodata::Repodata {
     let inputs = find_packages(dir).expect("scan");
     let extra = ExtraMetadata::from_repository(dir).expect("extra");
@@ -24,6 +33,7 @@ fn ours(
             compression,
             revision: 1_700_000_000,
             cache,
+            hashing,
         },
     )
     .expect("repodata")
@@ -169,6 +179,45 @@ fn same_inputs_give_byte_identical_repodata() {
     assert_eq!(repodata_bytes(&dir), first, "a cold cache changes nothing");
     ours(&dir, Compression::Gzip, Some(&cache));
     assert_eq!(repodata_bytes(&dir), first, "a warm cache changes nothing");
+}
+
+#[test]
+fn hashing_files_in_lockstep_writes_the_same_repodata() {
+    // More packages than lanes (eight), of many sizes.
+    let scratch = Scratch::new("lanes");
+    let dir = scratch.path().join("repo");
+    let packages = scratch.path().join("packages");
+    link_rpms(&fixture_repo(), &packages);
+    build_test_packages(&packages);
+    for copy in ["a", "b", "c"] {
+        link_rpms(&packages, &dir.join(copy));
+    }
+    let one_at_a_time = ours_hashing(&dir, Compression::Gzip, None, FileHashing::OneAtATime);
+    assert_eq!(one_at_a_time.packages.len(), 21);
+    let expected = repodata_bytes(&dir);
+    let lockstep = ours_hashing(&dir, Compression::Gzip, None, FileHashing::Lockstep);
+    assert_eq!(lockstep, one_at_a_time);
+    assert!(
+        repodata_bytes(&dir) == expected,
+        "lockstep changed the repodata"
+    );
+
+    // With a cache, only what it lacks is hashed ahead; what it holds comes back unchanged.
+    let cache = PackageCache::open(&scratch.path().join("cache")).expect("cache");
+    let cold = ours_hashing(&dir, Compression::Gzip, Some(&cache), FileHashing::Lockstep);
+    assert_eq!(cold.read, cold.packages.len());
+    let victim = dir.join("b/module-build-macros-0.1-1.module_fd8ca23e.noarch.rpm");
+    let copy = scratch.path().join("copy.rpm");
+    std::fs::copy(&victim, &copy).expect("copy");
+    std::fs::rename(&copy, &victim).expect("replace");
+    let warm = ours_hashing(&dir, Compression::Gzip, Some(&cache), FileHashing::Lockstep);
+    assert_eq!(warm.read, 1);
+    let incremental = repodata_bytes(&dir);
+    ours_hashing(&dir, Compression::Gzip, None, FileHashing::OneAtATime);
+    assert!(
+        repodata_bytes(&dir) == incremental,
+        "lockstep with a warm cache changed the repodata"
+    );
 }
 
 #[test]
