@@ -140,6 +140,9 @@ pub struct PackageCache {
 /// keep them and still work. Only the database file is memory-mapped, not its write-ahead log:
 /// the log is checkpointed every 16 MB and after each run's writes (see
 /// [`PackageCache::store_all`]), so the next run reads what this one wrote through the map.
+/// The `(key, used_at)` indexes serve marking entries used: SQLite checks a looked-up entry's
+/// time in the index and reads its row only to update it, where it read every looked-up row
+/// (a 64 KiB page each) to find that recently used ones need nothing.
 const SCHEMA: &str = "
     PRAGMA busy_timeout = 30000;
     PRAGMA page_size = 65536;
@@ -157,12 +160,14 @@ const SCHEMA: &str = "
         used_at BIGINT NOT NULL
     );
     CREATE INDEX IF NOT EXISTS packages_used_at ON packages (used_at);
+    CREATE INDEX IF NOT EXISTS packages_key_used_at ON packages (key, used_at);
     CREATE TABLE IF NOT EXISTS blocks (
         key TEXT PRIMARY KEY NOT NULL,
         packed BLOB NOT NULL,
         used_at BIGINT NOT NULL
     );
     CREATE INDEX IF NOT EXISTS blocks_used_at ON blocks (used_at);
+    CREATE INDEX IF NOT EXISTS blocks_key_used_at ON blocks (key, used_at);
 ";
 
 /// How stale an entry's last-use time may be: pruning goes by days, and keeping the time of an
