@@ -264,55 +264,64 @@ fn render(input: &PackageInput, hashed: Option<&FileDigest>) -> Result<CachedPac
 /// the digests (a hundred bytes per package) line up with `inputs`, `None` where the package
 /// is left to be hashed as it is read.
 fn prehash(inputs: &[PackageInput], options: &RepodataOptions<'_>) -> Vec<Option<FileDigest>> {
-    let mut digests = vec![None; inputs.len()];
     if inputs.is_empty() || !options.hashing.lockstep() {
-        return digests;
+        return vec![None; inputs.len()];
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        let metas: Vec<Option<std::fs::Metadata>> = inputs
-            .par_iter()
-            .map(|input| std::fs::metadata(&input.path).ok())
-            .collect();
-        let cached = match options.cache {
-            None => Default::default(),
-            Some(cache) => {
-                let keys: Vec<CacheKey> = inputs
-                    .iter()
-                    .zip(&metas)
-                    .filter_map(|(input, meta)| Some(CacheKey::new(meta.as_ref()?, &input.href)))
-                    .collect();
-                cache
-                    .contains_many(&keys.iter().collect::<Vec<_>>())
-                    .unwrap_or_else(|e| {
-                        tracing::warn!(error = %e, "package cache lookup failed; hashing packages");
-                        Default::default()
-                    })
-            }
-        };
-        let misses: Vec<(usize, u64)> = inputs
-            .iter()
-            .zip(&metas)
-            .enumerate()
-            .filter_map(|(i, (input, meta))| {
-                let meta = meta.as_ref()?;
-                let hit = cached.contains(&CacheKey::new(meta, &input.href));
-                (!hit).then_some((i, meta.len()))
-            })
-            .collect();
-        let share = crate::checksum::files::lane_share(misses.iter().map(|(_, size)| size).sum());
-        let wanted: Vec<usize> = misses
-            .into_iter()
-            .filter(|(_, size)| *size <= share)
-            .map(|(i, _)| i)
-            .collect();
-        let paths: Vec<&Path> = wanted.iter().map(|i| inputs[*i].path.as_path()).collect();
-        let hashed = crate::checksum::files::hash_files(&paths);
-        for (i, digest) in wanted.into_iter().zip(hashed) {
-            digests[i] = digest;
+    hash_ahead(inputs, options)
+}
+
+/// [`prehash`]'s work, where the lanes exist.
+#[cfg(target_arch = "x86_64")]
+fn hash_ahead(inputs: &[PackageInput], options: &RepodataOptions<'_>) -> Vec<Option<FileDigest>> {
+    let mut digests = vec![None; inputs.len()];
+    let metas: Vec<Option<std::fs::Metadata>> = inputs
+        .par_iter()
+        .map(|input| std::fs::metadata(&input.path).ok())
+        .collect();
+    let cached = match options.cache {
+        None => Default::default(),
+        Some(cache) => {
+            let keys: Vec<CacheKey> = inputs
+                .iter()
+                .zip(&metas)
+                .filter_map(|(input, meta)| Some(CacheKey::new(meta.as_ref()?, &input.href)))
+                .collect();
+            cache
+                .contains_many(&keys.iter().collect::<Vec<_>>())
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "package cache lookup failed; hashing packages");
+                    Default::default()
+                })
         }
+    };
+    let misses: Vec<(usize, u64)> = inputs
+        .iter()
+        .zip(&metas)
+        .enumerate()
+        .filter_map(|(i, (input, meta))| {
+            let meta = meta.as_ref()?;
+            let hit = cached.contains(&CacheKey::new(meta, &input.href));
+            (!hit).then_some((i, meta.len()))
+        })
+        .collect();
+    let share = crate::checksum::files::lane_share(misses.iter().map(|(_, size)| size).sum());
+    let wanted: Vec<usize> = misses
+        .into_iter()
+        .filter(|(_, size)| *size <= share)
+        .map(|(i, _)| i)
+        .collect();
+    let paths: Vec<&Path> = wanted.iter().map(|i| inputs[*i].path.as_path()).collect();
+    let hashed = crate::checksum::files::hash_files(&paths);
+    for (i, digest) in wanted.into_iter().zip(hashed) {
+        digests[i] = digest;
     }
     digests
+}
+
+/// Without the lanes nothing is hashed ahead ([`FileHashing::lockstep`] is false there).
+#[cfg(not(target_arch = "x86_64"))]
+fn hash_ahead(inputs: &[PackageInput], _: &RepodataOptions<'_>) -> Vec<Option<FileDigest>> {
+    vec![None; inputs.len()]
 }
 
 /// Renders one chunk, taking what it can from the cache; `hashed` lines up with `inputs`.
