@@ -9,3 +9,13 @@ pub fn fixture_repo() -> PathBuf {
         PathBuf::from,
     )
 }
+
+/// Whether this CPU can run the AVX2 lanes; if not, says that the calling test is skipped.
+#[cfg(target_arch = "x86_64")]
+pub fn lanes_available() -> bool {
+    let available = crate::checksum::lanes::available();
+    if !available {
+        eprintln!("skipped: this CPU has no AVX2");
+    }
+    available
+}

@@ -19,26 +19,23 @@ use super::FileDigest;
 /// Bytes read into a lane at a time.
 const WINDOW: usize = 256 * 1024;
 
-/// The digests of `paths`, in their order; `None` for a path that is not a readable regular
+/// The digests of `files` (paths with their sizes as the caller stat-ed them, which only order
+/// the work, largest first), in their order; `None` for a path that is not a readable regular
 /// file or that changed size while it was read (whoever reads it next reports why).
 ///
 /// Runs on the current rayon pool, one scheduler per thread.
 ///
 /// # Panics
 /// If the CPU lacks AVX2 (see [`super::lanes::available`]).
-pub fn hash_files(paths: &[&Path]) -> Vec<Option<FileDigest>> {
+pub fn hash_files(files: &[(&Path, u64)]) -> Vec<Option<FileDigest>> {
     assert!(super::lanes::available(), "hash_files needs AVX2");
-    let mut order: Vec<(usize, u64)> = paths
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (i, std::fs::metadata(p).map_or(0, |m| m.len())))
-        .collect();
-    order.sort_by_key(|&(i, size)| (std::cmp::Reverse(size), i));
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(files[i].1), i));
     let queue = Queue {
-        paths,
-        order: order.into_iter().map(|(i, _)| i).collect(),
+        files,
+        order,
         next: AtomicUsize::new(0),
-        results: Mutex::new(vec![None; paths.len()]),
+        results: Mutex::new(vec![None; files.len()]),
     };
     rayon::broadcast(|_| Scheduler::new(&queue).run());
     queue
@@ -57,8 +54,8 @@ pub fn lane_share(total: u64) -> u64 {
 
 /// The files still to hash, shared by every scheduler, and where their digests go.
 struct Queue<'a> {
-    paths: &'a [&'a Path],
-    /// Indices into `paths`, largest file first.
+    files: &'a [(&'a Path, u64)],
+    /// Indices into `files`, largest first.
     order: Vec<usize>,
     next: AtomicUsize,
     results: Mutex<Vec<Option<FileDigest>>>,
@@ -71,7 +68,7 @@ impl Queue<'_> {
         loop {
             let slot = self.next.fetch_add(1, Ordering::Relaxed);
             let index = *self.order.get(slot)?;
-            let Ok(file) = File::open(self.paths[index]) else {
+            let Ok(file) = File::open(self.files[index].0) else {
                 continue;
             };
             let Ok(meta) = file.metadata() else { continue };
@@ -268,8 +265,7 @@ mod tests {
 
     #[test]
     fn digests_match_openssl_for_every_file() {
-        if !super::super::lanes::available() {
-            eprintln!("skipped: this CPU has no AVX2");
+        if !crate::test_fixtures::lanes_available() {
             return;
         }
         let dir = std::env::temp_dir().join(format!("odcs-lanes-{}", uuid::Uuid::new_v4()));
@@ -307,8 +303,11 @@ mod tests {
         paths.extend(rpms);
         paths.push(dir.clone()); // a directory: no digest
         paths.push(dir.join("missing"));
-        let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
-        let digests = hash_files(&refs);
+        let files: Vec<(&Path, u64)> = paths
+            .iter()
+            .map(|p| (p.as_path(), std::fs::metadata(p).map_or(0, |m| m.len())))
+            .collect();
+        let digests = hash_files(&files);
         let (files, not_files) = digests.split_at(digests.len() - 2);
         assert_eq!(not_files, [None, None]);
         for (path, digest) in paths.iter().zip(files) {

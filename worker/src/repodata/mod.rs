@@ -259,6 +259,26 @@ fn render(input: &PackageInput, hashed: Option<&FileDigest>) -> Result<CachedPac
     })
 }
 
+/// Each input's file metadata (`None` if it cannot be stat-ed) and, with a cache, its key.
+fn stat_and_key(
+    inputs: &[PackageInput],
+    options: &RepodataOptions<'_>,
+) -> (Vec<Option<std::fs::Metadata>>, Vec<Option<CacheKey>>) {
+    let metas: Vec<Option<std::fs::Metadata>> = inputs
+        .par_iter()
+        .map(|input| std::fs::metadata(&input.path).ok())
+        .collect();
+    let keys = match options.cache {
+        None => vec![None; inputs.len()],
+        Some(_) => inputs
+            .iter()
+            .zip(&metas)
+            .map(|(input, meta)| meta.as_ref().map(|m| CacheKey::new(m, &input.href)))
+            .collect(),
+    };
+    (metas, keys)
+}
+
 /// Hashes ahead, when [`FileHashing`] says to, the packages of `inputs` that the cache will
 /// not supply, but for any too big to share a lane ([`crate::checksum::files::lane_share`]);
 /// the digests (a hundred bytes per package) line up with `inputs`, `None` where the package
@@ -274,45 +294,36 @@ fn prehash(inputs: &[PackageInput], options: &RepodataOptions<'_>) -> Vec<Option
 #[cfg(target_arch = "x86_64")]
 fn hash_ahead(inputs: &[PackageInput], options: &RepodataOptions<'_>) -> Vec<Option<FileDigest>> {
     let mut digests = vec![None; inputs.len()];
-    let metas: Vec<Option<std::fs::Metadata>> = inputs
-        .par_iter()
-        .map(|input| std::fs::metadata(&input.path).ok())
-        .collect();
+    let (metas, keys) = stat_and_key(inputs, options);
     let cached = match options.cache {
         None => Default::default(),
-        Some(cache) => {
-            let keys: Vec<CacheKey> = inputs
-                .iter()
-                .zip(&metas)
-                .filter_map(|(input, meta)| Some(CacheKey::new(meta.as_ref()?, &input.href)))
-                .collect();
-            cache
-                .contains_many(&keys.iter().collect::<Vec<_>>())
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "package cache lookup failed; hashing packages");
-                    Default::default()
-                })
-        }
+        Some(cache) => cache
+            .contains_many(&keys.iter().flatten().collect::<Vec<_>>())
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "package cache lookup failed; hashing packages");
+                Default::default()
+            }),
     };
-    let misses: Vec<(usize, u64)> = inputs
+    let misses: Vec<(usize, u64)> = metas
         .iter()
-        .zip(&metas)
+        .zip(&keys)
         .enumerate()
-        .filter_map(|(i, (input, meta))| {
-            let meta = meta.as_ref()?;
-            let hit = cached.contains(&CacheKey::new(meta, &input.href));
-            (!hit).then_some((i, meta.len()))
+        .filter_map(|(i, (meta, key))| {
+            let hit = key.as_ref().is_some_and(|k| cached.contains(k));
+            (!hit).then_some((i, meta.as_ref()?.len()))
         })
         .collect();
     let share = crate::checksum::files::lane_share(misses.iter().map(|(_, size)| size).sum());
-    let wanted: Vec<usize> = misses
+    let wanted: Vec<(usize, u64)> = misses
         .into_iter()
         .filter(|(_, size)| *size <= share)
-        .map(|(i, _)| i)
         .collect();
-    let paths: Vec<&Path> = wanted.iter().map(|i| inputs[*i].path.as_path()).collect();
-    let hashed = crate::checksum::files::hash_files(&paths);
-    for (i, digest) in wanted.into_iter().zip(hashed) {
+    let files: Vec<(&Path, u64)> = wanted
+        .iter()
+        .map(|&(i, size)| (inputs[i].path.as_path(), size))
+        .collect();
+    let hashed = crate::checksum::files::hash_files(&files);
+    for ((i, _), digest) in wanted.into_iter().zip(hashed) {
         digests[i] = digest;
     }
     digests
@@ -330,18 +341,7 @@ fn render_chunk(
     hashed: &[Option<FileDigest>],
     options: &RepodataOptions<'_>,
 ) -> Result<Vec<Rendered>, RepodataError> {
-    let metas: Vec<Option<std::fs::Metadata>> = inputs
-        .par_iter()
-        .map(|input| std::fs::metadata(&input.path).ok())
-        .collect();
-    let keys: Vec<Option<CacheKey>> = match options.cache {
-        None => vec![None; inputs.len()],
-        Some(_) => inputs
-            .iter()
-            .zip(&metas)
-            .map(|(input, meta)| meta.as_ref().map(|m| CacheKey::new(m, &input.href)))
-            .collect(),
-    };
+    let (metas, keys) = stat_and_key(inputs, options);
     let mut cached: std::collections::HashMap<CacheKey, CachedPackage> = match options.cache {
         Some(cache) => {
             let wanted: Vec<&CacheKey> = keys.iter().flatten().collect();
@@ -602,8 +602,7 @@ mod tests {
 
     #[test]
     fn lockstep_hashes_ahead_what_the_cache_lacks_and_fits_a_lane() {
-        if !crate::checksum::lanes::available() {
-            eprintln!("skipped: this CPU has no AVX2");
+        if !crate::test_fixtures::lanes_available() {
             return;
         }
         let fixtures = crate::test_fixtures::fixture_repo();
