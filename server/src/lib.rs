@@ -6,6 +6,8 @@
 
 pub mod auth;
 pub mod body;
+pub mod change_feed;
+pub mod compose_cache;
 pub mod create_batch;
 pub mod db;
 pub mod dispatch_log;
@@ -28,10 +30,12 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use odcs_common::config::Config;
-use odcs_common::db::{migrations, pool, DbPool};
+use odcs_common::db::{migrations, pool, Backend, DbPool};
 
 use odcs_common::dispatch::Dispatcher;
 
+use crate::change_feed::ChangeFeed;
+use crate::compose_cache::ComposeCache;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::totals::TotalsCache;
@@ -49,9 +53,23 @@ pub fn open_store(config: &Config) -> anyhow::Result<DbPool> {
     Ok(pool)
 }
 
+/// Listens to the database's change notices for the compose cache, when there is one to keep
+/// and the database sends notices (PostgreSQL); otherwise the cache stays off.
+fn start_change_feed(config: &Config, cache: &Arc<ComposeCache>) -> Option<ChangeFeed> {
+    let url = &config.storage.database_url;
+    if config.server.compose_cache_entries == 0 || Backend::of_url(url) != Some(Backend::Postgres) {
+        return None;
+    }
+    ChangeFeed::start(url, cache.clone())
+        .inspect_err(|e| tracing::warn!(error = %e, "compose cache off"))
+        .ok()
+}
+
 /// The shared state for `config` over `pool`.
 pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
     let config = Arc::new(config);
+    let composes = Arc::new(ComposeCache::new(config.server.compose_cache_entries));
+    let change_feed = start_change_feed(&config, &composes).map(Arc::new);
     Ok(AppState {
         creates: create_batch::CreateBatcher::start(pool.clone(), config.clone())
             .context("starting the create writers")?,
@@ -62,6 +80,8 @@ pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
         totals: Arc::new(TotalsCache::new(std::time::Duration::from_millis(
             config.server.list_total_cache_ms,
         ))),
+        composes,
+        change_feed,
         dispatcher: Arc::new(Dispatcher::from_config(&config)),
         ldap: ldap::LdapGroups::from_config(&config.auth)
             .context("LDAP over TLS")?

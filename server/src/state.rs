@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
+use odcs_common::compose::ComposeId;
 use odcs_common::config::Config;
 use odcs_common::db::DbPool;
 
 use odcs_common::dispatch::Dispatcher;
 
+use crate::change_feed::ChangeFeed;
+use crate::compose_cache::ComposeCache;
 use crate::create_batch::CreateBatcher;
 use crate::dispatch_log::DispatchLog;
 use crate::kerberos::KerberosAcceptor;
@@ -26,6 +29,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Recently counted list totals.
     pub totals: Arc<TotalsCache>,
+    /// Recently served composes, for GET by id.
+    pub composes: Arc<ComposeCache>,
+    /// Keeps `composes` true to the database while this state lives (PostgreSQL only).
+    pub change_feed: Option<Arc<ChangeFeed>>,
     /// Stores new composes, requests arriving together in one transaction.
     pub creates: CreateBatcher,
     /// Records of jobs handed over, written in batches.
@@ -38,4 +45,16 @@ pub struct AppState {
     pub oidc: Option<Arc<OidcVerifier>>,
     /// The Kerberos acceptor, with the backends that accept Negotiate tokens.
     pub kerberos: Option<Arc<KerberosAcceptor>>,
+}
+
+impl AppState {
+    /// A write through this process changed `composes` (none for a new compose): every cached
+    /// list total is outdated, and so is what the compose cache kept of them, before the
+    /// database's notice of the change arrives.
+    pub fn wrote(&self, composes: &[ComposeId]) {
+        self.totals.invalidate();
+        for id in composes {
+            self.composes.forget(*id);
+        }
+    }
 }

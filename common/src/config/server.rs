@@ -22,6 +22,9 @@ pub struct ServerConfig {
     /// How long a list's `meta.total` may be reused for the same filters, in milliseconds
     /// (writes through this process clear it at once); 0 counts on every request.
     pub list_total_cache_ms: u64,
+    /// How many composes' JSON a frontend keeps in memory for `GET /api/1/composes/{id}`,
+    /// forgotten on every change the database announces (PostgreSQL only); 0 keeps none.
+    pub compose_cache_entries: usize,
     /// PEM certificate chain to serve HTTPS with; empty: plain HTTP (behind a proxy).
     pub tls_cert: PathBuf,
     /// PEM private key of `tls_cert`.
@@ -39,6 +42,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             max_per_page: 1000,
             list_total_cache_ms: 1000,
+            compose_cache_entries: 20_000,
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
             tls_client_ca: PathBuf::new(),

@@ -1,5 +1,7 @@
 //! `/api/1/composes/`: list, create, get, renew and delete composes.
 
+use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use odcs_common::api::{ComposeJson, ComposeList, StatusMessage};
 use odcs_common::compose::{ComposeId, ComposeState};
@@ -201,7 +203,7 @@ pub async fn create(
     }
     let new = NewCompose::from_spec(&spec, caller.name(), now());
     let stored = state.creates.create(new).await?;
-    state.totals.invalidate();
+    state.wrote(&[]);
     let json = compose_json(&stored, &config, false);
     dispatch_in_background(&state, &json);
     tracing::info!(compose.id = %stored.id, source.type = %spec.source_type(), owner = %stored.owner, "compose requested");
@@ -220,16 +222,33 @@ pub async fn get(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
+    if let Some(json) = state.composes.get(id) {
+        return Ok(json_response(json));
+    }
+    let ticket = state.composes.ticket(id);
     let compose = db::run(&state.pool, move |conn| Ok(Compose::find(conn, id)?))
         .await?
         .ok_or_else(|| ApiError::NotFound("No such compose found.".into()))?;
-    Ok(HttpResponse::Ok().json(compose_json(&compose, &state.config, true)))
+    let json = serde_json::to_vec(&compose_json(&compose, &state.config, true))
+        .map(Bytes::from)
+        .map_err(ApiError::internal)?;
+    if let Some(ticket) = ticket {
+        state.composes.keep(ticket, json.clone());
+    }
+    Ok(json_response(json))
+}
+
+/// A 200 answer whose body is JSON already serialised.
+fn json_response(json: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(json)
 }
 
 /// What a renewal did.
 enum Renewal {
-    /// The compose itself, with a later expiry.
-    Extended(Compose),
+    /// The compose itself, with a later expiry, and every compose whose expiry moved with it.
+    Extended(Compose, Vec<ComposeId>),
     /// A new compose in `wait` with the old one's options.
     Copied(Compose),
 }
@@ -295,13 +314,14 @@ pub async fn renew(
         })
         .await?
     };
-    state.totals.invalidate();
     match renewed {
-        Renewal::Extended(compose) => {
+        Renewal::Extended(compose, family) => {
+            state.wrote(&family);
             tracing::info!(compose.id = %compose.id, "compose expiry extended");
             Ok(HttpResponse::Ok().json(compose_json(&compose, &config, false)))
         }
         Renewal::Copied(compose) => {
+            state.wrote(&[]);
             tracing::info!(
                 compose.id = %compose.id,
                 renewed.id = %id,
@@ -353,7 +373,7 @@ fn renew_in(
         Compose::extend_expiry(conn, &family, until)?;
         let extended = Compose::find(conn, id)?
             .ok_or_else(|| ApiError::NotFound(format!("No compose with id {id} found")))?;
-        return Ok(Renewal::Extended(extended));
+        return Ok(Renewal::Extended(extended, family));
     }
     let mut copy = renewal.apply(spec, config)?;
     copy.seconds_to_live = seconds_to_live;
@@ -390,7 +410,7 @@ pub async fn delete(
         db::in_write_transaction(conn, |conn| delete_in(conn, id, &user, is_admin, &config))
     })
     .await?;
-    state.totals.invalidate();
+    state.wrote(&[id]);
     Ok(HttpResponse::Accepted().json(StatusMessage {
         status: 202,
         error: None,

@@ -6,6 +6,7 @@ mod about;
 // Runs the relay and a worker in-process, which only the standalone build links.
 #[cfg(feature = "standalone")]
 mod broker_down;
+mod compose_cache;
 mod create;
 mod delete;
 mod errors;

@@ -8,6 +8,7 @@ use actix_web::http::Method;
 use actix_web::test::{self, TestRequest};
 use actix_web::App;
 use diesel::connection::SimpleConnection;
+use odcs_common::compose::ComposeId;
 use odcs_common::config::Config;
 use odcs_common::db::{pool, DbConnection};
 use serde_json::Value;
@@ -95,13 +96,45 @@ impl TestApp {
     }
 
     /// Sets columns of compose `id` with raw SQL, to arrange states the API cannot reach yet.
+    /// Like a worker's change, it reaches a compose the server keeps in memory through the
+    /// database's change notice, so this waits until the server has heard it.
     pub fn set(&self, id: i64, assignments: &str) {
+        let compose = ComposeId(i32::try_from(id).expect("compose id"));
+        let kept = self.state.composes.get(compose).is_some();
+        let heard = self.state.composes.changes_seen(compose);
         let mut conn = self.conn();
         let conn: &mut DbConnection = &mut conn;
         conn.batch_execute(&format!(
             "UPDATE composes SET {assignments} WHERE id = {id}"
         ))
         .expect("arrange compose");
+        if kept {
+            self.await_notice(compose, heard);
+        }
+    }
+
+    /// Waits until the server has heard a change notice for `id` after `heard` changes.
+    pub fn await_notice(&self, id: ComposeId, heard: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.state.composes.changes_seen(id) == heard {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no change notice for compose {id} within 10 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
+    /// Waits until the server's change feed listens (or fails the test after 10 s).
+    pub fn await_feed(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.state.composes.is_listening() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the change feed did not listen within 10 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     /// How many composes are stored.

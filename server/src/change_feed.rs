@@ -1,0 +1,306 @@
+//! Listens to the database's compose change notices (`odcs_compose_changed`, sent by a trigger
+//! when a change commits, see the `compose_change_notices` migration) and tells the
+//! [`ComposeCache`] which composes changed, whichever process or host changed them.
+//!
+//! The feed holds one connection of its own (tokio-postgres: diesel cannot wait for a notice),
+//! on a thread of its own. While it is not listening (starting, reconnecting) the cache serves
+//! nothing; a connection that breaks or stops answering a ping makes the cache forget
+//! everything. SQLite has no notices: there the cache stays off, and a standalone server's
+//! database is in process anyway.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use odcs_common::compose::ComposeId;
+use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
+use postgres_openssl::MakeTlsConnector;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::AsyncMessage;
+
+use crate::compose_cache::ComposeCache;
+
+/// The channel the trigger announces changed compose ids on.
+pub const CHANNEL: &str = "odcs_compose_changed";
+
+/// How often the listening connection is asked whether it is alive: a connection lost without a
+/// word (a dropped network path) is noticed within this and [`PING_TIMEOUT`].
+const PING_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How long a ping may take before the connection is taken for lost.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest wait between attempts to connect again.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Why the feed cannot listen to a database.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The `database_url` has options the listening connection cannot honour.
+    #[error("database_url cannot be used to listen for changes: {0}")]
+    Url(String),
+    /// The TLS settings of the `database_url` could not be applied.
+    #[error("TLS for the change feed: {0}")]
+    Tls(#[from] openssl::error::ErrorStack),
+    /// The feed's thread could not be started.
+    #[error("starting the change feed: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// The running feed; dropping it stops the thread and closes its connection.
+pub struct ChangeFeed {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ChangeFeed {
+    /// Starts listening to the PostgreSQL database at `database_url` on behalf of `cache`.
+    pub fn start(database_url: &str, cache: Arc<ComposeCache>) -> Result<ChangeFeed, FeedError> {
+        let (config, tls) = listener_config(database_url)?;
+        let (stop, stopped) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("odcs-change-feed".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => {
+                        runtime.block_on(listen_until_stopped(config, tls, cache, stopped))
+                    }
+                    Err(e) => tracing::error!(error = %e, "change feed not started"),
+                }
+            })?;
+        Ok(ChangeFeed {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ChangeFeed {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// How a listening session ended.
+enum Ended {
+    Stopped,
+    Lost(String),
+}
+
+async fn listen_until_stopped(
+    config: tokio_postgres::Config,
+    tls: MakeTlsConnector,
+    cache: Arc<ComposeCache>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let session = listen(&config, tls.clone(), &cache, &mut stopped);
+        match session.await {
+            Ended::Stopped => break,
+            Ended::Lost(why) => {
+                cache.deaf();
+                tracing::warn!(error = %why, retry_in = ?backoff, "change feed lost; compose cache off until it listens again");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = &mut stopped => break,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+    cache.deaf();
+}
+
+/// One session: connects, listens, and forgets every compose a notice names until the
+/// connection fails or the feed is stopped.
+async fn listen(
+    config: &tokio_postgres::Config,
+    tls: MakeTlsConnector,
+    cache: &ComposeCache,
+    stopped: &mut oneshot::Receiver<()>,
+) -> Ended {
+    let (client, connection) = match config.connect(tls).await {
+        Ok(pair) => pair,
+        Err(e) => return Ended::Lost(e.to_string()),
+    };
+    let mut notices = read_notices(connection);
+    if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+        return Ended::Lost(e.to_string());
+    }
+    cache.listening();
+    tracing::info!(channel = CHANNEL, "change feed listening; compose cache on");
+    let mut ping = tokio::time::interval(PING_INTERVAL);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            notice = notices.recv() => match notice {
+                Some(Ok(payload)) => match payload.parse::<i32>() {
+                    Ok(id) => cache.forget(ComposeId(id)),
+                    Err(_) => cache.listening(),
+                },
+                Some(Err(why)) => return Ended::Lost(why),
+                None => return Ended::Lost("connection closed".into()),
+            },
+            _ = ping.tick() => match tokio::time::timeout(PING_TIMEOUT, client.simple_query("")).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Ended::Lost(e.to_string()),
+                Err(_) => return Ended::Lost("ping unanswered".into()),
+            },
+            _ = &mut *stopped => return Ended::Stopped,
+        }
+    }
+}
+
+/// Drives `connection` on a task of its own and passes on the payload of each notice; its
+/// last item is the reason the connection ended.
+fn read_notices<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+) -> mpsc::UnboundedReceiver<Result<String, String>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, receiver) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        let why = loop {
+            match messages.next().await {
+                Some(Ok(AsyncMessage::Notification(notice))) => {
+                    if sender.send(Ok(notice.payload().to_owned())).is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break e.to_string(),
+                None => break "connection closed".to_owned(),
+            }
+        };
+        let _ = sender.send(Err(why));
+    });
+    receiver
+}
+
+/// The libpq connection options tokio-postgres does not parse, applied here instead.
+const LIBPQ_TLS_OPTIONS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
+
+/// The listening connection's settings from a libpq `database_url`, with TLS as libpq would
+/// apply it: `disable`, `allow`, `prefer` (the default) and `require` encrypt without checking
+/// the server's certificate (unless `sslrootcert` names a CA, as libpq does for `require`),
+/// `verify-ca` checks it against the CA, `verify-full` also checks the host name.
+pub fn listener_config(
+    database_url: &str,
+) -> Result<(tokio_postgres::Config, MakeTlsConnector), FeedError> {
+    let mut url = url::Url::parse(database_url).map_err(|e| FeedError::Url(e.to_string()))?;
+    let options: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let option = |name: &str| {
+        options
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    let (sslmode, rootcert, cert, key) = (
+        option("sslmode").unwrap_or_else(|| "prefer".into()),
+        option("sslrootcert"),
+        option("sslcert"),
+        option("sslkey"),
+    );
+    url.query_pairs_mut().clear().extend_pairs(
+        options
+            .iter()
+            .filter(|(key, _)| !LIBPQ_TLS_OPTIONS.contains(&key.as_str())),
+    );
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    let mut config = tokio_postgres::Config::from_str(url.as_str())
+        .map_err(|e| FeedError::Url(e.to_string()))?;
+    if config.get_hosts().is_empty() {
+        config.host("/var/run/postgresql");
+    }
+    if config.get_user().is_none() {
+        let user = std::env::var("PGUSER")
+            .or_else(|_| std::env::var("USER"))
+            .map_err(|_| FeedError::Url("no user name in it, and USER is not set".into()))?;
+        config.user(user);
+    }
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .application_name("odcs-server change feed");
+    let (mode, verify, hostname) = match sslmode.as_str() {
+        "disable" => (SslMode::Disable, false, false),
+        "allow" | "prefer" => (SslMode::Prefer, false, false),
+        "require" => (SslMode::Require, rootcert.is_some(), false),
+        "verify-ca" => (SslMode::Require, true, false),
+        "verify-full" => (SslMode::Require, true, true),
+        other => return Err(FeedError::Url(format!("unknown sslmode {other:?}"))),
+    };
+    config.ssl_mode(mode);
+    let mut builder = SslConnector::builder(SslMethod::tls_client())?;
+    if let Some(rootcert) = &rootcert {
+        builder.set_ca_file(rootcert)?;
+    }
+    if let (Some(cert), Some(key)) = (&cert, &key) {
+        builder.set_certificate_chain_file(cert)?;
+        builder.set_private_key_file(key, SslFiletype::PEM)?;
+    }
+    builder.set_verify(if verify {
+        SslVerifyMode::PEER
+    } else {
+        SslVerifyMode::NONE
+    });
+    let mut tls = MakeTlsConnector::new(builder.build());
+    tls.set_callback(move |connection, _domain| {
+        connection.set_verify_hostname(hostname);
+        Ok(())
+    });
+    Ok((config, tls))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libpq_tls_options_are_taken_out_of_the_url() {
+        let (config, _) = listener_config(
+            "postgres://odcs@db.example.com:5433/odcs?sslmode=disable&connect_timeout=3",
+        )
+        .expect("config");
+        assert_eq!(config.get_ssl_mode(), SslMode::Disable);
+        assert_eq!(config.get_user(), Some("odcs"));
+        assert_eq!(config.get_dbname(), Some("odcs"));
+        assert_eq!(config.get_ports(), &[5433]);
+        let (config, _) =
+            listener_config("postgres://odcs@db/odcs?sslmode=verify-full").expect("config");
+        assert_eq!(config.get_ssl_mode(), SslMode::Require);
+        let (config, _) = listener_config("postgres://odcs@db/odcs").expect("config");
+        assert_eq!(config.get_ssl_mode(), SslMode::Prefer);
+    }
+
+    #[test]
+    fn a_url_the_feed_cannot_honour_is_refused_with_a_reason() {
+        let refused = listener_config("postgres://odcs@db/odcs?sslmode=sometimes")
+            .err()
+            .expect("refused");
+        assert!(refused.to_string().contains("sslmode"), "{refused}");
+        let refused = listener_config(
+            "postgres://odcs@db/odcs?sslrootcert=/nonexistent/ca.pem&sslmode=verify-ca",
+        )
+        .err()
+        .expect("refused");
+        assert!(refused.to_string().contains("TLS"), "{refused}");
+    }
+}
