@@ -159,3 +159,52 @@ async fn changes_to_lease_columns_alone_are_not_announced() {
         .collect();
     assert_eq!(notices, vec![id.to_string()], "only the state change");
 }
+
+#[actix_web::test]
+async fn every_column_the_api_shows_is_announced() {
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+
+    #[derive(QueryableByName)]
+    struct Column {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    let app = postgres_app();
+    let mut conn = PgConnection::establish(&app.db.url).expect("connect");
+    let names = |conn: &mut PgConnection, sql: &str| -> std::collections::BTreeSet<String> {
+        diesel::sql_query(sql)
+            .load::<Column>(conn)
+            .expect("columns")
+            .into_iter()
+            .map(|c| c.name)
+            .collect()
+    };
+    let all = names(
+        &mut conn,
+        "SELECT column_name::text AS name FROM information_schema.columns \
+         WHERE table_name = 'composes'",
+    );
+    let announced = names(
+        &mut conn,
+        "SELECT a.attname::text AS name FROM pg_trigger t JOIN pg_attribute a \
+         ON a.attrelid = t.tgrelid AND a.attnum = ANY (t.tgattr) \
+         WHERE t.tgname = 'composes_announce_change'",
+    );
+    let internal: std::collections::BTreeSet<String> = [
+        "worker_id",
+        "lease_expires_at",
+        "dispatched_at",
+        "attempts",
+        "traceparent",
+        "celery_task_id",
+    ]
+    .map(String::from)
+    .into();
+    let unannounced: Vec<&String> = all.difference(&announced).collect();
+    assert_eq!(
+        unannounced,
+        internal.iter().collect::<Vec<_>>(),
+        "a column the API shows must be in the trigger's column list"
+    );
+}
