@@ -313,8 +313,10 @@ impl Compose {
         filtered(filter).count().get_result(conn)
     }
 
-    /// One page of the composes matching `filter`; `page` counts from 1. Planned with the
-    /// filters' values each time (see [`crate::db::planned`]).
+    /// One page of the composes matching `filter`; `page` counts from 1. A filtered page is
+    /// planned with the filters' values each time (see [`crate::db::planned`]); an unfiltered
+    /// one has no values to plan with, so it stays prepared and is neither parsed nor planned
+    /// again.
     pub fn page(
         conn: &mut DbConnection,
         filter: &ComposeFilter,
@@ -322,13 +324,15 @@ impl Compose {
         page: i64,
         per_page: i64,
     ) -> QueryResult<Vec<Compose>> {
-        PlannedEachTime(
-            ordered(filtered(filter), order)
-                .select(Compose::as_select())
-                .limit(per_page)
-                .offset((page - 1).saturating_mul(per_page)),
-        )
-        .load(conn)
+        let query = ordered(filtered(filter), order)
+            .select(Compose::as_select())
+            .limit(per_page)
+            .offset((page - 1).saturating_mul(per_page));
+        if *filter == ComposeFilter::default() {
+            query.load(conn)
+        } else {
+            PlannedEachTime(query).load(conn)
+        }
     }
 
     /// The composes that reuse this one.
@@ -484,7 +488,7 @@ mod plan_tests {
     }
 
     #[test]
-    fn pages_are_never_kept_as_prepared_statements() {
+    fn filtered_pages_are_never_kept_as_prepared_statements() {
         let db = TestDb::new(Store::Postgres);
         let pool = crate::db::pool::build(&db.url, 1).expect("pool");
         let mut conn = pool.get().expect("connection");
@@ -516,6 +520,21 @@ mod plan_tests {
             prepared(&mut conn, "%COUNT(*)%"),
             1,
             "the count is prepared once"
+        );
+        for _ in 0..3 {
+            Compose::page(
+                &mut conn,
+                &ComposeFilter::default(),
+                ComposeOrder::default(),
+                1,
+                10,
+            )
+            .expect("page");
+        }
+        assert_eq!(
+            prepared(&mut conn, "%LIMIT%"),
+            1,
+            "the unfiltered page, with no values to plan with, is prepared once"
         );
     }
 }
