@@ -32,6 +32,9 @@ const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// How long a ping may take before the connection is taken for lost.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The first wait before connecting again.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
 /// The longest wait between attempts to connect again.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -103,12 +106,16 @@ async fn listen_until_stopped(
     cache: Arc<ComposeCache>,
     mut stopped: oneshot::Receiver<()>,
 ) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = FIRST_BACKOFF;
     loop {
         let session = listen(&config, tls.clone(), &cache, &mut stopped);
         match session.await {
             Ended::Stopped => break,
             Ended::Lost(why) => {
+                if cache.is_listening() {
+                    // It was listening: a new outage, retried quickly at first.
+                    backoff = FIRST_BACKOFF;
+                }
                 cache.deaf();
                 tracing::warn!(error = %why, retry_in = ?backoff, "change feed lost; compose cache off until it listens again");
             }
@@ -130,12 +137,22 @@ async fn listen(
     cache: &ComposeCache,
     stopped: &mut oneshot::Receiver<()>,
 ) -> Ended {
-    let (client, connection) = match config.connect(tls).await {
+    // A database that does not answer must not hold up stopping (a server shutting down).
+    let connected = tokio::select! {
+        connected = config.connect(tls) => connected,
+        _ = &mut *stopped => return Ended::Stopped,
+    };
+    let (client, connection) = match connected {
         Ok(pair) => pair,
         Err(e) => return Ended::Lost(e.to_string()),
     };
     let mut notices = read_notices(connection);
-    if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+    let listen = format!("LISTEN {CHANNEL}");
+    let listened = tokio::select! {
+        listened = client.batch_execute(&listen) => listened,
+        _ = &mut *stopped => return Ended::Stopped,
+    };
+    if let Err(e) = listened {
         return Ended::Lost(e.to_string());
     }
     cache.listening();
@@ -288,6 +305,20 @@ mod tests {
         assert_eq!(config.get_ssl_mode(), SslMode::Require);
         let (config, _) = listener_config("postgres://odcs@db/odcs").expect("config");
         assert_eq!(config.get_ssl_mode(), SslMode::Prefer);
+    }
+
+    #[test]
+    fn an_unreachable_database_leaves_the_cache_off_and_the_feed_stops() {
+        let cache = Arc::new(ComposeCache::new(10));
+        let feed = ChangeFeed::start(
+            "postgres://odcs@127.0.0.1:1/odcs?sslmode=disable",
+            cache.clone(),
+        )
+        .expect("started");
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!cache.is_listening());
+        drop(feed);
+        assert!(!cache.is_listening());
     }
 
     #[test]
