@@ -25,9 +25,10 @@ use crate::compose_cache::ComposeCache;
 /// The channel the trigger announces changed compose ids on.
 pub const CHANNEL: &str = "odcs_compose_changed";
 
-/// How often the listening connection is asked whether it is alive: a connection lost without a
-/// word (a dropped network path) is noticed within this and [`PING_TIMEOUT`].
-const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the feed sends itself a probe notice through the database: a connection lost
+/// without a word (a dropped network path), or one that no longer delivers notices, is noticed
+/// within two of these and [`PING_TIMEOUT`].
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How long a ping may take before the connection is taken for lost.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
@@ -61,6 +62,15 @@ pub struct ChangeFeed {
 impl ChangeFeed {
     /// Starts listening to the PostgreSQL database at `database_url` on behalf of `cache`.
     pub fn start(database_url: &str, cache: Arc<ComposeCache>) -> Result<ChangeFeed, FeedError> {
+        ChangeFeed::start_probing_every(database_url, cache, PING_INTERVAL)
+    }
+
+    /// [`ChangeFeed::start`], probing the connection every `ping_interval` (tests probe often).
+    pub fn start_probing_every(
+        database_url: &str,
+        cache: Arc<ComposeCache>,
+        ping_interval: Duration,
+    ) -> Result<ChangeFeed, FeedError> {
         let (config, tls) = listener_config(database_url)?;
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::Builder::new()
@@ -70,9 +80,13 @@ impl ChangeFeed {
                     .enable_all()
                     .build();
                 match runtime {
-                    Ok(runtime) => {
-                        runtime.block_on(listen_until_stopped(config, tls, cache, stopped))
-                    }
+                    Ok(runtime) => runtime.block_on(listen_until_stopped(
+                        config,
+                        tls,
+                        cache,
+                        stopped,
+                        ping_interval,
+                    )),
                     Err(e) => tracing::error!(error = %e, "change feed not started"),
                 }
             })?;
@@ -105,10 +119,11 @@ async fn listen_until_stopped(
     tls: MakeTlsConnector,
     cache: Arc<ComposeCache>,
     mut stopped: oneshot::Receiver<()>,
+    ping_interval: Duration,
 ) {
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let session = listen(&config, tls.clone(), &cache, &mut stopped);
+        let session = listen(&config, tls.clone(), &cache, &mut stopped, ping_interval);
         match session.await {
             Ended::Stopped => break,
             Ended::Lost(why) => {
@@ -136,6 +151,7 @@ async fn listen(
     tls: MakeTlsConnector,
     cache: &ComposeCache,
     stopped: &mut oneshot::Receiver<()>,
+    ping_interval: Duration,
 ) -> Ended {
     // A database that does not answer must not hold up stopping (a server shutting down).
     let connected = tokio::select! {
@@ -157,26 +173,64 @@ async fn listen(
     }
     cache.listening();
     tracing::info!(channel = CHANNEL, "change feed listening; compose cache on");
-    let mut ping = tokio::time::interval(PING_INTERVAL);
+    let session = session_name();
+    let (mut sent, mut heard) = (0u64, 0u64);
+    let mut ping = tokio::time::interval(ping_interval);
     ping.tick().await;
     loop {
         tokio::select! {
             notice = notices.recv() => match notice {
                 Some(Ok(payload)) => match payload.parse::<i32>() {
                     Ok(id) => cache.forget(ComposeId(id)),
-                    Err(_) => cache.listening(),
+                    Err(_) => match payload.strip_prefix(PROBE_PREFIX) {
+                        Some(probe) => {
+                            if let Some(n) = own_probe(probe, &session) {
+                                heard = heard.max(n);
+                            }
+                        }
+                        None => cache.listening(),
+                    },
                 },
                 Some(Err(why)) => return Ended::Lost(why),
                 None => return Ended::Lost("connection closed".into()),
             },
-            _ = ping.tick() => match tokio::time::timeout(PING_TIMEOUT, client.simple_query("")).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Ended::Lost(e.to_string()),
-                Err(_) => return Ended::Lost("ping unanswered".into()),
-            },
+            _ = ping.tick() => {
+                if heard < sent {
+                    // The connection answers but its notices stopped: nothing tells this
+                    // process of changes any more (e.g. a pooler that dropped the LISTEN).
+                    return Ended::Lost("the feed's own probe notice never came back".into());
+                }
+                sent += 1;
+                let probe = format!("SELECT pg_notify('{CHANNEL}', '{PROBE_PREFIX}{session}:{sent}')");
+                match tokio::time::timeout(PING_TIMEOUT, client.simple_query(&probe)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Ended::Lost(e.to_string()),
+                    Err(_) => return Ended::Lost("ping unanswered".into()),
+                }
+            }
             _ = &mut *stopped => return Ended::Stopped,
         }
     }
+}
+
+/// What the payload of a feed's probe notice starts with; every feed hears every feed's probes
+/// and ignores those of the others.
+const PROBE_PREFIX: &str = "probe:";
+
+/// A name for one listening session, unique among the feeds sharing a database.
+fn session_name() -> String {
+    static SESSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{nanos}-{n}", std::process::id())
+}
+
+/// The number of a probe sent by `session`, or `None` for another session's probe.
+fn own_probe(probe: &str, session: &str) -> Option<u64> {
+    let (name, n) = probe.rsplit_once(':')?;
+    (name == session).then(|| n.parse().ok()).flatten()
 }
 
 /// Drives `connection` on a task of its own and passes on the payload of each notice; its
@@ -319,6 +373,15 @@ mod tests {
         assert!(!cache.is_listening());
         drop(feed);
         assert!(!cache.is_listening());
+    }
+
+    #[test]
+    fn a_feed_takes_only_its_own_probes() {
+        assert_eq!(own_probe("123-456-0:7", "123-456-0"), Some(7));
+        assert_eq!(own_probe("123-456-1:7", "123-456-0"), None);
+        assert_eq!(own_probe("123-456-0:x", "123-456-0"), None);
+        assert_eq!(own_probe("garbage", "123-456-0"), None);
+        assert_ne!(session_name(), session_name());
     }
 
     #[test]

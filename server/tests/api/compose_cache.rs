@@ -208,3 +208,47 @@ async fn every_column_the_api_shows_is_announced() {
         "a column the API shows must be in the trigger's column list"
     );
 }
+
+#[actix_web::test]
+async fn a_feed_hears_its_own_probes_and_keeps_its_connection() {
+    use diesel::prelude::*;
+    use diesel::sql_types::Integer;
+    use odcs_server::change_feed::ChangeFeed;
+    use odcs_server::compose_cache::ComposeCache;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    #[derive(QueryableByName)]
+    struct Backend {
+        #[diesel(sql_type = Integer)]
+        pid: i32,
+    }
+    let app = postgres_app();
+    let feeds = || -> Vec<i32> {
+        let mut conn = PgConnection::establish(&app.db.url).expect("connect");
+        diesel::sql_query(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'odcs-server change feed' \
+             AND datname = current_database() ORDER BY pid",
+        )
+        .load::<Backend>(&mut conn)
+        .expect("backends")
+        .into_iter()
+        .map(|b| b.pid)
+        .collect()
+    };
+    let cache = Arc::new(ComposeCache::new(10));
+    let feed =
+        ChangeFeed::start_probing_every(&app.db.url, cache.clone(), Duration::from_millis(20))
+            .expect("feed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cache.is_listening() {
+        assert!(Instant::now() < deadline, "the feed did not listen");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let before = feeds();
+    // Some twenty-five probes: one that did not come back would end the session.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(cache.is_listening());
+    assert_eq!(feeds(), before, "no feed reconnected");
+    drop(feed);
+}
