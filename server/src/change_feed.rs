@@ -4,8 +4,8 @@
 //!
 //! The feed holds one connection of its own (tokio-postgres: diesel cannot wait for a notice),
 //! on a thread of its own. While it is not listening (starting, reconnecting) the cache serves
-//! nothing; a connection that breaks or stops answering a ping makes the cache forget
-//! everything. SQLite has no notices: there the cache stays off, and a standalone server's
+//! nothing; a connection that breaks, stops answering, or stops delivering the probe notices the
+//! feed sends itself makes the cache forget everything until it listens again. SQLite has no notices: there the cache stays off, and a standalone server's
 //! database is in process anyway.
 
 use std::str::FromStr;
