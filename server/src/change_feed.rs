@@ -5,8 +5,8 @@
 //! The feed holds one connection of its own (tokio-postgres: diesel cannot wait for a notice),
 //! on a thread of its own. While it is not listening (starting, reconnecting) the cache serves
 //! nothing; a connection that breaks, stops answering, or stops delivering the probe notices the
-//! feed sends itself makes the cache forget everything until it listens again. SQLite has no notices: there the cache stays off, and a standalone server's
-//! database is in process anyway.
+//! feed sends itself makes the cache forget everything until it listens again. SQLite has no
+//! notices: there the cache stays off, and a standalone server's database is in process anyway.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -180,17 +180,11 @@ async fn listen(
     loop {
         tokio::select! {
             notice = notices.recv() => match notice {
-                Some(Ok(payload)) => match payload.parse::<i32>() {
-                    Ok(id) => cache.forget(ComposeId(id)),
-                    Err(_) => match payload.strip_prefix(PROBE_PREFIX) {
-                        Some(probe) => {
-                            if let Some(n) = own_probe(probe, &session) {
-                                heard = heard.max(n);
-                            }
-                        }
-                        None => cache.listening(),
-                    },
-                },
+                Some(Ok(payload)) => {
+                    if let Some(n) = take_notice(&payload, &session, cache) {
+                        heard = heard.max(n);
+                    }
+                }
                 Some(Err(why)) => return Ended::Lost(why),
                 None => return Ended::Lost("connection closed".into()),
             },
@@ -225,6 +219,23 @@ fn session_name() -> String {
         .map_or(0, |d| d.as_nanos());
     let n = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{}-{nanos}-{n}", std::process::id())
+}
+
+/// Acts on one notice heard by `session`: a changed compose is forgotten, another feed's probe
+/// ignored, and a payload nobody sends makes the cache forget everything, to be safe. Returns
+/// the number of the session's own probe when it is one.
+fn take_notice(payload: &str, session: &str, cache: &ComposeCache) -> Option<u64> {
+    if let Ok(id) = payload.parse::<i32>() {
+        cache.forget(ComposeId(id));
+        return None;
+    }
+    match payload.strip_prefix(PROBE_PREFIX) {
+        Some(probe) => own_probe(probe, session),
+        None => {
+            cache.listening();
+            None
+        }
+    }
 }
 
 /// The number of a probe sent by `session`, or `None` for another session's probe.
