@@ -49,8 +49,10 @@ impl Server {
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}/");
         let roots = dir.path().join("roots");
-        let fixture =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/odcs-test-repo");
+        let fixture = std::env::var_os("ODCS_TEST_FIXTURE_REPO").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/odcs-test-repo"),
+            std::path::PathBuf::from,
+        );
         let repo = roots.join("repo");
         std::fs::create_dir_all(repo.join("repodata")).expect("repo");
         for entry in std::fs::read_dir(&fixture).expect("fixture").flatten() {
