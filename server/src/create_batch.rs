@@ -14,6 +14,8 @@ use odcs_common::config::Config;
 use odcs_common::db::lifecycle;
 use odcs_common::db::models::{Compose, NewCompose};
 use odcs_common::db::DbPool;
+use diesel::result::DatabaseErrorKind;
+use diesel::result::Error::DatabaseError;
 use tokio::sync::oneshot;
 
 use crate::error::ApiError;
@@ -24,10 +26,20 @@ const MAX_BATCH: usize = 64;
 /// Writer threads: one gathers the next batch while another commits.
 const WRITERS: usize = 2;
 
+/// What became of a create.
+#[derive(Debug)]
+pub enum Created {
+    /// The compose as stored.
+    Stored(Compose),
+    /// Nothing was stored: a create with the same owner and `Idempotency-Key` was stored first
+    /// (concurrently), and its compose is the answer.
+    KeyTaken,
+}
+
 /// A create waiting for its batch.
 struct Pending {
     new: NewCompose,
-    stored: oneshot::Sender<Result<Compose, ApiError>>,
+    stored: oneshot::Sender<Result<Created, ApiError>>,
 }
 
 /// Where handlers send the composes to store. The writers are threads of their own (diesel is
@@ -56,8 +68,9 @@ impl CreateBatcher {
         Ok(CreateBatcher { queue })
     }
 
-    /// Stores `new` (in `wait`, with its first state-change message) and returns the row.
-    pub async fn create(&self, new: NewCompose) -> Result<Compose, ApiError> {
+    /// Stores `new` (in `wait`, with its first state-change message and its idempotency key)
+    /// and returns the row.
+    pub async fn create(&self, new: NewCompose) -> Result<Created, ApiError> {
         let (stored, answer) = oneshot::channel();
         self.queue
             .send(Pending { new, stored })
@@ -102,13 +115,21 @@ fn store(pool: &DbPool, config: &Config, batch: Vec<Pending>) {
         Ok(rows) if rows.len() == answers.len() => {
             conn.mark_healthy();
             for (answer, row) in answers.into_iter().zip(rows) {
-                let _ = answer.send(Ok(row));
+                let _ = answer.send(Ok(Created::Stored(row)));
             }
         }
         _ => {
             for (new, answer) in news.iter().zip(answers) {
-                let alone = lifecycle::create(&mut conn, new, config, odcs_common::time::now())
-                    .map_err(ApiError::from);
+                let alone = match lifecycle::create(&mut conn, new, config, odcs_common::time::now())
+                {
+                    Ok(row) => Ok(Created::Stored(row)),
+                    Err(DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+                        if new.idempotency.is_some() =>
+                    {
+                        Ok(Created::KeyTaken)
+                    }
+                    Err(e) => Err(ApiError::from(e)),
+                };
                 let _ = answer.send(alone);
             }
         }

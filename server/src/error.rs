@@ -39,6 +39,10 @@ pub enum ApiError {
     /// The resource exists but not with this method (405); holds the allowed methods.
     #[error("The method is not allowed for the requested URL.")]
     MethodNotAllowed(&'static str),
+    /// The request is well formed but contradicts one made before (422): an `Idempotency-Key`
+    /// reused with another body.
+    #[error("{0}")]
+    Unprocessable(String),
     /// The body is larger than `max_body_bytes` (413).
     #[error("The request body is larger than the limit of {0} bytes.")]
     PayloadTooLarge(usize),
@@ -97,6 +101,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

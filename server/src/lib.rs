@@ -12,6 +12,7 @@ pub mod create_batch;
 pub mod db;
 pub mod dispatch_log;
 pub mod error;
+pub mod idempotency;
 pub mod kerberos;
 pub mod ldap;
 pub mod listing;

@@ -79,6 +79,11 @@ pub fn create_many(
             .iter()
             .map(|new| new.insert(conn))
             .collect::<QueryResult<Vec<Compose>>>()?;
+        for (new, compose) in news.iter().zip(&stored) {
+            if let Some(claim) = &new.idempotency {
+                claim.insert(conn, &compose.owner, compose.id)?;
+            }
+        }
         let messages: Vec<NewMessage> = stored
             .iter()
             .map(|compose| message_for(compose, config, now))

@@ -87,6 +87,7 @@ impl NewCompose {
             base_module_br_stream_version_lte: base.stream_version_lte,
             base_module_br_stream_version_gte: base.stream_version_gte,
             traceparent: None,
+            idempotency: None,
         }
     }
 }

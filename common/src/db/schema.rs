@@ -67,3 +67,12 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    idempotency_keys (owner, key) {
+        owner -> Varchar,
+        key -> Varchar,
+        request_hash -> Varchar,
+        compose_id -> Int4,
+    }
+}

@@ -19,6 +19,8 @@ use crate::auth::Caller;
 use crate::body::read_json;
 use crate::db;
 use crate::error::ApiError;
+use crate::create_batch::Created;
+use crate::idempotency;
 use crate::listing::ListQuery;
 use crate::permissions::{check_compose, require_allowed_client, ComposeAttributes};
 use crate::state::AppState;
@@ -172,9 +174,11 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 /// Request a new compose; it is stored in `wait` and built by a worker.
 #[utoipa::path(post, path = "/api/1/composes/", tag = "composes",
     request_body = CreateBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the create safe to retry: a later POST by the same owner with this key and the same body returns the compose the first one created (1 to 255 printable ASCII characters)")),
     responses(
-        (status = 200, description = "The stored compose", body = ComposeJson),
+        (status = 200, description = "The stored compose (or the one an earlier create with the same Idempotency-Key stored)", body = ComposeJson),
         (status = 400, description = "Invalid request", body = StatusMessage),
+        (status = 422, description = "The Idempotency-Key was used with another body", body = StatusMessage),
         (status = 401, description = "Not authenticated", body = StatusMessage),
         (status = 403, description = "Not allowed", body = StatusMessage),
         (status = 413, description = "Body too large", body = StatusMessage),
@@ -192,6 +196,12 @@ pub async fn create(
     let body = read_json(&req, payload, config.server.max_body_bytes)
         .await?
         .ok_or_else(|| ApiError::BadRequest("No JSON POST data submitted".into()))?;
+    let claim = idempotency::claim(&req, &body)?;
+    if let Some(claim) = &claim {
+        if let Some(earlier) = idempotency::earlier(&state.pool, caller.name(), claim).await? {
+            return Ok(HttpResponse::Ok().json(compose_json(&earlier, &config, false)));
+        }
+    }
     // The reference's own refusals, then its permission check, then what this server
     // refuses besides (see ComposeRequest::parse_json).
     let parsed = ComposeRequest::parse_json(&body)?;
@@ -201,8 +211,19 @@ pub async fn create(
     if let Some(refusal) = refusal {
         return Err(refusal.into());
     }
-    let new = NewCompose::from_spec(&spec, caller.name(), now());
-    let stored = state.creates.create(new).await?;
+    let mut new = NewCompose::from_spec(&spec, caller.name(), now());
+    new.idempotency = claim.clone();
+    let stored = match (state.creates.create(new).await?, &claim) {
+        (Created::Stored(stored), _) => stored,
+        (Created::KeyTaken, Some(claim)) => {
+            let earlier = idempotency::earlier(&state.pool, caller.name(), claim)
+                .await?
+                // The winner's compose was removed in the meantime: the client may try again.
+                .ok_or(ApiError::Unavailable)?;
+            return Ok(HttpResponse::Ok().json(compose_json(&earlier, &config, false)));
+        }
+        (Created::KeyTaken, None) => return Err(ApiError::internal("a key taken without one")),
+    };
     state.wrote(&[]);
     let json = compose_json(&stored, &config, false);
     dispatch_in_background(&state, &json);

@@ -11,6 +11,7 @@ mod create;
 mod delete;
 mod errors;
 mod get;
+mod idempotency;
 mod list;
 mod oidc;
 mod outbox;

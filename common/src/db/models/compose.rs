@@ -67,7 +67,7 @@ pub struct Compose {
 /// A compose about to be stored; it always starts in `wait`.
 #[derive(Debug, Clone, PartialEq, Insertable)]
 #[diesel(table_name = composes)]
-#[allow(missing_docs)] // each field is the column of the same name
+#[allow(missing_docs)] // each field but the last is the column of the same name
 pub struct NewCompose {
     pub owner: String,
     pub source_type: SourceType,
@@ -101,6 +101,9 @@ pub struct NewCompose {
     pub base_module_br_stream_version_lte: Option<i64>,
     pub base_module_br_stream_version_gte: Option<i64>,
     pub traceparent: Option<String>,
+    /// The client's `Idempotency-Key`, stored beside the compose (not a column of it).
+    #[diesel(skip_insertion)]
+    pub idempotency: Option<super::IdempotencyClaim>,
 }
 
 impl NewCompose {

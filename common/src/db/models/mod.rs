@@ -2,10 +2,12 @@
 
 pub mod compose;
 pub mod deployment;
+pub mod idempotency;
 pub mod message;
 
 pub use compose::{
     Compose, ComposeFilter, ComposeOrder, NewCompose, OrderKey, RawConfigCount, StateCount,
 };
 pub use deployment::Deployment;
+pub use idempotency::{IdempotencyClaim, KeyUse};
 pub use message::{NewMessage, OutboxMessage};
