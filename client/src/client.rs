@@ -108,10 +108,25 @@ impl Client {
         query: &[(String, String)],
         body: Option<&Value>,
     ) -> Result<T, ClientError> {
+        self.send_with_key(method, path, query, body, None).await
+    }
+
+    /// [`Client::send`], with an `Idempotency-Key` header when `key` is given.
+    async fn send_with_key<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> Result<T, ClientError> {
         let url = self.url(path)?;
         let mut request = self.request(method, url.clone()).query(query);
         if let Some(body) = body {
             request = request.json(body);
+        }
+        if let Some(key) = key {
+            request = request.header(IDEMPOTENCY_KEY, key);
         }
         let negotiation = match &self.auth {
             Auth::Kerberos { principal } => {
@@ -141,15 +156,43 @@ impl Client {
         })
     }
 
-    /// Requests a new compose (`POST /composes/`).
+    /// Requests a new compose (`POST /composes/`) under a fresh `Idempotency-Key` (see
+    /// [`Client::create_raw`]).
     pub async fn create(&self, request: &ComposeRequest) -> Result<ComposeJson, ClientError> {
-        self.send(Method::POST, "composes/", &[], Some(&request.to_json()))
-            .await
+        let body = request.to_json();
+        self.create_idempotent(&body, &new_idempotency_key()).await
     }
 
-    /// Sends a hand-made request body (`POST /composes/`).
-    pub async fn create_raw(&self, body: &Value) -> Result<Value, ClientError> {
-        self.send(Method::POST, "composes/", &[], Some(body)).await
+    /// Sends a hand-made request body (`POST /composes/`) under `key` (an `Idempotency-Key`):
+    /// sent again with the same key, or by a process retrying after a lost answer, it is
+    /// answered with the compose the first request stored instead of storing another. A
+    /// request that could not be sent at all (no connection) is sent again here, up to
+    /// [`CREATE_ATTEMPTS`] times.
+    pub async fn create_raw(&self, body: &Value, key: &str) -> Result<Value, ClientError> {
+        self.create_idempotent(body, key).await
+    }
+
+    async fn create_idempotent<T: DeserializeOwned>(
+        &self,
+        body: &Value,
+        key: &str,
+    ) -> Result<T, ClientError> {
+        let mut attempt = 1;
+        loop {
+            let sent = self
+                .send_with_key(Method::POST, "composes/", &[], Some(body), Some(key))
+                .await;
+            match sent {
+                Err(ClientError::Unreachable {
+                    request_sent: false,
+                    ..
+                }) if attempt < CREATE_ATTEMPTS => {
+                    tokio::time::sleep(std::time::Duration::from_secs(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// One compose (`GET /composes/ID`).
@@ -246,7 +289,19 @@ fn unreachable(url: &url::Url, e: &reqwest::Error) -> ClientError {
     ClientError::Unreachable {
         url: url.to_string(),
         reason: error_chain(e),
+        request_sent: !e.is_connect(),
     }
+}
+
+/// The header that makes a create safe to send again.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// How many times a create that could not be sent is tried.
+pub const CREATE_ATTEMPTS: u64 = 3;
+
+/// A new random `Idempotency-Key`: one per compose request a caller means to make once.
+pub fn new_idempotency_key() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// The server's JSON error, or the status and a short body when it is not JSON.

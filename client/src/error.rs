@@ -23,6 +23,9 @@ pub enum ClientError {
         url: String,
         /// The transport error.
         reason: String,
+        /// Whether the request may have reached the server (false: no connection was made,
+        /// so sending it again cannot do anything twice).
+        request_sent: bool,
     },
     /// The server answered with something that is not what the API promises.
     #[error("unexpected answer from {url}: {reason}")]

@@ -15,7 +15,7 @@ pub mod model;
 pub mod oidc;
 pub mod wait;
 
-pub use client::{Auth, Client};
+pub use client::{new_idempotency_key, Auth, Client, CREATE_ATTEMPTS, IDEMPOTENCY_KEY};
 pub use error::ClientError;
 pub use model::ComposeFilter;
 pub use odcs_common::api::{ComposeJson, ComposeList, PageMeta};

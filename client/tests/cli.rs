@@ -607,6 +607,64 @@ fn the_reference_cli_and_ours_make_the_same_composes() {
     }
 }
 
+#[test]
+fn a_create_run_again_with_its_idempotency_key_gets_the_same_compose() {
+    let server = Server::start(true);
+    let repo = server.repo();
+    let create = |extra: &[&str]| -> i64 {
+        let mut args = vec!["--json", "--no-wait"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["create-repo", &repo, "--arch", "x86_64"]);
+        let out = server.odcs(&args).succeeds();
+        json(&out.stdout)["id"].as_i64().expect("id")
+    };
+    let first = create(&["--idempotency-key", "job-42-attempt"]);
+    let again = create(&["--idempotency-key", "job-42-attempt"]);
+    assert_eq!(again, first, "the retried job gets its compose back");
+    // Each invocation without the option is a request of its own.
+    let (a, b) = (create(&[]), create(&[]));
+    assert!(a != b && a != first && b != first, "{first} {a} {b}");
+
+    // The same key with another request is refused, in one line.
+    let out = server
+        .odcs(&[
+            "--no-wait",
+            "--idempotency-key",
+            "job-42-attempt",
+            "create-repo",
+            &repo,
+            "--arch",
+            "aarch64",
+        ])
+        .fails_with(4);
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("odcs: 422 Unprocessable Entity:"),
+        "{stderr}"
+    );
+
+    // Without the option the CLI still sends a key of its own, a UUID.
+    let (url, request) = capture_one_request();
+    let _ = Cmd::cargo_bin("odcs")
+        .expect("odcs")
+        .env_clear()
+        .env("HOME", server.dir.path())
+        .args(["--server", &url, "--no-wait", "create-repo", &repo])
+        .output();
+    let head = request
+        .join()
+        .expect("request captured")
+        .to_ascii_lowercase();
+    assert!(head.starts_with("post /api/1/composes/ "), "{head}");
+    let key = head
+        .lines()
+        .find_map(|line| line.strip_prefix("idempotency-key: "))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no idempotency-key in {head}"));
+    assert!(uuid::Uuid::parse_str(key).is_ok(), "{key}");
+}
+
 /// Answers one HTTP request with `{"version": "x"}`; returns the request's head.
 fn capture_one_request() -> (String, std::thread::JoinHandle<String>) {
     use std::io::{BufRead, BufReader, Write};

@@ -10,12 +10,12 @@
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
+use diesel::result::DatabaseErrorKind;
+use diesel::result::Error::DatabaseError;
 use odcs_common::config::Config;
 use odcs_common::db::lifecycle;
 use odcs_common::db::models::{Compose, NewCompose};
 use odcs_common::db::DbPool;
-use diesel::result::DatabaseErrorKind;
-use diesel::result::Error::DatabaseError;
 use tokio::sync::oneshot;
 
 use crate::error::ApiError;
@@ -30,7 +30,7 @@ const WRITERS: usize = 2;
 #[derive(Debug)]
 pub enum Created {
     /// The compose as stored.
-    Stored(Compose),
+    Stored(Box<Compose>),
     /// Nothing was stored: a create with the same owner and `Idempotency-Key` was stored first
     /// (concurrently), and its compose is the answer.
     KeyTaken,
@@ -115,21 +115,21 @@ fn store(pool: &DbPool, config: &Config, batch: Vec<Pending>) {
         Ok(rows) if rows.len() == answers.len() => {
             conn.mark_healthy();
             for (answer, row) in answers.into_iter().zip(rows) {
-                let _ = answer.send(Ok(Created::Stored(row)));
+                let _ = answer.send(Ok(Created::Stored(Box::new(row))));
             }
         }
         _ => {
             for (new, answer) in news.iter().zip(answers) {
-                let alone = match lifecycle::create(&mut conn, new, config, odcs_common::time::now())
-                {
-                    Ok(row) => Ok(Created::Stored(row)),
-                    Err(DatabaseError(DatabaseErrorKind::UniqueViolation, _))
-                        if new.idempotency.is_some() =>
-                    {
-                        Ok(Created::KeyTaken)
-                    }
-                    Err(e) => Err(ApiError::from(e)),
-                };
+                let alone =
+                    match lifecycle::create(&mut conn, new, config, odcs_common::time::now()) {
+                        Ok(row) => Ok(Created::Stored(Box::new(row))),
+                        Err(DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+                            if new.idempotency.is_some() =>
+                        {
+                            Ok(Created::KeyTaken)
+                        }
+                        Err(e) => Err(ApiError::from(e)),
+                    };
                 let _ = answer.send(alone);
             }
         }

@@ -30,7 +30,8 @@ pub fn claim(req: &HttpRequest, body: &Value) -> Result<Option<IdempotencyClaim>
         .ok()
         .map(str::trim)
         .filter(|key| {
-            (1..=MAX_KEY_CHARS).contains(&key.len()) && key.bytes().all(|b| (0x20..0x7f).contains(&b))
+            (1..=MAX_KEY_CHARS).contains(&key.len())
+                && key.bytes().all(|b| (0x20..0x7f).contains(&b))
         })
         .ok_or_else(|| {
             ApiError::BadRequest(format!(

@@ -17,9 +17,9 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::body::read_json;
+use crate::create_batch::Created;
 use crate::db;
 use crate::error::ApiError;
-use crate::create_batch::Created;
 use crate::idempotency;
 use crate::listing::ListQuery;
 use crate::permissions::{check_compose, require_allowed_client, ComposeAttributes};
@@ -214,7 +214,7 @@ pub async fn create(
     let mut new = NewCompose::from_spec(&spec, caller.name(), now());
     new.idempotency = claim.clone();
     let stored = match (state.creates.create(new).await?, &claim) {
-        (Created::Stored(stored), _) => stored,
+        (Created::Stored(stored), _) => *stored,
         (Created::KeyTaken, Some(claim)) => {
             let earlier = idempotency::earlier(&state.pool, caller.name(), claim)
                 .await?

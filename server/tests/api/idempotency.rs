@@ -35,46 +35,60 @@ fn id(reply: &Reply) -> i64 {
     reply.body["id"].as_i64().expect("id")
 }
 
-on_both_stores!(a_repeated_create_returns_the_first_compose, test_config(), |app| {
-    let first = create_with_key(
+on_both_stores!(
+    a_repeated_create_returns_the_first_compose,
+    test_config(),
+    |app| {
+        let first = create_with_key(
         &app,
         "retry-1",
         r#"{"source": {"type": "tag", "source": "f40", "packages": ["ed"]}, "arches": ["x86_64"]}"#,
     )
     .await;
-    // The same request with its keys in another order is the same request.
-    let again = create_with_key(
+        // The same request with its keys in another order is the same request.
+        let again = create_with_key(
         &app,
         "retry-1",
         r#"{"arches": ["x86_64"], "source": {"packages": ["ed"], "source": "f40", "type": "tag"}}"#,
     )
     .await;
-    assert_eq!(id(&again), id(&first));
-    assert_eq!(again.body, first.body);
-    assert_eq!(stored(&app), 1);
+        assert_eq!(id(&again), id(&first));
+        assert_eq!(again.body, first.body);
+        assert_eq!(stored(&app), 1);
 
-    // Another key, or none, is another request.
-    let other = create_with_key(&app, "retry-2", r#"{"source": {"type": "tag", "source": "f40"}}"#)
+        // Another key, or none, is another request.
+        let other = create_with_key(
+            &app,
+            "retry-2",
+            r#"{"source": {"type": "tag", "source": "f40"}}"#,
+        )
         .await;
-    assert_ne!(id(&other), id(&first));
-    app.create(json!({"source": {"type": "tag", "source": "f40"}}))
-        .await;
-    app.create(json!({"source": {"type": "tag", "source": "f40"}}))
-        .await;
-    assert_eq!(stored(&app), 4);
-});
+        assert_ne!(id(&other), id(&first));
+        app.create(json!({"source": {"type": "tag", "source": "f40"}}))
+            .await;
+        app.create(json!({"source": {"type": "tag", "source": "f40"}}))
+            .await;
+        assert_eq!(stored(&app), 4);
+    }
+);
 
-on_both_stores!(a_key_reused_with_another_body_is_refused, test_config(), |app| {
-    let first = id(&create_with_key(&app, "k", r#"{"source": {"type": "tag", "source": "a"}}"#).await);
-    let reply = create_with_key(&app, "k", r#"{"source": {"type": "tag", "source": "b"}}"#).await;
-    assert_eq!(reply.status, 422, "{}", reply.text);
-    assert_eq!(reply.body["status"], 422);
-    assert_eq!(reply.body["error"], "Unprocessable Entity");
-    let message = reply.body["message"].as_str().expect("message");
-    assert!(message.contains("Idempotency-Key \"k\""), "{message}");
-    assert!(message.contains(&format!("compose {first}")), "{message}");
-    assert_eq!(stored(&app), 1);
-});
+on_both_stores!(
+    a_key_reused_with_another_body_is_refused,
+    test_config(),
+    |app| {
+        let first =
+            id(&create_with_key(&app, "k", r#"{"source": {"type": "tag", "source": "a"}}"#).await);
+        let reply =
+            create_with_key(&app, "k", r#"{"source": {"type": "tag", "source": "b"}}"#).await;
+        assert_eq!(reply.status, 422, "{}", reply.text);
+        assert_eq!(reply.body["status"], 422);
+        assert_eq!(reply.body["error"], "Unprocessable Entity");
+        let message = reply.body["message"].as_str().expect("message");
+        assert!(message.contains("Idempotency-Key \"k\""), "{message}");
+        assert!(message.contains(&format!("compose {first}")), "{message}");
+        assert_eq!(stored(&app), 1);
+    }
+);
 
 on_both_stores!(unusable_keys_are_refused_by_name, test_config(), |app| {
     let body = r#"{"source": {"type": "tag", "source": "a"}}"#;
@@ -132,15 +146,18 @@ on_both_stores!(a_removed_compose_frees_its_key, test_config(), |app| {
     assert_eq!(keys, vec![i32::try_from(second).expect("id")]);
 });
 
-on_both_stores!(concurrent_creates_with_one_key_store_one_compose, test_config(), |app| {
-    let body = r#"{"source": {"type": "tag", "source": "a"}}"#;
-    let replies: Vec<Reply> = futures_util::future::join_all(
-        (0..12).map(|_| create_with_key(&app, "burst", body)),
-    )
-    .await;
-    let ids: Vec<i64> = replies.iter().map(id).collect();
-    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
-    let bodies: Vec<&Value> = replies.iter().map(|r| &r.body).collect();
-    assert!(bodies.iter().all(|b| *b == bodies[0]));
-    assert_eq!(stored(&app), 1);
-});
+on_both_stores!(
+    concurrent_creates_with_one_key_store_one_compose,
+    test_config(),
+    |app| {
+        let body = r#"{"source": {"type": "tag", "source": "a"}}"#;
+        let replies: Vec<Reply> =
+            futures_util::future::join_all((0..12).map(|_| create_with_key(&app, "burst", body)))
+                .await;
+        let ids: Vec<i64> = replies.iter().map(id).collect();
+        assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+        let bodies: Vec<&Value> = replies.iter().map(|r| &r.body).collect();
+        assert!(bodies.iter().all(|b| *b == bodies[0]));
+        assert_eq!(stored(&app), 1);
+    }
+);

@@ -75,6 +75,10 @@ pub struct Cli {
     /// Do not wait for the compose to finish.
     #[arg(long, global = true)]
     pub no_wait: bool,
+    /// The create's Idempotency-Key (default: a new one per invocation). A job that runs the
+    /// same command again after a lost answer passes the same key to get the same compose.
+    #[arg(long, global = true, env = "ODCS_IDEMPOTENCY_KEY")]
+    pub idempotency_key: Option<String>,
     /// Print the compose log while waiting.
     #[arg(long, global = true)]
     pub watch: bool,

@@ -550,7 +550,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         other => create_request(other)?.map(|r| r.to_json()),
     };
     if let Some(body) = body {
-        let answer = client.create_raw(&body).await?;
+        let key = cli
+            .idempotency_key
+            .clone()
+            .unwrap_or_else(odcs_client::new_idempotency_key);
+        let answer = client.create_raw(&body, &key).await?;
         let compose: ComposeJson = serde_json::from_value(answer.clone()).map_err(|e| Failure {
             code: EXIT_SERVER,
             message: format!("unexpected answer to the compose request: {e}"),

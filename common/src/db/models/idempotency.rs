@@ -77,7 +77,8 @@ impl IdempotencyClaim {
             .optional()?;
         if state.is_none_or(|state| state == ComposeState::Removed) {
             diesel::delete(
-                idempotency_keys::table.filter(mine.and(idempotency_keys::compose_id.eq(compose_id))),
+                idempotency_keys::table
+                    .filter(mine.and(idempotency_keys::compose_id.eq(compose_id))),
             )
             .execute(conn)?;
             return Ok(None);
