@@ -2,8 +2,9 @@
 //!
 //! Each sweep removes expired composes (state, files and the links naming them; never the
 //! compose a `latest-*` link points to), deletes left-over directories,
-//! hands composes whose lease ran out back to the queue, fails composes waiting too long, and
-//! returns the waiting composes whose job should be dispatched again. Every state change is a
+//! hands composes whose lease ran out back to the queue, fails composes waiting too long,
+//! deletes state-change messages past `message_retention_seconds`, and returns the waiting
+//! composes whose job should be dispatched again. Every state change is a
 //! conditional transition, so several beats running at once never do anything twice; on
 //! PostgreSQL an advisory lock also keeps them from sweeping at the same moment.
 
@@ -16,7 +17,7 @@ use diesel::prelude::*;
 use odcs_common::compose::{ComposeId, ComposeState, ComposeType, SourceType};
 use odcs_common::config::Config;
 use odcs_common::db::lifecycle::{self, ComposeChanges, Recovery, Transition};
-use odcs_common::db::models::{Compose, Deployment};
+use odcs_common::db::models::{Compose, Deployment, OutboxMessage};
 use odcs_common::db::schema::composes;
 use odcs_common::db::{DbConnection, DbError};
 use rayon::prelude::*;
@@ -32,6 +33,9 @@ const EXPIRY_BATCH: i64 = 1000;
 
 /// Most expired composes one sweep removes; more wait for the next sweep.
 pub const MAX_EXPIRIES: usize = 50_000;
+
+/// Most old state-change messages one sweep deletes; more wait for the next sweep.
+pub const MAX_PRUNED_MESSAGES: i64 = 10_000;
 
 /// A lock id all beats agree on.
 const BEAT_LOCK: i64 = 0x0DC5_0002;
@@ -51,6 +55,9 @@ pub struct Sweep {
     pub gave_up: Vec<ComposeId>,
     /// Waiting composes whose job should be dispatched (again).
     pub to_dispatch: Vec<ComposeId>,
+    /// State-change messages deleted for being published longer than
+    /// `message_retention_seconds` ago.
+    pub pruned_messages: usize,
     /// Whether another beat held the lock, so nothing was done.
     pub skipped: bool,
 }
@@ -231,6 +238,9 @@ fn sweep_locked(
             .order((composes::time_submitted.asc(), composes::id.asc()))
             .into_boxed(),
     )?;
+
+    let forget_before = now - TimeDelta::seconds(config.workers.message_retention_seconds);
+    sweep.pruned_messages = OutboxMessage::prune(conn, forget_before, MAX_PRUNED_MESSAGES)?;
 
     sweep
         .deleted_dirs

@@ -1,6 +1,7 @@
 //! The relay: publishes the outbox's state-change messages to the broker, oldest first, each
-//! confirmed before it is deleted, so every message is delivered at least once and in order
-//! per compose (consumers drop duplicates by message id). It also empties the job outbox:
+//! confirmed before it is marked published, so every message is delivered at least once and
+//! in order per compose (consumers drop duplicates by message id). Published messages stay as
+//! the composes' state history until the beat prunes them. It also empties the job outbox:
 //! composes stored but never handed to a queue (the broker was away when they were created)
 //! are dispatched as soon as the broker takes jobs again.
 
@@ -61,8 +62,8 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Publishes outbox messages, and dispatches jobs never dispatched, until `stop` resolves.
-/// Without a broker URL (standalone mode) there is no bus: messages are dropped once written,
-/// and the outbox stays empty.
+/// Without a broker URL (standalone mode) there is no bus: messages are marked published once
+/// written, and the outbox stays empty.
 pub async fn run(
     config: &Config,
     pool: DbPool,
@@ -116,9 +117,11 @@ pub async fn run(
             tokio::time::sleep(IDLE).await;
             continue;
         }
-        if let Err(e) = blocking(&pool, move |c| OutboxMessage::delete(c, &published)).await {
+        let marking =
+            move |c: &mut DbConnection| OutboxMessage::mark_published(c, &published, now());
+        if let Err(e) = blocking(&pool, marking).await {
             // They will be published again: at least once, never lost.
-            tracing::warn!(error = %e, "relay cannot delete published messages");
+            tracing::warn!(error = %e, "relay cannot mark messages published");
         }
     }
 }

@@ -22,6 +22,9 @@ pub struct WorkerConfig {
     pub redispatch_after_seconds: i64,
     /// Seconds after which a compose still waiting fails.
     pub max_wait_seconds: i64,
+    /// Seconds published state-change messages are kept as the composes' state history
+    /// before the beat deletes them.
+    pub message_retention_seconds: i64,
     /// Longest time one generation of a compose may take; it then fails with that reason.
     /// Retries of Koji calls, downloads and lookaside fetches stop within it.
     pub generate_timeout_seconds: u64,
@@ -70,6 +73,7 @@ impl Default for WorkerConfig {
             beat_interval_seconds: 30,
             redispatch_after_seconds: 120,
             max_wait_seconds: 24 * 60 * 60,
+            message_retention_seconds: 30 * 24 * 60 * 60,
             generate_timeout_seconds: 4 * 60 * 60,
             max_attempts: 3,
             repo_source_roots: Vec::new(),

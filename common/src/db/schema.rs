@@ -65,6 +65,7 @@ diesel::table! {
         topic -> Varchar,
         body -> Varchar,
         created_at -> Timestamp,
+        published_at -> Nullable<Timestamp>,
     }
 }
 

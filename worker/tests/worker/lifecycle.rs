@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
 use odcs_common::compose::{ComposeId, ComposeState};
 use odcs_common::config::Config;
 use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
 use odcs_common::db::models::deployment::MARKER_FILE;
 use odcs_common::db::models::{Compose, Deployment, NewCompose, OutboxMessage};
+use odcs_common::db::schema::messages;
 use odcs_common::db::testing::{Store, TestDb};
-use odcs_common::db::{migrations, pool, DbPool};
+use odcs_common::db::{migrations, pool, DbConnection, DbPool};
 use odcs_common::dispatch::{Dispatcher, LocalQueue};
 use odcs_common::request::ComposeRequest;
 use odcs_common::time::now;
@@ -628,6 +630,65 @@ both_stores!(
         assert_eq!(
             world.message_states(second.id),
             ["wait", "generating", "done"]
+        );
+    }
+);
+
+both_stores!(
+    published_messages_stay_as_history_until_their_retention_ends,
+    |world| {
+        let compose = world.submit_repo();
+        world.worker("w1").process(compose.id).expect("processed");
+        let all = |world: &World| -> Vec<OutboxMessage> {
+            let mut conn = world.pool.get().expect("conn");
+            let conn: &mut DbConnection = &mut conn;
+            messages::table
+                .order(messages::id.asc())
+                .select(OutboxMessage::as_select())
+                .load(conn)
+                .expect("messages")
+        };
+        let written = all(&world);
+        assert_eq!(written.len(), 3);
+        let ids: Vec<i64> = written.iter().map(|m| m.id).collect();
+
+        // The relay marks what it published; the outbox then only holds the rest.
+        let published_at = now() - chrono::TimeDelta::days(40);
+        let marked = OutboxMessage::mark_published(
+            &mut world.pool.get().expect("conn"),
+            &ids[..2],
+            published_at,
+        )
+        .expect("mark");
+        assert_eq!(marked, 2);
+        let outbox =
+            OutboxMessage::oldest(&mut world.pool.get().expect("conn"), 100).expect("outbox");
+        assert_eq!(outbox.iter().map(|m| m.id).collect::<Vec<_>>(), [ids[2]]);
+        assert_eq!(
+            OutboxMessage::pending(&mut world.pool.get().expect("conn")).expect("pending"),
+            1
+        );
+        assert_eq!(all(&world).len(), 3, "published messages stay as history");
+
+        // The beat deletes messages published longer ago than the retention, and nothing else.
+        let days = |n: i64| n * 24 * 60 * 60;
+        let mut config: Config = (*world.config).clone();
+        config.workers.message_retention_seconds = days(60);
+        let swept = sweep(&mut world.pool.get().expect("conn"), &config, now()).expect("sweep");
+        assert_eq!(
+            swept.pruned_messages, 0,
+            "published 40 days ago, kept 60: {swept:?}"
+        );
+        config.workers.message_retention_seconds = days(30);
+        OutboxMessage::mark_published(&mut world.pool.get().expect("conn"), &ids[1..2], now())
+            .expect("mark");
+        let swept = sweep(&mut world.pool.get().expect("conn"), &config, now()).expect("sweep");
+        assert_eq!(swept.pruned_messages, 1, "{swept:?}");
+        let left: Vec<i64> = all(&world).iter().map(|m| m.id).collect();
+        assert_eq!(
+            left,
+            ids[1..],
+            "the recent and the unpublished message stay"
         );
     }
 );

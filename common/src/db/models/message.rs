@@ -23,6 +23,8 @@ pub struct OutboxMessage {
     pub body: String,
     /// When the transition happened.
     pub created_at: NaiveDateTime,
+    /// When the relay published it (or, standalone, passed it by); `None` while it waits.
+    pub published_at: Option<NaiveDateTime>,
 }
 
 /// A message to add to the outbox.
@@ -73,22 +75,43 @@ impl NewMessage {
 }
 
 impl OutboxMessage {
-    /// The oldest `limit` messages.
+    /// The oldest `limit` messages not published yet.
     pub fn oldest(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<OutboxMessage>> {
         messages::table
+            .filter(messages::published_at.is_null())
             .order(messages::id.asc())
             .limit(limit)
             .select(OutboxMessage::as_select())
             .load(conn)
     }
 
-    /// Removes published messages.
-    pub fn delete(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<usize> {
-        diesel::delete(messages::table.filter(messages::id.eq_any(ids))).execute(conn)
+    /// Records that the messages `ids` were published at `now`: they leave the outbox and stay
+    /// as state history until [`OutboxMessage::prune`].
+    pub fn mark_published(
+        conn: &mut DbConnection,
+        ids: &[i64],
+        now: NaiveDateTime,
+    ) -> QueryResult<usize> {
+        diesel::update(messages::table.filter(messages::id.eq_any(ids)))
+            .set(messages::published_at.eq(now))
+            .execute(conn)
+    }
+
+    /// Deletes up to `limit` messages published before `before`; returns how many went.
+    pub fn prune(conn: &mut DbConnection, before: NaiveDateTime, limit: i64) -> QueryResult<usize> {
+        let old: Vec<i64> = messages::table
+            .filter(messages::published_at.lt(before))
+            .select(messages::id)
+            .limit(limit)
+            .load(conn)?;
+        diesel::delete(messages::table.filter(messages::id.eq_any(old))).execute(conn)
     }
 
     /// How many messages wait to be published.
     pub fn pending(conn: &mut DbConnection) -> QueryResult<i64> {
-        messages::table.count().get_result(conn)
+        messages::table
+            .filter(messages::published_at.is_null())
+            .count()
+            .get_result(conn)
     }
 }
