@@ -73,7 +73,7 @@ impl Default for WorkerConfig {
             beat_interval_seconds: 30,
             redispatch_after_seconds: 120,
             max_wait_seconds: 24 * 60 * 60,
-            message_retention_seconds: 30 * 24 * 60 * 60,
+            message_retention_seconds: 7 * 24 * 60 * 60,
             generate_timeout_seconds: 4 * 60 * 60,
             max_attempts: 3,
             repo_source_roots: Vec::new(),
