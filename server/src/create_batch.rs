@@ -14,7 +14,7 @@ use diesel::result::DatabaseErrorKind;
 use diesel::result::Error::DatabaseError;
 use odcs_common::config::Config;
 use odcs_common::db::lifecycle;
-use odcs_common::db::models::{Compose, NewCompose};
+use odcs_common::db::models::{Compose, IdempotencyClaim, NewCompose};
 use odcs_common::db::DbPool;
 use tokio::sync::oneshot;
 
@@ -31,9 +31,9 @@ const WRITERS: usize = 2;
 pub enum Created {
     /// The compose as stored.
     Stored(Box<Compose>),
-    /// Nothing was stored: a create with the same owner and `Idempotency-Key` was stored first
-    /// (concurrently), and its compose is the answer.
-    KeyTaken,
+    /// Nothing was stored: a create with the same owner and this `Idempotency-Key` was stored
+    /// first (concurrently), and its compose is the answer.
+    KeyTaken(IdempotencyClaim),
 }
 
 /// A create waiting for its batch.
@@ -120,16 +120,14 @@ fn store(pool: &DbPool, config: &Config, batch: Vec<Pending>) {
         }
         _ => {
             for (new, answer) in news.iter().zip(answers) {
-                let alone =
-                    match lifecycle::create(&mut conn, new, config, odcs_common::time::now()) {
-                        Ok(row) => Ok(Created::Stored(Box::new(row))),
-                        Err(DatabaseError(DatabaseErrorKind::UniqueViolation, _))
-                            if new.idempotency.is_some() =>
-                        {
-                            Ok(Created::KeyTaken)
-                        }
-                        Err(e) => Err(ApiError::from(e)),
-                    };
+                let stored = lifecycle::create(&mut conn, new, config, odcs_common::time::now());
+                let alone = match (stored, &new.idempotency) {
+                    (Ok(row), _) => Ok(Created::Stored(Box::new(row))),
+                    (Err(DatabaseError(DatabaseErrorKind::UniqueViolation, _)), Some(claim)) => {
+                        Ok(Created::KeyTaken(claim.clone()))
+                    }
+                    (Err(e), _) => Err(ApiError::from(e)),
+                };
                 let _ = answer.send(alone);
             }
         }

@@ -212,17 +212,16 @@ pub async fn create(
         return Err(refusal.into());
     }
     let mut new = NewCompose::from_spec(&spec, caller.name(), now());
-    new.idempotency = claim.clone();
-    let stored = match (state.creates.create(new).await?, &claim) {
-        (Created::Stored(stored), _) => *stored,
-        (Created::KeyTaken, Some(claim)) => {
-            let earlier = idempotency::earlier(&state.pool, caller.name(), claim)
+    new.idempotency = claim;
+    let stored = match state.creates.create(new).await? {
+        Created::Stored(stored) => *stored,
+        Created::KeyTaken(claim) => {
+            let earlier = idempotency::earlier(&state.pool, caller.name(), &claim)
                 .await?
                 // The winner's compose was removed in the meantime: the client may try again.
                 .ok_or(ApiError::Unavailable)?;
             return Ok(HttpResponse::Ok().json(compose_json(&earlier, &config, false)));
         }
-        (Created::KeyTaken, None) => return Err(ApiError::internal("a key taken without one")),
     };
     state.wrote(&[]);
     let json = compose_json(&stored, &config, false);
