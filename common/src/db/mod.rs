@@ -8,6 +8,7 @@
 //! (`diesel print-schema --database-url postgres:///odcs > common/src/db/schema.rs`); its
 //! types are aliases both backends understand. Regenerate it after adding a migration.
 
+pub mod commit_signal;
 pub mod lifecycle;
 pub mod migrations;
 pub mod models;
@@ -54,6 +55,7 @@ where
     use diesel::Connection;
     let mut attempt = 0u32;
     loop {
+        commit_signal::transaction_began();
         let result = conn.transaction(|c| {
             if matches!(c, DbConnection::Sqlite(_)) {
                 c.batch_execute(TAKE_SQLITE_WRITE_LOCK)?;
@@ -71,7 +73,12 @@ where
                     5 * u64::from(attempt.min(20)),
                 ));
             }
-            other => return other,
+            other => {
+                if other.is_ok() {
+                    commit_signal::transaction_committed();
+                }
+                return other;
+            }
         }
     }
 }

@@ -54,6 +54,7 @@ impl NewMessage {
     pub fn insert_many(conn: &mut DbConnection, messages: &[NewMessage]) -> QueryResult<()> {
         /// Rows per statement: five parameters each, well under PostgreSQL's 65,535.
         const ROWS: usize = 1000;
+        crate::db::commit_signal::wrote_messages();
         match conn {
             DbConnection::Postgresql(pg) => {
                 for rows in messages.chunks(ROWS) {
@@ -105,6 +106,66 @@ impl OutboxMessage {
             .limit(limit)
             .load(conn)?;
         diesel::delete(messages::table.filter(messages::id.eq_any(old))).execute(conn)
+    }
+
+    /// The ids of up to `limit` messages after `after`, in id order: what an event stream
+    /// reads to learn which messages it has not passed on yet (ids come from the index alone).
+    pub fn ids_after(conn: &mut DbConnection, after: i64, limit: i64) -> QueryResult<Vec<i64>> {
+        messages::table
+            .filter(messages::id.gt(after))
+            .order(messages::id.asc())
+            .limit(limit)
+            .select(messages::id)
+            .load(conn)
+    }
+
+    /// The messages `ids`, in id order.
+    pub fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<OutboxMessage>> {
+        messages::table
+            .filter(messages::id.eq_any(ids))
+            .order(messages::id.asc())
+            .select(OutboxMessage::as_select())
+            .load(conn)
+    }
+
+    /// Up to `limit` messages after `after`, in id order: the state history a client that
+    /// reconnects has missed.
+    pub fn after(
+        conn: &mut DbConnection,
+        after: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<OutboxMessage>> {
+        messages::table
+            .filter(messages::id.gt(after))
+            .order(messages::id.asc())
+            .limit(limit)
+            .select(OutboxMessage::as_select())
+            .load(conn)
+    }
+
+    /// Up to `limit` messages about `compose` after `after`, in id order (which is the order
+    /// of its transitions: each locks the compose before it writes its message).
+    pub fn of_compose_after(
+        conn: &mut DbConnection,
+        compose: ComposeId,
+        after: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<OutboxMessage>> {
+        messages::table
+            .filter(messages::compose_id.eq(compose))
+            .filter(messages::id.gt(after))
+            .order(messages::id.asc())
+            .limit(limit)
+            .select(OutboxMessage::as_select())
+            .load(conn)
+    }
+
+    /// The largest message id there is, 0 when there are none.
+    pub fn last_id(conn: &mut DbConnection) -> QueryResult<i64> {
+        messages::table
+            .select(diesel::dsl::max(messages::id))
+            .get_result::<Option<i64>>(conn)
+            .map(|id| id.unwrap_or(0))
     }
 
     /// How many messages wait to be published.
