@@ -1,6 +1,8 @@
 //! Listens to the database's compose change notices (`odcs_compose_changed`, sent by a trigger
 //! when a change commits, see the `compose_change_notices` migration) and tells the
-//! [`ComposeCache`] which composes changed, whichever process or host changed them.
+//! [`ComposeCache`] which composes changed, whichever process or host changed them; and to its
+//! state history notices (`odcs_state_history`, see `state_history_notices`), which wake the
+//! event hub to pass new state changes to the event streams.
 //!
 //! The feed holds one connection of its own (tokio-postgres: diesel cannot wait for a notice),
 //! on a thread of its own. While it is not listening (starting, reconnecting) the cache serves
@@ -21,9 +23,22 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::AsyncMessage;
 
 use crate::compose_cache::ComposeCache;
+use crate::events::HubWaker;
 
 /// The channel the trigger announces changed compose ids on.
 pub const CHANNEL: &str = "odcs_compose_changed";
+
+/// The channel announcing that state-change messages were committed.
+pub const HISTORY_CHANNEL: &str = "odcs_state_history";
+
+/// Who hears what the feed hears.
+#[derive(Clone)]
+pub struct Listeners {
+    /// Forgets the composes that changed.
+    pub cache: Arc<ComposeCache>,
+    /// Wakes the event hub to read the state changes committed.
+    pub events: HubWaker,
+}
 
 /// How often the feed sends itself a probe notice through the database: a connection lost
 /// without a word (a dropped network path), or one that no longer delivers notices, is noticed
@@ -60,15 +75,15 @@ pub struct ChangeFeed {
 }
 
 impl ChangeFeed {
-    /// Starts listening to the PostgreSQL database at `database_url` on behalf of `cache`.
-    pub fn start(database_url: &str, cache: Arc<ComposeCache>) -> Result<ChangeFeed, FeedError> {
-        ChangeFeed::start_probing_every(database_url, cache, PING_INTERVAL)
+    /// Starts listening to the PostgreSQL database at `database_url` on behalf of `listeners`.
+    pub fn start(database_url: &str, listeners: Listeners) -> Result<ChangeFeed, FeedError> {
+        ChangeFeed::start_probing_every(database_url, listeners, PING_INTERVAL)
     }
 
     /// [`ChangeFeed::start`], probing the connection every `ping_interval` (tests probe often).
     pub fn start_probing_every(
         database_url: &str,
-        cache: Arc<ComposeCache>,
+        listeners: Listeners,
         ping_interval: Duration,
     ) -> Result<ChangeFeed, FeedError> {
         let (config, tls) = listener_config(database_url)?;
@@ -83,7 +98,7 @@ impl ChangeFeed {
                     Ok(runtime) => runtime.block_on(listen_until_stopped(
                         config,
                         tls,
-                        cache,
+                        listeners,
                         stopped,
                         ping_interval,
                     )),
@@ -117,13 +132,20 @@ enum Ended {
 async fn listen_until_stopped(
     config: tokio_postgres::Config,
     tls: MakeTlsConnector,
-    cache: Arc<ComposeCache>,
+    listeners: Listeners,
     mut stopped: oneshot::Receiver<()>,
     ping_interval: Duration,
 ) {
+    let cache = &listeners.cache;
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let session = listen(&config, tls.clone(), &cache, &mut stopped, ping_interval);
+        let session = listen(
+            &config,
+            tls.clone(),
+            &listeners,
+            &mut stopped,
+            ping_interval,
+        );
         match session.await {
             Ended::Stopped => break,
             Ended::Lost(why) => {
@@ -149,10 +171,11 @@ async fn listen_until_stopped(
 async fn listen(
     config: &tokio_postgres::Config,
     tls: MakeTlsConnector,
-    cache: &ComposeCache,
+    listeners: &Listeners,
     stopped: &mut oneshot::Receiver<()>,
     ping_interval: Duration,
 ) -> Ended {
+    let cache = &listeners.cache;
     // A database that does not answer must not hold up stopping (a server shutting down).
     let connected = tokio::select! {
         connected = config.connect(tls) => connected,
@@ -163,7 +186,7 @@ async fn listen(
         Err(e) => return Ended::Lost(e.to_string()),
     };
     let mut notices = read_notices(connection);
-    let listen = format!("LISTEN {CHANNEL}");
+    let listen = format!("LISTEN {CHANNEL}; LISTEN {HISTORY_CHANNEL}");
     let listened = tokio::select! {
         listened = client.batch_execute(&listen) => listened,
         _ = &mut *stopped => return Ended::Stopped,
@@ -172,6 +195,8 @@ async fn listen(
         return Ended::Lost(e.to_string());
     }
     cache.listening();
+    // Messages committed while nobody listened are read now.
+    listeners.events.wake();
     tracing::info!(channel = CHANNEL, "change feed listening; compose cache on");
     let session = session_name();
     let (mut sent, mut heard) = (0u64, 0u64);
@@ -180,7 +205,8 @@ async fn listen(
     loop {
         tokio::select! {
             notice = notices.recv() => match notice {
-                Some(Ok(payload)) => {
+                Some(Ok((channel, _))) if channel == HISTORY_CHANNEL => listeners.events.wake(),
+                Some(Ok((_, payload))) => {
                     if let Some(n) = take_notice(&payload, &session, cache) {
                         heard = heard.max(n);
                     }
@@ -244,11 +270,11 @@ fn own_probe(probe: &str, session: &str) -> Option<u64> {
     (name == session).then(|| n.parse().ok()).flatten()
 }
 
-/// Drives `connection` on a task of its own and passes on the payload of each notice; its
-/// last item is the reason the connection ended.
+/// Drives `connection` on a task of its own and passes on the channel and payload of each
+/// notice; its last item is the reason the connection ended.
 fn read_notices<S, T>(
     mut connection: tokio_postgres::Connection<S, T>,
-) -> mpsc::UnboundedReceiver<Result<String, String>>
+) -> mpsc::UnboundedReceiver<Result<(String, String), String>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -259,7 +285,8 @@ where
         let why = loop {
             match messages.next().await {
                 Some(Ok(AsyncMessage::Notification(notice))) => {
-                    if sender.send(Ok(notice.payload().to_owned())).is_err() {
+                    let notice = (notice.channel().to_owned(), notice.payload().to_owned());
+                    if sender.send(Ok(notice)).is_err() {
                         return;
                     }
                 }
@@ -377,7 +404,10 @@ mod tests {
         let cache = Arc::new(ComposeCache::new(10));
         let feed = ChangeFeed::start(
             "postgres://odcs@127.0.0.1:1/odcs?sslmode=disable",
-            cache.clone(),
+            Listeners {
+                cache: cache.clone(),
+                events: HubWaker::default(),
+            },
         )
         .expect("started");
         std::thread::sleep(Duration::from_millis(300));

@@ -12,6 +12,7 @@ pub mod create_batch;
 pub mod db;
 pub mod dispatch_log;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod kerberos;
 pub mod ldap;
@@ -35,8 +36,9 @@ use odcs_common::db::{migrations, pool, Backend, DbPool};
 
 use odcs_common::dispatch::Dispatcher;
 
-use crate::change_feed::ChangeFeed;
+use crate::change_feed::{ChangeFeed, Listeners};
 use crate::compose_cache::ComposeCache;
+use crate::events::EventHub;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::totals::TotalsCache;
@@ -54,15 +56,18 @@ pub fn open_store(config: &Config) -> anyhow::Result<DbPool> {
     Ok(pool)
 }
 
-/// Listens to the database's change notices for the compose cache, when there is one to keep
-/// and the database sends notices (PostgreSQL); otherwise the cache stays off.
-fn start_change_feed(config: &Config, cache: &Arc<ComposeCache>) -> Option<ChangeFeed> {
+/// Listens to the database's change notices for the compose cache and the event streams, when
+/// the database sends notices (PostgreSQL); otherwise the cache stays off and the event hub
+/// hears of this process's commits alone (all there are on SQLite).
+fn start_change_feed(config: &Config, listeners: Listeners) -> Option<ChangeFeed> {
     let url = &config.storage.database_url;
-    if config.server.compose_cache_entries == 0 || Backend::of_url(url) != Some(Backend::Postgres) {
+    if Backend::of_url(url) != Some(Backend::Postgres) {
         return None;
     }
-    ChangeFeed::start(url, cache.clone())
-        .inspect_err(|e| tracing::warn!(error = %e, "compose cache off"))
+    ChangeFeed::start(url, listeners)
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "compose cache off, events of other processes unheard"),
+        )
         .ok()
 }
 
@@ -70,7 +75,15 @@ fn start_change_feed(config: &Config, cache: &Arc<ComposeCache>) -> Option<Chang
 pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
     let config = Arc::new(config);
     let composes = Arc::new(ComposeCache::new(config.server.compose_cache_entries));
-    let change_feed = start_change_feed(&config, &composes).map(Arc::new);
+    let sqlite = Backend::of_url(&config.storage.database_url) == Some(Backend::Sqlite);
+    let recheck = sqlite.then_some(events::hub::SQLITE_RECHECK);
+    let events =
+        Arc::new(EventHub::start(pool.clone(), recheck).context("starting the event hub")?);
+    let listeners = Listeners {
+        cache: composes.clone(),
+        events: events.waker(),
+    };
+    let change_feed = start_change_feed(&config, listeners).map(Arc::new);
     Ok(AppState {
         creates: create_batch::CreateBatcher::start(pool.clone(), config.clone())
             .context("starting the create writers")?,
@@ -82,6 +95,7 @@ pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
             config.server.list_total_cache_ms,
         ))),
         composes,
+        events,
         change_feed,
         dispatcher: Arc::new(Dispatcher::from_config(&config)),
         ldap: ldap::LdapGroups::from_config(&config.auth)

@@ -123,7 +123,11 @@ fn integer(key: &str, value: &str) -> Result<i64, ApiError> {
 
 /// A state or source type given by code (`2`) or by name (`done`); `None` for a number no
 /// compose has (which, as in the reference, matches nothing).
-fn coded<T>(key: &str, value: &str, read: fn(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
+pub fn coded<T>(
+    key: &str,
+    value: &str,
+    read: fn(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
     match read(value) {
         Some(found) => Ok(Some(found)),
         None if value.trim().parse::<i64>().is_ok() => Ok(None),

@@ -12,6 +12,7 @@ use crate::change_feed::ChangeFeed;
 use crate::compose_cache::ComposeCache;
 use crate::create_batch::CreateBatcher;
 use crate::dispatch_log::DispatchLog;
+use crate::events::EventHub;
 use crate::kerberos::KerberosAcceptor;
 use crate::ldap::LdapGroups;
 use crate::metrics::Metrics;
@@ -31,7 +32,10 @@ pub struct AppState {
     pub totals: Arc<TotalsCache>,
     /// Recently served composes, for GET by id.
     pub composes: Arc<ComposeCache>,
-    /// Keeps `composes` true to the database while this state lives (PostgreSQL only).
+    /// Passes state changes to the event streams.
+    pub events: Arc<EventHub>,
+    /// Keeps `composes` true to the database, and wakes `events`, while this state lives
+    /// (PostgreSQL only).
     pub change_feed: Option<Arc<ChangeFeed>>,
     /// Stores new composes, requests arriving together in one transaction.
     pub creates: CreateBatcher,

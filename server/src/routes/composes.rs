@@ -94,7 +94,7 @@ fn recount_in_background(state: &AppState, filter: ComposeFilter) {
 }
 
 /// Path ids that are not numbers cannot name a compose.
-fn parse_id(raw: &str) -> Result<ComposeId, ApiError> {
+pub fn parse_id(raw: &str) -> Result<ComposeId, ApiError> {
     raw.parse::<i32>()
         .ok()
         .filter(|id| *id > 0)

@@ -4,6 +4,7 @@
 use actix_web::web;
 
 pub mod composes;
+pub mod events;
 pub mod fallback;
 pub mod openapi;
 pub mod pages;
@@ -33,6 +34,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(composes::renew))
             .route(web::delete().to(composes::delete))
             .default_service(web::to(fallback::allow_get_patch_delete)),
+    )
+    .service(
+        web::resource([
+            "/api/1/composes/{id}/events",
+            "/api/1/composes/{id}/events/",
+        ])
+        .route(web::get().to(events::compose))
+        .default_service(web::to(fallback::allow_get)),
+    )
+    .service(
+        web::resource(["/api/1/events", "/api/1/events/"])
+            .route(web::get().to(events::all))
+            .default_service(web::to(fallback::allow_get)),
     )
     .service(
         web::resource(["/api/1/about/", "/api/1/about"])

@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use odcs_common::api::{About, ComposeJson, ComposeList, PageMeta, StatusMessage};
 use utoipa::OpenApi;
 
-use super::{composes, service};
+use super::{composes, events, service};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -19,6 +19,8 @@ use super::{composes, service};
         composes::get,
         composes::renew,
         composes::delete,
+        events::compose,
+        events::all,
         service::about,
         service::metrics,
     ),

@@ -43,6 +43,10 @@ pub async fn api_doc() -> HttpResponse {
          <li><code>GET, POST</code> <a href=\"composes/\">composes/</a>: list, request</li>\n\
          <li><code>GET, PATCH, DELETE</code> <code>composes/ID</code>: read, renew, cancel or \
          remove</li>\n\
+         <li><code>GET</code> <code>composes/ID/events</code>: the compose's state changes as \
+         they happen (Server-Sent Events)</li>\n\
+         <li><code>GET</code> <a href=\"events\">events</a>: every compose's state changes \
+         (Server-Sent Events)</li>\n\
          <li><code>GET</code> <a href=\"about/\">about/</a>: this instance</li>\n\
          <li><code>GET</code> <a href=\"metrics/\">metrics/</a>: Prometheus metrics</li>\n\
          <li><code>GET</code> <a href=\"openapi.json\">openapi.json</a>: the OpenAPI \

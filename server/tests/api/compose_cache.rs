@@ -213,8 +213,9 @@ async fn every_column_the_api_shows_is_announced() {
 async fn a_feed_hears_its_own_probes_and_keeps_its_connection() {
     use diesel::prelude::*;
     use diesel::sql_types::Integer;
-    use odcs_server::change_feed::ChangeFeed;
+    use odcs_server::change_feed::{ChangeFeed, Listeners};
     use odcs_server::compose_cache::ComposeCache;
+    use odcs_server::events::HubWaker;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
@@ -237,9 +238,15 @@ async fn a_feed_hears_its_own_probes_and_keeps_its_connection() {
         .collect()
     };
     let cache = Arc::new(ComposeCache::new(10));
-    let feed =
-        ChangeFeed::start_probing_every(&app.db.url, cache.clone(), Duration::from_millis(20))
-            .expect("feed");
+    let feed = ChangeFeed::start_probing_every(
+        &app.db.url,
+        Listeners {
+            cache: cache.clone(),
+            events: HubWaker::default(),
+        },
+        Duration::from_millis(20),
+    )
+    .expect("feed");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !cache.is_listening() {
         assert!(Instant::now() < deadline, "the feed did not listen");

@@ -10,6 +10,7 @@ mod compose_cache;
 mod create;
 mod delete;
 mod errors;
+mod events;
 mod get;
 mod idempotency;
 mod list;

@@ -29,6 +29,9 @@ def test_no_generated_request_gets_a_server_error(server, tmp_path):
             server.url + "api/1/openapi.json",
             "--checks", "not_a_server_error",
             "--max-examples", "50",
+            # Event streams stay open while the composes they follow are pending: a request
+            # there only ends at the timeout. Their refusals are tested in tests/api/events.rs.
+            "--exclude-path-regex", "/events$",
             "--seed", "42",
             "--workers", "1",
             "--request-timeout", "30",
