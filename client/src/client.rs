@@ -87,13 +87,13 @@ impl Client {
         &self.base
     }
 
-    fn url(&self, path: &str) -> Result<url::Url, ClientError> {
+    pub(crate) fn url(&self, path: &str) -> Result<url::Url, ClientError> {
         self.base
             .join(&format!("api/1/{path}"))
             .map_err(|e| ClientError::Config(e.to_string()))
     }
 
-    fn request(&self, method: Method, url: url::Url) -> RequestBuilder {
+    pub(crate) fn request(&self, method: Method, url: url::Url) -> RequestBuilder {
         let request = self.http.request(method, url);
         match &self.auth {
             Auth::Bearer(token) => request.bearer_auth(token),
@@ -285,7 +285,7 @@ async fn negotiate(
         .map_err(|e| ClientError::Login(format!("Kerberos: {e}")))?
 }
 
-fn unreachable(url: &url::Url, e: &reqwest::Error) -> ClientError {
+pub(crate) fn unreachable(url: &url::Url, e: &reqwest::Error) -> ClientError {
     ClientError::Unreachable {
         url: url.to_string(),
         reason: error_chain(e),

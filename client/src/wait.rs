@@ -1,10 +1,11 @@
-//! Waiting for a compose to finish: polling with the reference client's back-off, or
-//! listening to the server's state-change messages.
+//! Waiting for a compose to finish: on the server's event stream when it has one, on the
+//! message bus when one is configured, else polling with the reference client's back-off.
 
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
 use crate::error::ClientError;
+use crate::events::Opened;
 use odcs_common::api::ComposeJson as Compose;
 use odcs_common::compose::ComposeId;
 
@@ -14,9 +15,18 @@ pub trait Progress {
     fn state(&mut self, compose: &Compose, elapsed: Duration);
     /// New compose log text.
     fn log(&mut self, text: &str);
-    /// A state-change message arrived for the compose (it is read again next).
+    /// A state-change message or event arrived for the compose.
     fn message(&mut self, _state: &str) {}
+    /// The wait listens to the server's event stream at `url`.
+    fn listening(&mut self, _url: &str) {}
 }
+
+/// How long a wait on events or messages goes without reading the compose itself, in case a
+/// change goes unheard (a lost message; an SQLite store written by workers in other processes).
+pub const EVENTS_CHECK: Duration = Duration::from_secs(30);
+
+/// How often the compose log is read while it is tailed.
+const LOG_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Reports nothing.
 pub struct Silent;
@@ -68,10 +78,64 @@ pub struct WaitOptions {
     pub timeout: Duration,
     /// Also tail the compose log.
     pub watch_log: bool,
-    /// Listen for state-change messages on this broker instead of polling (checking the
-    /// compose again at least every 30 s in case a message is lost). Needs the `amqp`
-    /// feature.
+    /// Listen for state-change messages on this broker instead of the server's events or
+    /// polling (checking the compose again at least every 30 s in case a message is lost).
+    /// Needs the `amqp` feature.
     pub broker: Option<BrokerSettings>,
+}
+
+/// Where a wait is.
+struct Waited {
+    started: Instant,
+    log_offset: u64,
+    state: String,
+}
+
+impl Waited {
+    /// Reports `compose` and any new log text; the compose when it is no longer pending.
+    async fn saw(
+        &mut self,
+        client: &Client,
+        compose: Compose,
+        options: &WaitOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<Option<Compose>, ClientError> {
+        progress.state(&compose, self.started.elapsed());
+        self.state.clone_from(&compose.state_name);
+        if options.watch_log {
+            self.tail(client, &compose, progress).await?;
+        }
+        Ok((!compose.is_pending()).then_some(compose))
+    }
+
+    /// Reports the compose log's new text.
+    async fn tail(
+        &mut self,
+        client: &Client,
+        compose: &Compose,
+        progress: &mut dyn Progress,
+    ) -> Result<(), ClientError> {
+        if let Some(text) = client.read_log(compose, self.log_offset).await? {
+            if !text.is_empty() {
+                self.log_offset += text.len() as u64;
+                progress.log(&text);
+            }
+        }
+        Ok(())
+    }
+
+    /// The time left, or [`ClientError::Timeout`] when there is none.
+    fn left(&self, id: ComposeId, options: &WaitOptions) -> Result<Duration, ClientError> {
+        let left = options.timeout.saturating_sub(self.started.elapsed());
+        if left.is_zero() {
+            return Err(ClientError::Timeout {
+                id,
+                seconds: options.timeout.as_secs(),
+                state: self.state.clone(),
+            });
+        }
+        Ok(left)
+    }
 }
 
 /// Waits until compose `id` leaves `wait` and `generating`; returns it then, or
@@ -82,7 +146,16 @@ pub async fn wait_for_compose(
     options: &WaitOptions,
     progress: &mut dyn Progress,
 ) -> Result<Compose, ClientError> {
-    let started = Instant::now();
+    let mut waited = Waited {
+        started: Instant::now(),
+        log_offset: 0,
+        state: "unknown".into(),
+    };
+    if options.broker.is_none() {
+        if let Some(compose) = wait_on_events(client, id, options, progress, &mut waited).await? {
+            return Ok(compose);
+        }
+    }
     #[cfg(feature = "amqp")]
     let mut listener = match &options.broker {
         Some(settings) => Some(crate::amqp::StateListener::connect(settings, id).await?),
@@ -95,50 +168,108 @@ pub async fn wait_for_compose(
         ));
     }
     let mut interval = Duration::from_secs(1);
-    let mut log_offset = 0u64;
     loop {
         let compose = client.get(id).await?;
-        progress.state(&compose, started.elapsed());
-        if options.watch_log {
-            if let Some(text) = client.read_log(&compose, log_offset).await? {
-                if !text.is_empty() {
-                    log_offset += text.len() as u64;
-                    progress.log(&text);
-                }
-            }
+        if let Some(done) = waited.saw(client, compose, options, progress).await? {
+            return Ok(done);
         }
-        if !compose.is_pending() {
-            return Ok(compose);
-        }
-        let elapsed = started.elapsed();
-        if elapsed >= options.timeout {
-            return Err(ClientError::Timeout {
-                id,
-                seconds: options.timeout.as_secs(),
-                state: compose.state_name,
-            });
-        }
-        let left = options.timeout.saturating_sub(elapsed);
+        let left = waited.left(id, options)?;
+        let nap = if options.watch_log {
+            LOG_INTERVAL
+        } else {
+            interval
+        };
         #[cfg(feature = "amqp")]
         if let Some(listener) = listener.as_mut() {
             // A message about this compose (or a quiet 30 s, or the log to tail) wakes us.
             let nap = if options.watch_log {
-                Duration::from_secs(2)
+                LOG_INTERVAL
             } else {
-                Duration::from_secs(30)
+                EVENTS_CHECK
             };
             if let Some(state) = listener.next_change(nap.min(left)).await? {
                 progress.message(&state);
             }
             continue;
         }
-        let sleep = if options.watch_log {
-            Duration::from_secs(2).min(left)
-        } else {
-            interval.min(left)
+        tokio::time::sleep(nap.min(left)).await;
+        interval = next_interval(interval, waited.started.elapsed(), options.timeout);
+    }
+}
+
+/// Waits on compose `id`'s event stream, reconnecting after the last event when the
+/// connection drops; `None` when the server offers no event streams.
+async fn wait_on_events(
+    client: &Client,
+    id: ComposeId,
+    options: &WaitOptions,
+    progress: &mut dyn Progress,
+    waited: &mut Waited,
+) -> Result<Option<Compose>, ClientError> {
+    let mut last_event_id: Option<String> = None;
+    let mut listening = false;
+    loop {
+        let left = waited.left(id, options)?;
+        let opened = client
+            .compose_events(id, last_event_id.as_deref(), left + Duration::from_secs(5))
+            .await;
+        let mut events = match opened {
+            Ok(Opened::Stream(events)) => events,
+            Ok(Opened::NothingMore) => {
+                let compose = client.get(id).await?;
+                return waited.saw(client, compose, options, progress).await;
+            }
+            Ok(Opened::NotOffered) => return Ok(None),
+            // The first connection fails as a request would; a reconnection is tried again.
+            Err(e) if !listening => return Err(e),
+            Err(_) => {
+                tokio::time::sleep(Duration::from_secs(1).min(left)).await;
+                continue;
+            }
         };
-        tokio::time::sleep(sleep).await;
-        interval = next_interval(interval, started.elapsed(), options.timeout);
+        if !listening {
+            progress.listening(&format!("{}api/1/composes/{id}/events", client.server()));
+            listening = true;
+        }
+        let mut checked = Instant::now();
+        let mut latest: Option<Compose> = None;
+        loop {
+            let left = waited.left(id, options)?;
+            let nap = if options.watch_log {
+                LOG_INTERVAL
+            } else {
+                EVENTS_CHECK
+            };
+            match tokio::time::timeout(nap.min(left), events.next()).await {
+                Ok(Ok(Some(change))) => {
+                    progress.message(&change.compose.state_name);
+                    if !change.compose.is_pending() {
+                        // The stored compose, with what the event leaves out.
+                        let compose = client.get(id).await?;
+                        return waited.saw(client, compose, options, progress).await;
+                    }
+                    progress.state(&change.compose, waited.started.elapsed());
+                    waited.state.clone_from(&change.compose.state_name);
+                    latest = Some(change.compose);
+                }
+                // The stream ended or broke: resume after the last event.
+                Ok(Ok(None)) | Ok(Err(_)) => break,
+                Err(_quiet) if checked.elapsed() >= EVENTS_CHECK => {
+                    checked = Instant::now();
+                    let compose = client.get(id).await?;
+                    latest = Some(compose.clone());
+                    if let Some(done) = waited.saw(client, compose, options, progress).await? {
+                        return Ok(Some(done));
+                    }
+                }
+                Err(_quiet) => {
+                    if let (true, Some(compose)) = (options.watch_log, &latest) {
+                        waited.tail(client, compose, progress).await?;
+                    }
+                }
+            }
+        }
+        last_event_id = events.last_event_id().map(str::to_owned);
     }
 }
 

@@ -25,6 +25,15 @@ fn sibling(name: &str) -> PathBuf {
     path
 }
 
+/// Waits until an odcs-server listens on `port`.
+fn await_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "odcs-server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -45,6 +54,11 @@ struct Server {
 
 impl Server {
     fn start(standalone: bool) -> Server {
+        Server::start_on(standalone, None)
+    }
+
+    /// A server over the database at `database_url` (a fresh SQLite file without one).
+    fn start_on(standalone: bool, database_url: Option<&str>) -> Server {
         let dir = tempfile::tempdir().expect("scratch");
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}/");
@@ -69,11 +83,12 @@ impl Server {
         }
         let id = uuid::Uuid::new_v4().simple().to_string();
         let topic_prefix = format!("clitest-{id}.");
+        let database_url = database_url.map_or_else(
+            || format!("sqlite://{}", dir.path().join("odcs.db").display()),
+            str::to_owned,
+        );
         let mut env = vec![
-            (
-                "ODCS_DATABASE_URL".to_owned(),
-                format!("sqlite://{}", dir.path().join("odcs.db").display()),
-            ),
+            ("ODCS_DATABASE_URL".to_owned(), database_url),
             ("ODCS_LISTEN".into(), format!("127.0.0.1:{port}")),
             ("ODCS_HTTP_WORKERS".into(), "2".into()),
             (
@@ -113,19 +128,30 @@ impl Server {
             topic_prefix,
         };
         server.spawn(&sibling("odcs-server"), &[], "server.log");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "odcs-server did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        await_port(port);
         server
     }
 
+    /// Another API process beside the first, over the same database and broker; its URL.
+    fn spawn_api(&mut self) -> String {
+        let port = free_port();
+        let listen = [("ODCS_LISTEN".to_owned(), format!("127.0.0.1:{port}"))];
+        self.spawn_with(&sibling("odcs-server"), &[], "server-2.log", &listen);
+        await_port(port);
+        format!("http://127.0.0.1:{port}/")
+    }
+
     fn spawn(&mut self, binary: &Path, args: &[&str], log: &str) {
+        self.spawn_with(binary, args, log, &[]);
+    }
+
+    /// Spawns `binary` with the server's environment, `extra` overriding it.
+    fn spawn_with(&mut self, binary: &Path, args: &[&str], log: &str, extra: &[(String, String)]) {
         let log = std::fs::File::create(self.dir.path().join(log)).expect("log");
         let child = Command::new(binary)
             .args(args)
             .envs(self.env.iter().cloned())
+            .envs(extra.iter().cloned())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
@@ -439,6 +465,74 @@ fn waiting_times_out_and_wakes_on_state_change_messages() {
         "{}",
         text(&out.stdout)
     );
+}
+
+/// How many `GET /api/1/composes/{id}` requests the server at `url` has answered.
+fn compose_reads(url: &str) -> u64 {
+    let metrics = reqwest::blocking::get(format!("{url}api/1/metrics/"))
+        .and_then(|r| r.text())
+        .expect("metrics");
+    metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with("odcs_http_requests_total{")
+                && line.contains(r#"method="GET""#)
+                && line.contains(r#"route="/api/1/composes/{id}""#)
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn wait_wakes_on_the_events_of_another_api_process() {
+    let db = odcs_common::db::testing::TestDb::new(odcs_common::db::testing::Store::Postgres);
+    let mut server = Server::start_on(false, Some(&db.url));
+    let other = server.spawn_api();
+    let out = server
+        .odcs(&["--json", "--no-wait", "create-repo", &server.repo()])
+        .succeeds();
+    let id = json(&out.stdout)["id"].as_i64().expect("id").to_string();
+
+    // The waiter listens to the second API process; the compose changes through workers
+    // that only the database connects to it.
+    let mut waiter = Command::new(assert_cmd::cargo::cargo_bin("odcs"))
+        .env_clear()
+        .env("HOME", server.dir.path())
+        .args(["--server", &other, "-v", "--timeout", "120", "wait", &id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("odcs wait");
+    let mut stderr = std::io::BufReader::new(waiter.stderr.take().expect("stderr"));
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut stderr, &mut line).expect("stderr");
+        assert!(read > 0, "odcs wait ended before listening: {lines:?}");
+        lines.push(line.trim_end().to_owned());
+        if line.contains("waiting on server events from") {
+            break;
+        }
+    }
+    let reads_before = compose_reads(&other);
+    server.spawn(&sibling("odcs-worker"), &["consume"], "worker.log");
+    let rest = std::io::read_to_string(stderr).expect("stderr");
+    lines.extend(rest.lines().map(str::to_owned));
+    let out = waiter.wait_with_output().expect("waited");
+    assert!(out.status.success(), "{lines:#?}");
+    assert!(
+        text(&out.stdout).contains("is done"),
+        "{}",
+        text(&out.stdout)
+    );
+    let heard: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(&format!("odcs: message: compose {id} is ")))
+        .collect();
+    assert_eq!(heard, ["wait", "generating", "done"], "{lines:#?}");
+    // Woken by the done event, not by polling: the one read of the compose is the final one,
+    // made after the event arrived.
+    assert_eq!(compose_reads(&other) - reads_before, 1, "{lines:#?}");
 }
 
 #[test]

@@ -113,6 +113,16 @@ impl WaitProgress {
         }
     }
 
+    /// Prints `line` on its own with `--verbose`, above the spinner.
+    fn note(&self, line: &str) {
+        if self.verbose {
+            match &self.spinner {
+                Some(bar) => bar.suspend(|| eprintln!("{line}")),
+                None => eprintln!("{line}"),
+            }
+        }
+    }
+
     /// Clears the spinner.
     pub fn finish(&mut self) {
         if let Some(bar) = self.spinner.take() {
@@ -140,13 +150,11 @@ impl Progress for WaitProgress {
     }
 
     fn message(&mut self, state: &str) {
-        if self.verbose {
-            let line = format!("odcs: message: compose {} is {state}", self.id);
-            match &self.spinner {
-                Some(bar) => bar.suspend(|| eprintln!("{line}")),
-                None => eprintln!("{line}"),
-            }
-        }
+        self.note(&format!("odcs: message: compose {} is {state}", self.id));
+    }
+
+    fn listening(&mut self, url: &str) {
+        self.note(&format!("odcs: waiting on server events from {url}"));
     }
 
     fn log(&mut self, text: &str) {
