@@ -247,8 +247,12 @@ impl Client {
         if top.is_empty() {
             return Ok(None);
         }
-        let url = url::Url::parse(&format!("{}/pungi-stderr.log", top.trim_end_matches('/')))
-            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let url = url::Url::parse(&format!(
+            "{}/{}",
+            top.trim_end_matches('/'),
+            odcs_common::api::COMPOSE_LOG
+        ))
+        .map_err(|e| ClientError::Config(e.to_string()))?;
         let response = self
             .request(Method::GET, url.clone())
             .header(reqwest::header::RANGE, format!("bytes={offset}-"))

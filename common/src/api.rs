@@ -14,6 +14,10 @@ use crate::compose::ComposeId;
 /// The time format of every timestamp in the API.
 pub const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
 
+/// The compose log's name in the compose's top directory (`toplevel_url`), the name the
+/// reference client tails.
+pub const COMPOSE_LOG: &str = "pungi-stderr.log";
+
 /// Formats a stored UTC time as the API shows it.
 pub fn format_time(time: NaiveDateTime) -> String {
     time.format(TIME_FORMAT).to_string()

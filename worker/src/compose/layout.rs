@@ -19,7 +19,7 @@ use odcs_common::compose::ComposeId;
 pub const VARIANT: &str = "Temporary";
 
 /// The log file in a compose's top directory.
-pub const LOG_FILE: &str = "pungi-stderr.log";
+pub const LOG_FILE: &str = odcs_common::api::COMPOSE_LOG;
 
 /// What the name of a claim's staging directory starts with.
 const STAGING_PREFIX: &str = ".compose-";
