@@ -9,6 +9,7 @@ pub mod body;
 pub mod change_feed;
 pub mod compose_cache;
 pub mod create_batch;
+pub mod dashboard;
 pub mod db;
 pub mod dispatch_log;
 pub mod error;
@@ -225,8 +226,10 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         n => n,
     };
     let server_config = state.config.server.clone();
+    let events = state.events.clone();
     let server = HttpServer::new(move || App::new().configure(configure_app(state.clone())))
         .workers(workers)
+        .disable_signals()
         .on_connect(tls::remember_client);
     let server = if server_config.serves_tls() {
         let tls = tls::server_config(&server_config).context("setting up HTTPS")?;
@@ -236,9 +239,30 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         tracing::info!(%listen, workers, "serving the ODCS API");
         server.bind(&listen)
     };
-    server
-        .with_context(|| format!("binding {listen}"))?
-        .run()
-        .await
-        .context("running the HTTP server")
+    let server = server.with_context(|| format!("binding {listen}"))?.run();
+    actix_web::rt::spawn(stop_on_signal(server.handle(), events));
+    server.await.context("running the HTTP server")
+}
+
+/// Stops the server on SIGTERM or SIGINT (finishing the requests in progress, after ending the
+/// event streams, which would otherwise hold it up until their clients leave), or at once on
+/// SIGQUIT.
+async fn stop_on_signal(server: actix_web::dev::ServerHandle, events: Arc<EventHub>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+    ) else {
+        tracing::error!("cannot listen for signals; stop the server with SIGKILL");
+        return;
+    };
+    let graceful = tokio::select! {
+        _ = term.recv() => true,
+        _ = int.recv() => true,
+        _ = quit.recv() => false,
+    };
+    tracing::info!(graceful, "stopping");
+    events.close_streams();
+    server.stop(graceful).await;
 }

@@ -49,7 +49,7 @@ pub const STREAM_BUFFER: usize = 4096;
 /// How long a first stream waits for the hub to start reading.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What a filter can see of the compose an event is about (from the message body).
+/// What filters and the dashboard read of the compose an event is about (from the message body).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[allow(missing_docs)] // each field is the compose JSON field of the same name
 pub struct Facts {
@@ -57,6 +57,7 @@ pub struct Facts {
     pub source_type: Option<i32>,
     pub source: Option<String>,
     pub state: Option<i32>,
+    pub state_reason: Option<String>,
     pub label: Option<String>,
     pub compose_type: Option<String>,
 }
@@ -129,6 +130,7 @@ impl HubWaker {
 /// The running hub; dropping it stops its thread, which ends every stream.
 pub struct EventHub {
     sender: broadcast::Sender<Arc<StateEvent>>,
+    closing: watch::Sender<bool>,
     wake: HubWaker,
     floor: Arc<AtomicI64>,
     reading: watch::Receiver<bool>,
@@ -168,6 +170,7 @@ impl EventHub {
             })?;
         Ok(EventHub {
             sender,
+            closing: watch::channel(false).0,
             wake,
             floor,
             reading,
@@ -195,6 +198,17 @@ impl EventHub {
         } else {
             Err(HubError::NotStarted)
         }
+    }
+
+    /// Ends every open stream (the server is stopping: a stream would hold it up until its
+    /// client left). Clients reconnect, to another process or to this one restarted.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Tells a stream when to end (see [`EventHub::close_streams`]).
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// Every message at or below this id has been passed on (0 before the hub reads).

@@ -11,7 +11,7 @@ use odcs_common::compose::ComposeId;
 use odcs_common::db::models::{Compose, OutboxMessage};
 use odcs_common::db::view::compose_json;
 use odcs_common::messaging::StateChanged;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::db;
 use crate::error::ApiError;
@@ -55,6 +55,7 @@ pub async fn compose_events(
     .await?;
     let compose = compose.ok_or_else(|| ApiError::NotFound("No such compose found.".into()))?;
     let compose_final = !compose.state.is_pending();
+    let mut closing = state.events.closing();
     if history.is_empty() && resume.is_some() && compose_final {
         // Nothing more will come: tells an EventSource not to reconnect.
         return Ok(HttpResponse::NoContent().finish());
@@ -86,7 +87,7 @@ pub async fn compose_events(
         }
         let mut keepalive = keepalive_timer();
         loop {
-            let event = next_live(&mut live, &mut keepalive, &out).await?;
+            let event = next_live(&mut live, &mut keepalive, &out, &mut closing).await?;
             // Ids of one compose commit in order: a lower one was replayed already.
             if event.compose != id || event.id <= last {
                 continue;
@@ -118,6 +119,7 @@ pub async fn all_events(
         .map_err(|_| ApiError::Unavailable)?;
     // Every message at or below the hub's floor had committed before the replay reads.
     let committed = state.events.floor();
+    let mut closing = state.events.closing();
     let pool = state.pool.clone();
     Ok(event_stream(move |out| async move {
         let mut floor = resume.map_or(0, |cursor| cursor.floor);
@@ -151,7 +153,7 @@ pub async fn all_events(
         }
         let mut keepalive = keepalive_timer();
         loop {
-            let event = next_live(&mut live, &mut keepalive, &out).await?;
+            let event = next_live(&mut live, &mut keepalive, &out, &mut closing).await?;
             if event.id <= floor || replayed.remove(&event.id) {
                 continue;
             }
@@ -182,15 +184,17 @@ fn keepalive_timer() -> tokio::time::Interval {
 }
 
 /// The next event the hub passes on, sending keepalives while there is none. `None` ends the
-/// stream: the client left, the hub stopped, or the client fell more than
+/// stream: the client left, the server is stopping, or the client fell more than
 /// [`STREAM_BUFFER`] events behind (it resumes from the table when it reconnects).
 async fn next_live(
     live: &mut broadcast::Receiver<Arc<StateEvent>>,
     keepalive: &mut tokio::time::Interval,
     out: &mpsc::Sender<Bytes>,
+    closing: &mut watch::Receiver<bool>,
 ) -> Option<Arc<StateEvent>> {
     loop {
         tokio::select! {
+            _ = closing.wait_for(|closing| *closing) => return None,
             event = live.recv() => return match event {
                 Ok(event) => Some(event),
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
