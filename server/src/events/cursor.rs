@@ -16,6 +16,11 @@ use crate::error::ApiError;
 /// The header a reconnecting client sends with the last event id it got.
 pub const LAST_EVENT_ID: &str = "Last-Event-ID";
 
+/// The query parameter that gives a first connection a cursor (an EventSource cannot send
+/// headers): a page rendered from the database starts its stream where its rows were read.
+/// The header wins when both are sent (a reconnection of that stream).
+pub const LAST_EVENT_ID_PARAMETER: &str = "last_event_id";
+
 /// Where a client's stream resumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Cursor {

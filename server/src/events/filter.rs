@@ -4,6 +4,7 @@
 use odcs_common::compose::{ComposeState, SourceType};
 
 use crate::error::ApiError;
+use crate::events::cursor::LAST_EVENT_ID_PARAMETER;
 use crate::events::hub::Facts;
 use crate::listing::coded;
 
@@ -29,7 +30,8 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
-    /// Parses a query string; an unknown parameter or a value no compose can have is a 400
+    /// Parses a query string (its `last_event_id` is the stream's, not a filter); an unknown
+    /// parameter or a value no compose can have is a 400
     /// naming it (a filter silently ignored would stream events the client did not ask for).
     pub fn parse(query: &str) -> Result<EventFilter, ApiError> {
         let mut filter = EventFilter::default();
@@ -38,6 +40,7 @@ impl EventFilter {
                 continue;
             }
             match key.as_ref() {
+                LAST_EVENT_ID_PARAMETER => {}
                 "owner" => filter.owner = Some(value.into_owned()),
                 "source" => filter.source = Some(value.into_owned()),
                 "label" => filter.label = Some(value.into_owned()),

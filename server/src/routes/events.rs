@@ -5,22 +5,24 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use odcs_common::api::StatusMessage;
 
 use crate::error::ApiError;
-use crate::events::cursor::{Cursor, LAST_EVENT_ID};
+use crate::events::cursor::{Cursor, LAST_EVENT_ID, LAST_EVENT_ID_PARAMETER};
 use crate::events::filter::EventFilter;
 use crate::events::stream;
 use crate::routes::composes::parse_id;
 use crate::state::AppState;
 
-/// The cursor a reconnecting client sent, if any.
+/// The cursor a reconnecting client sent (the `Last-Event-ID` header), or the one a first
+/// connection asked for (the `last_event_id` parameter), if any.
 fn resume(req: &HttpRequest) -> Result<Option<Cursor>, ApiError> {
-    req.headers()
-        .get(LAST_EVENT_ID)
-        .map(|value| {
-            value
-                .to_str()
-                .map_err(|_| ApiError::BadRequest(format!("{LAST_EVENT_ID} is not text")))
-                .and_then(Cursor::parse)
-        })
+    if let Some(value) = req.headers().get(LAST_EVENT_ID) {
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::BadRequest(format!("{LAST_EVENT_ID} is not text")))?;
+        return Cursor::parse(value).map(Some);
+    }
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(key, _)| key == LAST_EVENT_ID_PARAMETER)
+        .map(|(_, value)| Cursor::parse(&value))
         .transpose()
 }
 
@@ -33,6 +35,7 @@ fn resume(req: &HttpRequest) -> Result<Option<Cursor>, ApiError> {
     params(
         ("id" = i64, Path, description = "Compose id"),
         ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received, to resume after it"),
+        ("last_event_id" = Option<String>, Query, description = "Resume after this event id on a first connection (the header wins)"),
     ),
     responses(
         (status = 200, description = "The event stream", body = String, content_type = "text/event-stream"),
@@ -62,6 +65,7 @@ pub async fn compose(
         ("label" = Option<String>, Query, description = "Only composes with this label"),
         ("compose_type" = Option<String>, Query, description = "Only composes of this type"),
         ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received, to resume after it"),
+        ("last_event_id" = Option<String>, Query, description = "Resume after this event id on a first connection (the header wins)"),
     ),
     responses(
         (status = 200, description = "The event stream", body = String, content_type = "text/event-stream"),

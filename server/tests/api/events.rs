@@ -213,6 +213,15 @@ on_both_stores!(
         let mut resumed = Stream::open(&app, "/api/1/events?state=generating", Some(&cursor)).await;
         let missed = resumed.expect().await;
         assert_eq!((missed.compose(), missed.state()), (second, "generating"));
+        // A first connection (an EventSource cannot send headers) gives the cursor as a
+        // parameter.
+        let mut from_page = Stream::open(
+            &app,
+            &format!("/api/1/events?state=generating&last_event_id={cursor}"),
+            None,
+        )
+        .await;
+        assert_eq!(from_page.expect().await.compose(), second);
         transition(&app, third, Wait, Generating);
         let live = resumed.expect().await;
         assert_eq!((live.compose(), live.state()), (third, "generating"));
