@@ -48,6 +48,15 @@ pub async fn strip_script_name(
     next.call(req).await
 }
 
+/// The sub-path the proxy serves this service under (`""` when none): what links in pages
+/// start with.
+pub fn script_name(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<ScriptName>()
+        .map(|script| script.0.clone())
+        .unwrap_or_default()
+}
+
 /// The URL clients see for `req` (without its query): the proxy's scheme and host, its
 /// sub-path, then the request's path.
 pub fn external_url(req: &HttpRequest) -> String {

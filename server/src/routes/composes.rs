@@ -300,30 +300,17 @@ pub async fn renew(
     let body = read_json(&req, payload, config.server.max_body_bytes).await?;
     let renewal = RenewRequest::from_json(body.as_ref())?;
     let owner = caller.name().to_owned();
-    let renewable = [
-        ComposeState::Removed,
-        ComposeState::Done,
-        ComposeState::Failed,
-    ];
 
     let old = db::run(&state.pool, move |conn| Ok(Compose::find(conn, id)?))
         .await?
-        .filter(|c| renewable.contains(&c.state))
+        .filter(|c| RENEWABLE.contains(&c.state))
         .ok_or_else(|| ApiError::NotFound(format!("No compose with id {id} found")))?;
-    let spec = stored_spec(&old, &config)?;
+    let spec = check_renewal(&caller, &config, &old)?;
     let raw_config_key = match &spec.source {
         ComposeSource::RawConfig(raw) => Some(raw.name.clone()),
         _ => None,
     };
     let seconds_to_live = lifetime(renewal.seconds_to_live, &config, raw_config_key.as_deref());
-    check_compose(
-        &caller,
-        &config,
-        &ComposeAttributes {
-            target_dir: None,
-            ..ComposeAttributes::of(&spec)
-        },
-    )?;
 
     let renewed = {
         let config = config.clone();
@@ -363,6 +350,69 @@ fn stored_spec(
     compose
         .spec_in(&config.storage.target_dir)
         .map_err(|e| ApiError::BadRequest(format!("Compose {} cannot be renewed: {e}", compose.id)))
+}
+
+/// The states a compose can be renewed from.
+const RENEWABLE: [ComposeState; 3] = [
+    ComposeState::Removed,
+    ComposeState::Done,
+    ComposeState::Failed,
+];
+
+/// Whether `caller` may renew `compose` (in a renewable state, its request allowed to them);
+/// its request when so.
+pub fn check_renewal(
+    caller: &Caller,
+    config: &odcs_common::config::Config,
+    compose: &Compose,
+) -> Result<ComposeSpec, ApiError> {
+    if !RENEWABLE.contains(&compose.state) {
+        return Err(ApiError::NotFound(format!(
+            "No compose with id {} found",
+            compose.id
+        )));
+    }
+    let spec = stored_spec(compose, config)?;
+    check_compose(
+        caller,
+        config,
+        &ComposeAttributes {
+            target_dir: None,
+            ..ComposeAttributes::of(&spec)
+        },
+    )?;
+    Ok(spec)
+}
+
+/// What a delete does to a compose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Cancels it (it waits): its owner or an admin.
+    Cancel,
+    /// Marks it for removal (done or failed): admins only.
+    Remove,
+}
+
+/// The refusal of an admin's action to `user`, in the reference's words.
+fn not_admin(user: &str) -> ApiError {
+    ApiError::Forbidden(format!("User {user} is not in role admins."))
+}
+
+/// What deleting `compose` would do for `user`, or why they may not.
+pub fn check_deletion(compose: &Compose, user: &str, is_admin: bool) -> Result<Deletion, ApiError> {
+    let id = compose.id;
+    if compose.state == ComposeState::Wait {
+        if !is_admin && compose.owner != user {
+            return Err(ApiError::Forbidden(format!(
+                "Compose (id={id}) can not be canceled, it's owned by someone else."
+            )));
+        }
+        return Ok(Deletion::Cancel);
+    }
+    if !is_admin {
+        return Err(not_admin(user));
+    }
+    Ok(Deletion::Remove)
 }
 
 /// The renewal itself, in one transaction so the compose cannot change state under it.
@@ -448,12 +498,7 @@ fn delete_in(
     let compose = Compose::find(conn, id)?
         .ok_or_else(|| ApiError::NotFound("No such compose found.".into()))?;
     let now = now();
-    if compose.state == ComposeState::Wait {
-        if !is_admin && compose.owner != user {
-            return Err(ApiError::Forbidden(format!(
-                "Compose (id={id}) can not be canceled, it's owned by someone else."
-            )));
-        }
+    if check_deletion(&compose, user, is_admin)? == Deletion::Cancel {
         let cancel = Transition {
             from: &[ComposeState::Wait],
             to: ComposeState::Failed,
@@ -468,9 +513,8 @@ fn delete_in(
         }
     }
     if !is_admin {
-        return Err(ApiError::Forbidden(format!(
-            "User {user} is not in role admins."
-        )));
+        // It left `wait` before the cancel: removing it is for admins.
+        return Err(not_admin(user));
     }
     if Compose::mark_for_removal(conn, id, user, now)? {
         tracing::info!(compose.id = %id, user, "compose marked for removal");

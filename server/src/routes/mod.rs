@@ -14,7 +14,17 @@ pub mod service;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/")
-            .route(web::get().to(pages::index))
+            .route(web::get().to(crate::dashboard::list))
+            .default_service(web::to(fallback::allow_get)),
+    )
+    .service(
+        web::resource(["/dashboard/composes/{id}", "/dashboard/composes/{id}/"])
+            .route(web::get().to(crate::dashboard::detail))
+            .default_service(web::to(fallback::allow_get)),
+    )
+    .service(
+        web::resource("/dashboard/assets/{name}")
+            .route(web::get().to(crate::dashboard::asset))
             .default_service(web::to(fallback::allow_get)),
     )
     .service(

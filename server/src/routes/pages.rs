@@ -1,17 +1,7 @@
-//! The HTML pages people land on, as the reference has them: `/` says what the service is and
-//! where composes are served, `/api/1/` lists the API's routes.
+//! `/api/1/`, the HTML page listing the API's routes, as the reference has it (`/` is the
+//! dashboard, see [`crate::dashboard`]).
 
-use actix_web::{web, HttpResponse};
-
-use crate::state::AppState;
-
-/// Escapes `text` for HTML.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use actix_web::HttpResponse;
 
 fn page(title: &str, body: &str) -> HttpResponse {
     HttpResponse::Ok()
@@ -20,19 +10,6 @@ fn page(title: &str, body: &str) -> HttpResponse {
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
              <title>{title}</title></head>\n<body>\n<h1>{title}</h1>\n{body}</body>\n</html>\n"
         ))
-}
-
-/// `/`: what this service is, where its API and composes are.
-pub async fn index(state: web::Data<AppState>) -> HttpResponse {
-    let composes = escape(&state.config.storage.target_dir_url);
-    page(
-        "On Demand Compose Service",
-        &format!(
-            "<p>This service builds temporary RPM repositories (composes) on request.</p>\n\
-             <ul>\n<li><a href=\"api/1/\">API v1</a></li>\n\
-             <li><a href=\"{composes}\">Composes</a></li>\n</ul>\n"
-        ),
-    )
 }
 
 /// `/api/1/`: the routes of API v1.

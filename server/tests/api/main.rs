@@ -8,6 +8,7 @@ mod about;
 mod broker_down;
 mod compose_cache;
 mod create;
+mod dashboard;
 mod delete;
 mod errors;
 mod events;
