@@ -69,6 +69,21 @@ pub async fn declare_queue(channel: &Channel, queue: &str) -> Result<(), AmqpErr
     Ok(())
 }
 
+/// How many messages wait in `queue` (which must exist: a passive declaration).
+pub async fn queue_length(channel: &Channel, queue: &str) -> Result<u32, AmqpError> {
+    let declared = channel
+        .queue_declare(
+            queue,
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(declared.message_count())
+}
+
 /// Persistent delivery mode.
 const PERSISTENT: u8 = 2;
 

@@ -6,6 +6,7 @@
 //! The frontend and the beat publish through here; neither needs the workers' code to do so.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -36,11 +37,18 @@ pub enum DispatchError {
 /// is dispatched again later (by the relay, then the beat) when it does not make it.
 pub const DISPATCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// What the in-process queue is called where queues are named (metrics, worker heartbeats).
+pub const IN_PROCESS_QUEUE: &str = "in-process";
+
+/// How long the metrics wait for the broker to say how long a queue is.
+const QUEUE_LENGTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The in-process queue of standalone mode.
 #[derive(Clone)]
 pub struct LocalQueue {
     tx: Sender<ComposeJob>,
     rx: Arc<Mutex<Receiver<ComposeJob>>>,
+    waiting: Arc<AtomicUsize>,
 }
 
 impl LocalQueue {
@@ -50,17 +58,34 @@ impl LocalQueue {
         LocalQueue {
             tx,
             rx: Arc::new(Mutex::new(rx)),
+            waiting: Arc::new(AtomicUsize::new(0)),
         }
     }
 
     /// Puts a job (back) on the queue.
     pub fn push(&self, job: ComposeJob) -> Result<(), DispatchError> {
-        self.tx.send(job).map_err(|_| DispatchError::Closed)
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        self.tx.send(job).map_err(|_| {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            DispatchError::Closed
+        })
     }
 
     /// Waits up to `timeout` for the next job.
     pub fn next(&self, timeout: std::time::Duration) -> Option<ComposeJob> {
-        self.rx.lock().ok()?.recv_timeout(timeout).ok()
+        let job = self.rx.lock().ok()?.recv_timeout(timeout).ok()?;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        Some(job)
+    }
+
+    /// How many jobs wait.
+    pub fn len(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Whether no job waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -132,6 +157,16 @@ impl AmqpPublisher {
         Ok(link.channel.clone())
     }
 
+    /// How many jobs wait in `queue` (declaring it if it is not yet).
+    async fn queue_length(&self, queue: &str) -> Result<u32, AmqpError> {
+        let channel = self.channel_for(queue).await?;
+        let length = amqp::queue_length(&channel, queue).await;
+        if length.is_err() {
+            *self.link.lock().await = None;
+        }
+        length
+    }
+
     async fn publish_now(&self, queue: &str, job: ComposeJob) -> Result<(), AmqpError> {
         let channel = self.channel_for(queue).await?;
         let result = amqp::publish_job(&channel, queue, job).await;
@@ -158,6 +193,34 @@ impl Dispatcher {
             Dispatcher::Local(LocalQueue::new())
         } else {
             Dispatcher::Amqp(Box::new(AmqpPublisher::new(&config.messaging.amqp_url)))
+        }
+    }
+
+    /// How many jobs wait in each queue of `config` (the in-process queue in standalone mode);
+    /// `None` for a queue the broker did not answer about in time.
+    pub async fn queue_lengths(&self, config: &Config) -> Vec<(String, Option<u64>)> {
+        match self {
+            Dispatcher::Local(queue) => {
+                vec![(IN_PROCESS_QUEUE.to_owned(), Some(queue.len() as u64))]
+            }
+            Dispatcher::Amqp(publisher) => {
+                let mut lengths = Vec::new();
+                for queue in crate::messaging::all_queues(config) {
+                    let length =
+                        tokio::time::timeout(QUEUE_LENGTH_TIMEOUT, publisher.queue_length(&queue))
+                            .await;
+                    let length = match length {
+                        Ok(Ok(length)) => Some(u64::from(length)),
+                        Ok(Err(e)) => {
+                            tracing::warn!(queue, error = %e, "queue length unknown");
+                            None
+                        }
+                        Err(_) => None,
+                    };
+                    lengths.push((queue, length));
+                }
+                lengths
+            }
         }
     }
 

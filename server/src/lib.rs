@@ -149,7 +149,7 @@ pub fn configure_app(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
 /// that stops them.
 #[cfg(feature = "standalone")]
 pub fn start_standalone_services(state: &AppState) -> anyhow::Result<StandaloneServices> {
-    use odcs_worker::{consumer, relay, services};
+    use odcs_worker::{consumer, heartbeat, relay, services};
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let cache = services::open_cache(&state.config)?;
     let factory = services::worker_factory(state.config.clone(), state.pool.clone(), cache)?;
@@ -183,8 +183,15 @@ pub fn start_standalone_services(state: &AppState) -> anyhow::Result<StandaloneS
                 dispatcher.clone(),
                 stop.clone(),
             ));
+            let beating = tokio::spawn(heartbeat::run(
+                pool.clone(),
+                vec![odcs_common::dispatch::IN_PROCESS_QUEUE.to_owned()],
+                config.workers.worker_concurrency,
+                stop.clone(),
+            ));
             relay::run(&config, pool, &dispatcher, stop).await;
             let _ = beat.await;
+            let _ = beating.await;
         });
     }));
     Ok(StandaloneServices {

@@ -1,5 +1,6 @@
 //! Prometheus metrics: HTTP request counts and latencies, composes by source type and state,
-//! and raw_config composes by configuration, named as the reference names them.
+//! raw_config composes by configuration, and the workers and queues (from the workers'
+//! heartbeats and the broker), named as the reference names them.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -9,17 +10,40 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
+use chrono::NaiveDateTime;
 use odcs_common::compose::{ComposeState, SourceType};
-use odcs_common::db::models::{RawConfigCount, StateCount};
+use odcs_common::db::models::{RawConfigCount, StateCount, WorkerHeartbeat};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::state::AppState;
 
+/// What one scrape reports besides the request counts, read from the database and the broker.
+pub struct Snapshot {
+    /// Composes by source type and state.
+    pub counts: Vec<StateCount>,
+    /// raw_config composes by source and state.
+    pub raw_config: Vec<RawConfigCount>,
+    /// The worker processes known.
+    pub workers: Vec<WorkerHeartbeat>,
+    /// Jobs waiting per queue (`None`: the broker did not say).
+    pub queues: Vec<(String, Option<u64>)>,
+    /// Worker processes that should be alive.
+    pub expected_workers: u32,
+    /// The time of the scrape, which decides which workers are alive.
+    pub now: NaiveDateTime,
+}
+
 /// The metrics of one server process.
 pub struct Metrics {
     registry: Registry,
+    workers_expected: IntGauge,
+    workers_alive: IntGauge,
+    workers: IntGaugeVec,
+    queue_length: IntGaugeVec,
+    queue_workers: IntGaugeVec,
     requests: IntCounterVec,
     latency: HistogramVec,
     composes: IntGaugeVec,
@@ -70,6 +94,33 @@ impl Metrics {
             ),
             &["source", "state"],
         )?;
+        // The reference's Celery families, so its alerts keep working.
+        let workers_expected =
+            IntGauge::new("celery_workers_expected", "Number of expected workers")?;
+        let workers_alive = IntGauge::new("celery_workers_totals", "Number of alive workers")?;
+        let workers = IntGaugeVec::new(
+            Opts::new(
+                "celery_workers",
+                "1 for a worker process alive, 0 for one gone quiet",
+            ),
+            &["worker_name"],
+        )?;
+        let queue_length = IntGaugeVec::new(
+            Opts::new("celery_queue_length", "Number of tasks in the queue."),
+            &["queue_name"],
+        )?;
+        let queue_workers = IntGaugeVec::new(
+            Opts::new(
+                "celery_queue_worker",
+                "Number of workers consume tasks from the queue.",
+            ),
+            &["queue_name"],
+        )?;
+        registry.register(Box::new(workers_expected.clone()))?;
+        registry.register(Box::new(workers_alive.clone()))?;
+        registry.register(Box::new(workers.clone()))?;
+        registry.register(Box::new(queue_length.clone()))?;
+        registry.register(Box::new(queue_workers.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(composes.clone()))?;
@@ -77,6 +128,11 @@ impl Metrics {
         registry.register(Box::new(raw_config.clone()))?;
         Ok(Metrics {
             registry,
+            workers_expected,
+            workers_alive,
+            workers,
+            queue_length,
+            queue_workers,
             requests,
             latency,
             composes,
@@ -145,10 +201,50 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, with compose counts as of `counts` and raw_config composes as of
-    /// `raw_config`.
-    pub fn render(&self, counts: &[StateCount], raw_config: &[RawConfigCount]) -> String {
-        self.record_raw_config(raw_config);
+    /// Brings the worker and queue families to `snapshot`: a worker is alive when it beat
+    /// within `ALIVE_FOR`; a queue's workers are the live ones consuming it.
+    fn record_workers(&self, snapshot: &Snapshot) {
+        self.workers_expected
+            .set(i64::from(snapshot.expected_workers));
+        self.workers.reset();
+        let mut alive = 0;
+        let mut per_queue: BTreeMap<&str, i64> = snapshot
+            .queues
+            .iter()
+            .map(|(queue, _)| (queue.as_str(), 0))
+            .collect();
+        for worker in &snapshot.workers {
+            let is_alive = worker.is_alive(snapshot.now);
+            self.workers
+                .with_label_values(&[&worker.name])
+                .set(i64::from(is_alive));
+            if is_alive {
+                alive += 1;
+                for queue in worker.queue_names() {
+                    *per_queue.entry(queue).or_default() += 1;
+                }
+            }
+        }
+        self.workers_alive.set(alive);
+        self.queue_workers.reset();
+        for (queue, count) in per_queue {
+            self.queue_workers.with_label_values(&[queue]).set(count);
+        }
+        self.queue_length.reset();
+        for (queue, length) in &snapshot.queues {
+            if let Some(length) = length {
+                self.queue_length
+                    .with_label_values(&[queue])
+                    .set(i64::try_from(*length).unwrap_or(i64::MAX));
+            }
+        }
+    }
+
+    /// The text exposition, with everything else as of `snapshot`.
+    pub fn render(&self, snapshot: &Snapshot) -> String {
+        self.record_raw_config(&snapshot.raw_config);
+        self.record_workers(snapshot);
+        let counts = &snapshot.counts;
         for source_type in SourceType::ALL {
             for state in ComposeState::ALL {
                 let count = counts

@@ -17,7 +17,8 @@ use diesel::prelude::*;
 use odcs_common::compose::{ComposeId, ComposeState, ComposeType, SourceType};
 use odcs_common::config::Config;
 use odcs_common::db::lifecycle::{self, ComposeChanges, Recovery, Transition};
-use odcs_common::db::models::{Compose, Deployment, OutboxMessage};
+use odcs_common::db::models::worker::FORGET_AFTER;
+use odcs_common::db::models::{Compose, Deployment, OutboxMessage, WorkerHeartbeat};
 use odcs_common::db::schema::composes;
 use odcs_common::db::{DbConnection, DbError};
 use rayon::prelude::*;
@@ -58,6 +59,8 @@ pub struct Sweep {
     /// State-change messages deleted for being published longer than
     /// `message_retention_seconds` ago.
     pub pruned_messages: usize,
+    /// Worker processes forgotten for not being seen for a day.
+    pub forgotten_workers: usize,
     /// Whether another beat held the lock, so nothing was done.
     pub skipped: bool,
 }
@@ -241,6 +244,7 @@ fn sweep_locked(
 
     let forget_before = now - TimeDelta::seconds(config.workers.message_retention_seconds);
     sweep.pruned_messages = OutboxMessage::prune(conn, forget_before, MAX_PRUNED_MESSAGES)?;
+    sweep.forgotten_workers = WorkerHeartbeat::forget_before(conn, now - FORGET_AFTER)?;
 
     sweep
         .deleted_dirs

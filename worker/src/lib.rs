@@ -15,6 +15,7 @@ pub mod fetch;
 pub mod gather;
 pub mod generate;
 pub mod git;
+pub mod heartbeat;
 pub mod koji;
 pub mod modules;
 pub mod package;

@@ -19,7 +19,7 @@ use odcs_worker::repodata::{
     write_repodata, Compression, ExtraMetadata, FileHashing, PackageCache, RepodataOptions,
 };
 use odcs_worker::scan::find_packages;
-use odcs_worker::{consumer, relay, services};
+use odcs_worker::{consumer, heartbeat, relay, services};
 
 #[derive(Debug, Parser)]
 #[command(name = "odcs-worker", version, about = "ODCS compose worker")]
@@ -133,17 +133,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 queues
             };
             let cache = services::open_cache(&config)?;
-            let factory = services::worker_factory(config.clone(), pool, cache)?;
+            let factory = services::worker_factory(config.clone(), pool.clone(), cache)?;
             runtime()?.block_on(async {
+                let stop = services::shutdown_signal();
+                let concurrency = config.workers.worker_concurrency;
+                let beating = tokio::spawn(heartbeat::run(
+                    pool,
+                    queues.clone(),
+                    concurrency,
+                    stop.clone(),
+                ));
                 // Slots reconnect by themselves when the broker goes away.
                 consumer::consume_amqp(
                     &config.messaging.amqp_url,
                     &queues,
-                    config.workers.worker_concurrency,
+                    concurrency,
                     factory,
-                    services::shutdown_signal(),
+                    stop,
                 )
                 .await;
+                let _ = beating.await;
                 Ok(())
             })
         }

@@ -86,17 +86,14 @@ pub fn worker_factory(
     pool: DbPool,
     cache: Arc<PackageCache>,
 ) -> Result<crate::consumer::WorkerFactory, SetupError> {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into());
-    let pid = std::process::id();
+    let process = crate::heartbeat::process_name();
     let fetcher = Arc::new(fetcher(&config)?);
     let koji = Koji::from_config(&config)?.map(Arc::new);
     let mbs = Mbs::from_config(&config)?.map(Arc::new);
     let pulp = Pulp::from_config(&config)?.map(Arc::new);
     let raw_config = Arc::new(RawConfigServices::new(&config));
     Ok(Arc::new(move |slot| Worker {
-        id: format!("{host}-{pid}-{slot}"),
+        id: format!("{process}-{slot}"),
         config: config.clone(),
         pool: pool.clone(),
         cache: cache.clone(),

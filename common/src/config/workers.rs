@@ -25,6 +25,9 @@ pub struct WorkerConfig {
     /// Seconds published state-change messages are kept as the composes' state history
     /// before the beat deletes them.
     pub message_retention_seconds: i64,
+    /// How many worker processes should be alive: the `celery_workers_expected` metric, which
+    /// alerting compares with `celery_workers_totals` (the reference's name).
+    pub expected_backend_number: u32,
     /// Longest time one generation of a compose may take; it then fails with that reason.
     /// Retries of Koji calls, downloads and lookaside fetches stop within it.
     pub generate_timeout_seconds: u64,
@@ -74,6 +77,7 @@ impl Default for WorkerConfig {
             redispatch_after_seconds: 120,
             max_wait_seconds: 24 * 60 * 60,
             message_retention_seconds: 7 * 24 * 60 * 60,
+            expected_backend_number: 0,
             generate_timeout_seconds: 4 * 60 * 60,
             max_attempts: 3,
             repo_source_roots: Vec::new(),

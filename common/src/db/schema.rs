@@ -70,6 +70,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    worker_heartbeats (name) {
+        name -> Varchar,
+        queues -> Varchar,
+        concurrency -> Int4,
+        started_at -> Timestamp,
+        seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     idempotency_keys (owner, key) {
         owner -> Varchar,
         key -> Varchar,

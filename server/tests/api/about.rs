@@ -118,3 +118,99 @@ on_both_stores!(openapi_describes_every_route, test_config(), |app| {
     }
     assert!(reply.body["components"]["schemas"]["ComposeJson"].is_object());
 });
+
+/// Waits until the metrics say `line`, or fails after 10 s (jobs are handed over in the
+/// background).
+async fn await_metric(app: &crate::support::TestApp, line: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = app.get("/api/1/metrics/").await.text;
+        if text.lines().any(|l| l == line) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {line:?} in\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+on_both_stores!(
+    metrics_count_workers_and_queues_as_the_reference_does,
+    {
+        let mut config = test_config();
+        config.workers.expected_backend_number = 3;
+        config
+    },
+    |app| {
+        use odcs_common::db::models::WorkerHeartbeat;
+        use odcs_common::db::DbConnection;
+        let now = odcs_common::time::now();
+        let beat = |name: &str, queues: &str, seen_seconds_ago: i64| WorkerHeartbeat {
+            name: name.into(),
+            queues: queues.into(),
+            concurrency: 2,
+            started_at: now - chrono::TimeDelta::hours(1),
+            seen_at: now - chrono::TimeDelta::seconds(seen_seconds_ago),
+        };
+        {
+            let mut conn = app.conn();
+            let conn: &mut DbConnection = &mut conn;
+            beat("host-a-1", "in-process", 5)
+                .record(conn)
+                .expect("beat");
+            beat("host-b-2", "in-process,other", 300)
+                .record(conn)
+                .expect("beat");
+            // A second beat of the same process updates its row.
+            beat("host-a-1", "in-process", 1)
+                .record(conn)
+                .expect("beat");
+        }
+        // Standalone's in-process queue, with nobody consuming it here.
+        app.create(json!({"source": {"type": "tag", "source": "t"}}))
+            .await;
+        app.create(json!({"source": {"type": "tag", "source": "t"}}))
+            .await;
+        let text = await_metric(&app, "celery_queue_length{queue_name=\"in-process\"} 2").await;
+        for line in [
+            "celery_workers_expected 3",
+            "celery_workers_totals 1",
+            "celery_workers{worker_name=\"host-a-1\"} 1",
+            "celery_workers{worker_name=\"host-b-2\"} 0",
+            "celery_queue_worker{queue_name=\"in-process\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+    }
+);
+
+#[actix_web::test]
+async fn metrics_ask_the_broker_how_many_jobs_wait() {
+    let queue = format!("odcs-metrics-test-{}", uuid::Uuid::new_v4().simple());
+    let mut config = test_config();
+    config.messaging.amqp_url = std::env::var("ODCS_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    config.messaging.default_queue = queue.clone();
+    config.messaging.queue_routes.clear();
+    let app = crate::support::TestApp::new(crate::support::Store::Postgres, config);
+    for _ in 0..3 {
+        app.create(json!({"source": {"type": "tag", "source": "t"}}))
+            .await;
+    }
+    await_metric(
+        &app,
+        &format!("celery_queue_length{{queue_name=\"{queue}\"}} 3"),
+    )
+    .await;
+    let text = app.get("/api/1/metrics/").await.text;
+    assert!(
+        text.lines()
+            .any(|l| l == format!("celery_queue_worker{{queue_name=\"{queue}\"}} 0")),
+        "{text}"
+    );
+    let _ = std::process::Command::new("rabbitmqctl")
+        .args(["-q", "delete_queue", &queue])
+        .output();
+}

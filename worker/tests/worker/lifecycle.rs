@@ -692,3 +692,58 @@ both_stores!(
         );
     }
 );
+
+both_stores!(
+    a_worker_beats_while_it_runs_and_the_beat_forgets_workers_gone_a_day,
+    |world| {
+        use odcs_common::db::models::WorkerHeartbeat;
+        use odcs_worker::heartbeat;
+        let known = |world: &World| {
+            WorkerHeartbeat::known(&mut world.pool.get().expect("conn")).expect("workers")
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let queues = vec!["pungi_composes".to_owned(), "other".to_owned()];
+        let beating = runtime.spawn(heartbeat::run(world.pool.clone(), queues, 4, stopped));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mine = loop {
+            runtime.block_on(async { tokio::time::sleep(Duration::from_millis(20)).await });
+            if let Some(row) = known(&world).pop() {
+                break row;
+            }
+            assert!(Instant::now() < deadline, "no heartbeat within 10 s");
+        };
+        assert_eq!(mine.name, heartbeat::process_name());
+        assert_eq!(
+            mine.queue_names().collect::<Vec<_>>(),
+            ["pungi_composes", "other"]
+        );
+        assert_eq!(mine.concurrency, 4);
+        assert!(mine.is_alive(now()));
+        assert!(!mine.is_alive(now() + TimeDelta::minutes(2)));
+
+        // A worker that stops cleanly takes its row with it.
+        stop.send_replace(true);
+        runtime.block_on(beating).expect("stopped");
+        assert!(known(&world).is_empty());
+
+        // One killed long ago is forgotten by the beat; one quiet for an hour is kept, offline.
+        let gone = |name: &str, hours: i64| WorkerHeartbeat {
+            name: name.into(),
+            queues: "pungi_composes".into(),
+            concurrency: 1,
+            started_at: now() - TimeDelta::hours(hours + 1),
+            seen_at: now() - TimeDelta::hours(hours),
+        };
+        let mut conn = world.pool.get().expect("conn");
+        gone("old-1", 25).record(&mut conn).expect("beat");
+        gone("quiet-2", 1).record(&mut conn).expect("beat");
+        let swept = sweep(&mut conn, &world.config, now()).expect("sweep");
+        assert_eq!(swept.forgotten_workers, 1, "{swept:?}");
+        let names: Vec<String> = known(&world).into_iter().map(|w| w.name).collect();
+        assert_eq!(names, ["quiet-2"]);
+    }
+);

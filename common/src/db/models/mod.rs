@@ -4,6 +4,7 @@ pub mod compose;
 pub mod deployment;
 pub mod idempotency;
 pub mod message;
+pub mod worker;
 
 pub use compose::{
     Compose, ComposeFilter, ComposeOrder, NewCompose, OrderKey, RawConfigCount, StateCount,
@@ -11,3 +12,4 @@ pub use compose::{
 pub use deployment::Deployment;
 pub use idempotency::{IdempotencyClaim, KeyUse};
 pub use message::{NewMessage, OutboxMessage};
+pub use worker::WorkerHeartbeat;
