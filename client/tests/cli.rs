@@ -230,6 +230,20 @@ fn create_waits_for_done_and_every_subcommand_answers() {
     let out = server.odcs(&["get", "1", "--json"]).succeeds();
     let compose = json(&out.stdout);
     assert_eq!(compose["state_name"], "done");
+    // The in-process workers' own metrics are in the server's.
+    let metrics = reqwest::blocking::get(format!("{}api/1/metrics/", server.url))
+        .and_then(|r| r.text())
+        .expect("metrics");
+    for line in [
+        r#"odcs_worker_compose_duration_seconds_count{outcome="done",source_type="repo"} 1"#,
+        r#"celery_workers_totals 1"#,
+        r#"celery_queue_length{queue_name="in-process"} 0"#,
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in\n{metrics}"
+        );
+    }
     assert_eq!(compose["source_type"], 3);
     assert!(
         text(&out.stdout).starts_with("{\n    \""),

@@ -151,6 +151,8 @@ pub fn configure_app(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
 pub fn start_standalone_services(state: &AppState) -> anyhow::Result<StandaloneServices> {
     use odcs_worker::{consumer, heartbeat, relay, services};
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    // Registered now, so the metrics show the workers' families before their first compose.
+    let _ = odcs_worker::metrics::metrics();
     let cache = services::open_cache(&state.config)?;
     let factory = services::worker_factory(state.config.clone(), state.pool.clone(), cache)?;
     let mut threads = Vec::new();

@@ -256,9 +256,12 @@ impl Metrics {
                     .set(count);
             }
         }
+        let mut families = self.registry.gather();
+        // The in-process workers' own metrics (standalone mode; none otherwise).
+        families.extend(prometheus::gather());
         let mut out = Vec::new();
         // Encoding into a Vec cannot fail for the text format.
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        let _ = TextEncoder::new().encode(&families, &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
 }

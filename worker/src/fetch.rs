@@ -163,9 +163,13 @@ impl Fetcher {
                     }
                     match self.http.get(url.clone()).send() {
                         Ok(response) if response.status().is_success() => {
-                            return self
+                            let body = self
                                 .read_body(response)
-                                .map_err(|(reason, transient)| fail(reason, transient));
+                                .map_err(|(reason, transient)| fail(reason, transient))?;
+                            if let Some(metrics) = crate::metrics::metrics() {
+                                metrics.downloaded("metadata", body.len() as u64);
+                            }
+                            return Ok(body);
                         }
                         Ok(response) if response.status().is_client_error() => {
                             return Err(fail(format!("HTTP {}", response.status()), false));

@@ -70,6 +70,21 @@ impl GenerateError {
             GenerateError::Cancelled(_) | GenerateError::Internal(_) => false,
         }
     }
+
+    /// The stage that failed, as a metrics label (a handful of values).
+    pub fn class(&self) -> &'static str {
+        match self {
+            GenerateError::Request(_) => "request",
+            GenerateError::Log(_) => "log",
+            GenerateError::Source(_) => "source",
+            GenerateError::Summarize(_) => "summarize",
+            GenerateError::Signatures(_) => "signatures",
+            GenerateError::Select(_) => "select",
+            GenerateError::Build(_) => "build",
+            GenerateError::Cancelled(_) => "cancelled",
+            GenerateError::Internal(_) => "internal",
+        }
+    }
 }
 
 /// The services every compose a worker generates shares.

@@ -19,7 +19,7 @@ use odcs_worker::repodata::{
     write_repodata, Compression, ExtraMetadata, FileHashing, PackageCache, RepodataOptions,
 };
 use odcs_worker::scan::find_packages;
-use odcs_worker::{consumer, heartbeat, relay, services};
+use odcs_worker::{consumer, heartbeat, metrics, relay, services};
 
 #[derive(Debug, Parser)]
 #[command(name = "odcs-worker", version, about = "ODCS compose worker")]
@@ -143,6 +143,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     concurrency,
                     stop.clone(),
                 ));
+                let listen = &config.workers.worker_metrics_listen;
+                if !listen.is_empty() {
+                    let listen: std::net::SocketAddr = listen
+                        .parse()
+                        .with_context(|| format!("worker_metrics_listen {listen:?}"))?;
+                    let stop = stop.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = metrics::serve(listen, stop).await {
+                            tracing::error!(%listen, error = %e, "worker metrics not served");
+                        }
+                    });
+                }
                 // Slots reconnect by themselves when the broker goes away.
                 consumer::consume_amqp(
                     &config.messaging.amqp_url,

@@ -55,6 +55,19 @@ pub enum JobOutcome {
     Reused(ComposeId),
 }
 
+impl JobOutcome {
+    /// The outcome as a metrics label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            JobOutcome::Done => "done",
+            JobOutcome::Failed(_) => "failed",
+            JobOutcome::Requeued(_) => "requeued",
+            JobOutcome::Skipped => "skipped",
+            JobOutcome::Reused(_) => "reused",
+        }
+    }
+}
+
 /// A worker: its identity and the services it uses.
 pub struct Worker {
     /// Names the process and thread slot; each claim adds a token of its own, recorded as the
@@ -149,6 +162,12 @@ impl Worker {
         let deployment = Deployment::current(&mut conn)?;
         drop(conn);
         tracing::info!(compose.id = %id, worker = %token, attempt = compose.attempts, "compose claimed");
+        let claimed = std::time::Instant::now();
+        let source_type = compose.source_type.name();
+        if let (Some(metrics), 1) = (crate::metrics::metrics(), compose.attempts) {
+            let waited = (now() - compose.time_submitted).as_seconds_f64().max(0.0);
+            metrics.waited(source_type, waited);
+        }
         let target_dir = compose
             .target_dir
             .as_deref()
@@ -210,6 +229,13 @@ impl Worker {
         // Whatever happened, this claim's staging is gone (renamed into place when done).
         if claim.staging.exists() {
             let _ = std::fs::remove_dir_all(&claim.staging);
+        }
+        if let (Some(metrics), Ok(outcome)) = (crate::metrics::metrics(), &outcome) {
+            metrics.finished(
+                source_type,
+                outcome.label(),
+                claimed.elapsed().as_secs_f64(),
+            );
         }
         outcome
     }
@@ -385,6 +411,9 @@ impl Worker {
         error: &GenerateError,
     ) -> Result<JobOutcome, DbError> {
         let max = self.config.workers.max_attempts;
+        if let Some(metrics) = crate::metrics::metrics() {
+            metrics.failed(compose.source_type.name(), error.class());
+        }
         let told = self.redact(&error.to_string());
         let (to, reason) = if error.is_transient() && compose.attempts < max {
             (

@@ -28,6 +28,9 @@ pub struct WorkerConfig {
     /// How many worker processes should be alive: the `celery_workers_expected` metric, which
     /// alerting compares with `celery_workers_totals` (the reference's name).
     pub expected_backend_number: u32,
+    /// Where `odcs-worker consume` serves its own Prometheus metrics (`GET /metrics`), e.g.
+    /// `0.0.0.0:9105`; empty serves none. (A standalone server shows them in its own.)
+    pub worker_metrics_listen: String,
     /// Longest time one generation of a compose may take; it then fails with that reason.
     /// Retries of Koji calls, downloads and lookaside fetches stop within it.
     pub generate_timeout_seconds: u64,
@@ -78,6 +81,7 @@ impl Default for WorkerConfig {
             max_wait_seconds: 24 * 60 * 60,
             message_retention_seconds: 7 * 24 * 60 * 60,
             expected_backend_number: 0,
+            worker_metrics_listen: String::new(),
             generate_timeout_seconds: 4 * 60 * 60,
             max_attempts: 3,
             repo_source_roots: Vec::new(),

@@ -325,7 +325,12 @@ impl PackageStore {
                         let n = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&i) = indices.get(n) else { return };
                         match self.download(&wanted[i]) {
-                            Ok(done) => lock(&results).push((i, done)),
+                            Ok(done) => {
+                                if let Some(metrics) = crate::metrics::metrics() {
+                                    metrics.downloaded("package", done.1);
+                                }
+                                lock(&results).push((i, done));
+                            }
                             Err(e) => {
                                 failed.store(true, Ordering::Relaxed);
                                 lock(&first_error).get_or_insert(e);

@@ -281,6 +281,9 @@ impl PackageCache {
                 ));
             }
         }
+        if let Some(metrics) = crate::metrics::metrics() {
+            metrics.looked_up(found.len(), keys.len() - found.len());
+        }
         Ok(found)
     }
 

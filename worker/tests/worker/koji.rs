@@ -432,9 +432,13 @@ both_stores!(
     downloads_are_cached_verified_and_topdir_files_used_in_place,
     |store| {
         let (w, _) = inherited_world(store);
+        let package_bytes = r#"odcs_worker_downloaded_bytes_total{kind="package"}"#;
+        let before = crate::support::worker_metric(package_bytes);
         let (c, outcome) = w.compose(tag_body("app", json!({})));
         assert_eq!(outcome, JobOutcome::Done, "{:?}", c.state_reason);
         assert_eq!(w.hub.take_downloads().len(), 3);
+        // Three RPMs of a few hundred bytes each at least (other tests may add theirs).
+        assert!(crate::support::worker_metric(package_bytes) - before >= 3.0 * 200.0);
         let (c, outcome) = w.compose(tag_body("app", json!({})));
         assert_eq!(outcome, JobOutcome::Done, "{:?}", c.state_reason);
         assert!(

@@ -219,9 +219,24 @@ macro_rules! both_stores {
 pub(crate) use both_stores;
 
 both_stores!(a_repo_compose_goes_wait_generating_done, |world| {
+    let done = r#"odcs_worker_compose_duration_seconds_count{outcome="done",source_type="repo"}"#;
+    let waited = r#"odcs_worker_queue_wait_seconds_count{source_type="repo"}"#;
+    let looked_up = [
+        r#"odcs_worker_package_cache_lookups_total{result="hit"}"#,
+        r#"odcs_worker_package_cache_lookups_total{result="miss"}"#,
+    ];
+    let lookups = || looked_up.iter().map(|s| worker_metric(s)).sum::<f64>();
+    let before = (worker_metric(done), worker_metric(waited), lookups());
     let compose = world.submit_repo();
     let outcome = world.worker("w1").process(compose.id).expect("processed");
     assert_eq!(outcome, JobOutcome::Done);
+    assert!(
+        worker_metric(done) > before.0,
+        "{}",
+        odcs_worker::metrics::render()
+    );
+    assert!(worker_metric(waited) > before.1);
+    assert!(lookups() > before.2, "the package cache was asked");
     let done = world.find(compose.id);
     assert_eq!(done.state, ComposeState::Done);
     // The fixture holds ed without glibc: the compose is done, listing what is missing.
@@ -259,6 +274,10 @@ both_stores!(a_repo_compose_goes_wait_generating_done, |world| {
 });
 
 both_stores!(a_failing_compose_records_a_reason, |world| {
+    let failures = r#"odcs_worker_compose_failures_total{reason="source",source_type="repo"}"#;
+    let failed_count =
+        r#"odcs_worker_compose_duration_seconds_count{outcome="failed",source_type="repo"}"#;
+    let before = (worker_metric(failures), worker_metric(failed_count));
     let compose = world.submit(json!({"source": {"type": "repo", "source": "/etc"}}));
     match world.worker("w1").process(compose.id).expect("processed") {
         JobOutcome::Failed(reason) => {
@@ -266,6 +285,12 @@ both_stores!(a_failing_compose_records_a_reason, |world| {
         }
         other => panic!("expected a failure, got {other:?}"),
     }
+    assert!(
+        worker_metric(failures) > before.0,
+        "{}",
+        odcs_worker::metrics::render()
+    );
+    assert!(worker_metric(failed_count) > before.1);
     let failed = world.find(compose.id);
     assert_eq!(failed.state, ComposeState::Failed);
     assert_eq!(
@@ -747,3 +772,40 @@ both_stores!(
         assert_eq!(names, ["quiet-2"]);
     }
 );
+
+#[test]
+fn the_worker_metrics_are_served_over_http() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let listen = listener.local_addr().expect("addr");
+    drop(listener);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // A series with nothing added, so the answer has one whatever ran before.
+    odcs_worker::metrics::metrics()
+        .expect("registered")
+        .downloaded("metadata", 0);
+    let serving = runtime.spawn(odcs_worker::metrics::serve(listen, stopped));
+    let get = |path: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match reqwest::blocking::get(format!("http://{listen}{path}")) {
+                Ok(reply) => return (reply.status().as_u16(), reply.text().unwrap_or_default()),
+                Err(e) => assert!(Instant::now() < deadline, "metrics not served: {e}"),
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let (status, text) = get("/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("# TYPE odcs_worker_downloaded_bytes_total counter"),
+        "{text}"
+    );
+    assert_eq!(get("/other").0, 404);
+    stop.send_replace(true);
+    runtime.block_on(serving).expect("joined").expect("served");
+}

@@ -281,3 +281,14 @@ pub fn generate_local(
     odcs_worker::compose::publish(&layout, &target.staging, generated.staged)?;
     Ok(generated)
 }
+
+/// The value of the worker metric series `series` (name and labels as the text exposition
+/// writes them), 0 when it has none yet. The metrics are the process's: tests running beside
+/// each other add to them, so compare before and after.
+pub fn worker_metric(series: &str) -> f64 {
+    odcs_worker::metrics::render()
+        .lines()
+        .filter_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .find_map(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
