@@ -41,11 +41,7 @@ pub async fn compose_events(
     id: ComposeId,
     resume: Option<Cursor>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut live = state
-        .events
-        .subscribe()
-        .await
-        .map_err(|_| ApiError::Unavailable)?;
+    let (mut live, mut closing) = subscribe(state).await?;
     let after = resume.map_or(0, |cursor| cursor.last);
     let (compose, history) = db::run(&state.pool, move |conn| {
         let compose = Compose::find(conn, id)?;
@@ -55,7 +51,6 @@ pub async fn compose_events(
     .await?;
     let compose = compose.ok_or_else(|| ApiError::NotFound("No such compose found.".into()))?;
     let compose_final = !compose.state.is_pending();
-    let mut closing = state.events.closing();
     if history.is_empty() && resume.is_some() && compose_final {
         // Nothing more will come: tells an EventSource not to reconnect.
         return Ok(HttpResponse::NoContent().finish());
@@ -112,14 +107,9 @@ pub async fn all_events(
     filter: EventFilter,
     resume: Option<Cursor>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut live = state
-        .events
-        .subscribe()
-        .await
-        .map_err(|_| ApiError::Unavailable)?;
+    let (mut live, mut closing) = subscribe(state).await?;
     // Every message at or below the hub's floor had committed before the replay reads.
     let committed = state.events.floor();
-    let mut closing = state.events.closing();
     let pool = state.pool.clone();
     Ok(event_stream(move |out| async move {
         let mut floor = resume.map_or(0, |cursor| cursor.floor);
@@ -162,6 +152,18 @@ pub async fn all_events(
             }
         }
     }))
+}
+
+/// A new stream's receiver of the hub's events, and what tells it the server is stopping.
+async fn subscribe(
+    state: &AppState,
+) -> Result<(broadcast::Receiver<Arc<StateEvent>>, watch::Receiver<bool>), ApiError> {
+    let live = state
+        .events
+        .subscribe()
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    Ok((live, state.events.closing()))
 }
 
 /// Whether a per-compose stream ends after `event`: the compose reached a final state.
