@@ -17,7 +17,7 @@ pub trait Progress {
     fn log(&mut self, text: &str);
     /// A state-change message or event arrived for the compose.
     fn message(&mut self, _state: &str) {}
-    /// The wait listens to the server's event stream at `url`.
+    /// The wait listens to the server's event stream, or the broker, at `url`.
     fn listening(&mut self, _url: &str) {}
 }
 
@@ -71,16 +71,33 @@ impl BrokerSettings {
     }
 }
 
+/// What wakes a waiting client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WaitVia {
+    /// The server's event stream when it offers one, else the bus when a broker is
+    /// configured, else polling.
+    #[default]
+    Auto,
+    /// The server's event stream (polling a server without one).
+    Events,
+    /// The bus (a broker must be configured).
+    Bus,
+    /// Polling, as the reference client does.
+    Polling,
+}
+
 /// How to wait.
 #[derive(Debug, Clone, Default)]
 pub struct WaitOptions {
+    /// What wakes the client.
+    pub via: WaitVia,
     /// Give up after this long.
     pub timeout: Duration,
     /// Also tail the compose log.
     pub watch_log: bool,
-    /// Listen for state-change messages on this broker instead of the server's events or
-    /// polling (checking the compose again at least every 30 s in case a message is lost).
-    /// Needs the `amqp` feature.
+    /// The broker to listen to state-change messages on (checking the compose again at least
+    /// every 30 s in case a message is lost), when [`WaitVia`] chooses the bus. Needs the
+    /// `amqp` feature.
     pub broker: Option<BrokerSettings>,
 }
 
@@ -151,18 +168,30 @@ pub async fn wait_for_compose(
         log_offset: 0,
         state: "unknown".into(),
     };
-    if options.broker.is_none() {
+    if matches!(options.via, WaitVia::Auto | WaitVia::Events) {
         if let Some(compose) = wait_on_events(client, id, options, progress, &mut waited).await? {
             return Ok(compose);
         }
     }
+    let broker = match (options.via, &options.broker) {
+        (WaitVia::Auto | WaitVia::Bus, Some(broker)) => Some(broker),
+        (WaitVia::Bus, None) => {
+            return Err(ClientError::Config(
+                "waiting on the bus needs a broker (amqp_url)".into(),
+            ))
+        }
+        _ => None,
+    };
     #[cfg(feature = "amqp")]
-    let mut listener = match &options.broker {
-        Some(settings) => Some(crate::amqp::StateListener::connect(settings, id).await?),
+    let mut listener = match broker {
+        Some(settings) => {
+            progress.listening(&settings.redacted_url());
+            Some(crate::amqp::StateListener::connect(settings, id).await?)
+        }
         None => None,
     };
     #[cfg(not(feature = "amqp"))]
-    if options.broker.is_some() {
+    if broker.is_some() {
         return Err(ClientError::Config(
             "this client was built without the amqp feature: wait by polling instead".into(),
         ));

@@ -454,7 +454,17 @@ fn waiting_times_out_and_wakes_on_state_change_messages() {
         .env_clear()
         .env("HOME", server.dir.path())
         .env("ODCS_CLIENT_CONFIG", &config)
-        .args(["--profile", "bus", "-v", "--timeout", "120", "wait", &id])
+        .args([
+            "--profile",
+            "bus",
+            "--wait-via",
+            "bus",
+            "-v",
+            "--timeout",
+            "120",
+            "wait",
+            &id,
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

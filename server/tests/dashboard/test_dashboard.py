@@ -160,6 +160,8 @@ def test_an_allowed_user_renews_and_deletes(dashboard_server, alice):
     history = [row.text.split()[1] for row in alice.find_elements(By.CSS_SELECTOR, "#history tbody tr")]
     assert history == ["wait", "generating", "done"]
     assert alice.find_element(By.LINK_TEXT, ".repo file").get_attribute("href") == compose["result_repofile"]
+    # The log, read from the compose directory by the page.
+    WebDriverWait(alice, 10).until(lambda d: "started by" in d.find_element(By.ID, "log").text)
     screenshot(alice, dashboard_server, "detail")
 
     alice.find_element(By.CSS_SELECTOR, 'button[data-action="renew"]').click()

@@ -69,9 +69,14 @@ pub struct Cli {
     /// PEM file of a CA to trust besides the public ones (a private server certificate).
     #[arg(long, global = true)]
     pub ca_cert: Option<PathBuf>,
-    /// AMQP broker to wait on state-change messages from instead of polling.
+    /// AMQP broker to wait on state-change messages from when the server has no event stream
+    /// (or with --wait-via bus).
     #[arg(long, global = true, env = "ODCS_AMQP_URL", hide_env_values = true)]
     pub amqp_url: Option<String>,
+    /// What wakes a wait: the server's events when offered, else the bus when configured, else
+    /// polling (auto); or only one of them.
+    #[arg(long, global = true, env = "ODCS_WAIT_VIA", value_enum, default_value_t = WaitVia::Auto)]
+    pub wait_via: WaitVia,
     /// Do not wait for the compose to finish.
     #[arg(long, global = true)]
     pub no_wait: bool,
@@ -349,4 +354,28 @@ pub struct CommonOptions {
     /// Multilib method: runtime, devel or all (repeatable).
     #[arg(long = "multilib-method")]
     pub multilib_methods: Vec<String>,
+}
+
+/// `--wait-via`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WaitVia {
+    /// Events, else the bus, else polling.
+    Auto,
+    /// The server's event stream (polling a server without one).
+    Events,
+    /// The broker's state-change messages.
+    Bus,
+    /// Polling, as the reference client does.
+    Poll,
+}
+
+impl From<WaitVia> for odcs_client::wait::WaitVia {
+    fn from(via: WaitVia) -> Self {
+        match via {
+            WaitVia::Auto => odcs_client::wait::WaitVia::Auto,
+            WaitVia::Events => odcs_client::wait::WaitVia::Events,
+            WaitVia::Bus => odcs_client::wait::WaitVia::Bus,
+            WaitVia::Poll => odcs_client::wait::WaitVia::Polling,
+        }
+    }
 }

@@ -657,18 +657,11 @@ fn show_compose(compose: &ComposeJson, json: bool) {
 /// Waits for compose `id`, prints it, and turns a failed compose into exit code 1.
 async fn wait_and_show(cli: &Cli, settings: &Settings, id: ComposeId) -> Result<(), Failure> {
     let options = WaitOptions {
+        via: cli.wait_via.into(),
         timeout: Duration::from_secs(cli.timeout),
         watch_log: cli.watch,
         broker: settings.broker.clone(),
     };
-    if cli.verbose {
-        if let Some(broker) = &settings.broker {
-            eprintln!(
-                "odcs: waiting on state-change messages from {}",
-                broker.redacted_url()
-            );
-        }
-    }
     let terminal = std::io::stderr().is_terminal();
     let mut progress =
         output::WaitProgress::new(id, terminal && !cli.quiet, cli.quiet, cli.verbose);

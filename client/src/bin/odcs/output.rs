@@ -154,7 +154,12 @@ impl Progress for WaitProgress {
     }
 
     fn listening(&mut self, url: &str) {
-        self.note(&format!("odcs: waiting on server events from {url}"));
+        let what = if url.starts_with("amqp") {
+            "state-change messages"
+        } else {
+            "server events"
+        };
+        self.note(&format!("odcs: waiting on {what} from {url}"));
     }
 
     fn log(&mut self, text: &str) {
