@@ -1,5 +1,5 @@
 //! The workers' own Prometheus metrics: how long composes take and how they end, why they
-//! fail, how long they waited in the queue, how often the package cache answers, and how many
+//! fail, how long they waited in the queue, how often their caches answer, and how many
 //! bytes were downloaded. Every label has a handful of values (source types, outcomes, error
 //! classes), so the series stay few.
 //!
@@ -18,6 +18,25 @@ use prometheus::{
     TextEncoder,
 };
 use tokio::sync::watch;
+
+/// The caches whose hit ratios are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    /// Package headers and repodata entries (`package_cache_dir`).
+    PackageMetadata,
+    /// RPMs downloaded from Koji.
+    KojiRpms,
+}
+
+impl Cache {
+    /// The metrics label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Cache::PackageMetadata => "package_metadata",
+            Cache::KojiRpms => "koji_rpms",
+        }
+    }
+}
 
 /// The metrics, registered on first use.
 pub struct WorkerMetrics {
@@ -49,9 +68,9 @@ static METRICS: LazyLock<Option<WorkerMetrics>> = LazyLock::new(|| {
                 vec![0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0]
             )?,
             cache_lookups: register_int_counter_vec!(
-                "odcs_worker_package_cache_lookups_total",
-                "Packages looked up in the package-metadata cache, by result (hit, miss)",
-                &["result"]
+                "odcs_worker_cache_lookups_total",
+                "Lookups in the workers' caches (package_metadata, koji_rpms), by result (hit, miss)",
+                &["cache", "result"]
             )?,
             downloaded_bytes: register_int_counter_vec!(
                 "odcs_worker_downloaded_bytes_total",
@@ -92,13 +111,14 @@ impl WorkerMetrics {
             .observe(seconds);
     }
 
-    /// The package cache had `hits` of the packages looked up and not `misses`.
-    pub fn looked_up(&self, hits: usize, misses: usize) {
+    /// `cache` had `hits` of the entries looked up and not `misses`.
+    pub fn looked_up(&self, cache: Cache, hits: usize, misses: usize) {
+        let name = cache.label();
         self.cache_lookups
-            .with_label_values(&["hit"])
+            .with_label_values(&[name, "hit"])
             .inc_by(hits as u64);
         self.cache_lookups
-            .with_label_values(&["miss"])
+            .with_label_values(&[name, "miss"])
             .inc_by(misses as u64);
     }
 

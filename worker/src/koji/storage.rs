@@ -242,6 +242,7 @@ impl PackageStore {
         }
         let mut paths: Vec<Option<PathBuf>> = vec![None; wanted.len()];
         let mut missing = Vec::new();
+        let mut hits = 0;
         for (i, w) in wanted.iter().enumerate() {
             let relative = w.rpm.path(&w.build, w.sigkey.as_deref());
             if let Some(topdir) = &self.settings.topdir {
@@ -261,9 +262,13 @@ impl PackageStore {
             if cached.is_file() {
                 touch(&cached);
                 paths[i] = Some(cached);
+                hits += 1;
             } else {
                 missing.push(i);
             }
+        }
+        if let Some(metrics) = crate::metrics::metrics() {
+            metrics.looked_up(crate::metrics::Cache::KojiRpms, hits, missing.len());
         }
         let downloaded = self.download_all(wanted, &missing)?;
         let mut fetched = Fetched {

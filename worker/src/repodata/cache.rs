@@ -282,7 +282,11 @@ impl PackageCache {
             }
         }
         if let Some(metrics) = crate::metrics::metrics() {
-            metrics.looked_up(found.len(), keys.len() - found.len());
+            metrics.looked_up(
+                crate::metrics::Cache::PackageMetadata,
+                found.len(),
+                keys.len() - found.len(),
+            );
         }
         Ok(found)
     }

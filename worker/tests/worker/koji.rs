@@ -433,17 +433,24 @@ both_stores!(
     |store| {
         let (w, _) = inherited_world(store);
         let package_bytes = r#"odcs_worker_downloaded_bytes_total{kind="package"}"#;
-        let before = crate::support::worker_metric(package_bytes);
+        let rpm_hits = r#"odcs_worker_cache_lookups_total{cache="koji_rpms",result="hit"}"#;
+        let metric = crate::support::worker_metric;
+        let before = metric(package_bytes);
         let (c, outcome) = w.compose(tag_body("app", json!({})));
         assert_eq!(outcome, JobOutcome::Done, "{:?}", c.state_reason);
         assert_eq!(w.hub.take_downloads().len(), 3);
         // Three RPMs of a few hundred bytes each at least (other tests may add theirs).
-        assert!(crate::support::worker_metric(package_bytes) - before >= 3.0 * 200.0);
+        assert!(metric(package_bytes) - before >= 3.0 * 200.0);
+        let hits_before = metric(rpm_hits);
         let (c, outcome) = w.compose(tag_body("app", json!({})));
         assert_eq!(outcome, JobOutcome::Done, "{:?}", c.state_reason);
         assert!(
             w.hub.take_downloads().is_empty(),
             "cached packages are not downloaded again"
+        );
+        assert!(
+            metric(rpm_hits) - hits_before >= 3.0,
+            "the three came from the cache"
         );
 
         let bad = w.build(rpm("broken", "1", &[]));

@@ -222,8 +222,8 @@ both_stores!(a_repo_compose_goes_wait_generating_done, |world| {
     let done = r#"odcs_worker_compose_duration_seconds_count{outcome="done",source_type="repo"}"#;
     let waited = r#"odcs_worker_queue_wait_seconds_count{source_type="repo"}"#;
     let looked_up = [
-        r#"odcs_worker_package_cache_lookups_total{result="hit"}"#,
-        r#"odcs_worker_package_cache_lookups_total{result="miss"}"#,
+        r#"odcs_worker_cache_lookups_total{cache="package_metadata",result="hit"}"#,
+        r#"odcs_worker_cache_lookups_total{cache="package_metadata",result="miss"}"#,
     ];
     let lookups = || looked_up.iter().map(|s| worker_metric(s)).sum::<f64>();
     let before = (worker_metric(done), worker_metric(waited), lookups());
