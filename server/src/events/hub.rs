@@ -309,28 +309,24 @@ fn read(
         return Ok(());
     };
     window.expire_gaps(now);
-    let mut found = OutboxMessage::ids_after(conn, window.highest, PAGE)?;
+    // Late commits below the highest id read, then what is new, a page at a time.
     let gaps: Vec<i64> = window.gaps.keys().copied().collect();
+    let mut found = Vec::new();
     for gaps in gaps.chunks(PAGE as usize) {
-        found.extend(OutboxMessage::by_ids(conn, gaps)?.into_iter().map(|m| m.id));
+        found.extend(OutboxMessage::by_ids(conn, gaps)?);
     }
     loop {
-        if found.is_empty() {
-            return Ok(());
-        }
-        found.sort_unstable();
-        let full_page = found.iter().filter(|id| **id > window.highest).count() as i64 >= PAGE;
-        for chunk in found.chunks(PAGE as usize) {
-            for message in OutboxMessage::by_ids(conn, chunk)? {
-                let id = message.id;
-                window.saw(id, now);
-                let _ = sender.send(Arc::new(StateEvent::of(message, window.floor())));
-            }
+        let new = OutboxMessage::after(conn, window.highest, PAGE)?;
+        let full_page = new.len() as i64 == PAGE;
+        found.extend(new);
+        found.sort_unstable_by_key(|message| message.id);
+        for message in found.drain(..) {
+            window.saw(message.id, now);
+            let _ = sender.send(Arc::new(StateEvent::of(message, window.floor())));
         }
         if !full_page {
             return Ok(());
         }
-        found = OutboxMessage::ids_after(conn, window.highest, PAGE)?;
     }
 }
 

@@ -70,13 +70,7 @@ pub async fn compose_events(
         let mut last = after;
         for message in history {
             last = message.id;
-            let event = StateEvent::of(message, 0);
-            send(
-                &out,
-                frames::event(Some(&event.id.to_string()), &event.body),
-            )
-            .await?;
-            if ends_compose_stream(&event) {
+            if send_compose_event(&out, &StateEvent::of(message, 0)).await? {
                 return None;
             }
         }
@@ -88,12 +82,7 @@ pub async fn compose_events(
                 continue;
             }
             last = event.id;
-            send(
-                &out,
-                frames::event(Some(&event.id.to_string()), &event.body),
-            )
-            .await?;
-            if ends_compose_stream(&event) {
+            if send_compose_event(&out, &event).await? {
                 return None;
             }
         }
@@ -166,9 +155,11 @@ async fn subscribe(
     Ok((live, state.events.closing()))
 }
 
-/// Whether a per-compose stream ends after `event`: the compose reached a final state.
-fn ends_compose_stream(event: &StateEvent) -> bool {
-    event.facts.state().is_some_and(|state| !state.is_pending())
+/// Sends `event` on a per-compose stream, whose id is the message id; `Some(true)` when the
+/// stream ends after it (the compose reached a final state), `None` once the client has gone.
+async fn send_compose_event(out: &mpsc::Sender<Bytes>, event: &StateEvent) -> Option<bool> {
+    send(out, frames::event(Some(&event.id.to_string()), &event.body)).await?;
+    Some(event.facts.state().is_some_and(|state| !state.is_pending()))
 }
 
 /// An event of the all-composes stream, with its `ID:FLOOR` id.

@@ -108,8 +108,8 @@ impl OutboxMessage {
         diesel::delete(messages::table.filter(messages::id.eq_any(old))).execute(conn)
     }
 
-    /// The ids of up to `limit` messages after `after`, in id order: what an event stream
-    /// reads to learn which messages it has not passed on yet (ids come from the index alone).
+    /// The ids of up to `limit` messages after `after`, in id order (from the index alone): the
+    /// event hub learns from them which ids are still missing when it starts.
     pub fn ids_after(conn: &mut DbConnection, after: i64, limit: i64) -> QueryResult<Vec<i64>> {
         messages::table
             .filter(messages::id.gt(after))
