@@ -1,6 +1,7 @@
-//! Listens to the database's compose change notices (`odcs_compose_changed`, sent by a trigger
-//! when a change commits, see the `compose_change_notices` migration) and tells the
-//! [`ComposeCache`] which composes changed, whichever process or host changed them; and to its
+//! Listens to the database's compose change notices (`odcs_compose_changed`, sent by triggers
+//! when a change commits, see the `compose_change_notices` and `compose_insert_notices`
+//! migrations) and tells the [`ComposeCache`] which composes changed and the [`PageCache`] that
+//! something did, whichever process or host changed them; and to its
 //! state history notices (`odcs_state_history`, see `state_history_notices`), which wake the
 //! event hub to pass new state changes to the event streams.
 //!
@@ -24,6 +25,7 @@ use tokio_postgres::AsyncMessage;
 
 use crate::compose_cache::ComposeCache;
 use crate::events::HubWaker;
+use crate::page_cache::PageCache;
 
 /// The channel the trigger announces changed compose ids on.
 pub const CHANNEL: &str = "odcs_compose_changed";
@@ -31,13 +33,32 @@ pub const CHANNEL: &str = "odcs_compose_changed";
 /// The channel announcing that state-change messages were committed.
 pub const HISTORY_CHANNEL: &str = "odcs_state_history";
 
+/// The payload of the notice sent when composes are inserted (no id: one per statement).
+pub const INSERTED: &str = "inserted";
+
 /// Who hears what the feed hears.
 #[derive(Clone)]
 pub struct Listeners {
     /// Forgets the composes that changed.
     pub cache: Arc<ComposeCache>,
+    /// Forgets every list page when anything changed.
+    pub pages: Arc<PageCache>,
     /// Wakes the event hub to read the state changes committed.
     pub events: HubWaker,
+}
+
+impl Listeners {
+    /// The feed listens: the caches may keep and serve from now on.
+    fn listening(&self) {
+        self.cache.listening();
+        self.pages.listening();
+    }
+
+    /// The feed lost its connection: the caches forget everything and serve nothing.
+    fn deaf(&self) {
+        self.cache.deaf();
+        self.pages.deaf();
+    }
 }
 
 /// How often the feed sends itself a probe notice through the database: a connection lost
@@ -136,7 +157,6 @@ async fn listen_until_stopped(
     mut stopped: oneshot::Receiver<()>,
     ping_interval: Duration,
 ) {
-    let cache = &listeners.cache;
     let mut backoff = FIRST_BACKOFF;
     loop {
         let session = listen(
@@ -149,12 +169,12 @@ async fn listen_until_stopped(
         match session.await {
             Ended::Stopped => break,
             Ended::Lost(why) => {
-                if cache.is_listening() {
+                if listeners.cache.is_listening() {
                     // It was listening: a new outage, retried quickly at first.
                     backoff = FIRST_BACKOFF;
                 }
-                cache.deaf();
-                tracing::warn!(error = %why, retry_in = ?backoff, "change feed lost; compose cache off until it listens again");
+                listeners.deaf();
+                tracing::warn!(error = %why, retry_in = ?backoff, "change feed lost; compose and page caches off until it listens again");
             }
         }
         tokio::select! {
@@ -163,7 +183,7 @@ async fn listen_until_stopped(
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
-    cache.deaf();
+    listeners.deaf();
 }
 
 /// One session: connects, listens, and forgets every compose a notice names until the
@@ -175,7 +195,6 @@ async fn listen(
     stopped: &mut oneshot::Receiver<()>,
     ping_interval: Duration,
 ) -> Ended {
-    let cache = &listeners.cache;
     // A database that does not answer must not hold up stopping (a server shutting down).
     let connected = tokio::select! {
         connected = config.connect(tls) => connected,
@@ -194,10 +213,13 @@ async fn listen(
     if let Err(e) = listened {
         return Ended::Lost(e.to_string());
     }
-    cache.listening();
+    listeners.listening();
     // Messages committed while nobody listened are read now.
     listeners.events.wake();
-    tracing::info!(channel = CHANNEL, "change feed listening; compose cache on");
+    tracing::info!(
+        channel = CHANNEL,
+        "change feed listening; compose and page caches on"
+    );
     let session = session_name();
     let (mut sent, mut heard) = (0u64, 0u64);
     let mut ping = tokio::time::interval(ping_interval);
@@ -207,7 +229,7 @@ async fn listen(
             notice = notices.recv() => match notice {
                 Some(Ok((channel, _))) if channel == HISTORY_CHANNEL => listeners.events.wake(),
                 Some(Ok((_, payload))) => {
-                    if let Some(n) = take_notice(&payload, &session, cache) {
+                    if let Some(n) = take_notice(&payload, &session, listeners) {
                         heard = heard.max(n);
                     }
                 }
@@ -247,18 +269,23 @@ fn session_name() -> String {
     format!("{}-{nanos}-{n}", std::process::id())
 }
 
-/// Acts on one notice heard by `session`: a changed compose is forgotten, another feed's probe
-/// ignored, and a payload nobody sends makes the cache forget everything, to be safe. Returns
-/// the number of the session's own probe when it is one.
-fn take_notice(payload: &str, session: &str, cache: &ComposeCache) -> Option<u64> {
+/// Acts on one notice heard by `session`: a changed compose is forgotten, new composes spoil
+/// the list pages, another feed's probe is ignored, and a payload nobody sends makes the caches
+/// forget everything, to be safe. Returns the number of the session's own probe when it is one.
+fn take_notice(payload: &str, session: &str, listeners: &Listeners) -> Option<u64> {
     if let Ok(id) = payload.parse::<i32>() {
-        cache.forget(ComposeId(id));
+        listeners.cache.forget(ComposeId(id));
+        listeners.pages.changed();
+        return None;
+    }
+    if payload == INSERTED {
+        listeners.pages.changed();
         return None;
     }
     match payload.strip_prefix(PROBE_PREFIX) {
         Some(probe) => own_probe(probe, session),
         None => {
-            cache.listening();
+            listeners.listening();
             None
         }
     }
@@ -406,6 +433,7 @@ mod tests {
             "postgres://odcs@127.0.0.1:1/odcs?sslmode=disable",
             Listeners {
                 cache: cache.clone(),
+                pages: Arc::new(PageCache::new(10)),
                 events: HubWaker::default(),
             },
         )

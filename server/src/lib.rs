@@ -20,6 +20,7 @@ pub mod ldap;
 pub mod listing;
 pub mod metrics;
 pub mod oidc;
+pub mod page_cache;
 pub mod permissions;
 pub mod proxy;
 pub mod routes;
@@ -41,6 +42,7 @@ use crate::change_feed::{ChangeFeed, Listeners};
 use crate::compose_cache::ComposeCache;
 use crate::events::EventHub;
 use crate::metrics::Metrics;
+use crate::page_cache::PageCache;
 use crate::state::AppState;
 use crate::totals::TotalsCache;
 
@@ -76,12 +78,14 @@ fn start_change_feed(config: &Config, listeners: Listeners) -> Option<ChangeFeed
 pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
     let config = Arc::new(config);
     let composes = Arc::new(ComposeCache::new(config.server.compose_cache_entries));
+    let pages = Arc::new(PageCache::new(config.server.list_cache_pages));
     let sqlite = Backend::of_url(&config.storage.database_url) == Some(Backend::Sqlite);
     let recheck = sqlite.then_some(events::hub::SQLITE_RECHECK);
     let events =
         Arc::new(EventHub::start(pool.clone(), recheck).context("starting the event hub")?);
     let listeners = Listeners {
         cache: composes.clone(),
+        pages: pages.clone(),
         events: events.waker(),
     };
     let change_feed = start_change_feed(&config, listeners).map(Arc::new);
@@ -96,6 +100,7 @@ pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
             config.server.list_total_cache_ms,
         ))),
         composes,
+        pages,
         events,
         change_feed,
         dispatcher: Arc::new(Dispatcher::from_config(&config)),

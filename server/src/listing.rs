@@ -6,6 +6,7 @@ use odcs_common::compose::{ComposeState, SourceType};
 use odcs_common::db::models::{ComposeFilter, ComposeOrder, OrderKey};
 
 use crate::error::ApiError;
+use crate::page_cache::PageKey;
 
 /// Composes per page when the request does not say.
 pub const DEFAULT_PER_PAGE: i64 = 10;
@@ -82,6 +83,16 @@ impl ListQuery {
             per_page,
             kept,
         })
+    }
+
+    /// What decides the composes on this page, for [`crate::page_cache`].
+    pub fn page_key(&self) -> PageKey {
+        PageKey {
+            filter: self.filter.clone(),
+            order: self.order,
+            page: self.page,
+            per_page: self.per_page,
+        }
     }
 
     /// The pagination block for a result of `total` composes, with links based on `req`.

@@ -17,6 +17,7 @@ use crate::kerberos::KerberosAcceptor;
 use crate::ldap::LdapGroups;
 use crate::metrics::Metrics;
 use crate::oidc::OidcVerifier;
+use crate::page_cache::PageCache;
 use crate::totals::TotalsCache;
 
 /// Shared, cheaply cloned application state.
@@ -32,6 +33,8 @@ pub struct AppState {
     pub totals: Arc<TotalsCache>,
     /// Recently served composes, for GET by id.
     pub composes: Arc<ComposeCache>,
+    /// Recently served list pages.
+    pub pages: Arc<PageCache>,
     /// Passes state changes to the event streams.
     pub events: Arc<EventHub>,
     /// Keeps `composes` true to the database, and wakes `events`, while this state lives
@@ -53,10 +56,11 @@ pub struct AppState {
 
 impl AppState {
     /// A write through this process changed `composes` (none for a new compose): every cached
-    /// list total is outdated, and so is what the compose cache kept of them, before the
-    /// database's notice of the change arrives.
+    /// list total and page is outdated, and so is what the compose cache kept of them, before
+    /// the database's notice of the change arrives.
     pub fn wrote(&self, composes: &[ComposeId]) {
         self.totals.invalidate();
+        self.pages.changed();
         for id in composes {
             self.composes.forget(*id);
         }

@@ -25,6 +25,9 @@ pub struct ServerConfig {
     /// How many composes' JSON a frontend keeps in memory for `GET /api/1/composes/{id}`,
     /// forgotten on every change the database announces (PostgreSQL only); 0 keeps none.
     pub compose_cache_entries: usize,
+    /// How many pages of the compose list a frontend keeps in memory, forgotten on every change
+    /// the database announces (PostgreSQL only); 0 keeps none.
+    pub list_cache_pages: usize,
     /// PEM certificate chain to serve HTTPS with; empty: plain HTTP (behind a proxy).
     pub tls_cert: PathBuf,
     /// PEM private key of `tls_cert`.
@@ -43,6 +46,7 @@ impl Default for ServerConfig {
             max_per_page: 1000,
             list_total_cache_ms: 1000,
             compose_cache_entries: 20_000,
+            list_cache_pages: 1_000,
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
             tls_client_ca: PathBuf::new(),

@@ -133,8 +133,60 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         Cached::Count => None,
         Cached::Await(first) => totals::first_total(first.clone()).await,
     };
+    let key = query.page_key();
+    let kept_items = state.pages.get(&key);
+    let (items, total) = match (kept_items, known_total) {
+        (Some(items), Some(total)) => (items, total),
+        (kept_items, known_total) => {
+            let ticket = kept_items.is_none().then(|| state.pages.ticket()).flatten();
+            let read = read_page(&state, &query, known_total, kept_items.is_none()).await;
+            if read.is_err() && matches!(cached, Cached::Count) {
+                state.totals.abandon(&query.filter);
+            }
+            let read = read?;
+            if let Some(cost) = read.cost {
+                state.totals.put(query.filter.clone(), read.total, cost);
+            }
+            let items = match (kept_items, read.rows) {
+                (Some(items), _) => items,
+                (None, rows) => {
+                    let items = page_items(&state, rows.as_deref().unwrap_or_default())?;
+                    if let (Some(ticket), Some(_)) = (ticket, rows) {
+                        state.pages.keep(ticket, key, items.clone());
+                    }
+                    items
+                }
+            };
+            (items, read.total)
+        }
+    };
+    if matches!(cached, Cached::Refresh(_)) {
+        recount_in_background(&state, query.filter.clone());
+    }
+    let meta = serde_json::to_vec(&query.meta(&req, total)).map_err(ApiError::internal)?;
+    Ok(json_response(list_body(&items, &meta)))
+}
+
+/// What the database said about one list page.
+struct ReadPage {
+    /// The number of composes the filters match.
+    total: i64,
+    /// How long counting them took, when they were counted.
+    cost: Option<std::time::Duration>,
+    /// The page's composes, when asked for and the page is within the total (past the last
+    /// page nothing is read, and the empty page depends on the total, so it is not kept).
+    rows: Option<Vec<Compose>>,
+}
+
+/// Counts `query`'s composes unless `known_total` is given, and reads its page if `rows`.
+async fn read_page(
+    state: &AppState,
+    query: &ListQuery,
+    known_total: Option<i64>,
+    rows: bool,
+) -> Result<ReadPage, ApiError> {
     let page = query.clone();
-    let counted = db::run(&state.pool, move |conn| {
+    db::run(&state.pool, move |conn| {
         let (total, cost) = match known_total {
             Some(total) => (total, None),
             None => {
@@ -143,32 +195,44 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             }
         };
         let offset = (page.page - 1).saturating_mul(page.per_page);
-        let rows = if total > offset {
-            Compose::page(conn, &page.filter, page.order, page.page, page.per_page)?
+        let rows = if rows && total > offset {
+            Some(Compose::page(
+                conn,
+                &page.filter,
+                page.order,
+                page.page,
+                page.per_page,
+            )?)
         } else {
-            Vec::new()
+            None
         };
-        Ok((rows, total, cost))
+        Ok(ReadPage { total, cost, rows })
     })
-    .await;
-    if counted.is_err() && matches!(cached, Cached::Count) {
-        state.totals.abandon(&query.filter);
-    }
-    let (rows, total, cost) = counted?;
-    if let Some(cost) = cost {
-        state.totals.put(query.filter.clone(), total, cost);
-    }
-    if matches!(cached, Cached::Refresh(_)) {
-        recount_in_background(&state, query.filter.clone());
-    }
-    let items = rows
+    .await
+}
+
+/// The JSON array of a page's composes.
+fn page_items(state: &AppState, rows: &[Compose]) -> Result<Bytes, ApiError> {
+    let items: Vec<ComposeJson> = rows
         .iter()
         .map(|row| compose_json(row, &state.config, false))
         .collect();
-    Ok(HttpResponse::Ok().json(ComposeList {
-        items,
-        meta: query.meta(&req, total),
-    }))
+    serde_json::to_vec(&items)
+        .map(Bytes::from)
+        .map_err(ApiError::internal)
+}
+
+/// A [`ComposeList`] body from its parts, already serialised.
+fn list_body(items: &[u8], meta: &[u8]) -> Bytes {
+    const ITEMS: &[u8] = br#"{"items":"#;
+    const META: &[u8] = br#","meta":"#;
+    let mut body = Vec::with_capacity(ITEMS.len() + items.len() + META.len() + meta.len() + 1);
+    body.extend_from_slice(ITEMS);
+    body.extend_from_slice(items);
+    body.extend_from_slice(META);
+    body.extend_from_slice(meta);
+    body.push(b'}');
+    Bytes::from(body)
 }
 
 /// Request a new compose; it is stored in `wait` and built by a worker.

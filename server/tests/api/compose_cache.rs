@@ -216,6 +216,7 @@ async fn a_feed_hears_its_own_probes_and_keeps_its_connection() {
     use odcs_server::change_feed::{ChangeFeed, Listeners};
     use odcs_server::compose_cache::ComposeCache;
     use odcs_server::events::HubWaker;
+    use odcs_server::page_cache::PageCache;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
@@ -242,6 +243,7 @@ async fn a_feed_hears_its_own_probes_and_keeps_its_connection() {
         &app.db.url,
         Listeners {
             cache: cache.clone(),
+            pages: Arc::new(PageCache::new(10)),
             events: HubWaker::default(),
         },
         Duration::from_millis(20),

@@ -17,6 +17,7 @@ mod idempotency;
 mod list;
 mod oidc;
 mod outbox;
+mod page_cache;
 mod permissions;
 mod proxy;
 mod renew;

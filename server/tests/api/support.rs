@@ -102,6 +102,8 @@ impl TestApp {
         let compose = ComposeId(i32::try_from(id).expect("compose id"));
         let kept = self.state.composes.get(compose).is_some();
         let heard = self.state.composes.changes_seen(compose);
+        let pages_kept = !self.state.pages.is_empty();
+        let pages_heard = self.state.pages.changes_seen();
         let mut conn = self.conn();
         let conn: &mut DbConnection = &mut conn;
         conn.batch_execute(&format!(
@@ -110,6 +112,21 @@ impl TestApp {
         .expect("arrange compose");
         if kept {
             self.await_notice(compose, heard);
+        }
+        if pages_kept {
+            self.await_page_notice(pages_heard);
+        }
+    }
+
+    /// Waits until the server's list pages have heard of a change after `heard` changes.
+    pub fn await_page_notice(&self, heard: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.state.pages.changes_seen() == heard {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no change notice for the list pages within 10 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }
 

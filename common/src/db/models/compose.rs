@@ -144,7 +144,7 @@ pub struct ComposeFilter {
 }
 
 /// A column the list endpoint can sort by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(missing_docs)] // each variant sorts by the column of the same name
 pub enum OrderKey {
     Id,
@@ -174,7 +174,7 @@ impl OrderKey {
 }
 
 /// A sort order: a column, and whether it runs high to low.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ComposeOrder {
     /// The column.
     pub key: OrderKey,
