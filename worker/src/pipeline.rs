@@ -89,6 +89,9 @@ pub struct Worker {
     pub pulp: Option<Arc<Pulp>>,
     /// Pungi and the named configurations, for `raw_config` composes.
     pub raw_config: Arc<RawConfigServices>,
+    /// This deployment's identity, read from the database once: it is made with the schema
+    /// and never changes, and reading it for every compose cost a query each.
+    pub deployment: std::sync::OnceLock<Deployment>,
 }
 
 /// How a claimed compose ended, before it is recorded.
@@ -159,7 +162,13 @@ impl Worker {
         else {
             return Ok(JobOutcome::Skipped);
         };
-        let deployment = Deployment::current(&mut conn)?;
+        let deployment = match self.deployment.get() {
+            Some(deployment) => deployment.clone(),
+            None => {
+                let read = Deployment::current(&mut conn)?;
+                self.deployment.get_or_init(|| read).clone()
+            }
+        };
         drop(conn);
         tracing::info!(compose.id = %id, worker = %token, attempt = compose.attempts, "compose claimed");
         let claimed = std::time::Instant::now();

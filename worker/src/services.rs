@@ -102,6 +102,7 @@ pub fn worker_factory(
         mbs: mbs.clone(),
         pulp: pulp.clone(),
         raw_config: raw_config.clone(),
+        deployment: Default::default(),
     }))
 }
 

@@ -75,10 +75,7 @@ pub fn create_many(
     now: NaiveDateTime,
 ) -> QueryResult<Vec<Compose>> {
     write_transaction(conn, |conn| {
-        let stored = news
-            .iter()
-            .map(|new| new.insert(conn))
-            .collect::<QueryResult<Vec<Compose>>>()?;
+        let stored = NewCompose::insert_many(conn, news)?;
         for (new, compose) in news.iter().zip(&stored) {
             if let Some(claim) = &new.idempotency {
                 claim.insert(conn, &compose.owner, compose.id)?;
@@ -132,9 +129,21 @@ fn apply(
     config: &Config,
     now: NaiveDateTime,
 ) -> QueryResult<Option<Compose>> {
-    let Some(current) = Compose::find(conn, id)? else {
-        return Ok(None);
-    };
+    match Compose::find(conn, id)? {
+        Some(current) => apply_to(conn, &current, t, config, now),
+        None => Ok(None),
+    }
+}
+
+/// [`apply`] to `current`, the compose as just read in this transaction.
+fn apply_to(
+    conn: &mut DbConnection,
+    current: &Compose,
+    t: &Transition<'_>,
+    config: &Config,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Compose>> {
+    let id = current.id;
     let from = t.from;
     if !from.contains(&current.state) {
         return Ok(None);
@@ -168,19 +177,7 @@ fn apply(
         changes.worker_id.get_or_insert(None);
         changes.lease_expires_at.get_or_insert(None);
     }
-    let target = composes::table
-        .filter(composes::id.eq(id))
-        .filter(composes::state.eq_any(from));
-    let updated = match t.held_by {
-        Some(worker) => diesel::update(target.filter(composes::worker_id.eq(worker)))
-            .set(&changes)
-            .execute(conn)?,
-        None => diesel::update(target).set(&changes).execute(conn)?,
-    };
-    if updated != 1 {
-        return Ok(None);
-    }
-    let Some(compose) = Compose::find(conn, id)? else {
+    let Some(compose) = update_returning(conn, id, from, t.held_by, &changes)? else {
         return Ok(None);
     };
     message_for(&compose, config, now).insert(conn)?;
@@ -207,6 +204,42 @@ fn apply(
         apply(conn, follower, &follow, config, now)?;
     }
     Ok(Some(compose))
+}
+
+/// Sets `changes` on compose `id` if it is in one of the states `from` (and held by `held_by`,
+/// if given) and returns the row as it now is, in one statement; `None` if it was not.
+fn update_returning(
+    conn: &mut DbConnection,
+    id: ComposeId,
+    from: &[ComposeState],
+    held_by: Option<&str>,
+    changes: &ComposeChanges,
+) -> QueryResult<Option<Compose>> {
+    // RETURNING is spelled out per backend: diesel's multi-connection backend cannot express
+    // it, though both databases support it.
+    macro_rules! update_on {
+        ($conn:expr) => {{
+            let target = composes::table
+                .filter(composes::id.eq(id))
+                .filter(composes::state.eq_any(from));
+            match held_by {
+                Some(worker) => diesel::update(target.filter(composes::worker_id.eq(worker)))
+                    .set(changes)
+                    .returning(Compose::as_returning())
+                    .get_result($conn)
+                    .optional(),
+                None => diesel::update(target)
+                    .set(changes)
+                    .returning(Compose::as_returning())
+                    .get_result($conn)
+                    .optional(),
+            }
+        }};
+    }
+    match conn {
+        DbConnection::Postgresql(pg) => update_on!(pg),
+        DbConnection::Sqlite(lite) => update_on!(lite),
+    }
 }
 
 /// Claims a waiting compose for `worker` until `now + lease_seconds`: `wait → generating`, once,
@@ -236,7 +269,7 @@ pub fn claim(
                 ..ComposeChanges::default()
             },
         };
-        apply(conn, id, &claim, config, now)
+        apply_to(conn, &current, &claim, config, now)
     })
 }
 

@@ -77,6 +77,7 @@ impl KojiWorld {
                 .expect("pulp")
                 .map(Arc::new),
             raw_config: Arc::new(RawConfigServices::new(&self.config)),
+            deployment: Default::default(),
         }
     }
 

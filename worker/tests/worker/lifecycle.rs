@@ -136,6 +136,7 @@ impl World {
             mbs: None,
             pulp: None,
             raw_config: Arc::new(RawConfigServices::new(&self.config)),
+            deployment: Default::default(),
         }
     }
 
