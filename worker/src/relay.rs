@@ -62,8 +62,9 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Publishes outbox messages, and dispatches jobs never dispatched, until `stop` resolves.
-/// Without a broker URL (standalone mode) there is no bus: messages are marked published once
-/// written, and the outbox stays empty.
+/// Without a broker URL (standalone mode) there is no bus: messages are written as published
+/// (and any left unpublished, say from before a switch to standalone, are marked so here), so
+/// the outbox stays empty.
 pub async fn run(
     config: &Config,
     pool: DbPool,

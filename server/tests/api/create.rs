@@ -278,8 +278,8 @@ on_both_stores!(
         ids.dedup();
         assert_eq!(ids.len(), sources.len(), "one compose each");
         assert_eq!(app.count().await, 40);
-        let messages =
-            odcs_common::db::models::OutboxMessage::oldest(&mut app.conn(), 1000).expect("outbox");
+        let messages = odcs_common::db::models::OutboxMessage::after(&mut app.conn(), 0, 1000)
+            .expect("history");
         assert_eq!(messages.len(), 40, "one first message each");
     }
 );

@@ -41,6 +41,9 @@ pub struct NewMessage {
     pub body: String,
     /// When the transition happened.
     pub created_at: NaiveDateTime,
+    /// Set from the start where there is no bus to publish to (standalone mode): the relay
+    /// would only mark it, an update of every message for nothing.
+    pub published_at: Option<NaiveDateTime>,
 }
 
 impl NewMessage {
@@ -52,7 +55,7 @@ impl NewMessage {
     /// Adds the messages to the outbox in this order (call inside the transitions'
     /// transaction): in one statement on PostgreSQL, where each statement is a round trip.
     pub fn insert_many(conn: &mut DbConnection, messages: &[NewMessage]) -> QueryResult<()> {
-        /// Rows per statement: five parameters each, well under PostgreSQL's 65,535.
+        /// Rows per statement: six parameters each, well under PostgreSQL's 65,535.
         const ROWS: usize = 1000;
         crate::db::commit_signal::wrote_messages();
         match conn {
