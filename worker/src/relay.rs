@@ -5,7 +5,7 @@
 //! composes stored but never handed to a queue (the broker was away when they were created)
 //! are dispatched as soon as the broker takes jobs again.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use odcs_common::amqp::{self, OutgoingMessage};
@@ -29,6 +29,42 @@ const DISPATCH_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 
 /// Jobs dispatched per round.
 const JOB_BATCH: i64 = 50;
+
+/// The longest the relay goes between two looks at the job outbox while it finds nothing
+/// there. A look reads past every waiting compose (whose jobs were handed over, nearly all of
+/// them), 60 ms over a backlog of 200,000: looking every [`IDLE`] would keep the database
+/// busy for nothing. A compose whose dispatch failed is still found within this and
+/// [`DISPATCH_GRACE`] of its creation.
+const MAX_JOB_LOOK_INTERVAL: Duration = Duration::from_secs(5);
+
+/// When the relay looks at the job outbox next: every [`IDLE`] while it finds jobs there,
+/// twice as long after each look that finds none, up to [`MAX_JOB_LOOK_INTERVAL`].
+struct JobOutboxPace {
+    next: Instant,
+    interval: Duration,
+}
+
+impl JobOutboxPace {
+    fn new() -> JobOutboxPace {
+        JobOutboxPace {
+            next: Instant::now(),
+            interval: IDLE,
+        }
+    }
+
+    fn due(&self) -> bool {
+        Instant::now() >= self.next
+    }
+
+    fn looked(&mut self, found: usize) {
+        self.interval = if found > 0 {
+            IDLE
+        } else {
+            (self.interval * 2).min(MAX_JOB_LOOK_INTERVAL)
+        };
+        self.next = Instant::now() + self.interval;
+    }
+}
 
 fn take_lock(conn: &mut DbConnection) -> QueryResult<bool> {
     match conn {
@@ -95,8 +131,12 @@ pub async fn run(
     };
     let _keep = &mut lock_conn;
     let mut link: Option<(lapin::Connection, lapin::Channel)> = None;
+    let mut jobs = JobOutboxPace::new();
     while !*stop.borrow() {
-        dispatch_pending(config, &pool, dispatcher).await;
+        if jobs.due() {
+            let found = dispatch_pending(config, &pool, dispatcher).await;
+            jobs.looked(found);
+        }
         let batch = match blocking(&pool, |c| OutboxMessage::oldest(c, BATCH)).await {
             Ok(batch) => batch,
             Err(e) => {
@@ -128,16 +168,17 @@ pub async fn run(
 }
 
 /// Dispatches the jobs of composes stored but never dispatched, stopping at the first that
-/// does not go through (the broker is still away).
-async fn dispatch_pending(config: &Config, pool: &DbPool, dispatcher: &Dispatcher) {
+/// does not go through (the broker is still away); returns how many it found.
+async fn dispatch_pending(config: &Config, pool: &DbPool, dispatcher: &Dispatcher) -> usize {
     let before = now() - DISPATCH_GRACE;
     let pending = match blocking(pool, move |c| Compose::undispatched(c, before, JOB_BATCH)).await {
         Ok(pending) => pending,
         Err(e) => {
             tracing::warn!(error = %e, "relay cannot read the job outbox");
-            return;
+            return 0;
         }
     };
+    let found = pending.len();
     for id in pending {
         dispatch(dispatcher, config, pool, id).await;
         let recorded = blocking(pool, move |c| {
@@ -148,6 +189,7 @@ async fn dispatch_pending(config: &Config, pool: &DbPool, dispatcher: &Dispatche
             break;
         }
     }
+    found
 }
 
 /// Publishes `batch` in order, stopping at the first failure; returns the published ids.
@@ -208,4 +250,29 @@ async fn publish(
         }
     }
     done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_job_outbox_is_looked_at_less_often_while_it_is_empty() {
+        let mut pace = JobOutboxPace::new();
+        assert!(pace.due(), "the first look is at once");
+        let mut intervals = Vec::new();
+        for _ in 0..8 {
+            pace.looked(0);
+            intervals.push(pace.interval);
+        }
+        assert_eq!(intervals[0], IDLE * 2);
+        assert!(intervals.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(intervals.last(), Some(&MAX_JOB_LOOK_INTERVAL));
+        assert!(!pace.due());
+        pace.looked(3);
+        assert_eq!(
+            pace.interval, IDLE,
+            "a look that finds jobs brings the pace back"
+        );
+    }
 }
