@@ -26,6 +26,7 @@ use tokio_postgres::AsyncMessage;
 use crate::compose_cache::ComposeCache;
 use crate::events::HubWaker;
 use crate::page_cache::PageCache;
+use crate::totals::TotalsCache;
 
 /// The channel the trigger announces changed compose ids on.
 pub const CHANNEL: &str = "odcs_compose_changed";
@@ -43,6 +44,8 @@ pub struct Listeners {
     pub cache: Arc<ComposeCache>,
     /// Forgets every list page when anything changed.
     pub pages: Arc<PageCache>,
+    /// Outdates every list total when anything changed.
+    pub totals: Arc<TotalsCache>,
     /// Wakes the event hub to read the state changes committed.
     pub events: HubWaker,
 }
@@ -52,12 +55,25 @@ impl Listeners {
     fn listening(&self) {
         self.cache.listening();
         self.pages.listening();
+        self.totals.set_listening(true);
     }
 
     /// The feed lost its connection: the caches forget everything and serve nothing.
     fn deaf(&self) {
         self.cache.deaf();
         self.pages.deaf();
+        self.totals.set_listening(false);
+    }
+
+    /// Something changed (compose `id`, or new composes when `None`).
+    fn changed(&self, id: Option<ComposeId>) {
+        self.pages.changed();
+        self.totals.invalidate();
+        // Last: a test (or an operator) that sees the compose's change count grow knows the
+        // pages and totals have heard of it too.
+        if let Some(id) = id {
+            self.cache.forget(id);
+        }
     }
 }
 
@@ -269,17 +285,16 @@ fn session_name() -> String {
     format!("{}-{nanos}-{n}", std::process::id())
 }
 
-/// Acts on one notice heard by `session`: a changed compose is forgotten, new composes spoil
-/// the list pages, another feed's probe is ignored, and a payload nobody sends makes the caches
+/// Acts on one notice heard by `session`: a changed compose is forgotten, and it or new
+/// composes spoil the list pages and totals, another feed's probe is ignored, and a payload nobody sends makes the caches
 /// forget everything, to be safe. Returns the number of the session's own probe when it is one.
 fn take_notice(payload: &str, session: &str, listeners: &Listeners) -> Option<u64> {
     if let Ok(id) = payload.parse::<i32>() {
-        listeners.cache.forget(ComposeId(id));
-        listeners.pages.changed();
+        listeners.changed(Some(ComposeId(id)));
         return None;
     }
     if payload == INSERTED {
-        listeners.pages.changed();
+        listeners.changed(None);
         return None;
     }
     match payload.strip_prefix(PROBE_PREFIX) {
@@ -434,6 +449,7 @@ mod tests {
             Listeners {
                 cache: cache.clone(),
                 pages: Arc::new(PageCache::new(10)),
+                totals: Arc::new(TotalsCache::new(Duration::from_secs(1))),
                 events: HubWaker::default(),
             },
         )

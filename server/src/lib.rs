@@ -79,6 +79,9 @@ pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
     let config = Arc::new(config);
     let composes = Arc::new(ComposeCache::new(config.server.compose_cache_entries));
     let pages = Arc::new(PageCache::new(config.server.list_cache_pages));
+    let totals = Arc::new(TotalsCache::new(std::time::Duration::from_millis(
+        config.server.list_total_cache_ms,
+    )));
     let sqlite = Backend::of_url(&config.storage.database_url) == Some(Backend::Sqlite);
     let recheck = sqlite.then_some(events::hub::SQLITE_RECHECK);
     let events =
@@ -86,6 +89,7 @@ pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
     let listeners = Listeners {
         cache: composes.clone(),
         pages: pages.clone(),
+        totals: totals.clone(),
         events: events.waker(),
     };
     let change_feed = start_change_feed(&config, listeners).map(Arc::new);
@@ -96,9 +100,7 @@ pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
             .context("starting the dispatch log")?,
         pool,
         metrics: Arc::new(Metrics::new().context("registering metrics")?),
-        totals: Arc::new(TotalsCache::new(std::time::Duration::from_millis(
-            config.server.list_total_cache_ms,
-        ))),
+        totals,
         composes,
         pages,
         events,

@@ -1,15 +1,19 @@
 //! A cache of list totals, and their counting.
 //!
 //! Counting every matching row is the most expensive part of a list request: well under a
-//! millisecond over ten thousand composes, most of a second over a million. A total is reused
-//! for the same filters for the configured time (1 s by default), or for [`COST_FACTOR`] times
-//! as long as it took to count when that is longer, so counting never takes more than a tenth
-//! of a core per filter in use. Past that, a cheap total (counted in under
-//! [`INLINE_COUNT_LIMIT`]) is counted again by the request, which answers exactly; an expensive
-//! one is answered with the previous total while one request starts a count in the background,
-//! so no request waits for a count except the first one for a filter. Writes through this
-//! process mark every total outdated at once: cheap totals are then exact on the next request,
-//! expensive ones a count later.
+//! millisecond over ten thousand composes, most of a second over a million. While the change
+//! feed listens ([`crate::change_feed`], PostgreSQL), a total stays exact until the database
+//! announces a change, so it is kept until then, however old. Otherwise (SQLite, or the feed
+//! down) a total is reused for the same filters for the configured time (1 s by default), or
+//! for [`COST_FACTOR`] times as long as it took to count when that is longer.
+//!
+//! A total outdated by a change, or expired: a cheap one (counted in under
+//! [`INLINE_COUNT_LIMIT`]) is counted again by the next request, which answers exactly; an
+//! expensive one is answered with the previous total while one request starts a count in the
+//! background, at most once per [`COST_FACTOR`] times its counting time, so counting never
+//! takes more than a tenth of a core per filter in use and no request waits for a count but
+//! the first one for its filters. A count that raced a change (began before the change was
+//! heard, ended after) is kept as outdated: its [`TotalTicket`] says so.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -63,10 +67,27 @@ struct FirstCount {
     total: watch::Sender<Option<i64>>,
 }
 
+/// Taken before a count, so that [`TotalsCache::put`] knows whether a change was heard while
+/// it ran.
+#[derive(Debug, Clone, Copy)]
+pub struct TotalTicket {
+    changes_seen: u64,
+}
+
+/// The remembered totals, and what the change feed said.
+#[derive(Default)]
+struct Entries {
+    totals: HashMap<ComposeFilter, Entry>,
+    /// Whether the change feed listens, so totals not outdated are exact.
+    listening: bool,
+    /// Changes heard (notices and this process's writes).
+    changes_seen: u64,
+}
+
 /// Totals by filter, each with the time it was counted.
 pub struct TotalsCache {
     ttl: Duration,
-    entries: Mutex<HashMap<ComposeFilter, Entry>>,
+    entries: Mutex<Entries>,
     /// Filters with no total yet that one request is counting, with where it will post it:
     /// a cold start under load would otherwise have every request count the same rows at once.
     first_counts: Mutex<HashMap<ComposeFilter, FirstCount>>,
@@ -77,7 +98,7 @@ impl TotalsCache {
     pub fn new(ttl: Duration) -> TotalsCache {
         TotalsCache {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
             first_counts: Mutex::new(HashMap::new()),
         }
     }
@@ -91,12 +112,14 @@ impl TotalsCache {
         let Ok(mut entries) = self.entries.lock() else {
             return Cached::Count;
         };
-        let Some(entry) = entries.get_mut(filter) else {
+        let listening = entries.listening;
+        let Some(entry) = entries.totals.get_mut(filter) else {
             drop(entries);
             return self.first_count(filter);
         };
         let keep_for = self.ttl.max(entry.cost * COST_FACTOR);
-        if !entry.outdated && entry.counted.elapsed() < keep_for {
+        let aged = entry.counted.elapsed() >= keep_for;
+        if !entry.outdated && (listening || !aged) {
             return Cached::Fresh(entry.total);
         }
         if entry.cost < INLINE_COUNT_LIMIT {
@@ -105,7 +128,7 @@ impl TotalsCache {
         let someone_counts = entry
             .recounting
             .is_some_and(|since| since.elapsed() < RECOUNT_PATIENCE);
-        if someone_counts {
+        if someone_counts || !aged {
             Cached::Fresh(entry.total)
         } else {
             entry.recounting = Some(Instant::now());
@@ -145,8 +168,16 @@ impl TotalsCache {
         }
     }
 
-    /// Remembers `total` for `filter`, counted in `cost`, and hands it to those waiting.
-    pub fn put(&self, filter: ComposeFilter, total: i64, cost: Duration) {
+    /// A ticket for a count about to start.
+    pub fn ticket(&self) -> TotalTicket {
+        TotalTicket {
+            changes_seen: self.entries.lock().map_or(0, |e| e.changes_seen),
+        }
+    }
+
+    /// Remembers `total` for `filter`, counted in `cost` under `ticket`, and hands it to those
+    /// waiting; outdated already if a change was heard since the ticket was taken.
+    pub fn put(&self, filter: ComposeFilter, total: i64, cost: Duration, ticket: TotalTicket) {
         if self.ttl.is_zero() {
             return;
         }
@@ -156,28 +187,44 @@ impl TotalsCache {
             }
         }
         if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+            let outdated = entries.changes_seen != ticket.changes_seen;
+            if entries.totals.len() >= MAX_ENTRIES {
+                entries.totals.clear();
             }
-            entries.insert(
+            entries.totals.insert(
                 filter,
                 Entry {
                     total,
                     counted: Instant::now(),
                     cost,
-                    outdated: false,
+                    outdated,
                     recounting: None,
                 },
             );
         }
     }
 
-    /// Marks every total outdated, after a write changed what they count.
+    /// Marks every total outdated, after a change to what they count (a write through this
+    /// process, or a change notice).
     pub fn invalidate(&self) {
         if let Ok(mut entries) = self.entries.lock() {
-            for entry in entries.values_mut() {
-                entry.outdated = true;
-            }
+            Self::outdate_all(&mut entries);
+        }
+    }
+
+    fn outdate_all(entries: &mut Entries) {
+        entries.changes_seen += 1;
+        for entry in entries.totals.values_mut() {
+            entry.outdated = true;
+        }
+    }
+
+    /// The change feed listens (`true`) or lost its connection (`false`); either way, changes
+    /// made meanwhile were not heard, so every total is outdated.
+    pub fn set_listening(&self, listening: bool) {
+        if let Ok(mut entries) = self.entries.lock() {
+            Self::outdate_all(&mut entries);
+            entries.listening = listening;
         }
     }
 }
@@ -216,12 +263,17 @@ mod tests {
         }
     }
 
+    fn put(cache: &TotalsCache, filter: &ComposeFilter, total: i64, cost: Duration) {
+        let ticket = cache.ticket();
+        cache.put(filter.clone(), total, cost, ticket);
+    }
+
     #[test]
     fn cheap_totals_expire_and_writes_make_them_exact_at_once() {
         let cache = TotalsCache::new(Duration::from_millis(50));
         let filter = done();
         assert!(matches!(cache.lookup(&filter), Cached::Count));
-        cache.put(filter.clone(), 7, CHEAP);
+        put(&cache, &filter, 7, CHEAP);
         assert!(matches!(cache.lookup(&filter), Cached::Fresh(7)));
         assert!(matches!(
             cache.lookup(&ComposeFilter::default()),
@@ -232,7 +284,7 @@ mod tests {
             matches!(cache.lookup(&filter), Cached::Count),
             "outdated by a write"
         );
-        cache.put(filter.clone(), 8, CHEAP);
+        put(&cache, &filter, 8, CHEAP);
         std::thread::sleep(Duration::from_millis(60));
         assert!(matches!(cache.lookup(&filter), Cached::Count), "expired");
     }
@@ -241,7 +293,7 @@ mod tests {
     fn costly_totals_are_kept_longer_and_refreshed_by_one_caller_in_the_background() {
         let cache = TotalsCache::new(Duration::from_millis(50));
         let filter = ComposeFilter::default();
-        cache.put(filter.clone(), 5, COSTLY);
+        put(&cache, &filter, 5, COSTLY);
         std::thread::sleep(Duration::from_millis(60));
         assert!(
             matches!(cache.lookup(&filter), Cached::Fresh(5)),
@@ -249,19 +301,60 @@ mod tests {
         );
         cache.invalidate();
         assert!(
+            matches!(cache.lookup(&filter), Cached::Fresh(5)),
+            "outdated, but counted less than ten counting times ago"
+        );
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(
             matches!(cache.lookup(&filter), Cached::Refresh(5)),
-            "the first caller after a write recounts, answering with the old total"
+            "the first caller after that recounts, answering with the old total"
         );
         assert!(
             matches!(cache.lookup(&filter), Cached::Fresh(5)),
             "the others keep the total meanwhile"
         );
-        cache.put(filter.clone(), 6, COSTLY);
+        put(&cache, &filter, 6, COSTLY);
         assert!(matches!(cache.lookup(&filter), Cached::Fresh(6)));
         std::thread::sleep(Duration::from_millis(210));
         assert!(
             matches!(cache.lookup(&filter), Cached::Refresh(6)),
             "expired"
+        );
+    }
+
+    #[test]
+    fn while_the_feed_listens_a_total_lasts_until_a_change_is_heard() {
+        let cache = TotalsCache::new(Duration::from_millis(20));
+        cache.set_listening(true);
+        let filter = done();
+        put(&cache, &filter, 3, CHEAP);
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(
+            matches!(cache.lookup(&filter), Cached::Fresh(3)),
+            "no change, no expiry"
+        );
+        cache.invalidate();
+        assert!(matches!(cache.lookup(&filter), Cached::Count));
+
+        let ticket = cache.ticket();
+        cache.invalidate();
+        cache.put(filter.clone(), 4, CHEAP, ticket);
+        assert!(
+            matches!(cache.lookup(&filter), Cached::Count),
+            "counted across a change: outdated at once"
+        );
+
+        put(&cache, &filter, 5, CHEAP);
+        cache.set_listening(false);
+        assert!(
+            matches!(cache.lookup(&filter), Cached::Count),
+            "the feed lost: changes may go unheard"
+        );
+        put(&cache, &filter, 6, CHEAP);
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(
+            matches!(cache.lookup(&filter), Cached::Count),
+            "expires again without the feed"
         );
     }
 
@@ -274,7 +367,7 @@ mod tests {
             panic!("the second request waits");
         };
         let waiting = tokio::spawn(first_total(first));
-        cache.put(filter.clone(), 9, COSTLY);
+        put(&cache, &filter, 9, COSTLY);
         assert_eq!(waiting.await.expect("joined"), Some(9));
         let other = ComposeFilter::default();
         assert!(matches!(cache.lookup(&other), Cached::Count));
@@ -293,7 +386,7 @@ mod tests {
     #[test]
     fn a_zero_ttl_never_caches() {
         let cache = TotalsCache::new(Duration::ZERO);
-        cache.put(ComposeFilter::default(), 1, CHEAP);
+        put(&cache, &ComposeFilter::default(), 1, CHEAP);
         assert!(matches!(
             cache.lookup(&ComposeFilter::default()),
             Cached::Count

@@ -19,8 +19,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Most composes one page of the list endpoint returns.
     pub max_per_page: i64,
-    /// How long a list's `meta.total` may be reused for the same filters, in milliseconds
-    /// (writes through this process clear it at once); 0 counts on every request.
+    /// How long a list's `meta.total` may be reused for the same filters, in milliseconds,
+    /// where no change notices keep it exact (writes through this process clear it at once);
+    /// 0 counts on every request.
     pub list_total_cache_ms: u64,
     /// How many composes' JSON a frontend keeps in memory for `GET /api/1/composes/{id}`,
     /// forgotten on every change the database announces (PostgreSQL only); 0 keeps none.

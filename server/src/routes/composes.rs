@@ -84,10 +84,11 @@ fn dispatch_in_background(state: &AppState, compose: &ComposeJson) {
 /// Counts `filter`'s total again without making a request wait for it (see [`crate::totals`]).
 fn recount_in_background(state: &AppState, filter: ComposeFilter) {
     let (pool, totals) = (state.pool.clone(), state.totals.clone());
+    let ticket = totals.ticket();
     actix_web::rt::spawn(async move {
         let counting = filter.clone();
         match db::run(&pool, move |conn| Ok(totals::count(conn, &counting)?)).await {
-            Ok((total, cost)) => totals.put(filter, total, cost),
+            Ok((total, cost)) => totals.put(filter, total, cost, ticket),
             Err(e) => tracing::warn!(error = %e, "list total not counted again"),
         }
     });
@@ -139,13 +140,16 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         (Some(items), Some(total)) => (items, total),
         (kept_items, known_total) => {
             let ticket = kept_items.is_none().then(|| state.pages.ticket()).flatten();
+            let total_ticket = state.totals.ticket();
             let read = read_page(&state, &query, known_total, kept_items.is_none()).await;
             if read.is_err() && matches!(cached, Cached::Count) {
                 state.totals.abandon(&query.filter);
             }
             let read = read?;
             if let Some(cost) = read.cost {
-                state.totals.put(query.filter.clone(), read.total, cost);
+                state
+                    .totals
+                    .put(query.filter.clone(), read.total, cost, total_ticket);
             }
             let items = match (kept_items, read.rows) {
                 (Some(items), _) => items,

@@ -217,6 +217,7 @@ async fn a_feed_hears_its_own_probes_and_keeps_its_connection() {
     use odcs_server::compose_cache::ComposeCache;
     use odcs_server::events::HubWaker;
     use odcs_server::page_cache::PageCache;
+    use odcs_server::totals::TotalsCache;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
@@ -244,6 +245,7 @@ async fn a_feed_hears_its_own_probes_and_keeps_its_connection() {
         Listeners {
             cache: cache.clone(),
             pages: Arc::new(PageCache::new(10)),
+            totals: Arc::new(TotalsCache::new(Duration::from_secs(1))),
             events: HubWaker::default(),
         },
         Duration::from_millis(20),

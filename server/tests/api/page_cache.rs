@@ -1,6 +1,6 @@
-//! List pages served from memory (PostgreSQL): a page is kept once read, served byte for byte
-//! with links that follow each request, and forgotten when another process changes, inserts or
-//! deletes any compose, or when the change feed is lost.
+//! List pages and totals served from memory (PostgreSQL): a page is kept once read, served
+//! with links that follow each request, and forgotten (a total outdated) when another process
+//! changes, inserts or deletes any compose, or when the change feed is lost.
 
 use std::time::{Duration, Instant};
 
@@ -174,4 +174,35 @@ async fn sqlite_keeps_no_pages() {
     app.get(PAGE).await;
     app.get(PAGE).await;
     assert!(app.state.pages.is_empty());
+}
+
+#[actix_web::test]
+async fn a_total_kept_for_an_hour_still_follows_another_process_s_insert() {
+    let mut config = test_config();
+    config.server.list_total_cache_ms = 3_600_000;
+    let app = TestApp::new(Store::Postgres, config);
+    app.await_feed();
+    let a = create(&app, "kept").await;
+    let before = read_until_kept(&app, PAGE).await;
+    assert_eq!(before.body["meta"]["total"], 1);
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    conn.batch_execute(&format!(
+        "INSERT INTO composes (owner, source_type, source, state, results, flags, \
+         time_to_expire, time_submitted, label) \
+         SELECT owner, source_type, source, 0, results, flags, time_to_expire, \
+         time_submitted, label FROM composes WHERE id = {a}"
+    ))
+    .expect("insert as another frontend would");
+    // Only the change notice can outdate a total kept for an hour.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = app.get(PAGE).await;
+        if page.body["meta"]["total"] == 2 {
+            assert_eq!(ids(&page.body).len(), 2);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the total never followed the insert");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
