@@ -7,6 +7,9 @@
 #                                           # nobody consumes) instead of standalone
 #   SERVER_BIN=path bash bench/api/run.sh   # another odcs-server build (e.g. before a change)
 #   COMPOSES=1000000 bash bench/api/run.sh  # a larger table (default 10,000)
+#   WARMUP=8s bash bench/api/run.sh        # load each server this long before measuring, so
+#                                          # its start-up work (the first beat sweep over the
+#                                          # table) is not measured
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -51,6 +54,9 @@ bench_server() { # label base-url
   echo
   echo "| endpoint                     |      req/s |      p99 |"
   echo "|------------------------------|-----------:|---------:|"
+  if [ -n "${WARMUP:-}" ]; then
+    wrk -t2 -c16 -d"$WARMUP" "$base/api/1/composes/5000" > /dev/null
+  fi
   run_wrk "$label GET by id" "$base/api/1/composes/5000"
   run_wrk "$label GET list per_page=10" "$base/api/1/composes/?per_page=10"
   run_wrk "$label GET filtered list" "$base/api/1/composes/?source_type=1&state=2&owner=user7&per_page=10"
