@@ -202,7 +202,10 @@ async fn a_total_kept_for_an_hour_still_follows_another_process_s_insert() {
             assert_eq!(ids(&page.body).len(), 2);
             break;
         }
-        assert!(Instant::now() < deadline, "the total never followed the insert");
+        assert!(
+            Instant::now() < deadline,
+            "the total never followed the insert"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
