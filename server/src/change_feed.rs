@@ -67,12 +67,12 @@ impl Listeners {
 
     /// Something changed (compose `id`, or new composes when `None`).
     fn changed(&self, id: Option<ComposeId>) {
-        self.pages.changed();
+        self.pages.forget_all();
         self.totals.invalidate();
         // Last: a test (or an operator) that sees the compose's change count grow knows the
         // pages and totals have heard of it too.
         if let Some(id) = id {
-            self.cache.forget(id);
+            self.cache.forget(&id);
         }
     }
 }
@@ -443,12 +443,12 @@ mod tests {
 
     #[test]
     fn an_unreachable_database_leaves_the_cache_off_and_the_feed_stops() {
-        let cache = Arc::new(ComposeCache::new(10));
+        let cache = Arc::new(crate::compose_cache::compose_cache(10));
         let feed = ChangeFeed::start(
             "postgres://odcs@127.0.0.1:1/odcs?sslmode=disable",
             Listeners {
                 cache: cache.clone(),
-                pages: Arc::new(PageCache::new(10)),
+                pages: Arc::new(crate::page_cache::page_cache(10)),
                 totals: Arc::new(TotalsCache::new(Duration::from_secs(1))),
                 events: HubWaker::default(),
             },

@@ -19,6 +19,7 @@ pub mod kerberos;
 pub mod ldap;
 pub mod listing;
 pub mod metrics;
+pub mod noticed_cache;
 pub mod oidc;
 pub mod page_cache;
 pub mod permissions;
@@ -39,10 +40,10 @@ use odcs_common::db::{migrations, pool, Backend, DbPool};
 use odcs_common::dispatch::Dispatcher;
 
 use crate::change_feed::{ChangeFeed, Listeners};
-use crate::compose_cache::ComposeCache;
+use crate::compose_cache::compose_cache;
 use crate::events::EventHub;
 use crate::metrics::Metrics;
-use crate::page_cache::PageCache;
+use crate::page_cache::page_cache;
 use crate::state::AppState;
 use crate::totals::TotalsCache;
 
@@ -77,8 +78,8 @@ fn start_change_feed(config: &Config, listeners: Listeners) -> Option<ChangeFeed
 /// The shared state for `config` over `pool`.
 pub fn app_state(config: Config, pool: DbPool) -> anyhow::Result<AppState> {
     let config = Arc::new(config);
-    let composes = Arc::new(ComposeCache::new(config.server.compose_cache_entries));
-    let pages = Arc::new(PageCache::new(config.server.list_cache_pages));
+    let composes = Arc::new(compose_cache(config.server.compose_cache_entries));
+    let pages = Arc::new(page_cache(config.server.list_cache_pages));
     let totals = Arc::new(TotalsCache::new(std::time::Duration::from_millis(
         config.server.list_total_cache_ms,
     )));

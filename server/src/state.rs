@@ -60,9 +60,9 @@ impl AppState {
     /// the database's notice of the change arrives.
     pub fn wrote(&self, composes: &[ComposeId]) {
         self.totals.invalidate();
-        self.pages.changed();
+        self.pages.forget_all();
         for id in composes {
-            self.composes.forget(*id);
+            self.composes.forget(id);
         }
     }
 }

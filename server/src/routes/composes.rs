@@ -139,7 +139,10 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let (items, total) = match (kept_items, known_total) {
         (Some(items), Some(total)) => (items, total),
         (kept_items, known_total) => {
-            let ticket = kept_items.is_none().then(|| state.pages.ticket()).flatten();
+            let ticket = kept_items
+                .is_none()
+                .then(|| state.pages.ticket(&key))
+                .flatten();
             let total_ticket = state.totals.ticket();
             let read = read_page(&state, &query, known_total, kept_items.is_none()).await;
             if read.is_err() && matches!(cached, Cached::Count) {
@@ -156,7 +159,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
                 (None, rows) => {
                     let items = page_items(&state, rows.as_deref().unwrap_or_default())?;
                     if let (Some(ticket), Some(_)) = (ticket, rows) {
-                        state.pages.keep(ticket, key, items.clone());
+                        state.pages.keep(ticket, items.clone());
                     }
                     items
                 }
@@ -310,10 +313,10 @@ pub async fn get(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    if let Some(json) = state.composes.get(id) {
+    if let Some(json) = state.composes.get(&id) {
         return Ok(json_response(json));
     }
-    let ticket = state.composes.ticket(id);
+    let ticket = state.composes.ticket(&id);
     let compose = db::run(&state.pool, move |conn| Ok(Compose::find(conn, id)?))
         .await?
         .ok_or_else(|| ApiError::NotFound("No such compose found.".into()))?;

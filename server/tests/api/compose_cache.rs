@@ -42,7 +42,7 @@ async fn a_polled_compose_is_kept_and_forgotten_when_another_process_changes_it(
     let first = app.get(&format!("/api/1/composes/{id}")).await;
     assert_eq!(first.status, 200);
     assert_eq!(first.body["state_name"], "wait");
-    assert!(app.state.composes.get(compose_id(id)).is_some(), "kept");
+    assert!(app.state.composes.get(&compose_id(id)).is_some(), "kept");
     let again = app.get(&format!("/api/1/composes/{id}")).await;
     assert_eq!(again.text, first.text, "served from memory, byte for byte");
     assert_eq!(
@@ -68,7 +68,7 @@ async fn nothing_is_served_from_memory_while_the_change_feed_is_lost() {
     let app = postgres_app();
     let id = create(&app).await;
     app.get(&format!("/api/1/composes/{id}")).await;
-    assert!(app.state.composes.get(compose_id(id)).is_some(), "kept");
+    assert!(app.state.composes.get(&compose_id(id)).is_some(), "kept");
 
     run_sql(
         &app,
@@ -96,7 +96,7 @@ async fn nothing_is_served_from_memory_while_the_change_feed_is_lost() {
     app.await_feed();
     app.get(&format!("/api/1/composes/{id}")).await;
     assert!(
-        app.state.composes.get(compose_id(id)).is_some(),
+        app.state.composes.get(&compose_id(id)).is_some(),
         "kept again once the feed listens"
     );
     app.set(id, "state = 2");
@@ -113,7 +113,7 @@ async fn a_renewal_through_the_server_is_seen_at_once() {
     app.set(id, "state = 2, time_to_expire = '2000-01-01 00:00:00'");
     let before = app.get(&format!("/api/1/composes/{id}")).await;
     assert_eq!(before.body["state_name"], "done");
-    assert!(app.state.composes.get(compose_id(id)).is_some(), "kept");
+    assert!(app.state.composes.get(&compose_id(id)).is_some(), "kept");
     let renewed = app
         .request(
             Method::PATCH,
@@ -123,7 +123,7 @@ async fn a_renewal_through_the_server_is_seen_at_once() {
         .await;
     assert_eq!(renewed.status, 200, "{}", renewed.text);
     assert!(
-        app.state.composes.get(compose_id(id)).is_none(),
+        app.state.composes.get(&compose_id(id)).is_none(),
         "forgotten by the write itself"
     );
     let after = app.get(&format!("/api/1/composes/{id}")).await;
@@ -214,9 +214,9 @@ async fn a_feed_hears_its_own_probes_and_keeps_its_connection() {
     use diesel::prelude::*;
     use diesel::sql_types::Integer;
     use odcs_server::change_feed::{ChangeFeed, Listeners};
-    use odcs_server::compose_cache::ComposeCache;
+    use odcs_server::compose_cache::compose_cache;
     use odcs_server::events::HubWaker;
-    use odcs_server::page_cache::PageCache;
+    use odcs_server::page_cache::page_cache;
     use odcs_server::totals::TotalsCache;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -239,12 +239,12 @@ async fn a_feed_hears_its_own_probes_and_keeps_its_connection() {
         .map(|b| b.pid)
         .collect()
     };
-    let cache = Arc::new(ComposeCache::new(10));
+    let cache = Arc::new(compose_cache(10));
     let feed = ChangeFeed::start_probing_every(
         &app.db.url,
         Listeners {
             cache: cache.clone(),
-            pages: Arc::new(PageCache::new(10)),
+            pages: Arc::new(page_cache(10)),
             totals: Arc::new(TotalsCache::new(Duration::from_secs(1))),
             events: HubWaker::default(),
         },

@@ -29,7 +29,7 @@ async fn create(app: &TestApp, owner_label: &str) -> i64 {
 
 /// Runs `sql` as another process would, then waits until the server heard of a change.
 fn run_sql_elsewhere(app: &TestApp, sql: &str) {
-    let heard = app.state.pages.changes_seen();
+    let heard = app.state.pages.changes_heard();
     let mut conn = app.conn();
     let conn: &mut DbConnection = &mut conn;
     conn.batch_execute(sql).expect("run SQL");
@@ -155,7 +155,7 @@ async fn nothing_is_kept_while_the_change_feed_is_lost() {
     )
     .expect("end the feed's session");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while app.state.pages.ticket().is_some() {
+    while app.state.pages.is_listening() {
         assert!(Instant::now() < deadline, "the lost feed went unnoticed");
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -103,7 +103,7 @@ impl TestApp {
         // With the change feed up, pages, totals and composes are kept until a notice says
         // otherwise: wait for this change's, as a test reading right after must see it.
         let listening = self.state.composes.is_listening();
-        let heard = self.state.composes.changes_seen(compose);
+        let heard = self.state.composes.changes_seen(&compose);
         let mut conn = self.conn();
         let conn: &mut DbConnection = &mut conn;
         conn.batch_execute(&format!(
@@ -118,7 +118,7 @@ impl TestApp {
     /// Waits until the server's list pages have heard of a change after `heard` changes.
     pub fn await_page_notice(&self, heard: u64) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while self.state.pages.changes_seen() == heard {
+        while self.state.pages.changes_heard() == heard {
             assert!(
                 std::time::Instant::now() < deadline,
                 "no change notice for the list pages within 10 s"
@@ -130,7 +130,7 @@ impl TestApp {
     /// Waits until the server has heard a change notice for `id` after `heard` changes.
     pub fn await_notice(&self, id: ComposeId, heard: u64) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while self.state.composes.changes_seen(id) == heard {
+        while self.state.composes.changes_seen(&id) == heard {
             assert!(
                 std::time::Instant::now() < deadline,
                 "no change notice for compose {id} within 10 s"
