@@ -117,9 +117,9 @@ impl TotalsCache {
             drop(entries);
             return self.first_count(filter);
         };
-        let keep_for = self.ttl.max(entry.cost * COST_FACTOR);
-        let aged = entry.counted.elapsed() >= keep_for;
-        if !entry.outdated && (listening || !aged) {
+        let age = entry.counted.elapsed();
+        let expired = age >= self.ttl.max(entry.cost * COST_FACTOR);
+        if !entry.outdated && (listening || !expired) {
             return Cached::Fresh(entry.total);
         }
         if entry.cost < INLINE_COUNT_LIMIT {
@@ -128,7 +128,8 @@ impl TotalsCache {
         let someone_counts = entry
             .recounting
             .is_some_and(|since| since.elapsed() < RECOUNT_PATIENCE);
-        if someone_counts || !aged {
+        let counted_lately = age < entry.cost * COST_FACTOR;
+        if someone_counts || counted_lately {
             Cached::Fresh(entry.total)
         } else {
             entry.recounting = Some(Instant::now());
@@ -319,6 +320,21 @@ mod tests {
         assert!(
             matches!(cache.lookup(&filter), Cached::Refresh(6)),
             "expired"
+        );
+    }
+
+    #[test]
+    fn a_costly_total_outdated_under_a_long_ttl_is_recounted_after_ten_counting_times() {
+        let cache = TotalsCache::new(Duration::from_secs(3600));
+        cache.set_listening(true);
+        let filter = ComposeFilter::default();
+        put(&cache, &filter, 5, COSTLY);
+        cache.invalidate();
+        assert!(matches!(cache.lookup(&filter), Cached::Fresh(5)));
+        std::thread::sleep(Duration::from_millis(210));
+        assert!(
+            matches!(cache.lookup(&filter), Cached::Refresh(5)),
+            "the time to live does not hold back a recount of a changed total"
         );
     }
 
