@@ -30,7 +30,7 @@ const MAX_ENTRIES: usize = 4096;
 pub const COST_FACTOR: u32 = 10;
 
 /// Counts that took longer than this are made in the background rather than by a request.
-pub const INLINE_COUNT_LIMIT: Duration = Duration::from_millis(5);
+pub const INLINE_COUNT_LIMIT: Duration = Duration::from_millis(50);
 
 /// How long a background count may run before another request may start one.
 const RECOUNT_PATIENCE: Duration = Duration::from_secs(30);
@@ -255,7 +255,7 @@ mod tests {
     use super::*;
 
     const CHEAP: Duration = Duration::from_micros(200);
-    const COSTLY: Duration = Duration::from_millis(20);
+    const COSTLY: Duration = Duration::from_millis(60);
 
     fn done() -> ComposeFilter {
         ComposeFilter {
@@ -305,7 +305,7 @@ mod tests {
             matches!(cache.lookup(&filter), Cached::Fresh(5)),
             "outdated, but counted less than ten counting times ago"
         );
-        std::thread::sleep(Duration::from_millis(150));
+        std::thread::sleep(Duration::from_millis(560));
         assert!(
             matches!(cache.lookup(&filter), Cached::Refresh(5)),
             "the first caller after that recounts, answering with the old total"
@@ -316,7 +316,7 @@ mod tests {
         );
         put(&cache, &filter, 6, COSTLY);
         assert!(matches!(cache.lookup(&filter), Cached::Fresh(6)));
-        std::thread::sleep(Duration::from_millis(210));
+        std::thread::sleep(Duration::from_millis(610));
         assert!(
             matches!(cache.lookup(&filter), Cached::Refresh(6)),
             "expired"
@@ -331,7 +331,7 @@ mod tests {
         put(&cache, &filter, 5, COSTLY);
         cache.invalidate();
         assert!(matches!(cache.lookup(&filter), Cached::Fresh(5)));
-        std::thread::sleep(Duration::from_millis(210));
+        std::thread::sleep(Duration::from_millis(610));
         assert!(
             matches!(cache.lookup(&filter), Cached::Refresh(5)),
             "the time to live does not hold back a recount of a changed total"
