@@ -273,10 +273,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .with_context(|| format!("writing repodata for {}", dir.display()))?;
             println!(
-                "{} packages ({} read, {} from cache) in {:.3} s",
+                "{} packages ({} read, {} from cache; {} of {} blocks from cache) in {:.3} s",
                 result.packages.len(),
                 result.read,
                 result.packages.len() - result.read,
+                result.blocks_cached,
+                result.blocks,
                 start.elapsed().as_secs_f64()
             );
             Ok(())

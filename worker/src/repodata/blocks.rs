@@ -1,173 +1,214 @@
-//! Content-defined blocks: how repodata documents are cut for compression.
+//! Content-defined blocks: how repodata documents are cut for compression and caching.
 //!
-//! Packages are listed in a fixed order, and a block ends after every package whose checksum
-//! matches a pattern (about one in [`AVERAGE_PACKAGES`]), or when a block grows past
-//! [`MAX_BLOCK_BYTES`]. Each block is compressed as one gzip member (zstd frame); the members
-//! of a document concatenate into a valid file. Because cut points follow package content,
-//! replacing a few packages changes only the blocks around them: every other block has the
-//! same bytes as before, and its compressed form comes from the cache by its SHA-256. Blocks
-//! of several packages compress nearly as well as a whole file.
+//! Packages are listed in a fixed order, and a block ends after every package whose location
+//! hashes to a pattern (about one in [`AVERAGE_PACKAGES`]), or after [`MAX_PACKAGES`]
+//! packages. Each block is compressed as one gzip member (zstd frame); the members of a
+//! document concatenate into a valid file. Because cut points follow the packages' locations,
+//! replacing a few packages changes only the blocks around them, and blocks of several
+//! packages compress nearly as well as a whole file.
+//!
+//! Cut points and a block's cache key ([`plan`]) come from what a `stat` tells (the packages'
+//! locations and cache keys), not from their content, so an incremental run knows which
+//! blocks it has seen before without loading anything of their packages.
 
-use crate::checksum::Sha256;
-use rayon::prelude::*;
+use std::ops::Range;
 
-use super::cache::PackageCache;
+use crate::checksum::{sha256_hex, Sha256};
+
+use super::cache::{CacheKey, CachedBlock, CachedPackage};
 use super::compress::Compression;
 
 /// About how many packages share a block.
 pub const AVERAGE_PACKAGES: u8 = 32;
 
-/// No block grows larger than this (uncompressed, per document), so compression work stays
-/// parallel even for runs of packages without a cut point.
-pub const MAX_BLOCK_BYTES: usize = 512 * 1024;
+/// No block holds more packages than this, so compression work stays parallel even for runs
+/// of packages without a cut point.
+pub const MAX_PACKAGES: usize = 4 * AVERAGE_PACKAGES as usize;
 
-/// Whether a block ends after the package with this (hex) checksum.
-pub fn cut_after(checksum: &str) -> bool {
-    u8::from_str_radix(checksum.get(..2).unwrap_or("00"), 16)
-        .is_ok_and(|b| b % AVERAGE_PACKAGES == 0)
+/// Whether a block ends after the package listed at `href`.
+pub fn cut_after(href: &str) -> bool {
+    let digest = sha256_hex(href.as_bytes());
+    u8::from_str_radix(&digest[..2], 16).is_ok_and(|b| b % AVERAGE_PACKAGES == 0)
 }
 
-/// One block of each of the three documents, and its identity for the cache.
-#[derive(Default)]
-pub struct Block {
-    /// primary, filelists and other XML of the block's packages.
-    pub raw: [Vec<u8>; 3],
-    /// Hash of the block's packages' cache keys; `None` if one of them has no key.
-    key: Option<Sha256>,
-    count: usize,
+/// One block of a listing: its packages and, when every one of them has a cache key, its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedBlock {
+    /// Indices of the block's packages in the listing.
+    pub packages: Range<usize>,
+    /// The block's cache key: its packages' keys (so their files and locations) hashed, with
+    /// the compression.
+    pub key: Option<String>,
 }
 
-/// Collects packages' XML into blocks.
-#[derive(Default)]
-pub struct BlockBuilder {
-    open: Block,
-}
-
-impl BlockBuilder {
-    /// Adds a package (with its cache key, if it has one); returns the finished block if this
-    /// package ends one.
-    pub fn push(&mut self, xml: &[Vec<u8>; 3], checksum: &str, key: Option<&str>) -> Option<Block> {
-        let block = &mut self.open;
-        for (raw, piece) in block.raw.iter_mut().zip(xml) {
-            raw.extend_from_slice(piece);
-        }
-        if block.count == 0 {
-            block.key = Some(Sha256::new());
-        }
-        block.count += 1;
-        match (key, block.key.as_mut()) {
-            (Some(key), Some(hash)) => {
-                hash.update(key.as_bytes());
+/// Cuts a listing into blocks, given each package's location and cache key.
+pub fn plan<'a>(
+    packages: impl ExactSizeIterator<Item = (&'a str, Option<&'a CacheKey>)>,
+    compression: Compression,
+) -> Vec<PlannedBlock> {
+    let mut blocks = Vec::new();
+    let mut start = 0;
+    let mut key = Some(Sha256::new());
+    let count = packages.len();
+    for (index, (href, package_key)) in packages.enumerate() {
+        match (package_key, key.as_mut()) {
+            (Some(package_key), Some(hash)) => {
+                hash.update(package_key.as_str().as_bytes());
                 hash.update(b"\n");
             }
-            _ => block.key = None,
+            _ => key = None,
         }
-        let full = block.raw.iter().any(|b| b.len() >= MAX_BLOCK_BYTES);
-        (cut_after(checksum) || full).then(|| std::mem::take(&mut self.open))
+        let end = index + 1;
+        if cut_after(href) || end - start == MAX_PACKAGES || end == count {
+            blocks.push(PlannedBlock {
+                packages: start..end,
+                key: std::mem::replace(&mut key, Some(Sha256::new()))
+                    .map(|hash| format!("{}:{}", hash.hex(), compression.name())),
+            });
+            start = end;
+        }
     }
-
-    /// The last, unfinished block, if it has anything.
-    pub fn finish(self) -> Option<Block> {
-        (self.open.count > 0).then_some(self.open)
-    }
+    blocks
 }
 
-/// Compressed blocks, and those newly compressed (with their cache keys) for the cache.
-pub type Compressed = (Vec<[Vec<u8>; 3]>, Vec<(String, Vec<u8>)>);
-
-/// The blocks, compressed: from the cache where they were compressed before, else compressed
-/// now (in parallel); the newly compressed ones are returned for the caller to cache.
-pub fn compress_blocks(
-    blocks: &[Block],
+/// Joins packages' XML and summaries into one block and compresses its three documents (in
+/// parallel).
+pub fn assemble<'a>(
+    packages: impl Iterator<Item = &'a CachedPackage>,
     compression: Compression,
-    cache: Option<&PackageCache>,
-) -> Compressed {
-    let keys: Vec<Option<[String; 3]>> = blocks
-        .iter()
-        .map(|block| {
-            let digest = block.key.clone()?.hex();
-            Some(
-                ["primary", "filelists", "other"]
-                    .map(|doc| format!("{digest}:{doc}:{}", compression.name())),
-            )
-        })
-        .collect();
-    let mut cached: std::collections::HashMap<String, Vec<u8>> = match cache {
-        Some(cache) => {
-            let wanted: Vec<String> = keys.iter().flatten().flatten().cloned().collect();
-            cache
-                .get_blocks(&wanted)
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "block cache lookup failed; compressing");
-                    Vec::new()
-                })
-                .into_iter()
-                .collect()
+) -> CachedBlock {
+    let mut block = CachedBlock::default();
+    for package in packages {
+        for (raw, piece) in block.raw.iter_mut().zip(&package.xml) {
+            raw.extend_from_slice(piece);
         }
-        None => Default::default(),
-    };
-    let hits: Vec<[Option<Vec<u8>>; 3]> = keys
-        .iter()
-        .map(|k| match k {
-            Some(k) => k.each_ref().map(|key| cached.remove(key)),
-            None => [None, None, None],
-        })
-        .collect();
-    let packed: Vec<([Vec<u8>; 3], [bool; 3])> = blocks
-        .par_iter()
-        .zip(hits.into_par_iter())
-        .map(|(block, hit)| {
-            let mut fresh = [false; 3];
-            let mut out: [Vec<u8>; 3] = Default::default();
-            for (i, found) in hit.into_iter().enumerate() {
-                out[i] = match found {
-                    Some(bytes) => bytes,
-                    None => {
-                        fresh[i] = true;
-                        compression.pack(&block.raw[i])
-                    }
-                };
-            }
-            (out, fresh)
-        })
-        .collect();
-    let new: Vec<(String, Vec<u8>)> = packed
-        .iter()
-        .zip(&keys)
-        .filter_map(|((bytes, fresh), keys)| Some((bytes, fresh, keys.as_ref()?)))
-        .flat_map(|(bytes, fresh, keys)| {
-            (0..3)
-                .filter(|i| fresh[*i])
-                .map(|i| (keys[i].clone(), bytes[i].clone()))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    (packed.into_iter().map(|(bytes, _)| bytes).collect(), new)
+        block.summaries.push(package.summary.clone());
+    }
+    let [primary, filelists, other] = &block.raw;
+    let (filelists, (primary, other)) = rayon::join(
+        || compression.pack(filelists),
+        || rayon::join(|| compression.pack(primary), || compression.pack(other)),
+    );
+    block.packed = [primary, filelists, other];
+    block
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::package::PackageSummary;
+
+    fn key(name: &str) -> CacheKey {
+        CacheKey::from_text(name)
+    }
 
     #[test]
-    fn cuts_follow_checksums_and_size() {
-        assert!(cut_after("40ab"));
-        assert!(!cut_after("41ab"));
-        let mut builder = BlockBuilder::default();
-        let xml = [b"<a/>".to_vec(), b"<b/>".to_vec(), b"<c/>".to_vec()];
-        assert!(builder.push(&xml, "01", Some("k1")).is_none());
-        let block = builder
-            .push(&xml, "20", Some("k2"))
-            .expect("cut after 0x20");
-        assert_eq!(block.raw[0], b"<a/><a/>");
-        assert!(block.key.is_some());
-        assert!(builder.finish().is_none());
-        let mut builder = BlockBuilder::default();
-        let big = [vec![b'x'; MAX_BLOCK_BYTES], Vec::new(), Vec::new()];
-        let block = builder.push(&big, "01", None).expect("size cut");
-        assert!(
-            block.key.is_none(),
-            "a package without a key leaves the block uncached"
+    fn cuts_follow_locations_and_count() {
+        let hrefs: Vec<String> = (0..1000).map(|n| format!("Packages/p/p-{n}.rpm")).collect();
+        let keys: Vec<CacheKey> = hrefs.iter().map(|h| key(h)).collect();
+        let blocks = plan(
+            hrefs.iter().map(String::as_str).zip(keys.iter().map(Some)),
+            Compression::Gzip,
         );
+        assert_eq!(blocks.first().map(|b| b.packages.start), Some(0));
+        assert_eq!(blocks.last().map(|b| b.packages.end), Some(1000));
+        for pair in blocks.windows(2) {
+            assert_eq!(pair[0].packages.end, pair[1].packages.start);
+        }
+        for block in &blocks {
+            let last = &hrefs[block.packages.end - 1];
+            assert!(
+                cut_after(last)
+                    || block.packages.len() == MAX_PACKAGES
+                    || block.packages.end == 1000,
+                "{block:?}"
+            );
+            assert!(block.packages.len() <= MAX_PACKAGES);
+            assert!(block.key.as_deref().is_some_and(|k| k.ends_with(":gz")));
+        }
+        let average = 1000 / blocks.len();
+        assert!((8..=128).contains(&average), "{} blocks", blocks.len());
+    }
+
+    #[test]
+    fn a_replaced_package_changes_only_its_blocks_key() {
+        let hrefs: Vec<String> = (0..300).map(|n| format!("Packages/q/q-{n}.rpm")).collect();
+        let keys: Vec<CacheKey> = hrefs.iter().map(|h| key(h)).collect();
+        let before = plan(
+            hrefs.iter().map(String::as_str).zip(keys.iter().map(Some)),
+            Compression::Gzip,
+        );
+        let mut changed = keys.clone();
+        // A rebuilt file at the same location (new inode and time).
+        changed[150] = key("rebuilt");
+        let after = plan(
+            hrefs
+                .iter()
+                .map(String::as_str)
+                .zip(changed.iter().map(Some)),
+            Compression::Gzip,
+        );
+        assert_eq!(before.len(), after.len());
+        let differing: Vec<_> = before
+            .iter()
+            .zip(&after)
+            .filter(|(a, b)| a.key != b.key)
+            .collect();
+        assert_eq!(differing.len(), 1);
+        assert!(differing[0].1.packages.contains(&150));
+        let zstd = plan(
+            hrefs.iter().map(String::as_str).zip(keys.iter().map(Some)),
+            Compression::Zstd,
+        );
+        assert_ne!(
+            before[0].key, zstd[0].key,
+            "the compression is part of the key"
+        );
+    }
+
+    #[test]
+    fn a_package_without_a_key_leaves_its_block_uncached() {
+        let hrefs: Vec<String> = (0..200).map(|n| format!("Packages/r/r-{n}.rpm")).collect();
+        let keys: Vec<Option<CacheKey>> = hrefs
+            .iter()
+            .enumerate()
+            .map(|(n, h)| (n != 100).then(|| key(h)))
+            .collect();
+        let blocks = plan(
+            hrefs
+                .iter()
+                .map(String::as_str)
+                .zip(keys.iter().map(Option::as_ref)),
+            Compression::Gzip,
+        );
+        for block in blocks {
+            assert_eq!(
+                block.key.is_none(),
+                block.packages.contains(&100),
+                "{block:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_assembled_block_decompresses_to_its_packages_xml() {
+        let package = |name: &str| CachedPackage {
+            summary: PackageSummary {
+                name: name.into(),
+                ..PackageSummary::default()
+            },
+            xml: [
+                format!("<p>{name}</p>").into_bytes(),
+                format!("<f>{name}</f>").into_bytes(),
+                format!("<o>{name}</o>").into_bytes(),
+            ],
+        };
+        let packages = [package("a"), package("b")];
+        let block = assemble(packages.iter(), Compression::Gzip);
+        assert_eq!(block.raw[0], b"<p>a</p><p>b</p>");
+        assert_eq!(block.summaries.len(), 2);
+        let unpacked = super::super::compress::decompress("x.gz", block.packed[1].as_slice(), 1024)
+            .expect("gzip");
+        assert_eq!(unpacked, b"<f>a</f><f>b</f>");
     }
 }

@@ -5,8 +5,10 @@
 //! summary composes need. A compose whose packages were seen before reads and hashes only the
 //! new ones and copies the rest from here.
 //!
-//! Compressed blocks of repodata (see [`super::blocks`]) are cached too, keyed by the SHA-256 of
-//! their content, so an incremental run compresses only the blocks around changed packages.
+//! Blocks of repodata (see [`super::blocks`]) are cached too, keyed by their packages' keys:
+//! their XML, its compressed form and the packages' summaries in one row, so an incremental
+//! run takes an unchanged block whole (one row, no per-package work) and renders and
+//! compresses only the blocks around changed packages.
 //!
 //! The cache is an SQLite file (several worker processes on one host may share it; SQLite
 //! locks). It is only a cache: it is written without fsync, and a cache that cannot be opened
@@ -23,7 +25,7 @@ use thiserror::Error;
 use crate::package::PackageSummary;
 
 /// Bumped whenever rendering changes, so old entries are never reused.
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
 
 /// Why the cache failed.
 #[derive(Debug, Error)]
@@ -63,14 +65,20 @@ impl CacheKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A key with this text, for tests that need keys without files.
+    #[cfg(test)]
+    pub fn from_text(text: &str) -> CacheKey {
+        CacheKey(text.to_owned())
+    }
 }
 
 /// Something to store in the cache, handed to a background writer.
 pub enum CacheWrite {
     /// Rendered packages.
     Packages(Vec<(CacheKey, CachedPackage)>),
-    /// Compressed blocks.
-    Blocks(Vec<(String, Vec<u8>)>),
+    /// Blocks, under their keys.
+    Blocks(Vec<(String, CachedBlock)>),
 }
 
 impl PackageCache {
@@ -116,13 +124,40 @@ struct Row {
     other: Vec<u8>,
 }
 
+/// What the cache holds for one block of packages.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CachedBlock {
+    /// The block's packages' summaries, in listing order.
+    pub summaries: Vec<PackageSummary>,
+    /// The block's primary, filelists and other XML.
+    pub raw: [Vec<u8>; 3],
+    /// The same, each compressed as one gzip member or zstd frame.
+    pub packed: [Vec<u8>; 3],
+}
+
 #[derive(QueryableByName)]
 struct BlockRow {
     #[diesel(sql_type = Text)]
     key: String,
+    #[diesel(sql_type = Text)]
+    summaries: String,
     #[diesel(sql_type = Binary)]
-    packed: Vec<u8>,
+    primary_raw: Vec<u8>,
+    #[diesel(sql_type = Binary)]
+    filelists_raw: Vec<u8>,
+    #[diesel(sql_type = Binary)]
+    other_raw: Vec<u8>,
+    #[diesel(sql_type = Binary)]
+    primary_packed: Vec<u8>,
+    #[diesel(sql_type = Binary)]
+    filelists_packed: Vec<u8>,
+    #[diesel(sql_type = Binary)]
+    other_packed: Vec<u8>,
 }
+
+/// The block columns, in [`BlockRow`]'s order.
+const BLOCK_COLUMNS: &str = "summaries, primary_raw, filelists_raw, other_raw, primary_packed, \
+                             filelists_packed, other_packed";
 
 /// An open cache. Lookups and writes use separate connections, so a run can keep reading
 /// while its earlier results are being stored (SQLite in WAL mode allows both at once).
@@ -163,7 +198,13 @@ const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS packages_key_used_at ON packages (key, used_at);
     CREATE TABLE IF NOT EXISTS blocks (
         key TEXT PRIMARY KEY NOT NULL,
-        packed BLOB NOT NULL,
+        summaries TEXT NOT NULL,
+        primary_raw BLOB NOT NULL,
+        filelists_raw BLOB NOT NULL,
+        other_raw BLOB NOT NULL,
+        primary_packed BLOB NOT NULL,
+        filelists_packed BLOB NOT NULL,
+        other_packed BLOB NOT NULL,
         used_at BIGINT NOT NULL
     );
     CREATE INDEX IF NOT EXISTS blocks_used_at ON blocks (used_at);
@@ -186,6 +227,7 @@ impl PackageCache {
             message,
         };
         std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        remove_older_formats(dir);
         let open = || -> Result<SqliteConnection, String> {
             let mut conn =
                 SqliteConnection::establish(&path.to_string_lossy()).map_err(|e| e.to_string())?;
@@ -297,6 +339,17 @@ impl PackageCache {
         &self,
         keys: &[&CacheKey],
     ) -> Result<std::collections::HashSet<CacheKey>, CacheError> {
+        let keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+        let found = self.keys_present("packages", &keys)?;
+        Ok(found.into_iter().map(CacheKey).collect())
+    }
+
+    /// Which of `keys` the `table` holds.
+    fn keys_present(
+        &self,
+        table: &str,
+        keys: &[&str],
+    ) -> Result<std::collections::HashSet<String>, CacheError> {
         #[derive(QueryableByName)]
         struct KeyRow {
             #[diesel(sql_type = Text)]
@@ -306,13 +359,13 @@ impl PackageCache {
         let mut found = std::collections::HashSet::new();
         for batch in keys.chunks(LOOKUP_BATCH) {
             let placeholders = vec!["?"; batch.len()].join(",");
-            let sql = format!("SELECT key FROM packages WHERE key IN ({placeholders})");
+            let sql = format!("SELECT key FROM {table} WHERE key IN ({placeholders})");
             let mut query = diesel::sql_query(sql).into_boxed();
             for key in batch {
-                query = query.bind::<Text, _>(key.0.clone());
+                query = query.bind::<Text, _>(*key);
             }
             let rows: Vec<KeyRow> = query.load(&mut *conn).map_err(|e| self.error(e))?;
-            found.extend(rows.into_iter().map(|r| CacheKey(r.key)));
+            found.extend(rows.into_iter().map(|r| r.key));
         }
         Ok(found)
     }
@@ -347,37 +400,72 @@ impl PackageCache {
         .map_err(|e| self.error(e))
     }
 
-    /// Compressed blocks cached under `keys`, in any order.
-    pub fn get_blocks(&self, keys: &[String]) -> Result<Vec<(String, Vec<u8>)>, CacheError> {
+    /// The blocks cached under `keys`, in any order. Their packages count as hits of the
+    /// package-metadata cache: they are served from it without a lookup of their own.
+    pub fn get_blocks(&self, keys: &[&str]) -> Result<Vec<(String, CachedBlock)>, CacheError> {
         let mut conn = self.conn.lock().map_err(|e| self.error(e))?;
         let mut found = Vec::new();
         for batch in keys.chunks(LOOKUP_BATCH) {
             let placeholders = vec!["?"; batch.len()].join(",");
-            let sql = format!("SELECT key, packed FROM blocks WHERE key IN ({placeholders})");
+            let sql =
+                format!("SELECT key, {BLOCK_COLUMNS} FROM blocks WHERE key IN ({placeholders})");
             let mut query = diesel::sql_query(sql).into_boxed();
             for key in batch {
-                query = query.bind::<Text, _>(key.clone());
+                query = query.bind::<Text, _>(*key);
             }
             let rows: Vec<BlockRow> = query.load(&mut *conn).map_err(|e| self.error(e))?;
             self.touch("blocks", rows.iter().map(|r| r.key.as_str()));
-            found.extend(rows.into_iter().map(|r| (r.key, r.packed)));
+            for row in rows {
+                let Ok(summaries) = serde_json::from_str::<Vec<PackageSummary>>(&row.summaries)
+                else {
+                    continue;
+                };
+                found.push((
+                    row.key,
+                    CachedBlock {
+                        summaries,
+                        raw: [row.primary_raw, row.filelists_raw, row.other_raw],
+                        packed: [row.primary_packed, row.filelists_packed, row.other_packed],
+                    },
+                ));
+            }
+        }
+        if let Some(metrics) = crate::metrics::metrics() {
+            let packages = found.iter().map(|(_, b)| b.summaries.len()).sum();
+            metrics.looked_up(crate::metrics::Cache::PackageMetadata, packages, 0);
         }
         Ok(found)
     }
 
-    /// Stores compressed blocks under their keys.
-    pub fn put_blocks(&self, blocks: &[(String, Vec<u8>)], now: i64) -> Result<(), CacheError> {
+    /// Which of `keys` have blocks, without loading them.
+    pub fn contains_blocks(
+        &self,
+        keys: &[&str],
+    ) -> Result<std::collections::HashSet<String>, CacheError> {
+        self.keys_present("blocks", keys)
+    }
+
+    /// Stores blocks under their keys (replacing any with the same key) in one transaction.
+    pub fn put_blocks(&self, blocks: &[(String, CachedBlock)], now: i64) -> Result<(), CacheError> {
         if blocks.is_empty() {
             return Ok(());
         }
         let mut conn = self.writer.lock().map_err(|e| self.error(e))?;
         conn.transaction::<_, diesel::result::Error, _>(|conn| {
-            for (key, packed) in blocks {
-                diesel::sql_query(
-                    "INSERT OR REPLACE INTO blocks (key, packed, used_at) VALUES (?, ?, ?)",
-                )
+            for (key, block) in blocks {
+                let summaries = serde_json::to_string(&block.summaries).unwrap_or_default();
+                diesel::sql_query(format!(
+                    "INSERT OR REPLACE INTO blocks (key, {BLOCK_COLUMNS}, used_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                ))
                 .bind::<Text, _>(key)
-                .bind::<Binary, _>(packed)
+                .bind::<Text, _>(summaries)
+                .bind::<Binary, _>(&block.raw[0])
+                .bind::<Binary, _>(&block.raw[1])
+                .bind::<Binary, _>(&block.raw[2])
+                .bind::<Binary, _>(&block.packed[0])
+                .bind::<Binary, _>(&block.packed[1])
+                .bind::<Binary, _>(&block.packed[2])
                 .bind::<BigInt, _>(now)
                 .execute(conn)?;
             }
@@ -438,7 +526,9 @@ impl PackageCache {
             let row: Size = diesel::sql_query(
                 "SELECT (SELECT COALESCE(SUM(length(summary) + length(primary_xml) + \
                  length(filelists_xml) + length(other_xml)), 0) FROM packages) + \
-                 (SELECT COALESCE(SUM(length(packed)), 0) FROM blocks) AS bytes",
+                 (SELECT COALESCE(SUM(length(summaries) + length(primary_raw) + \
+                 length(filelists_raw) + length(other_raw) + length(primary_packed) + \
+                 length(filelists_packed) + length(other_packed)), 0) FROM blocks) AS bytes",
             )
             .get_result(conn)
             .map_err(|e| self.error(e))?;
@@ -482,6 +572,23 @@ impl PackageCache {
     }
 }
 
+/// Removes the cache files of earlier formats from `dir`: no run reads them again, and they
+/// would keep their disk space until someone noticed.
+fn remove_older_formats(dir: &Path) {
+    for version in 1..FORMAT_VERSION {
+        for suffix in ["", "-wal", "-shm"] {
+            let old = dir.join(format!("packages-v{version}.sqlite{suffix}"));
+            match std::fs::remove_file(&old) {
+                Ok(()) => tracing::info!(file = %old.display(), "removed an old package cache"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(file = %old.display(), error = %e, "cannot remove an old package cache")
+                }
+            }
+        }
+    }
+}
+
 /// Entries removed per statement while pruning by size.
 const PRUNE_BATCH: usize = 1000;
 
@@ -518,14 +625,20 @@ mod prune_tests {
     #[test]
     fn pruning_keeps_the_recently_used_and_bounds_the_size() {
         let cache = PackageCache::in_memory().expect("cache");
-        let entry = |n: usize| (format!("block-{n}"), vec![0u8; 1000]);
+        let entry = |n: usize| {
+            let block = CachedBlock {
+                raw: [vec![0u8; 1000], Vec::new(), Vec::new()],
+                ..CachedBlock::default()
+            };
+            (format!("block-{n}"), block)
+        };
         let old = unix_now() - 100 * 86_400;
         cache.put_blocks(&[entry(1), entry(2)], old).expect("old");
         cache
             .put_blocks(&[entry(3), entry(4)], unix_now())
             .expect("new");
         // A lookup is a use: block 2 is kept despite its age.
-        assert_eq!(cache.get_blocks(&["block-2".into()]).expect("get").len(), 1);
+        assert_eq!(cache.get_blocks(&["block-2"]).expect("get").len(), 1);
         let removed = cache
             .prune(std::time::Duration::from_secs(30 * 86_400), 1_000_000)
             .expect("prune");
@@ -535,7 +648,7 @@ mod prune_tests {
             .expect("prune");
         assert!(removed >= 2, "{removed}");
         let left = cache
-            .get_blocks(&["block-2".into(), "block-3".into(), "block-4".into()])
+            .get_blocks(&["block-2", "block-3", "block-4"])
             .expect("get");
         assert!(left.len() <= 1, "{left:?}");
     }

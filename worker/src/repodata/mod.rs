@@ -18,6 +18,7 @@ pub mod cache;
 pub mod compress;
 pub mod extra;
 pub mod repomd;
+mod stream;
 pub mod xml;
 
 use std::fs::File;
@@ -30,7 +31,7 @@ use thiserror::Error;
 
 use crate::durable::{is_transient_io, sync_dir, write_synced, WriteError};
 use crate::package::{read_package, read_package_hashed, PackageSummary, ReadError};
-pub use cache::{CacheKey, CacheWrite, CachedPackage, PackageCache};
+pub use cache::{CacheKey, CacheWrite, CachedBlock, CachedPackage, PackageCache};
 pub use compress::Compression;
 pub use extra::ExtraMetadata;
 pub use repomd::RepomdRecord;
@@ -153,6 +154,10 @@ pub struct Repodata {
     pub records: Vec<RepomdRecord>,
     /// How many packages were read (not found in the cache).
     pub read: usize,
+    /// How many blocks the documents were cut into ([`blocks`]).
+    pub blocks: usize,
+    /// How many of them came whole from the cache.
+    pub blocks_cached: usize,
 }
 
 /// A document being written: the file and the checksums of what went in and out.
@@ -259,70 +264,94 @@ fn render(input: &PackageInput, hashed: Option<&FileDigest>) -> Result<CachedPac
     })
 }
 
-/// Each input's file metadata (`None` if it cannot be stat-ed) and, with a cache, its key.
-fn stat_and_key(
-    inputs: &[PackageInput],
-    options: &RepodataOptions<'_>,
-) -> (Vec<Option<std::fs::Metadata>>, Vec<Option<CacheKey>>) {
-    let metas: Vec<Option<std::fs::Metadata>> = inputs
-        .par_iter()
-        .map(|input| std::fs::metadata(&input.path).ok())
-        .collect();
-    let keys = match options.cache {
-        None => vec![None; inputs.len()],
-        Some(_) => inputs
-            .iter()
-            .zip(&metas)
-            .map(|(input, meta)| meta.as_ref().map(|m| CacheKey::new(m, &input.href)))
-            .collect(),
-    };
-    (metas, keys)
+/// Each input's file metadata (`None` if it cannot be stat-ed) and, with a cache, its key;
+/// both line up with the inputs.
+struct Files {
+    metas: Vec<Option<std::fs::Metadata>>,
+    keys: Vec<Option<CacheKey>>,
 }
 
-/// Hashes ahead, when [`FileHashing`] says to, the packages of `inputs` that the cache will
-/// not supply, but for any too big to share a lane ([`crate::checksum::files::lane_share`]);
-/// the digests (a hundred bytes per package) line up with `inputs`, `None` where the package
-/// is left to be hashed as it is read.
-fn prehash(inputs: &[PackageInput], options: &RepodataOptions<'_>) -> Vec<Option<FileDigest>> {
+impl Files {
+    /// Stats every input (in parallel).
+    fn stat(inputs: &[PackageInput], options: &RepodataOptions<'_>) -> Files {
+        let metas: Vec<Option<std::fs::Metadata>> = inputs
+            .par_iter()
+            .map(|input| std::fs::metadata(&input.path).ok())
+            .collect();
+        let keys = match options.cache {
+            None => vec![None; inputs.len()],
+            Some(_) => inputs
+                .iter()
+                .zip(&metas)
+                .map(|(input, meta)| meta.as_ref().map(|m| CacheKey::new(m, &input.href)))
+                .collect(),
+        };
+        Files { metas, keys }
+    }
+
+    /// The size of input `i`, 0 if unknown.
+    fn size(&self, i: usize) -> u64 {
+        self.metas[i].as_ref().map_or(0, std::fs::Metadata::len)
+    }
+}
+
+/// Hashes ahead, when [`FileHashing`] says to, the packages among `candidates` (indices into
+/// `inputs`, asked for only then) that the cache will not supply, but for any too big to
+/// share a lane ([`crate::checksum::files::lane_share`]); the digests (a hundred bytes per
+/// package) line up with `inputs`, `None` where the package is left to be hashed as it is
+/// read.
+fn prehash(
+    inputs: &[PackageInput],
+    files: &Files,
+    candidates: impl FnOnce() -> Vec<usize>,
+    options: &RepodataOptions<'_>,
+) -> Vec<Option<FileDigest>> {
     if inputs.is_empty() || !options.hashing.lockstep() {
         return vec![None; inputs.len()];
     }
-    hash_ahead(inputs, options)
+    hash_ahead(inputs, files, &candidates(), options)
 }
 
 /// [`prehash`]'s work, where the lanes exist.
 #[cfg(target_arch = "x86_64")]
-fn hash_ahead(inputs: &[PackageInput], options: &RepodataOptions<'_>) -> Vec<Option<FileDigest>> {
+fn hash_ahead(
+    inputs: &[PackageInput],
+    files: &Files,
+    candidates: &[usize],
+    options: &RepodataOptions<'_>,
+) -> Vec<Option<FileDigest>> {
     let mut digests = vec![None; inputs.len()];
-    let (metas, keys) = stat_and_key(inputs, options);
     let cached = match options.cache {
         None => Default::default(),
-        Some(cache) => cache
-            .contains_many(&keys.iter().flatten().collect::<Vec<_>>())
-            .unwrap_or_else(|e| {
+        Some(cache) => {
+            let keys: Vec<&CacheKey> = candidates
+                .iter()
+                .filter_map(|i| files.keys[*i].as_ref())
+                .collect();
+            cache.contains_many(&keys).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "package cache lookup failed; hashing packages");
                 Default::default()
-            }),
+            })
+        }
     };
-    let misses: Vec<(usize, u64)> = metas
+    let misses: Vec<(usize, u64)> = candidates
         .iter()
-        .zip(&keys)
-        .enumerate()
-        .filter_map(|(i, (meta, key))| {
-            let hit = key.as_ref().is_some_and(|k| cached.contains(k));
-            (!hit).then_some((i, meta.as_ref()?.len()))
+        .filter(|i| {
+            let hit = files.keys[**i].as_ref().is_some_and(|k| cached.contains(k));
+            !hit && files.metas[**i].is_some()
         })
+        .map(|i| (*i, files.size(*i)))
         .collect();
     let share = crate::checksum::files::lane_share(misses.iter().map(|(_, size)| size).sum());
     let wanted: Vec<(usize, u64)> = misses
         .into_iter()
         .filter(|(_, size)| *size <= share)
         .collect();
-    let files: Vec<(&Path, u64)> = wanted
+    let paths: Vec<(&Path, u64)> = wanted
         .iter()
         .map(|&(i, size)| (inputs[i].path.as_path(), size))
         .collect();
-    let hashed = crate::checksum::files::hash_files(&files);
+    let hashed = crate::checksum::files::hash_files(&paths);
     for ((i, _), digest) in wanted.into_iter().zip(hashed) {
         digests[i] = digest;
     }
@@ -331,22 +360,32 @@ fn hash_ahead(inputs: &[PackageInput], options: &RepodataOptions<'_>) -> Vec<Opt
 
 /// Without the lanes nothing is hashed ahead ([`FileHashing::lockstep`] is false there).
 #[cfg(not(target_arch = "x86_64"))]
-fn hash_ahead(inputs: &[PackageInput], _: &RepodataOptions<'_>) -> Vec<Option<FileDigest>> {
+fn hash_ahead(
+    inputs: &[PackageInput],
+    _: &Files,
+    _: &[usize],
+    _: &RepodataOptions<'_>,
+) -> Vec<Option<FileDigest>> {
     vec![None; inputs.len()]
 }
 
-/// Renders one chunk, taking what it can from the cache; `hashed` lines up with `inputs`.
-fn render_chunk(
+/// Renders the packages `wanted` (indices into `inputs`), taking what it can from the cache;
+/// the result lines up with `wanted`, and `hashed` with `inputs`.
+fn render_packages(
     inputs: &[PackageInput],
+    wanted: &[usize],
+    files: &Files,
     hashed: &[Option<FileDigest>],
     options: &RepodataOptions<'_>,
 ) -> Result<Vec<Rendered>, RepodataError> {
-    let (metas, keys) = stat_and_key(inputs, options);
     let mut cached: std::collections::HashMap<CacheKey, CachedPackage> = match options.cache {
-        Some(cache) => {
-            let wanted: Vec<&CacheKey> = keys.iter().flatten().collect();
+        Some(cache) if !wanted.is_empty() => {
+            let keys: Vec<&CacheKey> = wanted
+                .iter()
+                .filter_map(|i| files.keys[*i].as_ref())
+                .collect();
             cache
-                .get_many(&wanted)
+                .get_many(&keys)
                 .unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "package cache lookup failed; reading packages");
                     Vec::new()
@@ -354,44 +393,45 @@ fn render_chunk(
                 .into_iter()
                 .collect()
         }
-        None => Default::default(),
+        _ => Default::default(),
     };
-    let mut slots: Vec<Option<Rendered>> = keys
-        .into_iter()
-        .map(|key| {
-            let hit = key.as_ref().and_then(|k| cached.remove(k));
-            hit.map(|entry| Rendered {
-                key: key.clone(),
-                entry,
-                fresh: false,
-            })
-            .or(Some(Rendered {
-                key,
-                entry: CachedPackage {
-                    summary: PackageSummary::default(),
-                    xml: Default::default(),
+    let mut slots: Vec<Rendered> = wanted
+        .iter()
+        .map(|i| {
+            let key = files.keys[*i].clone();
+            match key.as_ref().and_then(|k| cached.remove(k)) {
+                Some(entry) => Rendered {
+                    key,
+                    entry,
+                    fresh: false,
                 },
-                fresh: true,
-            }))
+                None => Rendered {
+                    key,
+                    entry: CachedPackage {
+                        summary: PackageSummary::default(),
+                        xml: Default::default(),
+                    },
+                    fresh: true,
+                },
+            }
         })
         .collect();
     // Read the misses largest first, so no core is left hashing one big package alone at the
-    // end of the chunk; results keep their listing order.
-    let mut misses: Vec<usize> = (0..inputs.len())
-        .filter(|i| slots[*i].as_ref().is_some_and(|r| r.fresh))
-        .collect();
-    misses.sort_by_key(|i| std::cmp::Reverse(metas[*i].as_ref().map_or(0, |m| m.len())));
+    // end of the batch; results keep their listing order.
+    let mut misses: Vec<usize> = (0..wanted.len()).filter(|s| slots[*s].fresh).collect();
+    misses.sort_by_key(|s| std::cmp::Reverse(files.size(wanted[*s])));
     let rendered: Vec<(usize, Result<CachedPackage, ReadError>)> = misses
         .par_iter()
         .with_max_len(1)
-        .map(|i| (*i, render(&inputs[*i], hashed[*i].as_ref())))
+        .map(|s| {
+            let i = wanted[*s];
+            (*s, render(&inputs[i], hashed[i].as_ref()))
+        })
         .collect();
-    for (i, result) in rendered {
-        if let Some(slot) = slots[i].as_mut() {
-            slot.entry = result?;
-        }
+    for (s, result) in rendered {
+        slots[s].entry = result?;
     }
-    Ok(slots.into_iter().flatten().collect())
+    Ok(slots)
 }
 
 /// Reads (or takes from the cache) every package of `inputs` and returns their summaries and
@@ -404,9 +444,11 @@ pub fn summarize(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let mut described = Vec::with_capacity(inputs.len());
-    let hashed = prehash(inputs, &options);
-    for (chunk, hashed) in inputs.chunks(CHUNK).zip(hashed.chunks(CHUNK)) {
-        let rendered = render_chunk(chunk, hashed, &options)?;
+    let files = Files::stat(inputs, &options);
+    let all: Vec<usize> = (0..inputs.len()).collect();
+    let hashed = prehash(inputs, &files, || all.clone(), &options);
+    for chunk in all.chunks(CHUNK) {
+        let rendered = render_packages(inputs, chunk, &files, &hashed, &options)?;
         let mut fresh = Vec::new();
         for item in rendered {
             if let (true, Some(key)) = (item.fresh, item.key) {
@@ -468,14 +510,14 @@ fn write_repodata_in(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let (packages, read) = std::thread::scope(|scope| {
+    let streamed = std::thread::scope(|scope| {
         // Cache writes go to their own thread (and connection), overlapping the work here.
         // Bounded, so a slow cache cannot make pending writes pile up in memory.
         let (tx, rx) = std::sync::mpsc::sync_channel::<CacheWrite>(2);
         if let Some(cache) = options.cache {
             scope.spawn(move || cache.store_all(rx, now));
         }
-        stream_packages(inputs, &mut writers, &options, &tx)
+        stream::stream_packages(inputs, &mut writers, &options, &tx)
     })?;
 
     let mut records = Vec::new();
@@ -507,93 +549,12 @@ fn write_repodata_in(
     }
     sync_dir(repo_dir)?;
     Ok(Repodata {
-        packages,
+        packages: streamed.summaries,
         records,
-        read,
+        read: streamed.read,
+        blocks: streamed.blocks,
+        blocks_cached: streamed.blocks_cached,
     })
-}
-
-/// Reads (or takes from the cache), renders, cuts, compresses and writes every package, in
-/// order; returns the summaries and how many packages were read. New cache entries go to
-/// `cache_tx`.
-fn stream_packages(
-    inputs: &[PackageInput],
-    writers: &mut [DocumentWriter],
-    options: &RepodataOptions<'_>,
-    cache_tx: &std::sync::mpsc::SyncSender<CacheWrite>,
-) -> Result<(Vec<PackageSummary>, usize), RepodataError> {
-    let mut packages = Vec::with_capacity(inputs.len());
-    let mut read = 0;
-    let mut builder = blocks::BlockBuilder::default();
-    let chunks: Vec<&[PackageInput]> = inputs.chunks(CHUNK).collect();
-    let hashed = prehash(inputs, options);
-    let hashed: Vec<&[Option<FileDigest>]> = hashed.chunks(CHUNK).collect();
-    // Render chunk n+1 on the pool while chunk n is compressed, written and hashed.
-    let mut pending = match chunks.first() {
-        Some(first) => Some(render_chunk(first, hashed[0], options)?),
-        None => None,
-    };
-    for index in 0..chunks.len() {
-        let current = pending.take().unwrap_or_default();
-        let mut finished: Vec<blocks::Block> = Vec::new();
-        for rendered in &current {
-            finished.extend(builder.push(
-                &rendered.entry.xml,
-                &rendered.entry.summary.checksum,
-                rendered.key.as_ref().map(CacheKey::as_str),
-            ));
-        }
-        let next = chunks.get(index + 1);
-        let (written, rendered_next) = rayon::join(
-            || write_blocks(writers, &finished, options, cache_tx),
-            || next.map(|chunk| render_chunk(chunk, hashed[index + 1], options)),
-        );
-        written?;
-        let mut fresh = Vec::new();
-        for rendered in current {
-            packages.push(rendered.entry.summary.clone());
-            if rendered.fresh {
-                read += 1;
-                if let Some(key) = rendered.key {
-                    fresh.push((key, rendered.entry));
-                }
-            }
-        }
-        if options.cache.is_some() && !fresh.is_empty() {
-            // A closed channel only means no cache is being written.
-            let _ = cache_tx.send(CacheWrite::Packages(fresh));
-        }
-        pending = rendered_next.transpose()?;
-    }
-    let last: Vec<blocks::Block> = builder.finish().into_iter().collect();
-    write_blocks(writers, &last, options, cache_tx)?;
-    Ok((packages, read))
-}
-
-/// Compresses finished blocks and appends them to the documents.
-fn write_blocks(
-    writers: &mut [DocumentWriter],
-    finished: &[blocks::Block],
-    options: &RepodataOptions<'_>,
-    cache_tx: &std::sync::mpsc::SyncSender<CacheWrite>,
-) -> Result<(), RepodataError> {
-    if finished.is_empty() {
-        return Ok(());
-    }
-    let (packed, new) = blocks::compress_blocks(finished, options.compression, options.cache);
-    if options.cache.is_some() && !new.is_empty() {
-        let _ = cache_tx.send(CacheWrite::Blocks(new));
-    }
-    // The three documents are independent streams: hash and write them in parallel.
-    writers
-        .par_iter_mut()
-        .enumerate()
-        .try_for_each(|(i, writer)| {
-            finished
-                .iter()
-                .zip(&packed)
-                .try_for_each(|(block, packed)| writer.push(&block.raw[i], &packed[i]))
-        })
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
@@ -624,10 +585,15 @@ mod tests {
             cache,
             hashing,
         };
-        let none = prehash(&inputs, &options(None, FileHashing::OneAtATime));
+        let every = || (0..inputs.len()).collect::<Vec<_>>();
+        let prehash_all = |options: RepodataOptions<'_>| {
+            let files = Files::stat(&inputs, &options);
+            prehash(&inputs, &files, every, &options)
+        };
+        let none = prehash_all(options(None, FileHashing::OneAtATime));
         assert!(none.iter().all(Option::is_none));
 
-        let all = prehash(&inputs, &options(None, FileHashing::Lockstep));
+        let all = prehash_all(options(None, FileHashing::Lockstep));
         let share = crate::checksum::files::lane_share(inputs.iter().map(size).sum());
         assert!(all.iter().any(Option::is_some));
         for (input, digest) in inputs.iter().zip(&all) {
@@ -646,7 +612,7 @@ mod tests {
         let key = CacheKey::new(&std::fs::metadata(&first.path).expect("stat"), &first.href);
         let entry = render(first, None).expect("render");
         cache.put_many(&[(key, entry)], 0).expect("put");
-        let rest = prehash(&inputs, &options(Some(&cache), FileHashing::Lockstep));
+        let rest = prehash_all(options(Some(&cache), FileHashing::Lockstep));
         assert!(rest[0].is_none());
         let share = crate::checksum::files::lane_share(inputs[1..].iter().map(size).sum());
         for (input, digest) in inputs[1..].iter().zip(&rest[1..]) {

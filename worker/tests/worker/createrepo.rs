@@ -245,6 +245,53 @@ fn a_warm_cache_reads_only_new_packages() {
 }
 
 #[test]
+fn an_incremental_run_takes_unchanged_blocks_whole_and_writes_the_same_bytes() {
+    let scratch = Scratch::new("blocks");
+    let dir = scratch.path().join("repo");
+    let packages = scratch.path().join("packages");
+    link_rpms(&fixture_repo(), &packages);
+    build_test_packages(&packages);
+    // 420 packages: a dozen blocks or so.
+    for copy in 0..60 {
+        link_rpms(&packages, &dir.join(format!("c{copy:02}")));
+    }
+    let cache = PackageCache::open(&scratch.path().join("cache")).expect("cache");
+    let cold = ours(&dir, Compression::Gzip, Some(&cache));
+    assert_eq!((cold.read, cold.blocks_cached), (420, 0));
+    assert!(cold.blocks >= 4, "{} blocks", cold.blocks);
+    let warm = ours(&dir, Compression::Gzip, Some(&cache));
+    assert_eq!((warm.read, warm.blocks_cached), (0, cold.blocks));
+    assert_eq!(
+        warm.packages, cold.packages,
+        "summaries come back from the blocks"
+    );
+
+    let victim = dir.join("c30/module-build-macros-0.1-1.module_fd8ca23e.noarch.rpm");
+    let copy = scratch.path().join("copy.rpm");
+    std::fs::copy(&victim, &copy).expect("copy");
+    std::fs::rename(&copy, &victim).expect("replace");
+    let incremental = ours(&dir, Compression::Gzip, Some(&cache));
+    assert_eq!(
+        incremental.read, 1,
+        "the rest of its block comes from package entries"
+    );
+    assert_eq!(incremental.blocks_cached, cold.blocks - 1);
+    assert_eq!(incremental.packages, cold.packages);
+    let written = repodata_bytes(&dir);
+    let uncached = ours(&dir, Compression::Gzip, None);
+    assert_eq!(uncached.blocks_cached, 0);
+    assert!(
+        repodata_bytes(&dir) == written,
+        "blocks from the cache changed the repodata"
+    );
+    let theirs = scratch.path().join("theirs");
+    link_tree(&dir, &theirs);
+    std::fs::remove_dir_all(theirs.join("repodata")).expect("no repodata");
+    createrepo_c(&theirs);
+    assert_same_meaning(&dir, &theirs);
+}
+
+#[test]
 fn modules_metadata_is_carried_over() {
     let scratch = Scratch::new("mod");
     let dir = scratch.path().join("repo");
