@@ -148,4 +148,6 @@ pub struct About {
     pub raw_config_urls: serde_json::Value,
     /// Signing keys required by default.
     pub sigkeys: Vec<String>,
+    /// The results this server produces (`repository`, `iso`); others are refused.
+    pub results: Vec<String>,
 }

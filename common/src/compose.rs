@@ -288,6 +288,28 @@ bit_set! {
     ComposeResults of ComposeResult
 }
 
+impl ComposeResult {
+    /// The results this service produces: the repository, and ISO images of it (made by
+    /// xorriso on the workers).
+    pub const PRODUCED: [ComposeResult; 2] = [ComposeResult::Repository, ComposeResult::Iso];
+
+    /// Why this service cannot produce this result, if it cannot: what it would take.
+    pub fn unproducible(self) -> Option<&'static str> {
+        match self {
+            ComposeResult::Repository | ComposeResult::Iso => None,
+            ComposeResult::BootIso => Some(
+                "boot.iso is not a result this server produces: it needs an installer image \
+                 built by lorax (Pungi's buildinstall phase), which this server does not run; \
+                 ask for \"iso\" for images of the packages",
+            ),
+            ComposeResult::Ostree => Some(
+                "ostree is not a result this server produces: it needs an OSTree repository \
+                 built by rpm-ostree (Pungi's ostree phase), which this server does not run",
+            ),
+        }
+    }
+}
+
 coded_enum! {
     /// How packages of a compatible arch are chosen for multilib arches.
     MultilibMethod, MultilibMethod {

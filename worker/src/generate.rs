@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use odcs_common::compose::{ComposeFlag, ComposeId};
+use odcs_common::compose::{ComposeFlag, ComposeId, ComposeResult};
 use odcs_common::db::row::RowError;
 use odcs_common::spec::{ComposeSpec, ResolvedRequest};
 use thiserror::Error;
@@ -248,6 +248,7 @@ pub fn generate(
         compression: engine.compression,
         built_at: target.built_at,
         staging: target.staging.clone(),
+        iso: options.results.contains(ComposeResult::Iso),
     };
     let mut extra = set.extra;
     let mut module_records = Vec::new();
@@ -265,7 +266,13 @@ pub fn generate(
         },
         engine.cache,
         log,
-    )?;
+        cancel,
+    );
+    if built.is_err() {
+        // An image tool killed because the compose had to stop reports the stop.
+        cancel.check()?;
+    }
+    let built = built?;
     cancel.check()?;
     Ok(Generated {
         koji_event,

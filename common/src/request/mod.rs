@@ -221,6 +221,9 @@ impl ComposeRequest {
         if let Some(reason) = pulp_option_refusal(&options, source_type) {
             refuse(reason);
         }
+        if let Some(reason) = options.results.iter().find_map(ComposeResult::unproducible) {
+            refuse(reason.to_owned());
+        }
         if source_type != SourceType::RawConfig {
             // Only Pungi runs of raw_config composes are told their parents and respins.
             if !options.parent_pungi_compose_ids.is_empty() {
@@ -425,6 +428,10 @@ fn pulp_option_refusal(options: &ComposeOptions, source_type: SourceType) -> Opt
             .into_iter()
             .find(|f| options.has(*f))
             .map(|f| unused(f.name(), source_type));
+    }
+    if options.results.contains(ComposeResult::Iso) {
+        // A Pulp compose is a .repo file pointing into Pulp; it has no packages to put on a disc.
+        return Some(unused(ComposeResult::Iso.name(), source_type));
     }
     let gathering = [
         ("multilib_arches", !options.multilib_arches.is_empty()),

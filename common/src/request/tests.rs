@@ -291,6 +291,15 @@ fn options_this_server_cannot_serve_are_refused_by_name() {
     );
     parse(json!({"source": {"type": "module", "source": "m:s", "modular_koji_tags": ["t"]}}))
         .expect("modules from Koji tags");
+    for result in ["boot.iso", "ostree"] {
+        refused(
+            json!({"source": {"type": "tag", "source": "f40"}, "results": [result]}),
+            &format!("{result} is not a result this server produces"),
+        );
+    }
+    let iso = parse(json!({"source": {"type": "tag", "source": "f40"}, "results": ["iso"]}))
+        .expect("iso images are made");
+    assert!(iso.options.results.contains(ComposeResult::Iso));
 }
 
 #[test]

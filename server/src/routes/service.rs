@@ -2,6 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use odcs_common::api::About;
+use odcs_common::compose::ComposeResult;
 use odcs_common::db::models::{Compose, WorkerHeartbeat};
 use odcs_common::time::now;
 
@@ -23,6 +24,10 @@ pub async fn about(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
         raw_config_urls: serde_json::to_value(&config.policy.raw_config_urls)
             .map_err(ApiError::internal)?,
         sigkeys: config.policy.sigkeys.clone(),
+        results: ComposeResult::PRODUCED
+            .iter()
+            .map(|r| r.name().to_owned())
+            .collect(),
     };
     Ok(HttpResponse::Ok().json(about))
 }

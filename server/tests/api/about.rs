@@ -23,6 +23,7 @@ on_both_stores!(
                 json!({"groups": {}, "users": {}})
             );
             assert_eq!(reply.body["raw_config_urls"], json!({}));
+            assert_eq!(reply.body["results"], json!(["repository", "iso"]));
             assert_eq!(reply.body["version"], env!("CARGO_PKG_VERSION"));
         }
     }

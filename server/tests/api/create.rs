@@ -228,6 +228,18 @@ on_both_stores!(
             ),
             (json!({"source": ["tag"]}), "Invalid source configuration"),
             (
+                json!({"source": {"type": "tag", "source": "x"}, "results": ["boot.iso"]}),
+                "boot.iso is not a result this server produces",
+            ),
+            (
+                json!({"source": {"type": "tag", "source": "x"}, "results": ["iso", "ostree"]}),
+                "ostree is not a result this server produces",
+            ),
+            (
+                json!({"source": {"type": "pulp", "source": "cs"}, "results": ["iso"]}),
+                "iso cannot be used with source type \"pulp\"",
+            ),
+            (
                 json!({"source": {"type": "tag", "source": "x"}, "extra": {"nested": true}}),
                 "Only 'source' key",
             ),

@@ -53,6 +53,8 @@ DELIBERATE = {
                                            "from it",
     "create with packages beside the source": "the reference accepts packages beside the "
                                               "source and ignores them",
+    "create with a boot.iso result": "the reference accepts results its Pungi configuration "
+                                     "may not produce; we refuse those we cannot make",
 }
 
 
@@ -412,6 +414,8 @@ def test_the_same_requests_get_the_same_answers(servers):
               body={**TAG, "seconds_to_live": -5})
     diff.case("create with an unknown compose type", "POST", "/api/1/composes/", user="alice",
               body={**TAG, "compose_type": "../../etc"})
+    diff.case("create with a boot.iso result", "POST", "/api/1/composes/", user="alice",
+              body={**TAG, "results": ["boot.iso"]})
     diff.case("create with packages beside the source", "POST", "/api/1/composes/",
               user="alice", body={**TAG, "label": "Beta-1.0", "compose_type": "production",
                                   "lookaside_repos": ["http://example.com/repo"],
@@ -476,16 +480,18 @@ def same_verdict(theirs, mine):
 def deliberately_different(body):
     """Bodies whose answers differ on purpose (docs/API.md): options the source type cannot
     use (refused here, ignored by the reference, and refused before the permission check),
-    and compose types the reference stores as any text."""
+    results this server cannot produce, and compose types the reference stores as any
+    text."""
     kind = body["source"]["type"]
     flags = set(body.get("flags", [])) - {"no_flags", "bogus"}
     results = set(body.get("results", [])) - {"repository"}
     unusable = {
         "raw_config": bool(flags or results or {"arches", "sigkeys"} & set(body)),
-        "pulp": bool(flags & {"no_deps", "no_inheritance", "check_deps"}),
+        "pulp": bool(flags & {"no_deps", "no_inheritance", "check_deps"} or "iso" in results),
     }.get(kind, False)
+    unproducible = bool(results & {"boot.iso", "ostree"}) and "bogus" not in results
     unknown_type = body.get("compose_type", "test") not in ("test", "production", "nightly", "ci")
-    return unusable or unknown_type
+    return unusable or unproducible or unknown_type
 
 
 @pytest.fixture(scope="module")

@@ -56,9 +56,12 @@ pub struct ComposeDescription<'a> {
     pub label: Option<&'a str>,
     /// The arches built.
     pub arches: &'a [String],
+    /// Whether the arches have ISO images (`Temporary/{arch}/iso`).
+    pub isos: bool,
 }
 
-fn compose_header(d: &ComposeDescription<'_>) -> Value {
+/// The `compose` part of every productmd file's payload.
+pub fn compose_header(d: &ComposeDescription<'_>) -> Value {
     let mut compose = json!({
         "id": d.compose_id,
         "date": d.date,
@@ -81,6 +84,20 @@ pub fn composeinfo(d: &ComposeDescription<'_>) -> Value {
                 .collect(),
         )
     };
+    let mut paths = json!({
+        "os_tree": per_arch(&|a| Trees::os_rel(a)),
+        "packages": per_arch(&|a| format!("{}/Packages", Trees::os_rel(a))),
+        "repository": per_arch(&|a| Trees::os_rel(a)),
+        "debug_tree": per_arch(&|a| Trees::debug_rel(a)),
+        "debug_packages": per_arch(&|a| format!("{}/Packages", Trees::debug_rel(a))),
+        "debug_repository": per_arch(&|a| Trees::debug_rel(a)),
+        "source_tree": per_arch(&|_| Trees::source_rel()),
+        "source_packages": per_arch(&|_| format!("{}/Packages", Trees::source_rel())),
+        "source_repository": per_arch(&|_| Trees::source_rel()),
+    });
+    if d.isos {
+        paths["isos"] = per_arch(&|a| super::iso::iso_rel(a));
+    }
     json!({
         "header": {"type": "productmd.composeinfo", "version": "1.2"},
         "payload": {
@@ -100,17 +117,7 @@ pub fn composeinfo(d: &ComposeDescription<'_>) -> Value {
                     "name": VARIANT,
                     "type": "variant",
                     "arches": d.arches,
-                    "paths": {
-                        "os_tree": per_arch(&|a| Trees::os_rel(a)),
-                        "packages": per_arch(&|a| format!("{}/Packages", Trees::os_rel(a))),
-                        "repository": per_arch(&|a| Trees::os_rel(a)),
-                        "debug_tree": per_arch(&|a| Trees::debug_rel(a)),
-                        "debug_packages": per_arch(&|a| format!("{}/Packages", Trees::debug_rel(a))),
-                        "debug_repository": per_arch(&|a| Trees::debug_rel(a)),
-                        "source_tree": per_arch(&|_| Trees::source_rel()),
-                        "source_packages": per_arch(&|_| format!("{}/Packages", Trees::source_rel())),
-                        "source_repository": per_arch(&|_| Trees::source_rel()),
-                    }
+                    "paths": paths,
                 }
             }
         }
@@ -240,6 +247,7 @@ mod tests {
             compose_type: ComposeType::Test,
             label: None,
             arches: &arches,
+            isos: false,
         };
         let placed = [
             PlacedPackage {

@@ -7,6 +7,7 @@
 //! fence). Nobody ever sees half a compose, two claims never write into one tree, and a failed
 //! build leaves nothing but the log.
 
+pub mod iso;
 pub mod layout;
 pub mod link;
 pub mod log;
@@ -20,6 +21,7 @@ use thiserror::Error;
 
 use odcs_common::compose::{ComposeId, ComposeType};
 
+use crate::cancel::Cancel;
 use crate::durable::{is_transient_io, sync_dir, sync_tree, write_synced, WriteError};
 use crate::package::PackageSummary;
 use crate::repodata::{
@@ -40,6 +42,14 @@ pub enum ComposeError {
     /// The built tree could not be put in place.
     #[error("cannot put the compose in place: {0}")]
     Publish(String),
+    /// An ISO image could not be made.
+    #[error("cannot make the ISO image of {arch}: {reason}")]
+    Iso {
+        /// The arch whose tree it holds.
+        arch: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A filesystem operation failed.
     #[error("cannot {action} {path}: {source}")]
     Io {
@@ -69,12 +79,15 @@ impl ComposeError {
         match self {
             ComposeError::Repodata(e) => e.is_transient(),
             ComposeError::Io { source, .. } => is_transient_io(source),
-            ComposeError::Publish(_) => false,
+            ComposeError::Publish(_) | ComposeError::Iso { .. } => false,
         }
     }
 }
 
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ComposeError {
+pub(crate) fn io_err(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> ComposeError {
     let path = path.to_owned();
     move |source| ComposeError::Io {
         action,
@@ -105,6 +118,8 @@ pub struct BuildSpec {
     pub compression: Compression,
     /// When the compose is built (its date and repodata revision).
     pub built_at: chrono::DateTime<chrono::Utc>,
+    /// Whether ISO images of the os trees are made (the `iso` result).
+    pub iso: bool,
 }
 
 /// A package chosen for the compose: its file and what it is.
@@ -155,9 +170,10 @@ pub fn build_compose(
     carried: CarriedMetadata<'_>,
     cache: &PackageCache,
     log: &ComposeLog,
+    cancel: &Cancel,
 ) -> Result<BuiltCompose, ComposeError> {
     let layout = ComposeLayout::new(&spec.target_dir, spec.id);
-    let result = build_in(spec, packages, carried, cache, log, &layout);
+    let result = build_in(spec, packages, carried, cache, log, &layout, cancel);
     if result.is_err() && spec.staging.exists() {
         let _ = std::fs::remove_dir_all(&spec.staging);
     }
@@ -219,6 +235,7 @@ fn build_in(
     cache: &PackageCache,
     log: &ComposeLog,
     layout: &ComposeLayout,
+    cancel: &Cancel,
 ) -> Result<BuiltCompose, ComposeError> {
     let staging = spec.staging.clone();
     if staging.exists() {
@@ -348,6 +365,7 @@ fn build_in(
         compose_type: spec.compose_type,
         label: spec.label.as_deref(),
         arches: &spec.arches,
+        isos: spec.iso,
     };
     let repo_url = if spec.repo_url.is_empty() {
         format!(
@@ -387,6 +405,14 @@ fn build_in(
             ))
             .as_bytes(),
         )?;
+    }
+    if spec.iso {
+        for image in iso::write_images(&trees, &description, cancel)? {
+            log.line(format_args!(
+                "Wrote {}: {} bytes, volume {:?}",
+                image.path, image.size, image.volume_id
+            ));
+        }
     }
     sync_dir(&metadata_dir)?;
     sync_dir(&staging.join(layout::VARIANT))?;

@@ -220,6 +220,124 @@ fn dnf_installs_self_contained_packages_from_the_compose() {
 }
 
 #[test]
+fn an_iso_compose_holds_the_repository_dnf_installs_from() {
+    use odcs_common::compose::ComposeResult;
+    let setup = Setup::new();
+    build_rpm(
+        &Spec {
+            name: "odcs-disc",
+            version: "1.0",
+            arch: "noarch",
+            deps: &[],
+            files: &["disc.txt"],
+        },
+        &setup.source,
+    );
+    let (id, mut spec) = setup.request(6, &["x86_64", "aarch64"], None);
+    spec.options.results = spec.options.results.with(ComposeResult::Iso);
+    let generated = setup.generate(&(id, spec)).expect("compose");
+    let compose_id = generated.pungi_compose_id.expect("compose id");
+    let compose = setup.compose_dir(6);
+    let iso_dir = compose.join("Temporary/x86_64/iso");
+    let name = format!("{compose_id}-Temporary-x86_64-dvd1.iso");
+    let image = iso_dir.join(&name);
+    assert!(image.is_file(), "{} missing", image.display());
+    assert!(compose
+        .join(format!(
+            "Temporary/aarch64/iso/{compose_id}-Temporary-aarch64-dvd1.iso"
+        ))
+        .is_file());
+
+    // The checksum file says what sha256sum says.
+    let sum = run(Command::new("sha256sum").arg(&image));
+    let digest = sum.split_whitespace().next().expect("digest").to_owned();
+    let checksum = std::fs::read_to_string(iso_dir.join("CHECKSUM")).expect("CHECKSUM");
+    assert!(
+        checksum.contains(&format!("SHA256 ({name}) = {digest}")),
+        "{checksum}"
+    );
+
+    // xorriso lists the packages and repodata on the disc, with the volume id.
+    let listing = run(Command::new("xorriso").args([
+        "-indev",
+        &image.to_string_lossy(),
+        "-find",
+        "/",
+        "-type",
+        "f",
+    ]));
+    for wanted in [
+        "/Packages/o/odcs-disc-1.0-1.noarch.rpm",
+        "/Packages/e/ed-1.14.1-2.module_fd8ca23e.x86_64.rpm",
+        "/repodata/repomd.xml",
+    ] {
+        assert!(
+            listing.contains(wanted),
+            "{wanted} not on the disc:\n{listing}"
+        );
+    }
+    assert!(!listing.contains("aarch64.rpm"), "{listing}");
+
+    // productmd reads images.json and composeinfo.json and finds the images where they are.
+    let checked = run(Command::new(reference_python()).args([
+        "-c",
+        "import sys, os, productmd.images, productmd.composeinfo\n\
+         images = productmd.images.Images(); images.load(os.path.join(sys.argv[1], 'metadata/images.json'))\n\
+         info = productmd.composeinfo.ComposeInfo(); info.load(os.path.join(sys.argv[1], 'metadata/composeinfo.json'))\n\
+         for arch, found in sorted(images.images['Temporary'].items()):\n\
+         \x20   (image,) = found\n\
+         \x20   assert os.path.getsize(os.path.join(sys.argv[1], image.path)) == image.size\n\
+         \x20   assert image.format == 'iso' and image.type == 'dvd' and not image.bootable\n\
+         \x20   print(arch, image.volume_id, image.checksums['sha256'], info.variants['Temporary'].paths.isos[arch])\n",
+        &compose.to_string_lossy(),
+    ]));
+    assert!(
+        checked.contains(&format!(
+            "x86_64 odcs-6-1 Temporary.x86_64 {digest} Temporary/x86_64/iso"
+        )),
+        "{checked}"
+    );
+    assert!(
+        checked.contains("aarch64 odcs-6-1 Temporary.aarch64"),
+        "{checked}"
+    );
+
+    // dnf installs from the repository on the disc (its files taken out with xorriso).
+    let work = Scratch::new("dnf-iso");
+    let disc = work.path().join("disc");
+    run(Command::new("xorriso").args([
+        "-osirrox",
+        "on",
+        "-indev",
+        &image.to_string_lossy(),
+        "-extract",
+        "/",
+        &disc.to_string_lossy(),
+    ]));
+    let repos = work.path().join("repos");
+    std::fs::create_dir_all(&repos).expect("repos");
+    std::fs::write(
+        repos.join("disc.repo"),
+        format!(
+            "[disc]\nname=disc\nbaseurl=file://{}\ngpgcheck=0\n",
+            disc.display()
+        ),
+    )
+    .expect("disc.repo");
+    run(dnf(&repos, work.path()).arg("install").arg("odcs-disc"));
+    assert!(work
+        .path()
+        .join("root/usr/share/odcs-disc/disc.txt")
+        .exists());
+
+    let log = std::fs::read_to_string(setup.target.join("odcs-6/pungi-stderr.log")).expect("log");
+    assert!(
+        log.contains(&format!("Wrote Temporary/x86_64/iso/{name}")),
+        "{log}"
+    );
+}
+
+#[test]
 fn requested_packages_narrow_the_compose() {
     let setup = Setup::new();
     setup
