@@ -15,6 +15,7 @@ use std::ops::Range;
 
 use crate::checksum::{sha256_hex, Sha256};
 
+use super::block_files::BlockXml;
 use super::cache::{CacheKey, CachedBlock, CachedPackage};
 use super::compress::Compression;
 
@@ -77,26 +78,33 @@ pub fn assemble<'a>(
     packages: impl Iterator<Item = &'a CachedPackage>,
     compression: Compression,
 ) -> CachedBlock {
-    let mut block = CachedBlock::default();
+    let mut raw: [Vec<u8>; 3] = Default::default();
+    let mut summaries = Vec::new();
     for package in packages {
-        for (raw, piece) in block.raw.iter_mut().zip(&package.xml) {
-            raw.extend_from_slice(piece);
+        for (doc, piece) in raw.iter_mut().zip(&package.xml) {
+            doc.extend_from_slice(piece);
         }
-        block.summaries.push(package.summary.clone());
+        summaries.push(package.summary.clone());
     }
-    let [primary, filelists, other] = &block.raw;
+    let [primary, filelists, other] = &raw;
     let (filelists, (primary, other)) = rayon::join(
         || compression.pack(filelists),
         || rayon::join(|| compression.pack(primary), || compression.pack(other)),
     );
-    block.packed = [primary, filelists, other];
-    block
+    CachedBlock {
+        summaries,
+        xml: BlockXml::Memory {
+            raw,
+            packed: [primary, filelists, other],
+        },
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::package::PackageSummary;
+    use crate::repodata::block_files::Form;
 
     fn key(name: &str) -> CacheKey {
         CacheKey::from_text(name)
@@ -205,10 +213,22 @@ mod tests {
         };
         let packages = [package("a"), package("b")];
         let block = assemble(packages.iter(), Compression::Gzip);
-        assert_eq!(block.raw[0], b"<p>a</p><p>b</p>");
+        let part = |form, doc| {
+            let mut out = Vec::new();
+            block
+                .xml
+                .each_piece(form, doc, |piece| {
+                    out.extend_from_slice(piece);
+                    Ok(())
+                })
+                .expect("in memory");
+            out
+        };
+        assert_eq!(part(Form::Raw, 0), b"<p>a</p><p>b</p>");
         assert_eq!(block.summaries.len(), 2);
-        let unpacked = super::super::compress::decompress("x.gz", block.packed[1].as_slice(), 1024)
-            .expect("gzip");
+        let unpacked =
+            super::super::compress::decompress("x.gz", part(Form::Packed, 1).as_slice(), 1024)
+                .expect("gzip");
         assert_eq!(unpacked, b"<f>a</f><f>b</f>");
     }
 }

@@ -22,10 +22,13 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 use thiserror::Error;
 
+#[cfg(test)]
+use super::block_files::Form;
+use super::block_files::{BlockFiles, BlockXml};
 use crate::package::PackageSummary;
 
 /// Bumped whenever rendering changes, so old entries are never reused.
-const FORMAT_VERSION: u32 = 3;
+const FORMAT_VERSION: u32 = 4;
 
 /// Why the cache failed.
 #[derive(Debug, Error)]
@@ -125,14 +128,12 @@ struct Row {
 }
 
 /// What the cache holds for one block of packages.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct CachedBlock {
     /// The block's packages' summaries, in listing order.
     pub summaries: Vec<PackageSummary>,
-    /// The block's primary, filelists and other XML.
-    pub raw: [Vec<u8>; 3],
-    /// The same, each compressed as one gzip member or zstd frame.
-    pub packed: [Vec<u8>; 3],
+    /// The block's primary, filelists and other XML, as it is and compressed.
+    pub xml: BlockXml,
 }
 
 #[derive(QueryableByName)]
@@ -141,23 +142,45 @@ struct BlockRow {
     key: String,
     #[diesel(sql_type = Text)]
     summaries: String,
+    #[diesel(sql_type = Text)]
+    sizes: String,
     #[diesel(sql_type = Binary)]
-    primary_raw: Vec<u8>,
-    #[diesel(sql_type = Binary)]
-    filelists_raw: Vec<u8>,
-    #[diesel(sql_type = Binary)]
-    other_raw: Vec<u8>,
-    #[diesel(sql_type = Binary)]
-    primary_packed: Vec<u8>,
-    #[diesel(sql_type = Binary)]
-    filelists_packed: Vec<u8>,
-    #[diesel(sql_type = Binary)]
-    other_packed: Vec<u8>,
+    parts: Vec<u8>,
 }
 
-/// The block columns, in [`BlockRow`]'s order.
-const BLOCK_COLUMNS: &str = "summaries, primary_raw, filelists_raw, other_raw, primary_packed, \
-                             filelists_packed, other_packed";
+/// The block columns, in [`BlockRow`]'s order: `sizes` lists the six parts' sizes (the three
+/// documents' XML, then compressed); `parts` holds them one after the other where the cache
+/// has no directory, and is empty where they are in a block file ([`BlockFiles`]).
+const BLOCK_COLUMNS: &str = "summaries, sizes, parts";
+
+/// The six sizes of a `sizes` column, if it holds six.
+fn parse_sizes(text: &str) -> Option<[u64; 6]> {
+    let parsed: Vec<u64> = text
+        .split(' ')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    parsed.try_into().ok()
+}
+
+/// Cuts a `parts` column into the three documents' XML and compressed forms.
+fn split_parts(mut parts: Vec<u8>, sizes: [u64; 6]) -> Option<BlockXml> {
+    if parts.len() as u64 != sizes.iter().sum::<u64>() {
+        return None;
+    }
+    let mut pieces: Vec<Vec<u8>> = Vec::with_capacity(6);
+    for size in sizes.iter().rev() {
+        let at = parts.len() - usize::try_from(*size).ok()?;
+        pieces.push(parts.split_off(at));
+    }
+    pieces.reverse();
+    let mut pieces = pieces.into_iter();
+    let mut next = || pieces.next().unwrap_or_default();
+    Some(BlockXml::Memory {
+        raw: [next(), next(), next()],
+        packed: [next(), next(), next()],
+    })
+}
 
 /// An open cache. Lookups and writes use separate connections, so a run can keep reading
 /// while its earlier results are being stored (SQLite in WAL mode allows both at once).
@@ -167,6 +190,8 @@ pub struct PackageCache {
     writer: Mutex<SqliteConnection>,
     /// When this process last pruned the cache.
     last_prune: Mutex<Option<std::time::Instant>>,
+    /// Where blocks' XML is kept; `None` (a cache in memory): in the database.
+    block_files: Option<BlockFiles>,
 }
 
 /// `page_size` takes effect when the file is created: an entry's XML (15 KB on average) fits in
@@ -199,12 +224,8 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS blocks (
         key TEXT PRIMARY KEY NOT NULL,
         summaries TEXT NOT NULL,
-        primary_raw BLOB NOT NULL,
-        filelists_raw BLOB NOT NULL,
-        other_raw BLOB NOT NULL,
-        primary_packed BLOB NOT NULL,
-        filelists_packed BLOB NOT NULL,
-        other_packed BLOB NOT NULL,
+        sizes TEXT NOT NULL,
+        parts BLOB NOT NULL,
         used_at BIGINT NOT NULL
     );
     CREATE INDEX IF NOT EXISTS blocks_used_at ON blocks (used_at);
@@ -250,6 +271,9 @@ impl PackageCache {
             conn: Mutex::new(conn),
             writer: Mutex::new(writer),
             last_prune: Mutex::new(None),
+            block_files: Some(BlockFiles::new(
+                dir.join(format!("blocks-v{FORMAT_VERSION}")),
+            )),
         })
     }
 
@@ -281,6 +305,7 @@ impl PackageCache {
             conn: Mutex::new(conn),
             writer: Mutex::new(writer),
             last_prune: Mutex::new(None),
+            block_files: None,
         })
     }
 
@@ -420,14 +445,17 @@ impl PackageCache {
                 else {
                     continue;
                 };
-                found.push((
-                    row.key,
-                    CachedBlock {
-                        summaries,
-                        raw: [row.primary_raw, row.filelists_raw, row.other_raw],
-                        packed: [row.primary_packed, row.filelists_packed, row.other_packed],
-                    },
-                ));
+                let Some(sizes) = parse_sizes(&row.sizes) else {
+                    continue;
+                };
+                let xml = match &self.block_files {
+                    Some(files) => files.open(&row.key, sizes),
+                    None => split_parts(row.parts, sizes),
+                };
+                let Some(xml) = xml else {
+                    continue;
+                };
+                found.push((row.key, CachedBlock { summaries, xml }));
             }
         }
         if let Some(metrics) = crate::metrics::metrics() {
@@ -445,27 +473,40 @@ impl PackageCache {
         self.keys_present("blocks", keys)
     }
 
-    /// Stores blocks under their keys (replacing any with the same key) in one transaction.
+    /// Stores blocks under their keys (replacing any with the same key) in one transaction,
+    /// their parts in block files first where the cache has a directory. Blocks not held in
+    /// memory came from the cache and are skipped.
     pub fn put_blocks(&self, blocks: &[(String, CachedBlock)], now: i64) -> Result<(), CacheError> {
-        if blocks.is_empty() {
+        let mut rows: Vec<(&str, &CachedBlock, Vec<u8>)> = Vec::new();
+        for (key, block) in blocks {
+            let BlockXml::Memory { raw, packed } = &block.xml else {
+                continue;
+            };
+            let parts = match &self.block_files {
+                Some(files) => {
+                    files.write(key, raw, packed).map_err(|e| self.error(e))?;
+                    Vec::new()
+                }
+                None => raw.iter().chain(packed).flatten().copied().collect(),
+            };
+            rows.push((key, block, parts));
+        }
+        if rows.is_empty() {
             return Ok(());
         }
         let mut conn = self.writer.lock().map_err(|e| self.error(e))?;
         conn.transaction::<_, diesel::result::Error, _>(|conn| {
-            for (key, block) in blocks {
+            for (key, block, parts) in &rows {
                 let summaries = serde_json::to_string(&block.summaries).unwrap_or_default();
+                let sizes = block.xml.sizes().map(|size| size.to_string()).join(" ");
                 diesel::sql_query(format!(
                     "INSERT OR REPLACE INTO blocks (key, {BLOCK_COLUMNS}, used_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                     VALUES (?, ?, ?, ?, ?)"
                 ))
-                .bind::<Text, _>(key)
+                .bind::<Text, _>(*key)
                 .bind::<Text, _>(summaries)
-                .bind::<Binary, _>(&block.raw[0])
-                .bind::<Binary, _>(&block.raw[1])
-                .bind::<Binary, _>(&block.raw[2])
-                .bind::<Binary, _>(&block.packed[0])
-                .bind::<Binary, _>(&block.packed[1])
-                .bind::<Binary, _>(&block.packed[2])
+                .bind::<Text, _>(sizes)
+                .bind::<Binary, _>(parts)
                 .bind::<BigInt, _>(now)
                 .execute(conn)?;
             }
@@ -512,10 +553,7 @@ impl PackageCache {
         let mut conn = self.writer.lock().map_err(|e| self.error(e))?;
         let mut removed = 0;
         for table in ["packages", "blocks"] {
-            removed += diesel::sql_query(format!("DELETE FROM {table} WHERE used_at < ?"))
-                .bind::<Nullable<BigInt>, _>(Some(before))
-                .execute(&mut *conn)
-                .map_err(|e| self.error(e))?;
+            removed += self.delete(&mut conn, table, &format!("used_at < {before}"))?;
         }
         #[derive(QueryableByName)]
         struct Size {
@@ -526,9 +564,8 @@ impl PackageCache {
             let row: Size = diesel::sql_query(
                 "SELECT (SELECT COALESCE(SUM(length(summary) + length(primary_xml) + \
                  length(filelists_xml) + length(other_xml)), 0) FROM packages) + \
-                 (SELECT COALESCE(SUM(length(summaries) + length(primary_raw) + \
-                 length(filelists_raw) + length(other_raw) + length(primary_packed) + \
-                 length(filelists_packed) + length(other_packed)), 0) FROM blocks) AS bytes",
+                 (SELECT COALESCE(SUM(length(summaries) + length(parts)), 0) FROM blocks) AS \
+                 bytes",
             )
             .get_result(conn)
             .map_err(|e| self.error(e))?;
@@ -537,19 +574,76 @@ impl PackageCache {
         while size(&mut conn)? > max_bytes {
             let mut gone = 0;
             for table in ["packages", "blocks"] {
-                gone += diesel::sql_query(format!(
-                    "DELETE FROM {table} WHERE key IN \
-                     (SELECT key FROM {table} ORDER BY used_at LIMIT {PRUNE_BATCH})"
-                ))
-                .execute(&mut *conn)
-                .map_err(|e| self.error(e))?;
+                let oldest = format!(
+                    "key IN (SELECT key FROM {table} ORDER BY used_at LIMIT {PRUNE_BATCH})"
+                );
+                gone += self.delete(&mut conn, table, &oldest)?;
             }
             if gone == 0 {
                 break;
             }
             removed += gone;
         }
+        if let Some(files) = &self.block_files {
+            let live = self.keys_in(&mut conn, "blocks")?;
+            files.remove_orphans(|key| live.contains(key));
+        }
         Ok(removed)
+    }
+
+    /// Deletes the rows of `table` matching `condition` (and, for blocks, their files);
+    /// returns how many went.
+    fn delete(
+        &self,
+        conn: &mut SqliteConnection,
+        table: &str,
+        condition: &str,
+    ) -> Result<usize, CacheError> {
+        #[derive(QueryableByName)]
+        struct KeyRow {
+            #[diesel(sql_type = Text)]
+            key: String,
+        }
+        let keys: Vec<String> =
+            diesel::sql_query(format!("SELECT key FROM {table} WHERE {condition}"))
+                .load::<KeyRow>(conn)
+                .map_err(|e| self.error(e))?
+                .into_iter()
+                .map(|row| row.key)
+                .collect();
+        for batch in keys.chunks(LOOKUP_BATCH) {
+            let placeholders = vec!["?"; batch.len()].join(",");
+            let mut query =
+                diesel::sql_query(format!("DELETE FROM {table} WHERE key IN ({placeholders})"))
+                    .into_boxed();
+            for key in batch {
+                query = query.bind::<Text, _>(key);
+            }
+            query.execute(&mut *conn).map_err(|e| self.error(e))?;
+        }
+        if let (Some(files), "blocks") = (&self.block_files, table) {
+            files.remove(&keys);
+        }
+        Ok(keys.len())
+    }
+
+    /// Every key of `table`.
+    fn keys_in(
+        &self,
+        conn: &mut SqliteConnection,
+        table: &str,
+    ) -> Result<std::collections::HashSet<String>, CacheError> {
+        #[derive(QueryableByName)]
+        struct KeyRow {
+            #[diesel(sql_type = Text)]
+            key: String,
+        }
+        Ok(diesel::sql_query(format!("SELECT key FROM {table}"))
+            .load::<KeyRow>(conn)
+            .map_err(|e| self.error(e))?
+            .into_iter()
+            .map(|row| row.key)
+            .collect())
     }
 
     /// Prunes (see [`PackageCache::prune`]) unless this process did in the last ten minutes:
@@ -576,6 +670,7 @@ impl PackageCache {
 /// would keep their disk space until someone noticed.
 fn remove_older_formats(dir: &Path) {
     for version in 1..FORMAT_VERSION {
+        let _ = std::fs::remove_dir_all(dir.join(format!("blocks-v{version}")));
         for suffix in ["", "-wal", "-shm"] {
             let old = dir.join(format!("packages-v{version}.sqlite{suffix}"));
             match std::fs::remove_file(&old) {
@@ -623,11 +718,56 @@ mod prune_tests {
     }
 
     #[test]
+    fn pruning_removes_block_files_with_their_rows_and_files_without_rows() {
+        let dir = std::env::temp_dir().join(format!("odcs-cache-{}", uuid::Uuid::new_v4()));
+        let cache = PackageCache::open(&dir).expect("cache");
+        let block = || CachedBlock {
+            xml: BlockXml::Memory {
+                raw: [b"<p/>".to_vec(), b"<f/>".to_vec(), b"<o/>".to_vec()],
+                packed: [b"P".to_vec(), b"F".to_vec(), b"O".to_vec()],
+            },
+            ..CachedBlock::default()
+        };
+        let old = unix_now() - 100 * 86_400;
+        cache
+            .put_blocks(&[("old:gz".into(), block())], old)
+            .expect("old");
+        cache
+            .put_blocks(&[("new:gz".into(), block())], unix_now())
+            .expect("new");
+        let files = dir.join(format!("blocks-v{FORMAT_VERSION}"));
+        std::fs::write(files.join("orphan.gz.xml"), b"x").expect("orphan");
+        assert!(files.join("old.gz.xml").exists());
+        let removed = cache
+            .prune(std::time::Duration::from_secs(30 * 86_400), u64::MAX)
+            .expect("prune");
+        assert_eq!(removed, 1);
+        assert!(!files.join("old.gz.xml").exists());
+        assert!(!files.join("orphan.gz.xml").exists());
+        let found = cache.get_blocks(&["new:gz", "old:gz"]).expect("get");
+        assert_eq!(found.len(), 1);
+        let mut filelists = Vec::new();
+        found[0]
+            .1
+            .xml
+            .each_piece(Form::Packed, 1, |piece| {
+                filelists.extend_from_slice(piece);
+                Ok(())
+            })
+            .expect("read");
+        assert_eq!(filelists, b"F");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
     fn pruning_keeps_the_recently_used_and_bounds_the_size() {
         let cache = PackageCache::in_memory().expect("cache");
         let entry = |n: usize| {
             let block = CachedBlock {
-                raw: [vec![0u8; 1000], Vec::new(), Vec::new()],
+                xml: BlockXml::Memory {
+                    raw: [vec![0u8; 1000], Vec::new(), Vec::new()],
+                    packed: Default::default(),
+                },
                 ..CachedBlock::default()
             };
             (format!("block-{n}"), block)

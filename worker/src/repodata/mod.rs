@@ -13,6 +13,7 @@
 //! checksum) and panics on non-UTF-8 paths, and it cannot emit per-package XML for a cache.
 //! We use the `rpm` crate it builds on for headers, and `quick-xml` for escaping and parsing.
 
+pub mod block_files;
 pub mod blocks;
 pub mod cache;
 pub mod compress;
@@ -31,6 +32,7 @@ use thiserror::Error;
 
 use crate::durable::{is_transient_io, sync_dir, write_synced, WriteError};
 use crate::package::{read_package, read_package_hashed, PackageSummary, ReadError};
+use block_files::{BlockXml, Form};
 pub use cache::{CacheKey, CacheWrite, CachedBlock, CachedPackage, PackageCache};
 pub use compress::Compression;
 pub use extra::ExtraMetadata;
@@ -63,6 +65,9 @@ pub enum RepodataError {
         #[source]
         source: std::io::Error,
     },
+    /// A block's XML could not be read back from the package cache.
+    #[error("cannot read cached repodata: {0}")]
+    CacheRead(#[source] std::io::Error),
     /// Extra metadata (modules, comps) from the source could not be carried over.
     #[error("cannot carry {kind} metadata from {path}: {reason}")]
     Extra {
@@ -90,7 +95,8 @@ impl RepodataError {
     pub fn is_transient(&self) -> bool {
         match self {
             RepodataError::Package(ReadError::Io { source, .. })
-            | RepodataError::Write { source, .. } => is_transient_io(source),
+            | RepodataError::Write { source, .. }
+            | RepodataError::CacheRead(source) => is_transient_io(source),
             _ => false,
         }
     }
@@ -191,8 +197,31 @@ impl DocumentWriter {
 
     fn push(&mut self, raw: &[u8], packed: &[u8]) -> Result<(), RepodataError> {
         self.raw_hash.update(raw);
-        self.packed_hash.update(packed);
         self.raw_size += raw.len() as u64;
+        self.push_packed(packed)
+    }
+
+    /// Appends document `doc` of a block.
+    fn push_block(&mut self, xml: &BlockXml, doc: usize) -> Result<(), RepodataError> {
+        let (hash, size) = (&mut self.raw_hash, &mut self.raw_size);
+        xml.each_piece(Form::Raw, doc, |piece| {
+            hash.update(piece);
+            *size += piece.len() as u64;
+            Ok(())
+        })
+        .map_err(RepodataError::CacheRead)?;
+        let mut failed = None;
+        xml.each_piece(Form::Packed, doc, |piece| {
+            self.push_packed(piece).map_err(|e| {
+                failed = Some(e);
+                std::io::Error::other("write failed")
+            })
+        })
+        .map_err(|e| failed.take().unwrap_or(RepodataError::CacheRead(e)))
+    }
+
+    fn push_packed(&mut self, packed: &[u8]) -> Result<(), RepodataError> {
+        self.packed_hash.update(packed);
         self.packed_size += packed.len() as u64;
         self.file
             .write_all(packed)

@@ -252,7 +252,7 @@ fn write(writers: &mut [DocumentWriter], prepared: &Prepared) -> Result<(), Repo
             prepared
                 .blocks
                 .iter()
-                .try_for_each(|(block, _)| writer.push(&block.raw[i], &block.packed[i]))
+                .try_for_each(|(block, _)| writer.push_block(&block.xml, i))
         })
 }
 
