@@ -8,7 +8,7 @@ COPY . .
 RUN cargo build --release --locked -p odcs-server -p odcs-worker --features odcs-server/kerberos
 
 FROM docker.io/library/debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libpq5 libsqlite3-0 libssl3 libgssapi-krb5-2 ca-certificates \
+RUN apt-get update && apt-get install -y --no-install-recommends libpq5 libsqlite3-0 libssl3 libgssapi-krb5-2 ca-certificates xorriso \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/odcs --create-home odcs
 COPY --from=build /src/target/release/odcs-server /src/target/release/odcs-worker /usr/local/bin/

@@ -63,7 +63,8 @@ pub fn plan<'a>(
         if cut_after(href) || end - start == MAX_PACKAGES || end == count {
             blocks.push(PlannedBlock {
                 packages: start..end,
-                key: std::mem::replace(&mut key, Some(Sha256::new()))
+                key: key
+                    .replace(Sha256::new())
                     .map(|hash| format!("{}:{}", hash.hex(), compression.name())),
             });
             start = end;

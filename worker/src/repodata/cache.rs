@@ -225,6 +225,7 @@ const SCHEMA: &str = "
         key TEXT PRIMARY KEY NOT NULL,
         summaries TEXT NOT NULL,
         sizes TEXT NOT NULL,
+        bytes BIGINT NOT NULL,
         parts BLOB NOT NULL,
         used_at BIGINT NOT NULL
     );
@@ -498,15 +499,19 @@ impl PackageCache {
         conn.transaction::<_, diesel::result::Error, _>(|conn| {
             for (key, block, parts) in &rows {
                 let summaries = serde_json::to_string(&block.summaries).unwrap_or_default();
-                let sizes = block.xml.sizes().map(|size| size.to_string()).join(" ");
+                let sizes = block.xml.sizes();
+                // What the block takes, in the database or its file: what pruning counts.
+                let bytes = i64::try_from(sizes.iter().sum::<u64>()).unwrap_or(i64::MAX);
+                let sizes = sizes.map(|size| size.to_string()).join(" ");
                 diesel::sql_query(format!(
-                    "INSERT OR REPLACE INTO blocks (key, {BLOCK_COLUMNS}, used_at) \
-                     VALUES (?, ?, ?, ?, ?)"
+                    "INSERT OR REPLACE INTO blocks (key, {BLOCK_COLUMNS}, bytes, used_at) \
+                     VALUES (?, ?, ?, ?, ?, ?)"
                 ))
                 .bind::<Text, _>(*key)
                 .bind::<Text, _>(summaries)
                 .bind::<Text, _>(sizes)
                 .bind::<Binary, _>(parts)
+                .bind::<BigInt, _>(bytes)
                 .bind::<BigInt, _>(now)
                 .execute(conn)?;
             }
@@ -564,8 +569,7 @@ impl PackageCache {
             let row: Size = diesel::sql_query(
                 "SELECT (SELECT COALESCE(SUM(length(summary) + length(primary_xml) + \
                  length(filelists_xml) + length(other_xml)), 0) FROM packages) + \
-                 (SELECT COALESCE(SUM(length(summaries) + length(parts)), 0) FROM blocks) AS \
-                 bytes",
+                 (SELECT COALESCE(SUM(length(summaries) + bytes), 0) FROM blocks) AS bytes",
             )
             .get_result(conn)
             .map_err(|e| self.error(e))?;
@@ -756,6 +760,13 @@ mod prune_tests {
             })
             .expect("read");
         assert_eq!(filelists, b"F");
+        drop(found);
+        // The block's file counts toward the size: over the limit, it goes too.
+        let removed = cache
+            .prune(std::time::Duration::from_secs(30 * 86_400), 10)
+            .expect("prune by size");
+        assert_eq!(removed, 1);
+        assert!(!files.join("new.gz.xml").exists());
         std::fs::remove_dir_all(dir).ok();
     }
 

@@ -242,18 +242,29 @@ impl Run<'_> {
     }
 }
 
-/// Appends a batch's blocks to the documents; the three are independent streams, hashed and
-/// written in parallel.
+/// Appends a batch's blocks to the documents. The three are independent streams, hashed and
+/// written in parallel: filelists, usually as big as the other two together, on a thread of
+/// its own, so neither thread waits for the other.
 fn write(writers: &mut [DocumentWriter], prepared: &Prepared) -> Result<(), RepodataError> {
-    writers
-        .par_iter_mut()
-        .enumerate()
-        .try_for_each(|(i, writer)| {
-            prepared
-                .blocks
-                .iter()
-                .try_for_each(|(block, _)| writer.push_block(&block.xml, i))
-        })
+    let append = |writer: &mut DocumentWriter, doc: usize| {
+        prepared
+            .blocks
+            .iter()
+            .try_for_each(|(block, _)| writer.push_block(&block.xml, doc))
+    };
+    match writers {
+        [primary, filelists, other] => {
+            let (filelists, rest) = rayon::join(
+                || append(filelists, 1),
+                || append(primary, 0).and_then(|()| append(other, 2)),
+            );
+            filelists.and(rest)
+        }
+        _ => writers
+            .iter_mut()
+            .enumerate()
+            .try_for_each(|(doc, writer)| append(writer, doc)),
+    }
 }
 
 #[cfg(test)]
