@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::layout::{Trees, VARIANT};
-use super::metadata::{compose_header, ComposeDescription};
+use super::metadata::{variant_document, ComposeDescription};
 use super::{io_err, ComposeError};
 use crate::cancel::Cancel;
 use crate::checksum::Sha256;
@@ -208,13 +208,7 @@ pub fn images_json(d: &ComposeDescription<'_>, images: &[IsoImage]) -> Value {
             }
         }
     }
-    json!({
-        "header": {"type": "productmd.images", "version": "1.2"},
-        "payload": {
-            "compose": compose_header(d),
-            "images": {VARIANT: arches},
-        }
-    })
+    variant_document(d, "images", Value::Object(arches))
 }
 
 #[cfg(test)]

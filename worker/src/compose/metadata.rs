@@ -60,8 +60,20 @@ pub struct ComposeDescription<'a> {
     pub isos: bool,
 }
 
+/// A productmd file (format 1.2) of `kind` (`rpms`, `modules`, `images`) whose payload lists
+/// `per_arch` under the compose's one variant.
+pub fn variant_document(d: &ComposeDescription<'_>, kind: &str, per_arch: Value) -> Value {
+    json!({
+        "header": {"type": format!("productmd.{kind}"), "version": "1.2"},
+        "payload": {
+            "compose": compose_header(d),
+            kind: {VARIANT: per_arch},
+        }
+    })
+}
+
 /// The `compose` part of every productmd file's payload.
-pub fn compose_header(d: &ComposeDescription<'_>) -> Value {
+fn compose_header(d: &ComposeDescription<'_>) -> Value {
     let mut compose = json!({
         "id": d.compose_id,
         "date": d.date,
@@ -186,13 +198,7 @@ pub fn rpms(d: &ComposeDescription<'_>, placed: &[PlacedPackage<'_>]) -> Value {
             group.insert(srpm, entry(source, "source"));
         }
     }
-    json!({
-        "header": {"type": "productmd.rpms", "version": "1.2"},
-        "payload": {
-            "compose": compose_header(d),
-            "rpms": {VARIANT: arches},
-        }
-    })
+    variant_document(d, "rpms", json!(arches))
 }
 
 #[cfg(test)]
@@ -319,11 +325,5 @@ pub fn modules(
             }),
         );
     }
-    json!({
-        "header": {"type": "productmd.modules", "version": "1.2"},
-        "payload": {
-            "compose": compose_header(d),
-            "modules": {VARIANT: arches},
-        }
-    })
+    variant_document(d, "modules", json!(arches))
 }
