@@ -9,6 +9,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KojiConfig {
+    /// A profile of the koji.conf files (`[koji]`, `[stg]`, ...) that fills the settings
+    /// below left empty, as Koji's own clients read it (see [`super::koji_profile`]).
+    #[serde(rename = "koji_profile")]
+    pub profile: String,
+    /// A koji.conf file read for `koji_profile` instead of the user's `~/.koji` files.
+    #[serde(rename = "koji_config")]
+    pub config: PathBuf,
     /// Koji hub XML-RPC endpoint; empty disables `tag`, `build` and `pungi_compose` composes.
     #[serde(rename = "koji_hub_url")]
     pub hub_url: String,
@@ -49,6 +56,8 @@ pub struct KojiConfig {
 impl Default for KojiConfig {
     fn default() -> Self {
         KojiConfig {
+            profile: String::new(),
+            config: PathBuf::new(),
             hub_url: String::new(),
             topurl: String::new(),
             topdir: PathBuf::new(),

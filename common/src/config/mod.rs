@@ -10,6 +10,7 @@
 pub mod auth;
 mod env;
 pub mod koji;
+pub mod koji_profile;
 pub mod mbs;
 pub mod messaging;
 pub mod policy;
@@ -131,9 +132,12 @@ impl Config {
             return Err(ConfigError::Parse(format!("unknown key `{unknown}`")));
         }
         env::apply_env(&mut table, env)?;
-        let config: Config = toml::Value::Table(table)
+        let mut config: Config = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse(e.message().to_owned()))?;
+        config
+            .koji
+            .apply_profile(&koji_profile::ProfileSources::default())?;
         config.check()?;
         Ok(config)
     }

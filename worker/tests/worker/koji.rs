@@ -824,3 +824,56 @@ fn a_worker_with_an_unreadable_koji_certificate_does_not_start() {
         "{err}"
     );
 }
+
+#[test]
+fn a_koji_profile_from_a_koji_conf_file_finds_the_hub() {
+    let scratch = Scratch::new("koji-conf");
+    let conf = scratch.path().join("koji.conf");
+    let w = KojiWorld::with(Store::Sqlite, |config, hub| {
+        std::fs::write(
+            &conf,
+            format!(
+                "[odcs-test]\nserver = {}\ntopurl = {}\nweburl = https://koji.example/koji\n\
+                 authtype = noauth\ntimeout = 45\n",
+                hub.url, hub.topurl
+            ),
+        )
+        .expect("koji.conf");
+        config.koji.hub_url = String::new();
+        config.koji.topurl = String::new();
+        config.koji.profile = "odcs-test".into();
+        config.koji.config = conf.clone();
+        let etc = scratch.path().join("etc");
+        config
+            .koji
+            .apply_profile(&odcs_common::config::koji_profile::ProfileSources { etc, home: None })
+            .expect("profile");
+    });
+    assert_eq!(w.config.koji.hub_url, w.hub.url);
+    assert_eq!(w.config.koji.timeout_seconds, 45);
+
+    // Koji's own reader sees the same hub and storage in the same file.
+    let out = run(Command::new(reference_python()).args([
+        "-c",
+        "import sys, koji\n\
+         c = koji.read_config('odcs-test', user_config=sys.argv[1])\n\
+         print(c['server']); print(c['topurl']); print(c['timeout'])",
+        &conf.to_string_lossy(),
+    ]));
+    let said: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        said,
+        [w.hub.url.as_str(), w.hub.topurl.as_str(), "45"],
+        "{out}"
+    );
+
+    w.hub.add_tag("f-profile", "x86_64", &[]);
+    let nvr = w.build(rpm("viaprofile", "1", &[]));
+    w.hub.tag_build("f-profile", &nvr);
+    let (compose, outcome) = w.compose(tag_body("f-profile", json!({})));
+    assert_eq!(outcome, JobOutcome::Done, "{:?}", compose.state_reason);
+    assert_eq!(
+        w.os_packages(compose.id),
+        set(&["viaprofile-1-1.x86_64.rpm"])
+    );
+}
