@@ -289,18 +289,16 @@ bit_set! {
 }
 
 impl ComposeResult {
-    /// The results this service produces: the repository, and ISO images of it (made by
-    /// xorriso on the workers).
-    pub const PRODUCED: [ComposeResult; 2] = [ComposeResult::Repository, ComposeResult::Iso];
-
-    /// Why this service cannot produce this result, if it cannot: what it would take.
-    pub fn unproducible(self) -> Option<&'static str> {
+    /// Why this service cannot produce this result, if it cannot; `boot_iso` says whether
+    /// the server has a command for boot.iso images (`boot_iso_command`).
+    pub fn unproducible(self, boot_iso: bool) -> Option<&'static str> {
         match self {
             ComposeResult::Repository | ComposeResult::Iso => None,
+            ComposeResult::BootIso if boot_iso => None,
             ComposeResult::BootIso => Some(
-                "boot.iso is not a result this server produces: it needs an installer image \
-                 built by lorax (Pungi's buildinstall phase), which this server does not run; \
-                 ask for \"iso\" for images of the packages",
+                "boot.iso is not a result this server produces: it needs an installer-image \
+                 command (boot_iso_command, what Pungi's buildinstall phase runs lorax for), \
+                 which this server does not have; ask for \"iso\" for images of the packages",
             ),
             ComposeResult::Ostree => Some(
                 "ostree is not a result this server produces: it needs an OSTree repository \

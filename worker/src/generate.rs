@@ -97,6 +97,8 @@ pub struct Engine<'a> {
     pub compression: Compression,
     /// Whether the compose may go on.
     pub cancel: &'a Cancel,
+    /// The command making boot.iso images (`boot_iso_command`; empty: none).
+    pub boot_iso_command: &'a [String],
 }
 
 /// Which compose is being built and where it is published.
@@ -238,6 +240,17 @@ pub fn generate(
         engine.sources.fetcher,
         log,
     )?;
+    let boot_iso_command = if options.results.contains(ComposeResult::BootIso) {
+        if engine.boot_iso_command.is_empty() {
+            return Err(GenerateError::Build(ComposeError::Iso {
+                arch: arches.join(" "),
+                reason: "boot.iso was asked for, but this worker has no boot_iso_command".into(),
+            }));
+        }
+        engine.boot_iso_command.to_vec()
+    } else {
+        Vec::new()
+    };
     let build = BuildSpec {
         id: target.id,
         target_dir: spec.target_dir.clone(),
@@ -249,6 +262,7 @@ pub fn generate(
         built_at: target.built_at,
         staging: target.staging.clone(),
         iso: options.results.contains(ComposeResult::Iso),
+        boot_iso_command,
     };
     let mut extra = set.extra;
     let mut module_records = Vec::new();

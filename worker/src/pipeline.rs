@@ -132,6 +132,7 @@ impl Worker {
                 record: Some(record),
             },
             cache: &self.cache,
+            boot_iso_command: &self.config.pungi.boot_iso_command,
             compression: self
                 .config
                 .storage

@@ -54,7 +54,15 @@ pub struct PungiConfig {
     pub raw_config_credentials: BTreeMap<String, BTreeMap<String, GitCredentials>>,
     /// Where workers keep the clones of configuration repositories composes share.
     pub raw_config_git_cache_dir: PathBuf,
+    /// The command that makes a compose's `boot.iso` result (what Pungi's buildinstall phase
+    /// runs lorax for), run once per arch; `{arch}`, `{repo}` (the arch's os tree, an RPM
+    /// repository), `{output}` (the file to write) and `{volid}` are filled in. Empty:
+    /// `boot.iso` is refused.
+    pub boot_iso_command: Vec<String>,
 }
+
+/// What [`PungiConfig::boot_iso_command`] must write to.
+pub const BOOT_ISO_OUTPUT: &str = "{output}";
 
 impl Default for PungiConfig {
     fn default() -> Self {
@@ -69,6 +77,7 @@ impl Default for PungiConfig {
             raw_config_schema_override: PathBuf::new(),
             raw_config_credentials: BTreeMap::new(),
             raw_config_git_cache_dir: PathBuf::from("odcs-data/cache/git"),
+            boot_iso_command: Vec::new(),
         }
     }
 }
@@ -83,6 +92,17 @@ impl PungiConfig {
         }
         if self.post_script_timeout == 0 {
             return Err(invalid("post_script_timeout", "must be positive"));
+        }
+        if !self.boot_iso_command.is_empty()
+            && !self
+                .boot_iso_command
+                .iter()
+                .any(|a| a.contains(BOOT_ISO_OUTPUT))
+        {
+            return Err(invalid(
+                "boot_iso_command",
+                "must say where to write the image ({output})",
+            ));
         }
         for (name, hosts) in &self.raw_config_credentials {
             for pattern in hosts.keys() {

@@ -221,9 +221,6 @@ impl ComposeRequest {
         if let Some(reason) = pulp_option_refusal(&options, source_type) {
             refuse(reason);
         }
-        if let Some(reason) = options.results.iter().find_map(ComposeResult::unproducible) {
-            refuse(reason.to_owned());
-        }
         if source_type != SourceType::RawConfig {
             // Only Pungi runs of raw_config composes are told their parents and respins.
             if !options.parent_pungi_compose_ids.is_empty() {
@@ -274,8 +271,18 @@ impl ComposeRequest {
     }
 
     /// What `config` makes this request refuse that the reference would accept and ignore:
-    /// options of a raw_config compose that only a wrapper could pass to Pungi.
+    /// results this server cannot produce, options of a raw_config compose that only a
+    /// wrapper could pass to Pungi.
     pub fn refusal(&self, config: &Config) -> Option<InvalidRequest> {
+        let boot_iso = !config.pungi.boot_iso_command.is_empty();
+        if let Some(reason) = self
+            .options
+            .results
+            .iter()
+            .find_map(|r| r.unproducible(boot_iso))
+        {
+            return Some(InvalidRequest(reason.to_owned()));
+        }
         match &self.source {
             ComposeSource::RawConfig(raw)
                 if config.policy.raw_config_urls.contains_key(&raw.name) =>

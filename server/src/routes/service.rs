@@ -24,8 +24,12 @@ pub async fn about(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
         raw_config_urls: serde_json::to_value(&config.policy.raw_config_urls)
             .map_err(ApiError::internal)?,
         sigkeys: config.policy.sigkeys.clone(),
-        results: ComposeResult::PRODUCED
+        results: ComposeResult::ALL
             .iter()
+            .filter(|r| {
+                r.unproducible(!config.pungi.boot_iso_command.is_empty())
+                    .is_none()
+            })
             .map(|r| r.name().to_owned())
             .collect(),
     };

@@ -256,6 +256,26 @@ on_both_stores!(
     }
 );
 
+on_both_stores!(
+    boot_iso_is_accepted_where_a_command_makes_it,
+    {
+        let mut config = test_config();
+        config.pungi.boot_iso_command = vec!["make-boot".into(), "{output}".into()];
+        config
+    },
+    |app| {
+        let created = app
+            .create(json!({"source": {"type": "tag", "source": "x"}, "results": ["boot.iso"]}))
+            .await;
+        assert_eq!(created["results"], json!(["repository", "boot.iso"]));
+        let about = app.get("/api/1/about/").await;
+        assert_eq!(
+            about.body["results"],
+            json!(["repository", "iso", "boot.iso"])
+        );
+    }
+);
+
 on_both_stores!(duplicate_sources_are_stored_once, test_config(), |app| {
     let created = app
         .create(json!({"source": {"type": "tag", "source": "b a b a"}}))

@@ -1,7 +1,9 @@
-//! ISO images of a compose (the `iso` result), as Pungi's createiso phase lays them out: per
-//! arch, a non-installable image of the os tree (its packages and repodata) in
-//! `Temporary/{arch}/iso/`, with a `CHECKSUM` file beside it, and productmd's `images.json`
-//! under `metadata/`. The image is made by `xorriso`, which every distribution packages.
+//! ISO images of a compose, as Pungi lays them out, with productmd's `images.json` under
+//! `metadata/`: the `iso` result (Pungi's createiso phase), per arch a non-installable image of
+//! the os tree (its packages and repodata) in `Temporary/{arch}/iso/` with a `CHECKSUM` file
+//! beside it, made by `xorriso`, which every distribution packages; and the `boot.iso` result
+//! (Pungi's buildinstall phase), `Temporary/{arch}/os/images/boot.iso`, made by the
+//! configured `boot_iso_command` (lorax, or what a site uses instead).
 
 use std::io::Read;
 use std::path::Path;
@@ -16,6 +18,7 @@ use crate::cancel::Cancel;
 use crate::checksum::Sha256;
 use crate::command::ExternalCommand;
 use crate::durable::write_synced;
+use odcs_common::config::pungi::BOOT_ISO_OUTPUT;
 
 /// The program that makes the images.
 pub const XORRISO: &str = "xorriso";
@@ -31,9 +34,36 @@ const VOLUME_ID_MAX: usize = 32;
 /// split into several discs, which this service does not do.
 const MAX_IMAGE_BYTES: u64 = 8_500_000_000;
 
+/// Which images a compose gets.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImageRequest<'a> {
+    /// An image of each arch's os tree (`iso`).
+    pub dvd: bool,
+    /// The command making each arch's `boot.iso` (empty: none asked for).
+    pub boot_iso_command: &'a [String],
+}
+
+impl ImageRequest<'_> {
+    /// Whether any image is asked for.
+    pub fn any(&self) -> bool {
+        self.dvd || !self.boot_iso_command.is_empty()
+    }
+}
+
+/// What an image is, in productmd's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKind {
+    /// The packages and repodata of a tree (`dvd`, not bootable).
+    Dvd,
+    /// An installer image (`boot`, bootable).
+    Boot,
+}
+
 /// One image written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IsoImage {
+    /// What it is.
+    pub kind: ImageKind,
     /// The arch whose os tree it holds.
     pub arch: String,
     /// Its path relative to `compose/`.
@@ -67,16 +97,29 @@ pub fn volume_id(name: &str, arch: &str) -> String {
         .collect()
 }
 
-/// Makes the image of every arch's os tree under `trees`, its `CHECKSUM` file and
-/// `metadata/images.json`; stops when `cancel` says so.
+/// Makes the images `request` asks for, for every arch of the compose under `trees` (boot
+/// images first, as Pungi's buildinstall runs before createiso), and `metadata/images.json`;
+/// stops when `cancel` says so.
 pub fn write_images(
     trees: &Trees,
     d: &ComposeDescription<'_>,
+    request: ImageRequest<'_>,
     cancel: &Cancel,
 ) -> Result<Vec<IsoImage>, ComposeError> {
     let mut images = Vec::new();
     for arch in d.arches {
-        images.push(write_image(trees, d, arch, cancel)?);
+        if !request.boot_iso_command.is_empty() {
+            images.push(write_boot_image(
+                trees,
+                d,
+                arch,
+                request.boot_iso_command,
+                cancel,
+            )?);
+        }
+        if request.dvd {
+            images.push(write_dvd_image(trees, d, arch, cancel)?);
+        }
     }
     let metadata_dir = trees.metadata_dir();
     std::fs::create_dir_all(&metadata_dir).map_err(io_err("create", &metadata_dir))?;
@@ -86,7 +129,51 @@ pub fn write_images(
     Ok(images)
 }
 
-fn write_image(
+/// `Temporary/{arch}/os/images/boot.iso` relative to `compose/`.
+pub fn boot_iso_rel(arch: &str) -> String {
+    format!("{}/images/boot.iso", Trees::os_rel(arch))
+}
+
+fn write_boot_image(
+    trees: &Trees,
+    d: &ComposeDescription<'_>,
+    arch: &str,
+    command: &[String],
+    cancel: &Cancel,
+) -> Result<IsoImage, ComposeError> {
+    let rel = boot_iso_rel(arch);
+    let image = trees.path(&rel);
+    if let Some(dir) = image.parent() {
+        std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+    }
+    let volume_id = volume_id(d.name, arch);
+    let repo = trees.path(&Trees::os_rel(arch));
+    let fill = |arg: &String| {
+        arg.replace("{arch}", arch)
+            .replace("{repo}", &repo.to_string_lossy())
+            .replace(BOOT_ISO_OUTPUT, &image.to_string_lossy())
+            .replace("{volid}", &volume_id)
+    };
+    run_tool(
+        trees,
+        arch,
+        command.iter().map(fill).collect(),
+        "Making the boot.iso image",
+    )
+    .run(cancel)?;
+    match std::fs::metadata(&image) {
+        Ok(meta) if meta.len() > 0 => {}
+        _ => {
+            return Err(ComposeError::Iso {
+                arch: arch.to_owned(),
+                reason: format!("boot_iso_command wrote no image at {}", image.display()),
+            })
+        }
+    }
+    describe(ImageKind::Boot, arch, &image, rel, volume_id)
+}
+
+fn write_dvd_image(
     trees: &Trees,
     d: &ComposeDescription<'_>,
     arch: &str,
@@ -98,10 +185,9 @@ fn write_image(
     let name = image_name(d.compose_id, arch);
     let image = iso_dir.join(&name);
     let volume_id = volume_id(d.name, arch);
-    let log = trees
-        .root
-        .join(format!("{VARIANT}/{arch}/iso/.xorriso.log"));
-    let mut command = ExternalCommand::new(
+    run_tool(
+        trees,
+        arch,
         vec![
             XORRISO.to_owned(),
             "-as".into(),
@@ -117,44 +203,86 @@ fn write_image(
             os_dir.to_string_lossy().into_owned(),
         ],
         "Making the ISO image",
-        IMAGE_TIMEOUT,
-    );
-    command.stdout = Some(log.clone());
-    command.stderr = Some(log.clone());
-    let made = command.run(cancel);
-    let output = std::fs::read_to_string(&log).unwrap_or_default();
-    let _ = std::fs::remove_file(&log);
-    made.map_err(|e| ComposeError::Iso {
-        arch: arch.to_owned(),
-        reason: match output.trim() {
-            "" => e.to_string(),
-            said => format!("{e}: {}", last_lines(said, 5)),
-        },
-    })?;
-    let meta = std::fs::metadata(&image).map_err(io_err("read", &image))?;
-    if meta.len() > MAX_IMAGE_BYTES {
+    )
+    .run(cancel)?;
+    let described = describe(
+        ImageKind::Dvd,
+        arch,
+        &image,
+        format!("{}/{name}", iso_rel(arch)),
+        volume_id,
+    )?;
+    if described.size > MAX_IMAGE_BYTES {
         return Err(ComposeError::Iso {
             arch: arch.to_owned(),
             reason: format!(
                 "the image is {} bytes, more than one disc holds ({MAX_IMAGE_BYTES})",
-                meta.len()
+                described.size
             ),
         });
     }
-    let sha256 = file_sha256(&image).map_err(io_err("read", &image))?;
     let checksum = format!(
-        "# {name}: {} bytes\nSHA256 ({name}) = {sha256}\n",
-        meta.len()
+        "# {name}: {} bytes\nSHA256 ({name}) = {}\n",
+        described.size, described.sha256
     );
     write_synced(&iso_dir.join("CHECKSUM"), checksum.as_bytes())?;
+    Ok(described)
+}
+
+/// An image tool run for `arch`, its output kept to explain a failure.
+struct ToolRun {
+    command: ExternalCommand,
+    arch: String,
+    log: std::path::PathBuf,
+}
+
+fn run_tool(trees: &Trees, arch: &str, argv: Vec<String>, what: &str) -> ToolRun {
+    let log = trees.root.join(format!(".{arch}-image-tool.log"));
+    let mut command = ExternalCommand::new(argv, what, IMAGE_TIMEOUT);
+    command.stdout = Some(log.clone());
+    command.stderr = Some(log.clone());
+    ToolRun {
+        command,
+        arch: arch.to_owned(),
+        log,
+    }
+}
+
+impl ToolRun {
+    /// Runs the tool; a failure carries the end of what it said.
+    fn run(self, cancel: &Cancel) -> Result<(), ComposeError> {
+        let ran = self.command.run(cancel);
+        let output = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.log);
+        ran.map_err(|e| ComposeError::Iso {
+            arch: self.arch,
+            reason: match output.trim() {
+                "" => e.to_string(),
+                said => format!("{e}: {}", last_lines(said, 5)),
+            },
+        })
+    }
+}
+
+/// What productmd records of the image at `image` (`rel` to `compose/`).
+fn describe(
+    kind: ImageKind,
+    arch: &str,
+    image: &Path,
+    rel: String,
+    volume_id: String,
+) -> Result<IsoImage, ComposeError> {
+    let meta = std::fs::metadata(image).map_err(io_err("read", image))?;
+    let sha256 = file_sha256(image).map_err(io_err("read", image))?;
     let mtime = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     Ok(IsoImage {
+        kind,
         arch: arch.to_owned(),
-        path: format!("{}/{name}", iso_rel(arch)),
+        path: rel,
         size: meta.len(),
         sha256,
         volume_id,
@@ -186,9 +314,13 @@ fn file_sha256(path: &Path) -> std::io::Result<String> {
 pub fn images_json(d: &ComposeDescription<'_>, images: &[IsoImage]) -> Value {
     let mut arches = serde_json::Map::new();
     for image in images {
+        let (kind, bootable) = match image.kind {
+            ImageKind::Dvd => ("dvd", false),
+            ImageKind::Boot => ("boot", true),
+        };
         let entry = json!({
             "arch": image.arch,
-            "bootable": false,
+            "bootable": bootable,
             "checksums": {"sha256": image.sha256},
             "disc_count": 1,
             "disc_number": 1,
@@ -198,7 +330,7 @@ pub fn images_json(d: &ComposeDescription<'_>, images: &[IsoImage]) -> Value {
             "path": image.path,
             "size": image.size,
             "subvariant": VARIANT,
-            "type": "dvd",
+            "type": kind,
             "volume_id": image.volume_id,
         });
         match arches.get_mut(&image.arch) {

@@ -120,6 +120,8 @@ pub struct BuildSpec {
     pub built_at: chrono::DateTime<chrono::Utc>,
     /// Whether ISO images of the os trees are made (the `iso` result).
     pub iso: bool,
+    /// The command making each arch's boot.iso (the `boot.iso` result); empty: none.
+    pub boot_iso_command: Vec<String>,
 }
 
 /// A package chosen for the compose: its file and what it is.
@@ -406,8 +408,12 @@ fn build_in(
             .as_bytes(),
         )?;
     }
-    if spec.iso {
-        for image in iso::write_images(&trees, &description, cancel)? {
+    let images = iso::ImageRequest {
+        dvd: spec.iso,
+        boot_iso_command: &spec.boot_iso_command,
+    };
+    if images.any() {
+        for image in iso::write_images(&trees, &description, images, cancel)? {
             log.line(format_args!(
                 "Wrote {}: {} bytes, volume {:?}",
                 image.path, image.size, image.volume_id

@@ -338,6 +338,50 @@ fn an_iso_compose_holds_the_repository_dnf_installs_from() {
 }
 
 #[test]
+fn a_boot_iso_compose_runs_the_configured_command_per_arch() {
+    use odcs_common::compose::ComposeResult;
+    let setup = Setup::new();
+    let (id, mut spec) = setup.request(7, &["x86_64"], None);
+    spec.options.results = spec.options.results.with(ComposeResult::BootIso);
+
+    // Without a command the compose fails, saying so.
+    let err = setup.generate(&(id, spec.clone())).expect_err("no command");
+    assert!(err.to_string().contains("no boot_iso_command"), "{err}");
+
+    // A stand-in for lorax: an image of the repository's metadata, named as asked.
+    let command: Vec<String> = [
+        "sh",
+        "-c",
+        "xorriso -as mkisofs -quiet -volid \"$1\" -output \"$2\" \"$3/repodata\"",
+        "make-boot",
+        "{volid}",
+        "{output}",
+        "{repo}",
+    ]
+    .map(String::from)
+    .to_vec();
+    generate_local_with(setup.scratch.path(), id, &spec, &command).expect("compose");
+    let compose = setup.compose_dir(7);
+    let image = compose.join("Temporary/x86_64/os/images/boot.iso");
+    assert!(image.is_file());
+    let info = run(Command::new("xorriso").args(["-indev", &image.to_string_lossy(), "-pvd_info"]));
+    assert!(info.contains("odcs-7-1 Temporary.x86_64"), "{info}");
+    let checked = run(Command::new(reference_python()).args([
+        "-c",
+        "import sys, os, productmd.images\n\
+         images = productmd.images.Images(); images.load(os.path.join(sys.argv[1], 'metadata/images.json'))\n\
+         (image,) = images.images['Temporary']['x86_64']\n\
+         print(image.type, image.bootable, image.path)\n",
+        &compose.to_string_lossy(),
+    ]));
+    assert_eq!(
+        checked.trim(),
+        "boot True Temporary/x86_64/os/images/boot.iso",
+        "{checked}"
+    );
+}
+
+#[test]
 fn requested_packages_narrow_the_compose() {
     let setup = Setup::new();
     setup

@@ -232,6 +232,16 @@ pub fn generate_local(
     id: i32,
     spec: &odcs_common::spec::ComposeSpec,
 ) -> Result<odcs_worker::generate::Generated, odcs_worker::generate::GenerateError> {
+    generate_local_with(scratch, id, spec, &[])
+}
+
+/// [`generate_local`] on a worker whose `boot_iso_command` is `boot_iso_command`.
+pub fn generate_local_with(
+    scratch: &Path,
+    id: i32,
+    spec: &odcs_common::spec::ComposeSpec,
+    boot_iso_command: &[String],
+) -> Result<odcs_worker::generate::Generated, odcs_worker::generate::GenerateError> {
     use odcs_worker::generate::{self, Engine, Target};
     let cache = odcs_worker::repodata::PackageCache::open(&scratch.join("cache")).expect("cache");
     let roots = [scratch.join("roots")];
@@ -260,6 +270,7 @@ pub fn generate_local(
         cache: &cache,
         compression: odcs_worker::repodata::Compression::Gzip,
         cancel: &cancel,
+        boot_iso_command,
     };
     let id = odcs_common::compose::ComposeId(id);
     let log = odcs_worker::compose::ComposeLog::open(
