@@ -136,6 +136,13 @@ pub struct CachedBlock {
     pub xml: BlockXml,
 }
 
+/// A key, as the key-only queries read it.
+#[derive(QueryableByName)]
+struct KeyRow {
+    #[diesel(sql_type = Text)]
+    key: String,
+}
+
 #[derive(QueryableByName)]
 struct BlockRow {
     #[diesel(sql_type = Text)]
@@ -376,11 +383,6 @@ impl PackageCache {
         table: &str,
         keys: &[&str],
     ) -> Result<std::collections::HashSet<String>, CacheError> {
-        #[derive(QueryableByName)]
-        struct KeyRow {
-            #[diesel(sql_type = Text)]
-            key: String,
-        }
         let mut conn = self.conn.lock().map_err(|e| self.error(e))?;
         let mut found = std::collections::HashSet::new();
         for batch in keys.chunks(LOOKUP_BATCH) {
@@ -603,11 +605,6 @@ impl PackageCache {
         table: &str,
         condition: &str,
     ) -> Result<usize, CacheError> {
-        #[derive(QueryableByName)]
-        struct KeyRow {
-            #[diesel(sql_type = Text)]
-            key: String,
-        }
         let keys: Vec<String> =
             diesel::sql_query(format!("SELECT key FROM {table} WHERE {condition}"))
                 .load::<KeyRow>(conn)
@@ -637,11 +634,6 @@ impl PackageCache {
         conn: &mut SqliteConnection,
         table: &str,
     ) -> Result<std::collections::HashSet<String>, CacheError> {
-        #[derive(QueryableByName)]
-        struct KeyRow {
-            #[diesel(sql_type = Text)]
-            key: String,
-        }
         Ok(diesel::sql_query(format!("SELECT key FROM {table}"))
             .load::<KeyRow>(conn)
             .map_err(|e| self.error(e))?
