@@ -7,7 +7,10 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use thiserror::Error;
 
-use crate::messaging::{ComposeJob, FEDORA_MESSAGING_SCHEMA, FEDORA_MESSAGING_SEVERITY_INFO};
+use crate::messaging::{
+    ComposeJob, Subjects, FEDORA_MESSAGING_SCHEMA, FEDORA_MESSAGING_SCHEMA_PACKAGE,
+    FEDORA_MESSAGING_SEVERITY_INFO,
+};
 
 /// Why talking to the broker failed.
 #[derive(Debug, Error)]
@@ -128,6 +131,8 @@ pub struct OutgoingMessage<'a> {
     pub body: &'a str,
     /// When it is sent, ISO 8601 with offset (fedora-messaging's `sent-at`).
     pub sent_at: String,
+    /// Whom and what it concerns, sent as fedora-messaging's filter headers.
+    pub subjects: Subjects,
 }
 
 /// Publishes a state-change message to `exchange` and waits for the broker's confirmation.
@@ -142,6 +147,14 @@ pub async fn publish_message(
         "fedora_messaging_schema".into(),
         AMQPValue::LongString(LongString::from(FEDORA_MESSAGING_SCHEMA)),
     );
+    headers.insert(
+        "fedora_messaging_schema_package".into(),
+        AMQPValue::LongString(LongString::from(FEDORA_MESSAGING_SCHEMA_PACKAGE)),
+    );
+    // A field table key is an AMQP short string: at most 255 bytes.
+    for name in message.subjects.header_names().filter(|n| n.len() <= 255) {
+        headers.insert(name.into(), AMQPValue::Boolean(true));
+    }
     headers.insert(
         "fedora_messaging_severity".into(),
         AMQPValue::LongLongInt(FEDORA_MESSAGING_SEVERITY_INFO),

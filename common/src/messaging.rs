@@ -2,13 +2,17 @@
 //!
 //! The body is the reference's `{"event": "state-changed", "compose": <compose JSON>}` on topic
 //! `{prefix}odcs.state.change`. Headers make the message readable by fedora-messaging
-//! consumers (it is published as the generic `base.message` schema). `schemas/` beside the
-//! repository root holds the JSON Schema every message body satisfies.
+//! consumers: it declares the schema `odcs.state.change.v1`, which the `odcs-messages` Python
+//! package (`client/python-messages/`) registers, and carries fedora-messaging's filter headers
+//! for the users, packages and modules it concerns. `schemas/` beside this crate's sources
+//! holds the JSON Schema every message body satisfies.
+
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
 use crate::api::ComposeJson;
-use crate::compose::ComposeId;
+use crate::compose::{ComposeId, SourceType};
 use crate::config::Config;
 
 /// The body of a state-change message.
@@ -38,8 +42,90 @@ pub fn state_change_topic(config: &Config) -> String {
     )
 }
 
-/// The fedora-messaging schema name our messages declare.
-pub const FEDORA_MESSAGING_SCHEMA: &str = "base.message";
+/// The fedora-messaging schema name our messages declare: the entry point under which the
+/// `odcs-messages` Python package registers its message class.
+pub const FEDORA_MESSAGING_SCHEMA: &str = "odcs.state.change.v1";
+
+/// The Python distribution holding that class (normalised as fedora-messaging does), named in a
+/// header so a consumer without it is told what to install.
+pub const FEDORA_MESSAGING_SCHEMA_PACKAGE: &str = "odcs_messages";
+
+/// Whom and what a state-change message concerns, as fedora-messaging's `usernames`,
+/// `packages` and `modules` say it: consumers bind or filter on the
+/// `fedora_messaging_{user,rpm,module}_{name}` headers made from them. The `odcs-messages`
+/// Python package computes the same three lists from the body by the same rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subjects {
+    /// The owner and, once removed by someone, who removed it.
+    pub usernames: BTreeSet<String>,
+    /// Names from the `packages` field and from the NVRs in `builds`.
+    pub packages: BTreeSet<String>,
+    /// Module names from a module compose's source and from the `modules` field.
+    pub modules: BTreeSet<String>,
+}
+
+impl Subjects {
+    /// The subjects of a message about `compose`.
+    pub fn of(compose: &ComposeJson) -> Subjects {
+        let words = |field: &Option<String>| {
+            field
+                .as_deref()
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let module_name = |nsvc: String| nsvc.split(':').next().unwrap_or_default().to_owned();
+        let usernames = std::iter::once(compose.owner.clone())
+            .chain(compose.removed_by.clone())
+            .filter(|name| !name.is_empty())
+            .collect();
+        let packages = words(&compose.packages)
+            .into_iter()
+            .chain(words(&compose.builds).into_iter().map(|nvr| nvr_name(&nvr)))
+            .collect();
+        let module_source = if compose.source_type == SourceType::Module.code() {
+            words(&Some(compose.source.clone()))
+        } else {
+            Vec::new()
+        };
+        let modules = module_source
+            .into_iter()
+            .chain(words(&compose.modules))
+            .map(module_name)
+            .filter(|name| !name.is_empty())
+            .collect();
+        Subjects {
+            usernames,
+            packages,
+            modules,
+        }
+    }
+
+    /// The filter header names, each set to `true` on the message.
+    pub fn header_names(&self) -> impl Iterator<Item = String> + '_ {
+        let kinds = [
+            ("user", &self.usernames),
+            ("rpm", &self.packages),
+            ("module", &self.modules),
+        ];
+        kinds.into_iter().flat_map(|(kind, names)| {
+            names
+                .iter()
+                .map(move |name| format!("fedora_messaging_{kind}_{name}"))
+        })
+    }
+}
+
+/// The package name of an NVR: everything before its last two dashes.
+fn nvr_name(nvr: &str) -> String {
+    let mut parts = nvr.rsplitn(3, '-');
+    let (Some(_release), Some(_version), Some(name)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return nvr.to_owned();
+    };
+    name.to_owned()
+}
 
 /// fedora-messaging's INFO severity.
 pub const FEDORA_MESSAGING_SEVERITY_INFO: i64 = 20;
@@ -110,6 +196,50 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn subjects_name_the_owner_the_packages_and_the_modules() {
+        let tag = ComposeJson {
+            owner: "alice".into(),
+            source_type: SourceType::Tag.code(),
+            source: "f40-build".into(),
+            packages: Some("bash  glibc".into()),
+            builds: Some("python-rpm-macros-3.12-8.fc40 odd".into()),
+            ..ComposeJson::default()
+        };
+        let subjects = Subjects::of(&tag);
+        assert_eq!(Vec::from_iter(subjects.usernames.clone()), ["alice"]);
+        assert_eq!(
+            Vec::from_iter(subjects.packages.clone()),
+            ["bash", "glibc", "odd", "python-rpm-macros"]
+        );
+        assert!(subjects.modules.is_empty(), "a tag's source is no module");
+        assert_eq!(
+            subjects.header_names().collect::<Vec<_>>(),
+            [
+                "fedora_messaging_user_alice",
+                "fedora_messaging_rpm_bash",
+                "fedora_messaging_rpm_glibc",
+                "fedora_messaging_rpm_odd",
+                "fedora_messaging_rpm_python-rpm-macros",
+            ]
+        );
+
+        let module = ComposeJson {
+            owner: "alice".into(),
+            removed_by: Some("bob".into()),
+            source_type: SourceType::Module.code(),
+            source: "nodejs:20 testmodule:main:20240101:abcd".into(),
+            modules: Some("nodejs:20:4020:e1a2 perl:5.38:1:aa".into()),
+            ..ComposeJson::default()
+        };
+        let subjects = Subjects::of(&module);
+        assert_eq!(Vec::from_iter(subjects.usernames), ["alice", "bob"]);
+        assert_eq!(
+            Vec::from_iter(subjects.modules),
+            ["nodejs", "perl", "testmodule"]
+        );
+    }
 
     #[test]
     fn jobs_are_routed_by_compose_properties() {

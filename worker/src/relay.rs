@@ -13,6 +13,7 @@ use odcs_common::config::Config;
 use odcs_common::db::models::{Compose, OutboxMessage};
 use odcs_common::db::{DbConnection, DbError, DbPool};
 use odcs_common::dispatch::{dispatch, Dispatcher, DISPATCH_TIMEOUT};
+use odcs_common::messaging::{StateChanged, Subjects};
 use odcs_common::time::now;
 
 /// Messages fetched per round.
@@ -229,6 +230,9 @@ async fn publish(
             topic: &message.topic,
             body: &message.body,
             sent_at: chrono::Utc::now().to_rfc3339(),
+            subjects: serde_json::from_str::<StateChanged>(&message.body)
+                .map(|body| Subjects::of(&body.compose))
+                .unwrap_or_default(),
         };
         let published = tokio::time::timeout(
             DISPATCH_TIMEOUT,

@@ -1,5 +1,6 @@
-"""A fedora-messaging consumer (PyPI fedora-messaging) receives our state-change messages from
-the real RabbitMQ: the distributed deployment (server, worker, relay) on PostgreSQL."""
+"""A fedora-messaging consumer (PyPI fedora-messaging) with our schema package
+(client/python-messages) installed receives typed state-change messages from the real
+RabbitMQ: the distributed deployment (server, worker, relay) on PostgreSQL."""
 
 import json
 import os
@@ -47,6 +48,7 @@ def test_fedora_messaging_consumer_receives_state_changes():
         ODCS_DEFAULT_QUEUE=f"odcs-fm-{tag}",
         ODCS_QUEUE_ROUTES="{}",
         ODCS_MESSAGING_TOPIC_PREFIX=prefix,
+        ODCS_BEAT_INTERVAL_SECONDS="1",
         RUST_LOG="warn",
     )
     conf = os.path.join(work, "fm.toml")
@@ -61,7 +63,7 @@ def test_fedora_messaging_consumer_receives_state_changes():
              "--callback-file", os.path.join(HERE, "collector.py") + ":Collector",
              "--routing-key", prefix + "odcs.state.change",
              "--exchange", "amq.topic", "--queue-name", queue],
-            env={**env, "COLLECT_FILE": collected, "EXPECTED": "3"},
+            env={**env, "COLLECT_FILE": collected, "EXPECTED": "4"},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         procs.append(consumer)
@@ -72,7 +74,9 @@ def test_fedora_messaging_consumer_receives_state_changes():
             assert time.time() < deadline, "the fedora-messaging consumer did not start"
             assert consumer.poll() is None, consumer.stdout.read()
             time.sleep(0.2)
-        for cmd in (["odcs-server"], ["odcs-worker", "consume"], ["odcs-worker", "relay"]):
+        # The beat removes the compose the test deletes.
+        daemons = (["odcs-server"], ["odcs-worker", "consume"], ["odcs-worker", "relay"], ["odcs-worker", "beat"])
+        for cmd in daemons:
             procs.append(subprocess.Popen([os.path.join(BIN_DIR, cmd[0]), *cmd[1:]], env=env))
         server = f"http://127.0.0.1:{port}/"
         import requests
@@ -84,17 +88,41 @@ def test_fedora_messaging_consumer_receives_state_changes():
             except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.05)
         odcs = ODCS(server, auth_mech=AuthMech.Anonymous)
-        compose = odcs.request_compose(ComposeSourceGeneric(os.path.join(roots, "repo"), "repo"))
+        compose = odcs.request_compose(
+            ComposeSourceGeneric(os.path.join(roots, "repo"), "repo"), packages=["ed"]
+        )
         done = odcs.wait_for_compose(compose["id"], timeout=60)
         assert done["state_name"] == "done", done["state_reason"]
+        odcs.delete_compose(compose["id"])
         assert consumer.wait(timeout=60) == 0, consumer.stdout.read()
         with open(collected) as f:
             messages = [json.loads(line) for line in f]
-        assert [m["topic"] for m in messages] == [prefix + "odcs.state.change"] * 3
-        assert [m["body"]["event"] for m in messages] == ["state-changed"] * 3
-        assert [m["body"]["compose"]["state_name"] for m in messages] == ["wait", "generating", "done"]
+        states = ["wait", "generating", "done", "removed"]
+        assert [m["topic"] for m in messages] == [prefix + "odcs.state.change"] * 4
+        assert [m["body"]["event"] for m in messages] == ["state-changed"] * 4
+        assert [m["body"]["compose"]["state_name"] for m in messages] == states
         assert all(m["body"]["compose"]["id"] == compose["id"] for m in messages)
-        assert len({m["id"] for m in messages}) == 3, "each message has its own id"
+        assert len({m["id"] for m in messages}) == 4, "each message has its own id"
+
+        # Typed by our schema package, and validated by it on receipt.
+        owner = done["owner"]
+        assert [m["class"] for m in messages] == ["ComposeStateChangeV1"] * 4
+        assert [m["summary"] for m in messages] == [
+            f"ODCS compose {compose['id']} (repo {os.path.join(roots, 'repo')}) of {owner} is {s}"
+            for s in states
+        ]
+        assert f"Repository: {done['result_repofile']}\n" in messages[2]["text"]
+        assert [m["packages"] for m in messages] == [["ed"]] * 4
+        assert messages[0]["agent_name"] == owner
+        assert messages[3]["body"]["compose"]["removed_by"] == owner
+        for m in messages:
+            headers = m["headers"]
+            assert headers["fedora_messaging_schema"] == "odcs.state.change.v1"
+            assert headers["fedora_messaging_schema_package"] == "odcs_messages"
+            sent = {k: v for k, v in headers.items() if k.startswith(
+                ("fedora_messaging_user_", "fedora_messaging_rpm_", "fedora_messaging_module_"))}
+            assert sent == m["filter_headers"], "the relay's filter headers are the class's"
+            assert sent["fedora_messaging_rpm_ed"] is True
     finally:
         for p in procs:
             p.terminate()

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use odcs_common::compose::{ComposeId, ComposeState};
 use odcs_common::db::testing::Store;
 use odcs_common::dispatch::Dispatcher;
@@ -99,8 +99,11 @@ pub async fn collect_states(
             props.content_type().as_ref().map(|s| s.as_str()),
             Some("application/json")
         );
-        let headers = props.headers().as_ref().expect("headers");
-        assert!(headers.inner().contains_key("fedora_messaging_schema"));
+        let headers = props.headers().as_ref().expect("headers").inner();
+        assert_eq!(
+            headers.get("fedora_messaging_schema"),
+            Some(&AMQPValue::LongString("odcs.state.change.v1".into()))
+        );
         let id = props
             .message_id()
             .as_ref()
@@ -112,6 +115,12 @@ pub async fn collect_states(
         }
         let body: Value = serde_json::from_slice(&delivery.data).expect("json");
         assert_schema(&body);
+        let owner = body["compose"]["owner"].as_str().expect("owner");
+        assert_eq!(
+            headers.get(format!("fedora_messaging_user_{owner}").as_str()),
+            Some(&AMQPValue::Boolean(true)),
+            "consumers can bind to the owner's filter header"
+        );
         let compose = body["compose"]["id"].as_i64().expect("id");
         let state = body["compose"]["state_name"].as_str().expect("state");
         seen.entry(compose).or_default().push(state.to_owned());
