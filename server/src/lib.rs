@@ -49,15 +49,27 @@ use crate::totals::TotalsCache;
 
 /// Opens the database pool for `config` and applies pending migrations.
 pub fn open_store(config: &Config) -> anyhow::Result<DbPool> {
-    let storage = &config.storage;
-    let pool = pool::build(&storage.database_url, storage.database_pool_size)
-        .with_context(|| format!("opening {}", pool::redact(&storage.database_url)))?;
+    let pool = open_pool(config)?;
     let mut conn = pool.get().context("connecting to the database")?;
     let applied = migrations::run_pending(&mut conn).context("migrating the database")?;
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "database migrated");
     }
     Ok(pool)
+}
+
+/// `odcs-server migrate`: applies pending migrations, adopting a reference ODCS database in
+/// place first when that is what `database_url` names.
+pub fn migrate_store(config: &Config) -> anyhow::Result<migrations::Migrated> {
+    let pool = open_pool(config)?;
+    let mut conn = pool.get().context("connecting to the database")?;
+    migrations::migrate(&mut conn).context("migrating the database")
+}
+
+fn open_pool(config: &Config) -> anyhow::Result<DbPool> {
+    let storage = &config.storage;
+    pool::build(&storage.database_url, storage.database_pool_size)
+        .with_context(|| format!("opening {}", pool::redact(&storage.database_url)))
 }
 
 /// Listens to the database's change notices for the compose cache and the event streams, when

@@ -25,7 +25,8 @@ struct Cli {
 enum Command {
     /// Serve the API (the default).
     Serve,
-    /// Apply pending database migrations and exit.
+    /// Apply pending database migrations and exit; a reference ODCS database (Alembic-managed,
+    /// ODCS 0.9.2's schema) is adopted in place first, keeping every compose.
     Migrate,
 }
 
@@ -43,14 +44,28 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref(), std::env::vars())?;
-    odcs_server::kerberos::use_configured_keytab(&config.auth);
-    let pool = odcs_server::open_store(&config)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
-            println!("database is up to date");
+            let migrated = odcs_server::migrate_store(&config)?;
+            if let Some(adopted) = &migrated.adopted {
+                println!(
+                    "adopted the reference ODCS database (Alembic revision {}): {} composes{}",
+                    adopted.revision,
+                    adopted.composes,
+                    adopted.last_id.map_or_else(String::new, |last| format!(
+                        ", the highest id {last}; new ids continue the reference's sequence"
+                    )),
+                );
+            }
+            println!(
+                "database is up to date ({} migrations applied)",
+                migrated.applied.len()
+            );
             Ok(())
         }
         Command::Serve => {
+            odcs_server::kerberos::use_configured_keytab(&config.auth);
+            let pool = odcs_server::open_store(&config)?;
             let state = odcs_server::app_state(config, pool)?;
             let standalone = if state.config.messaging.is_standalone() {
                 tracing::info!("standalone mode: workers, beat and relay run in this process");

@@ -159,7 +159,7 @@ fn sweep_locked(
                 if let Some(named) = links.get(&compose.id) {
                     named.remove();
                 }
-                (deployment.created(&dir) && remove_dir(&dir)).then_some(dir)
+                (deployment.owns(compose.id, &dir) && remove_dir(&dir)).then_some(dir)
             })
             .collect();
         sweep.deleted_dirs.extend(deleted.into_iter().flatten());

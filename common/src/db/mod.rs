@@ -8,6 +8,7 @@
 //! (`diesel print-schema --database-url postgres:///odcs > common/src/db/schema.rs`); its
 //! types are aliases both backends understand. Regenerate it after adding a migration.
 
+pub mod adoption;
 pub mod commit_signal;
 pub mod lifecycle;
 pub mod migrations;

@@ -34,6 +34,24 @@ pub enum DbError {
     /// Applying migrations failed.
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// The database is a reference ODCS one, which only `odcs-server migrate` takes over.
+    #[error(
+        "the database is a reference ODCS database (Alembic revision {0}); \
+         run `odcs-server migrate` once to adopt it in place"
+    )]
+    ReferenceNotAdopted(String),
+    /// The database is a reference ODCS one at a revision this version does not know.
+    #[error(
+        "the database is a reference ODCS database at Alembic revision {revision}, which this \
+         version cannot adopt (it knows {known}); bring it to ODCS 0.9.2's schema with the \
+         reference's `odcs-manager db upgrade` first"
+    )]
+    UnknownReferenceRevision {
+        /// The database's revision.
+        revision: String,
+        /// The revisions this version adopts.
+        known: String,
+    },
     /// A blocking database task could not finish (it panicked or was cancelled).
     #[error("database task failed: {0}")]
     Task(String),

@@ -54,6 +54,7 @@ diesel::table! {
 diesel::table! {
     deployment (id) {
         id -> Varchar,
+        adopted_up_to -> Nullable<Int8>,
     }
 }
 

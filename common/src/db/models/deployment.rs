@@ -4,6 +4,7 @@
 
 use diesel::prelude::*;
 
+use crate::compose::ComposeId;
 use crate::db::schema::deployment;
 use crate::db::DbConnection;
 
@@ -16,6 +17,9 @@ pub const MARKER_FILE: &str = ".odcs-deployment";
 pub struct Deployment {
     /// A random name, fixed when the store was created.
     pub id: String,
+    /// When this store was a reference ODCS database adopted by `odcs-server migrate`: the
+    /// highest compose id the reference left. Those composes' directories have no marker.
+    pub adopted_up_to: Option<i64>,
 }
 
 impl Deployment {
@@ -30,6 +34,16 @@ impl Deployment {
     /// it).
     pub fn created(&self, dir: &std::path::Path) -> bool {
         std::fs::read_to_string(dir.join(MARKER_FILE)).is_ok_and(|text| text.trim() == self.id)
+    }
+
+    /// Whether the directory `dir` of compose `id` is this deployment's to delete: it was
+    /// created here, or it belongs to a compose adopted from the reference and carries no
+    /// other deployment's marker.
+    pub fn owns(&self, id: ComposeId, dir: &std::path::Path) -> bool {
+        let adopted = self
+            .adopted_up_to
+            .is_some_and(|last| i64::from(id.get()) <= last);
+        self.created(dir) || (adopted && !dir.join(MARKER_FILE).exists())
     }
 
     /// Marks the compose directory `dir` (created if needed) as this deployment's.
