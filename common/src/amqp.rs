@@ -7,10 +7,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use thiserror::Error;
 
-use crate::messaging::{
-    ComposeJob, Subjects, FEDORA_MESSAGING_SCHEMA, FEDORA_MESSAGING_SCHEMA_PACKAGE,
-    FEDORA_MESSAGING_SEVERITY_INFO,
-};
+use crate::messaging::{ComposeJob, HeaderValue, OutgoingMessage};
 
 /// Why talking to the broker failed.
 #[derive(Debug, Error)]
@@ -120,21 +117,6 @@ pub async fn publish_job(channel: &Channel, queue: &str, job: ComposeJob) -> Res
     Ok(())
 }
 
-/// A state-change message as it goes out.
-#[derive(Debug, Clone)]
-pub struct OutgoingMessage<'a> {
-    /// Stable message id.
-    pub message_id: &'a str,
-    /// Routing key.
-    pub topic: &'a str,
-    /// JSON body.
-    pub body: &'a str,
-    /// When it is sent, ISO 8601 with offset (fedora-messaging's `sent-at`).
-    pub sent_at: String,
-    /// Whom and what it concerns, sent as fedora-messaging's filter headers.
-    pub subjects: Subjects,
-}
-
 /// Publishes a state-change message to `exchange` and waits for the broker's confirmation.
 /// Properties and headers are those fedora-messaging consumers expect.
 pub async fn publish_message(
@@ -143,27 +125,19 @@ pub async fn publish_message(
     message: &OutgoingMessage<'_>,
 ) -> Result<(), AmqpError> {
     let mut headers = FieldTable::default();
-    headers.insert(
-        "fedora_messaging_schema".into(),
-        AMQPValue::LongString(LongString::from(FEDORA_MESSAGING_SCHEMA)),
-    );
-    headers.insert(
-        "fedora_messaging_schema_package".into(),
-        AMQPValue::LongString(LongString::from(FEDORA_MESSAGING_SCHEMA_PACKAGE)),
-    );
     // A field table key is an AMQP short string: at most 255 bytes.
-    for name in message.subjects.header_names().filter(|n| n.len() <= 255) {
-        headers.insert(name.into(), AMQPValue::Boolean(true));
+    for (name, value) in message
+        .headers()
+        .into_iter()
+        .filter(|(n, _)| n.len() <= 255)
+    {
+        let value = match value {
+            HeaderValue::Text(text) => AMQPValue::LongString(LongString::from(text)),
+            HeaderValue::Int(n) => AMQPValue::LongLongInt(n),
+            HeaderValue::Bool(b) => AMQPValue::Boolean(b),
+        };
+        headers.insert(name.into(), value);
     }
-    headers.insert(
-        "fedora_messaging_severity".into(),
-        AMQPValue::LongLongInt(FEDORA_MESSAGING_SEVERITY_INFO),
-    );
-    headers.insert(
-        "sent-at".into(),
-        AMQPValue::LongString(LongString::from(message.sent_at.as_str())),
-    );
-    headers.insert("priority".into(), AMQPValue::LongLongInt(0));
     let confirm = channel
         .basic_publish(
             exchange,

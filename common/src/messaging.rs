@@ -130,6 +130,63 @@ fn nvr_name(nvr: &str) -> String {
 /// fedora-messaging's INFO severity.
 pub const FEDORA_MESSAGING_SEVERITY_INFO: i64 = 20;
 
+/// A state-change message as it goes out, over any backend.
+#[derive(Debug, Clone)]
+pub struct OutgoingMessage<'a> {
+    /// Stable message id.
+    pub message_id: &'a str,
+    /// Routing key.
+    pub topic: &'a str,
+    /// JSON body.
+    pub body: &'a str,
+    /// When it is sent, ISO 8601 with offset (fedora-messaging's `sent-at`).
+    pub sent_at: String,
+    /// Whom and what it concerns, sent as fedora-messaging's filter headers.
+    pub subjects: Subjects,
+}
+
+/// A header value: each backend carries these in its own encoding (AMQP 0.9.1 headers,
+/// AMQP 1.0 application properties).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderValue {
+    /// A string.
+    Text(String),
+    /// A signed integer.
+    Int(i64),
+    /// A flag.
+    Bool(bool),
+}
+
+impl OutgoingMessage<'_> {
+    /// The headers every backend sends: those fedora-messaging consumers read, and the
+    /// filter headers of the message's subjects.
+    pub fn headers(&self) -> Vec<(String, HeaderValue)> {
+        let text = |value: &str| HeaderValue::Text(value.to_owned());
+        let mut headers = vec![
+            (
+                "fedora_messaging_schema".to_owned(),
+                text(FEDORA_MESSAGING_SCHEMA),
+            ),
+            (
+                "fedora_messaging_schema_package".to_owned(),
+                text(FEDORA_MESSAGING_SCHEMA_PACKAGE),
+            ),
+            (
+                "fedora_messaging_severity".to_owned(),
+                HeaderValue::Int(FEDORA_MESSAGING_SEVERITY_INFO),
+            ),
+            ("sent-at".to_owned(), text(&self.sent_at)),
+            ("priority".to_owned(), HeaderValue::Int(0)),
+        ];
+        headers.extend(
+            self.subjects
+                .header_names()
+                .map(|name| (name, HeaderValue::Bool(true))),
+        );
+        headers
+    }
+}
+
 /// A compose job on a queue: only the id, since the database is the source of truth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComposeJob {

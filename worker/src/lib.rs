@@ -22,6 +22,7 @@ pub mod modules;
 pub mod package;
 pub mod package_set;
 pub mod pipeline;
+pub mod publisher;
 pub mod pulp;
 pub mod pungi;
 pub mod relay;

@@ -8,13 +8,14 @@
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use odcs_common::amqp::{self, OutgoingMessage};
 use odcs_common::config::Config;
 use odcs_common::db::models::{Compose, OutboxMessage};
 use odcs_common::db::{DbConnection, DbError, DbPool};
 use odcs_common::dispatch::{dispatch, Dispatcher, DISPATCH_TIMEOUT};
-use odcs_common::messaging::{StateChanged, Subjects};
+use odcs_common::messaging::{OutgoingMessage, StateChanged, Subjects};
 use odcs_common::time::now;
+
+use crate::publisher::Publisher;
 
 /// Messages fetched per round.
 const BATCH: i64 = 200;
@@ -99,8 +100,8 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Publishes outbox messages, and dispatches jobs never dispatched, until `stop` resolves.
-/// Without a broker URL (standalone mode) there is no bus: messages are written as published
-/// (and any left unpublished, say from before a switch to standalone, are marked so here), so
+/// Without a bus (standalone mode with the default backend) messages are written as published
+/// (and any left unpublished, say from before the bus was removed, are marked so here), so
 /// the outbox stays empty.
 pub async fn run(
     config: &Config,
@@ -131,7 +132,7 @@ pub async fn run(
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
     let _keep = &mut lock_conn;
-    let mut link: Option<(lapin::Connection, lapin::Channel)> = None;
+    let mut link: Option<Publisher> = None;
     let mut jobs = JobOutboxPace::new();
     while !*stop.borrow() {
         if jobs.due() {
@@ -150,7 +151,7 @@ pub async fn run(
             tokio::time::sleep(IDLE).await;
             continue;
         }
-        let published = if config.messaging.is_standalone() {
+        let published = if !config.messaging.publishes() {
             batch.iter().map(|m| m.id).collect()
         } else {
             publish(config, &mut link, &batch).await
@@ -196,20 +197,15 @@ async fn dispatch_pending(config: &Config, pool: &DbPool, dispatcher: &Dispatche
 /// Publishes `batch` in order, stopping at the first failure; returns the published ids.
 async fn publish(
     config: &Config,
-    link: &mut Option<(lapin::Connection, lapin::Channel)>,
+    link: &mut Option<Publisher>,
     batch: &[OutboxMessage],
 ) -> Vec<i64> {
-    if link
-        .as_ref()
-        .is_none_or(|(conn, _)| !conn.status().connected())
-    {
-        let connected = async {
-            let conn = amqp::connect(&config.messaging.amqp_url).await?;
-            let channel = amqp::confirm_channel(&conn).await?;
-            Ok::<_, amqp::AmqpError>((conn, channel))
-        };
-        match tokio::time::timeout(DISPATCH_TIMEOUT, connected).await {
-            Ok(Ok(pair)) => *link = Some(pair),
+    if link.as_ref().is_none_or(|publisher| !publisher.is_open()) {
+        if let Some(stale) = link.take() {
+            stale.close().await;
+        }
+        match tokio::time::timeout(DISPATCH_TIMEOUT, Publisher::connect(&config.messaging)).await {
+            Ok(Ok(publisher)) => *link = Some(publisher),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "relay cannot reach the broker");
                 return Vec::new();
@@ -220,7 +216,7 @@ async fn publish(
             }
         }
     }
-    let Some((_, channel)) = link.as_ref() else {
+    let Some(publisher) = link.as_mut() else {
         return Vec::new();
     };
     let mut done = Vec::with_capacity(batch.len());
@@ -236,7 +232,7 @@ async fn publish(
         };
         let published = tokio::time::timeout(
             DISPATCH_TIMEOUT,
-            amqp::publish_message(channel, &config.messaging.exchange, &outgoing),
+            publisher.publish(&config.messaging, &outgoing),
         )
         .await;
         match published {

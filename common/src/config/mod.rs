@@ -28,7 +28,7 @@ use thiserror::Error;
 pub use auth::{AuthBackend, AuthConfig};
 pub use koji::KojiConfig;
 pub use mbs::MbsConfig;
-pub use messaging::MessagingConfig;
+pub use messaging::{MessagingBackend, MessagingConfig};
 pub use policy::{Admins, AllowedClients, ClientRule, PolicyConfig, PostScript, RawConfigSource};
 pub use pulp::PulpConfig;
 pub use pungi::{GitCredentials, PungiConfig};

@@ -159,3 +159,65 @@ source_types = ["tag", "repo"]
     assert_eq!(config.policy.lifetimes(Some("pungi_cfg")), (86400, 604800));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn messaging_backends_are_checked_and_the_reference_names_work() {
+    let config = Config::load(
+        None,
+        env(&[
+            ("ODCS_MESSAGING_BACKEND", "rhmsg"),
+            (
+                "ODCS_MESSAGING_BROKER_URLS",
+                r#"["amqps://umb-1.example.com:5671","amqps://umb-2.example.com:5671"]"#,
+            ),
+            ("ODCS_MESSAGING_TOPIC_PREFIX", "VirtualTopic.eng."),
+        ]),
+    )
+    .expect("the reference's rhmsg is AMQP 1.0");
+    assert_eq!(config.messaging.backend, MessagingBackend::Amqp1);
+    assert!(config.messaging.publishes(), "a bus without amqp_url");
+    assert_eq!(
+        config
+            .messaging
+            .address_of("VirtualTopic.eng.odcs.state.change"),
+        "topic://VirtualTopic.eng.odcs.state.change"
+    );
+    let stomp = Config::load(
+        None,
+        env(&[
+            ("ODCS_MESSAGING_BACKEND", "stomp"),
+            ("ODCS_MESSAGING_BROKER_URLS", r#"["stomp+ssl://umb:61612"]"#),
+        ]),
+    )
+    .expect("stomp");
+    assert_eq!(stomp.messaging.address_of("t"), "/topic/t");
+
+    let refused = |pairs: &[(&str, &str)], key: &str| {
+        let err = Config::load(None, env(pairs)).expect_err("refused");
+        assert!(err.to_string().contains(key), "{err}");
+    };
+    refused(&[("ODCS_MESSAGING_BACKEND", "kafka")], "kafka");
+    refused(
+        &[("ODCS_MESSAGING_BACKEND", "amqp1")],
+        "messaging_broker_urls",
+    );
+    refused(
+        &[
+            ("ODCS_MESSAGING_BACKEND", "stomp"),
+            ("ODCS_MESSAGING_BROKER_URLS", r#"["amqp://broker"]"#),
+        ],
+        "messaging_broker_urls",
+    );
+    refused(
+        &[
+            ("ODCS_MESSAGING_BACKEND", "amqp1"),
+            ("ODCS_MESSAGING_BROKER_URLS", r#"["amqp://broker"]"#),
+            ("ODCS_MESSAGING_ADDRESS", "topic://fixed"),
+        ],
+        "messaging_address",
+    );
+    refused(
+        &[("ODCS_MESSAGING_CERT_FILE", "/etc/odcs/msg.crt")],
+        "messaging_cert_file",
+    );
+}

@@ -51,7 +51,7 @@ fn message_for(compose: &Compose, config: &Config, now: NaiveDateTime) -> NewMes
         topic: state_change_topic(config),
         body: serde_json::to_string(&body).unwrap_or_default(),
         created_at: now,
-        published_at: config.messaging.is_standalone().then_some(now),
+        published_at: (!config.messaging.publishes()).then_some(now),
     }
 }
 

@@ -2,8 +2,6 @@
 //! final state and every state-change message arrives, in order per compose, with stable ids.
 //! Uses a private broker node on its own port, so other tests keep theirs.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
@@ -14,93 +12,11 @@ use odcs_common::dispatch::Dispatcher;
 
 use crate::amqp::{collect_states, spawn, terminate};
 use crate::lifecycle::World;
-use crate::support::Scratch;
-
-/// A RabbitMQ node of our own, in a scratch directory.
-struct PrivateBroker {
-    dir: Scratch,
-    node: String,
-    port: u16,
-}
-
-impl PrivateBroker {
-    fn new() -> PrivateBroker {
-        let dir = Scratch::new("rabbitmq");
-        let port = 30000 + (std::process::id() % 5000) as u16;
-        let node = format!("odcstest{}@localhost", std::process::id());
-        std::fs::write(dir.path().join("plugins"), "").expect("plugins file");
-        std::fs::write(
-            dir.path().join("rabbitmq.conf"),
-            format!("listeners.tcp.local = 127.0.0.1:{port}\n"),
-        )
-        .expect("config");
-        // The broker runs as the rabbitmq user.
-        let _ = Command::new("chown")
-            .args(["-R", "rabbitmq:rabbitmq"])
-            .arg(dir.path())
-            .status();
-        let broker = PrivateBroker { dir, node, port };
-        broker.start();
-        broker
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
-    }
-
-    fn up(&self) -> bool {
-        std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-    }
-
-    fn start(&self) {
-        let status = Command::new("rabbitmq-server")
-            .arg("-detached")
-            .env("RABBITMQ_NODENAME", &self.node)
-            .env("RABBITMQ_DIST_PORT", (self.port + 1).to_string())
-            .env("RABBITMQ_CONFIG_FILE", self.path("rabbitmq.conf"))
-            .env("RABBITMQ_MNESIA_BASE", self.path("mnesia"))
-            .env("RABBITMQ_LOG_BASE", self.path("log"))
-            .env("RABBITMQ_ENABLED_PLUGINS_FILE", self.path("plugins"))
-            .current_dir(self.dir.path())
-            .status()
-            .expect("rabbitmq-server runs");
-        assert!(status.success(), "rabbitmq-server -detached failed");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.up() {
-            assert!(
-                Instant::now() < deadline,
-                "private broker did not start; see {}",
-                self.path("log").display()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn stop(&self) {
-        let _ = Command::new("rabbitmqctl")
-            .args(["-n", &self.node, "-q", "stop"])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.up() {
-            assert!(Instant::now() < deadline, "private broker did not stop");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for PrivateBroker {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use crate::private_broker::PrivateBroker;
 
 #[test]
 fn composes_and_messages_survive_a_broker_outage() {
-    let broker = PrivateBroker::new();
+    let broker = PrivateBroker::new("outage", 0, &[]);
     let mut world = World::new(Store::Postgres);
     let tag = uuid::Uuid::new_v4().simple().to_string();
     world.config = std::sync::Arc::new({

@@ -16,6 +16,8 @@ mod libsolv;
 mod lifecycle;
 mod mbs;
 mod modules;
+mod other_buses;
+mod private_broker;
 mod pulp;
 mod races;
 mod raw_config;

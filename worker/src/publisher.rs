@@ -1,0 +1,88 @@
+//! Where the relay sends state-change messages: one connection to the bus, over the backend
+//! `messaging_backend` chooses (AMQP 0.9.1, AMQP 1.0 or STOMP). Each publish returns only once
+//! the broker has taken the message (a publisher confirm, an AMQP 1.0 `accepted` outcome, a
+//! STOMP `RECEIPT`), so the relay marks a message published only when it cannot be lost.
+
+mod amqp1;
+mod stomp;
+mod tls;
+
+use odcs_common::amqp::{self, AmqpError};
+use odcs_common::config::{MessagingBackend, MessagingConfig};
+use odcs_common::messaging::OutgoingMessage;
+use thiserror::Error;
+
+/// Why a message could not be published; the relay keeps it and tries again.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The AMQP 0.9.1 broker failed.
+    #[error(transparent)]
+    Amqp(#[from] AmqpError),
+    /// The AMQP 1.0 broker failed.
+    #[error(transparent)]
+    Amqp1(#[from] amqp1::Amqp1Error),
+    /// The STOMP broker failed.
+    #[error(transparent)]
+    Stomp(#[from] stomp::StompError),
+}
+
+/// An open connection to the bus.
+pub enum Publisher {
+    /// AMQP 0.9.1: a connection and a channel in confirm mode.
+    Amqp(lapin::Connection, lapin::Channel),
+    /// AMQP 1.0: a connection, a session and a sender per address.
+    Amqp1(amqp1::Link),
+    /// STOMP: a connection.
+    Stomp(stomp::Link),
+}
+
+impl Publisher {
+    /// Connects to the configured bus.
+    pub async fn connect(config: &MessagingConfig) -> Result<Publisher, PublishError> {
+        match config.backend {
+            MessagingBackend::Amqp => {
+                let conn = amqp::connect(&config.amqp_url).await?;
+                let channel = amqp::confirm_channel(&conn).await?;
+                Ok(Publisher::Amqp(conn, channel))
+            }
+            MessagingBackend::Amqp1 => Ok(Publisher::Amqp1(amqp1::Link::connect(config).await?)),
+            MessagingBackend::Stomp => Ok(Publisher::Stomp(stomp::Link::connect(config).await?)),
+        }
+    }
+
+    /// Whether the connection may still carry messages.
+    pub fn is_open(&self) -> bool {
+        match self {
+            Publisher::Amqp(conn, _) => conn.status().connected(),
+            Publisher::Amqp1(link) => link.is_open(),
+            Publisher::Stomp(link) => link.is_open(),
+        }
+    }
+
+    /// Publishes `message` and waits until the broker has it.
+    pub async fn publish(
+        &mut self,
+        config: &MessagingConfig,
+        message: &OutgoingMessage<'_>,
+    ) -> Result<(), PublishError> {
+        match self {
+            Publisher::Amqp(_, channel) => {
+                Ok(amqp::publish_message(channel, &config.exchange, message).await?)
+            }
+            Publisher::Amqp1(link) => Ok(link.publish(config, message).await?),
+            Publisher::Stomp(link) => Ok(link.publish(config, message).await?),
+        }
+    }
+
+    /// Closes the connection politely (the broker would notice a dropped one anyway).
+    pub async fn close(self) {
+        match self {
+            Publisher::Amqp(conn, _) => {
+                let _ = conn.close(200, "relay stopping").await;
+            }
+            Publisher::Amqp1(link) => link.close().await,
+            Publisher::Stomp(link) => link.close().await,
+        }
+    }
+}
