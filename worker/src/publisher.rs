@@ -10,7 +10,13 @@ mod tls;
 use odcs_common::amqp::{self, AmqpError};
 use odcs_common::config::{MessagingBackend, MessagingConfig};
 use odcs_common::messaging::OutgoingMessage;
+use odcs_common::redact::redact;
+use std::future::Future;
+use std::time::Duration;
 use thiserror::Error;
+
+/// How long one broker may take to accept a connection before the next one is tried.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a message could not be published; the relay keeps it and tries again.
 #[derive(Debug, Error)]
@@ -85,4 +91,36 @@ impl Publisher {
             Publisher::Stomp(link) => link.close().await,
         }
     }
+}
+
+/// What the failover over `messaging_broker_urls` needs to know of a backend's errors.
+trait BrokerError: std::fmt::Display {
+    /// The broker at `url` (password redacted) could not be reached.
+    fn unreachable(url: String, message: String) -> Self;
+    /// Whether the error is in our own settings (TLS files), so every broker would fail alike.
+    fn is_settings(&self) -> bool;
+}
+
+/// Opens a link to the first broker of `urls` that answers within [`CONNECT_TIMEOUT`].
+async fn first_answering<'a, L, E, F, Fut>(
+    urls: &'a [String],
+    protocol: &str,
+    mut open: F,
+) -> Result<L, E>
+where
+    E: BrokerError,
+    F: FnMut(&'a str) -> Fut,
+    Fut: Future<Output = Result<L, E>>,
+{
+    let mut last = E::unreachable(String::new(), "messaging_broker_urls is empty".into());
+    for url in urls {
+        match tokio::time::timeout(CONNECT_TIMEOUT, open(url)).await {
+            Ok(Ok(link)) => return Ok(link),
+            Ok(Err(e)) if e.is_settings() => return Err(e),
+            Ok(Err(e)) => last = e,
+            Err(_) => last = E::unreachable(redact(url), "no answer in time".into()),
+        }
+        tracing::debug!(broker = %redact(url), error = %last, "{protocol} broker unreachable");
+    }
+    Err(last)
 }

@@ -20,6 +20,12 @@ use odcs_common::redact::redact;
 use thiserror::Error;
 
 use super::tls::{self, TlsError};
+use super::{first_answering, BrokerError};
+
+mod external;
+
+/// The IANA port of AMQP over TLS.
+const AMQPS_PORT: u16 = 5671;
 
 /// Why an AMQP 1.0 broker did not take a message.
 #[derive(Debug, Error)]
@@ -60,24 +66,20 @@ pub struct Link {
     open: bool,
 }
 
+impl BrokerError for Amqp1Error {
+    fn unreachable(url: String, message: String) -> Self {
+        Amqp1Error::Connect { url, message }
+    }
+
+    fn is_settings(&self) -> bool {
+        matches!(self, Amqp1Error::Tls(_))
+    }
+}
+
 impl Link {
     /// Connects to the first broker of `config.broker_urls` that answers.
     pub async fn connect(config: &MessagingConfig) -> Result<Link, Amqp1Error> {
-        let mut last = Amqp1Error::Connect {
-            url: String::new(),
-            message: "messaging_broker_urls is empty".into(),
-        };
-        for url in &config.broker_urls {
-            match open(config, url).await {
-                Ok(link) => return Ok(link),
-                Err(e @ Amqp1Error::Tls(_)) => return Err(e),
-                Err(e) => {
-                    tracing::debug!(broker = %redact(url), error = %e, "AMQP 1.0 broker unreachable");
-                    last = e;
-                }
-            }
-        }
-        Err(last)
+        first_answering(&config.broker_urls, "AMQP 1.0", |url| open(config, url)).await
     }
 
     /// Whether the connection may still carry messages.
@@ -147,25 +149,16 @@ async fn open(config: &MessagingConfig, url: &str) -> Result<Link, Amqp1Error> {
     };
     let parsed = url::Url::parse(url).map_err(|e| failed(e.to_string()))?;
     let container_id = format!("odcs-relay-{}", uuid::Uuid::new_v4().simple());
-    // Credentials in the URL mean SASL PLAIN; a client certificate, EXTERNAL; else ANONYMOUS.
-    let profile = if !parsed.username().is_empty() {
-        None
-    } else if config.client_certificate().is_some() {
-        Some(SaslProfile::External)
-    } else {
-        Some(SaslProfile::Anonymous)
-    };
     // The name the broker's certificate must carry; an IP address is a name too (rustls
     // checks it against the certificate's IP SANs).
     let host = parsed.host_str().unwrap_or_default().to_owned();
     let builder = Connection::builder()
         .container_id(container_id)
         .domain(host.as_str());
-    let builder = match profile {
-        Some(profile) => builder.sasl_profile(profile),
-        None => builder,
-    };
-    let connection = if parsed.scheme() == "amqps" {
+    let secure = parsed.scheme() == "amqps";
+    // Credentials in the URL mean SASL PLAIN; a client certificate over TLS, EXTERNAL; else
+    // ANONYMOUS.
+    let connection = if !parsed.username().is_empty() && secure {
         let connector = tokio_rustls::TlsConnector::from(tls::client_config(config)?);
         // TLS from the first byte, as ActiveMQ, Artemis and RabbitMQ expect on 5671.
         builder
@@ -173,8 +166,34 @@ async fn open(config: &MessagingConfig, url: &str) -> Result<Link, Amqp1Error> {
             .rustls_connector(connector)
             .open(parsed)
             .await
-    } else {
+    } else if !parsed.username().is_empty() {
         builder.open(parsed).await
+    } else if secure && config.client_certificate().is_some() {
+        let mut stream = tls_stream(config, &parsed, &host)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        external::authenticate(&mut stream)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        // Authenticated and encrypted already: fe2o3-amqp speaks plain AMQP on top.
+        builder
+            .scheme("amqp")
+            .hostname(host.as_str())
+            .open_with_stream(stream)
+            .await
+    } else if secure {
+        let connector = tokio_rustls::TlsConnector::from(tls::client_config(config)?);
+        builder
+            .sasl_profile(SaslProfile::Anonymous)
+            .alt_tls_establishment(true)
+            .rustls_connector(connector)
+            .open(parsed)
+            .await
+    } else {
+        builder
+            .sasl_profile(SaslProfile::Anonymous)
+            .open(parsed)
+            .await
     }
     .map_err(|e| failed(e.to_string()))?;
     let mut connection = connection;
@@ -187,6 +206,29 @@ async fn open(config: &MessagingConfig, url: &str) -> Result<Link, Amqp1Error> {
         senders: HashMap::new(),
         open: true,
     })
+}
+
+/// A TLS connection to the broker of `url` (port 5671 unless it names one), presenting the
+/// client certificate.
+async fn tls_stream(
+    config: &MessagingConfig,
+    url: &url::Url,
+    host: &str,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, Amqp1Error> {
+    let (connector, server_name) = tls::connector_for(config, host)?;
+    let tcp = tokio::net::TcpStream::connect((host, url.port().unwrap_or(AMQPS_PORT)))
+        .await
+        .map_err(|e| Amqp1Error::Connect {
+            url: redact(url.as_str()),
+            message: e.to_string(),
+        })?;
+    connector
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| Amqp1Error::Connect {
+            url: redact(url.as_str()),
+            message: format!("TLS: {e}"),
+        })
 }
 
 fn amqp_message(

@@ -7,8 +7,6 @@
 //! certificates and receipts or carry a licence this project cannot take, and a publisher
 //! needs three frames of the protocol.
 
-use std::time::Duration;
-
 use odcs_common::config::MessagingConfig;
 use odcs_common::messaging::{HeaderValue, OutgoingMessage};
 use odcs_common::redact::redact;
@@ -17,12 +15,10 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufStream
 use tokio::net::TcpStream;
 
 use super::tls::{self, TlsError};
+use super::{first_answering, BrokerError};
 
 /// The largest frame a broker's answer may be; answers are a few headers.
 const MAX_ANSWER: usize = 1 << 20;
-
-/// How long a broker may take to answer CONNECT.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a STOMP broker did not take a message.
 #[derive(Debug, Error)]
@@ -141,28 +137,20 @@ impl Frame {
     }
 }
 
+impl BrokerError for StompError {
+    fn unreachable(url: String, message: String) -> Self {
+        StompError::Connect { url, message }
+    }
+
+    fn is_settings(&self) -> bool {
+        matches!(self, StompError::Tls(_))
+    }
+}
+
 impl Link {
     /// Connects to the first broker of `config.broker_urls` that answers.
     pub async fn connect(config: &MessagingConfig) -> Result<Link, StompError> {
-        let mut last = StompError::Connect {
-            url: String::new(),
-            message: "messaging_broker_urls is empty".into(),
-        };
-        for url in &config.broker_urls {
-            match tokio::time::timeout(CONNECT_TIMEOUT, open(config, url)).await {
-                Ok(Ok(link)) => return Ok(link),
-                Ok(Err(e @ StompError::Tls(_))) => return Err(e),
-                Ok(Err(e)) => last = e,
-                Err(_) => {
-                    last = StompError::Connect {
-                        url: redact(url),
-                        message: "no answer in time".into(),
-                    }
-                }
-            }
-            tracing::debug!(broker = %redact(url), error = %last, "STOMP broker unreachable");
-        }
-        Err(last)
+        first_answering(&config.broker_urls, "STOMP", |url| open(config, url)).await
     }
 
     /// Whether the connection may still carry messages.
@@ -270,9 +258,7 @@ async fn open(config: &MessagingConfig, url: &str) -> Result<Link, StompError> {
         .await
         .map_err(|e| failed(e.to_string()))?;
     let io: Box<dyn Io> = if matches!(parsed.scheme(), "stomp+ssl" | "stomps") {
-        let connector = tokio_rustls::TlsConnector::from(tls::client_config(config)?);
-        let name = rustls::pki_types::ServerName::try_from(host.clone())
-            .map_err(|e| failed(e.to_string()))?;
+        let (connector, name) = tls::connector_for(config, &host)?;
         Box::new(
             connector
                 .connect(name, tcp)

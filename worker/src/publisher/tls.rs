@@ -5,8 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::TlsConnector;
 
 use odcs_common::config::MessagingConfig;
 
@@ -65,4 +66,15 @@ pub fn client_config(config: &MessagingConfig) -> Result<Arc<ClientConfig>, TlsE
         None => builder.with_no_client_auth(),
     };
     Ok(Arc::new(client))
+}
+
+/// A connector for `config`'s TLS settings and the name `host`'s certificate must carry (an
+/// IP address is a name too: rustls checks it against the certificate's IP SANs).
+pub fn connector_for(
+    config: &MessagingConfig,
+    host: &str,
+) -> Result<(TlsConnector, ServerName<'static>), TlsError> {
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| tls_error("broker host", Path::new(host), e))?;
+    Ok((TlsConnector::from(client_config(config)?), name))
 }
