@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::BasicConsumeOptions;
 use lapin::types::FieldTable;
 use odcs_common::compose::ComposeState;
 use odcs_common::db::testing::Store;
@@ -16,7 +16,7 @@ use crate::private_broker::PrivateBroker;
 
 #[test]
 fn composes_and_messages_survive_a_broker_outage() {
-    let broker = PrivateBroker::new("outage", 0, &[]);
+    let broker = PrivateBroker::new("outage", &[]);
     let mut world = World::new(Store::Postgres);
     let tag = uuid::Uuid::new_v4().simple().to_string();
     world.config = std::sync::Arc::new({
@@ -30,35 +30,7 @@ fn composes_and_messages_survive_a_broker_outage() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let listener = format!("listener-{tag}");
     let topic = format!("test.{tag}.odcs.state.change");
-    // A durable listener queue, so messages published around the outage are kept.
-    runtime.block_on(async {
-        let conn = odcs_common::amqp::connect(&broker.url())
-            .await
-            .expect("private broker");
-        let channel = conn.create_channel().await.expect("channel");
-        channel
-            .queue_declare(
-                &listener,
-                QueueDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("declare");
-        channel
-            .queue_bind(
-                &listener,
-                "amq.topic",
-                &topic,
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("bind");
-        let _ = conn.close(200, "set up").await;
-    });
+    broker.keep_messages_of(&runtime, &listener, &topic);
 
     let mut processes = Processes(vec![
         spawn(&world, &["consume"]),

@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 use fe2o3_amqp::types::messaging::{Body, MessageId};
 use fe2o3_amqp::types::primitives::{SimpleValue, Value};
 use fe2o3_amqp::{Connection, Receiver, Session};
-use lapin::options::{QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
 use odcs_common::compose::{ComposeId, ComposeState};
 use odcs_common::config::MessagingBackend;
 use odcs_common::db::lifecycle::{self, ComposeChanges, Transition};
@@ -222,32 +220,7 @@ fn across_a_restart<F>(
         config
     });
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    // A durable queue on the topic, so nothing published while the consumer reconnects is lost.
-    runtime.block_on(async {
-        let conn = odcs_common::amqp::connect(&broker.url())
-            .await
-            .expect("private broker");
-        let channel = conn.create_channel().await.expect("channel");
-        let durable = QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
-        channel
-            .queue_declare(&listener, durable, FieldTable::default())
-            .await
-            .expect("declare");
-        channel
-            .queue_bind(
-                &listener,
-                "amq.topic",
-                &topic,
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("bind");
-        let _ = conn.close(200, "set up").await;
-    });
+    broker.keep_messages_of(&runtime, &listener, &topic);
     let received = Arc::new(Mutex::new(Vec::new()));
     let consumer = runtime.spawn(consume(
         listener.clone(),
@@ -356,7 +329,7 @@ fn across_a_restart<F>(
 
 #[test]
 fn amqp1_messages_arrive_in_order_across_a_broker_restart() {
-    let broker = PrivateBroker::new("amqp1", 1, &["rabbitmq_amqp1_0"]);
+    let broker = PrivateBroker::new("amqp1", &["rabbitmq_amqp1_0"]);
     let url = format!("amqp://guest:guest@127.0.0.1:{}", broker.port());
     let consumer_url = url.clone();
     across_a_restart(
@@ -375,7 +348,7 @@ fn amqp1_messages_arrive_in_order_across_a_broker_restart() {
 
 #[test]
 fn stomp_messages_arrive_in_order_across_a_broker_restart() {
-    let broker = PrivateBroker::new("stomp", 2, &["rabbitmq_stomp"]);
+    let broker = PrivateBroker::new("stomp", &["rabbitmq_stomp"]);
     let port = broker.stomp_port();
     across_a_restart(
         &broker,
@@ -389,16 +362,15 @@ fn stomp_messages_arrive_in_order_across_a_broker_restart() {
     );
 }
 
-/// UMB-style: the broker takes only TLS clients with a certificate from its CA; over STOMP it
-/// logs the relay in by the certificate's name (`ssl_cert_login`), over AMQP 1.0 with the
-/// URL's credentials (SASL PLAIN inside the mutual TLS). Given the client certificate, the
-/// relay delivers over both; without one, nothing leaves the outbox.
+/// UMB-style: the broker takes only TLS clients with a certificate from its CA and logs the
+/// relay in by the certificate's name, with no password anywhere: `ssl_cert_login` over STOMP,
+/// SASL EXTERNAL over AMQP 1.0. Given the client certificate, the relay delivers over both;
+/// without one, nothing leaves the outbox.
 #[test]
 fn client_certificates_log_the_relay_in_over_tls() {
     let mut pki = None;
     let broker = PrivateBroker::with_setup(
         "tls",
-        3,
         &[
             "rabbitmq_amqp1_0",
             "rabbitmq_stomp",
@@ -444,7 +416,7 @@ fn client_certificates_log_the_relay_in_over_tls() {
     for (backend, url, address) in [
         (
             "amqp1",
-            format!("amqps://guest:guest@127.0.0.1:{}", broker.amqps_port()),
+            format!("amqps://127.0.0.1:{}", broker.amqps_port()),
             "/topic/{topic}",
         ),
         (
@@ -464,31 +436,7 @@ fn client_certificates_log_the_relay_in_over_tls() {
             config.messaging.topic_prefix = prefix.clone();
             config
         });
-        runtime.block_on(async {
-            let conn = odcs_common::amqp::connect(&broker.url())
-                .await
-                .expect("private broker");
-            let channel = conn.create_channel().await.expect("channel");
-            let durable = QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            };
-            channel
-                .queue_declare(&listener, durable, FieldTable::default())
-                .await
-                .expect("declare");
-            channel
-                .queue_bind(
-                    &listener,
-                    "amq.topic",
-                    &format!("{prefix}odcs.state.change"),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .expect("bind");
-            let _ = conn.close(200, "set up").await;
-        });
+        broker.keep_messages_of(&runtime, &listener, &format!("{prefix}odcs.state.change"));
         let urls = serde_json::to_string(&[&url]).expect("json");
         let bus_env = [
             ("ODCS_MESSAGING_BACKEND", backend),

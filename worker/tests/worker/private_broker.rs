@@ -1,9 +1,15 @@
 //! A RabbitMQ node of our own on its own ports, for tests that stop and restart the broker
 //! without disturbing the shared one the other tests use.
 
+use std::collections::BTreeSet;
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
 
 use crate::support::Scratch;
 
@@ -15,22 +21,20 @@ pub struct PrivateBroker {
 }
 
 impl PrivateBroker {
-    /// Starts node `name` with `plugins` enabled; `slot` tells apart the nodes one test
-    /// process runs (each takes six ports: AMQP, distribution, STOMP, AMQPS, STOMP over TLS).
-    pub fn new(name: &str, slot: u16, plugins: &[&str]) -> PrivateBroker {
-        Self::with_setup(name, slot, plugins, |_, _| String::new())
+    /// Starts node `name` with `plugins` enabled.
+    pub fn new(name: &str, plugins: &[&str]) -> PrivateBroker {
+        Self::with_setup(name, plugins, |_, _| String::new())
     }
 
     /// [`new`](Self::new), with `setup(dir, port)` preparing files in the node's directory
     /// and returning further configuration lines.
     pub fn with_setup(
         name: &str,
-        slot: u16,
         plugins: &[&str],
         setup: impl FnOnce(&std::path::Path, u16) -> String,
     ) -> PrivateBroker {
         let dir = Scratch::new("rabbitmq");
-        let port = 30000 + (std::process::id() % 1000) as u16 * 30 + slot * 6;
+        let port = claim_ports();
         let node = format!("odcs{name}{}@localhost", std::process::id());
         let enabled = if plugins.is_empty() {
             String::new()
@@ -94,6 +98,36 @@ impl PrivateBroker {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
     }
 
+    /// Declares the durable queue `queue` bound to `topic` on `amq.topic`, so messages published
+    /// while a consumer reconnects (or the broker restarts) are kept for it.
+    pub fn keep_messages_of(&self, runtime: &tokio::runtime::Runtime, queue: &str, topic: &str) {
+        runtime.block_on(async {
+            let conn = odcs_common::amqp::connect(&self.url())
+                .await
+                .expect("private broker");
+            let channel = conn.create_channel().await.expect("channel");
+            let durable = QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            };
+            channel
+                .queue_declare(queue, durable, FieldTable::default())
+                .await
+                .expect("declare");
+            channel
+                .queue_bind(
+                    queue,
+                    "amq.topic",
+                    topic,
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .expect("bind");
+            let _ = conn.close(200, "set up").await;
+        });
+    }
+
     /// Whether the node takes connections.
     pub fn up(&self) -> bool {
         std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
@@ -113,15 +147,35 @@ impl PrivateBroker {
             .status()
             .expect("rabbitmq-server runs");
         assert!(status.success(), "rabbitmq-server -detached failed");
-        let deadline = Instant::now() + Duration::from_secs(60);
+        // Generous: under a loaded CI machine a node with plugins takes tens of seconds.
+        let deadline = Instant::now() + Duration::from_secs(180);
         while !self.up() {
             assert!(
                 Instant::now() < deadline,
-                "private broker did not start; see {}",
-                self.path("log").display()
+                "private broker {} did not start on port {}; its log ends:\n{}",
+                self.node,
+                self.port,
+                self.log_tail()
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The last lines of the node's logs, for a failure message that says why it did not start.
+    fn log_tail(&self) -> String {
+        let mut tail = String::new();
+        for entry in std::fs::read_dir(self.path("log"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            tail += &format!("--- {}\n", entry.path().display());
+            tail += &lines[lines.len().saturating_sub(30)..].join("\n");
+            tail += "\n";
+        }
+        tail
     }
 
     /// Stops the node and waits until it is gone.
@@ -141,6 +195,33 @@ impl Drop for PrivateBroker {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Ports per node: AMQP, distribution, STOMP, AMQPS, STOMP over TLS, one spare.
+const PORTS_PER_NODE: u16 = 6;
+
+/// First ports of the blocks this test process has handed out, so two nodes never share one.
+static CLAIMED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// Claims a block of [`PORTS_PER_NODE`] free ports below the kernel's ephemeral range (where
+/// the many client connections of a test run cannot take them) and returns its first port.
+fn claim_ports() -> u16 {
+    let mut claimed = CLAIMED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let blocks = 3000;
+    let start = std::process::id() as u16 % blocks;
+    (0..blocks)
+        .map(|i| 14000 + (start + i) % blocks * PORTS_PER_NODE)
+        .find(|&first| {
+            !claimed.contains(&first)
+                && (first..first + PORTS_PER_NODE)
+                    .all(|port| TcpListener::bind(("0.0.0.0", port)).is_ok())
+        })
+        .inspect(|&first| {
+            claimed.insert(first);
+        })
+        .expect("a block of free ports for a private broker")
 }
 
 /// The STOMP listener's line of the configuration (port after the distribution port), when
