@@ -63,6 +63,17 @@ def wait_for_port(port, seconds=10):
             time.sleep(0.05)
 
 
+def stop_processes(procs, seconds=30):
+    """Terminates `procs`, waits up to `seconds` for each, and kills what is still running."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 SLAPD_CONF = """
 include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema

@@ -19,6 +19,8 @@ import pytest
 import requests
 from odcs.client.odcs import ODCS, AuthMech, ComposeSourceGeneric
 
+from conftest import free_port, stop_processes
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN_DIR = os.environ.get("ODCS_BIN_DIR", "")
 PG = os.environ.get("ODCS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
@@ -238,21 +240,9 @@ def test_a_reference_database_is_adopted_with_every_compose(store):
             time.sleep(0.2)
         assert len(odcs.find_composes(per_page=100)["items"]) == len(ids) + 1
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
         for store_db in (db, fresh_db):
             store_db.drop()
         subprocess.run(["rabbitmqctl", "-q", "delete_queue", f"odcs-adopt-{tag}"],
                        capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
-
-
-def free_port():
-    from conftest import free_port as pick
-
-    return pick()

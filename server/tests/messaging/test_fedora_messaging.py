@@ -13,7 +13,7 @@ import uuid
 
 from odcs.client.odcs import ODCS, AuthMech, ComposeSourceGeneric
 
-from conftest import free_port
+from conftest import free_port, stop_processes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN_DIR = os.environ.get("ODCS_BIN_DIR", "")
@@ -124,13 +124,7 @@ def test_fedora_messaging_consumer_receives_state_changes():
             assert sent == m["filter_headers"], "the relay's filter headers are the class's"
             assert sent["fedora_messaging_rpm_ed"] is True
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
         subprocess.run(["psql", f"{PG}/postgres", "-qc", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"])
         subprocess.run(["rabbitmqctl", "-q", "delete_queue", f"odcs-fm-{tag}"], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
