@@ -266,6 +266,43 @@ fn an_incremental_run_takes_unchanged_blocks_whole_and_writes_the_same_bytes() {
         "summaries come back from the blocks"
     );
 
+    let warm_written = repodata_bytes(&dir);
+
+    // A block whose XML file is gone (or cut short) is assembled again from its packages.
+    let block_files: Vec<std::path::PathBuf> = std::fs::read_dir(scratch.path().join("cache"))
+        .expect("cache dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("blocks-"))
+        .flat_map(|d| {
+            std::fs::read_dir(d.path())
+                .expect("blocks")
+                .filter_map(Result::ok)
+        })
+        .map(|e| e.path())
+        .collect();
+    // Every file is a live block: nothing has been replaced yet.
+    assert_eq!(block_files.len(), cold.blocks, "{block_files:?}");
+    std::fs::remove_file(&block_files[0]).expect("remove");
+    let truncated = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&block_files[1])
+        .expect("open");
+    truncated.set_len(10).expect("truncate");
+    let repaired = ours(&dir, Compression::Gzip, Some(&cache));
+    assert_eq!(
+        (repaired.read, repaired.blocks_cached),
+        (0, cold.blocks - 2)
+    );
+    assert!(
+        repodata_bytes(&dir) == warm_written,
+        "reassembled blocks changed the repodata"
+    );
+    let again = ours(&dir, Compression::Gzip, Some(&cache));
+    assert_eq!(
+        again.blocks_cached, cold.blocks,
+        "the files were written again"
+    );
+
     let victim = dir.join("c30/module-build-macros-0.1-1.module_fd8ca23e.noarch.rpm");
     let copy = scratch.path().join("copy.rpm");
     std::fs::copy(&victim, &copy).expect("copy");
@@ -285,39 +322,6 @@ fn an_incremental_run_takes_unchanged_blocks_whole_and_writes_the_same_bytes() {
         "blocks from the cache changed the repodata"
     );
 
-    // A block whose XML file is gone (or cut short) is assembled again from its packages.
-    let block_files: Vec<std::path::PathBuf> = std::fs::read_dir(scratch.path().join("cache"))
-        .expect("cache dir")
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("blocks-"))
-        .flat_map(|d| {
-            std::fs::read_dir(d.path())
-                .expect("blocks")
-                .filter_map(Result::ok)
-        })
-        .map(|e| e.path())
-        .collect();
-    assert!(block_files.len() >= cold.blocks, "{block_files:?}");
-    std::fs::remove_file(&block_files[0]).expect("remove");
-    let truncated = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&block_files[1])
-        .expect("open");
-    truncated.set_len(10).expect("truncate");
-    let repaired = ours(&dir, Compression::Gzip, Some(&cache));
-    assert_eq!(
-        (repaired.read, repaired.blocks_cached),
-        (0, cold.blocks - 2)
-    );
-    assert!(
-        repodata_bytes(&dir) == written,
-        "reassembled blocks changed the repodata"
-    );
-    let again = ours(&dir, Compression::Gzip, Some(&cache));
-    assert_eq!(
-        again.blocks_cached, cold.blocks,
-        "the files were written again"
-    );
     let theirs = scratch.path().join("theirs");
     link_tree(&dir, &theirs);
     std::fs::remove_dir_all(theirs.join("repodata")).expect("no repodata");
