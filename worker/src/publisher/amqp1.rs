@@ -149,29 +149,16 @@ async fn open(config: &MessagingConfig, url: &str) -> Result<Link, Amqp1Error> {
     };
     let parsed = url::Url::parse(url).map_err(|e| failed(e.to_string()))?;
     let container_id = format!("odcs-relay-{}", uuid::Uuid::new_v4().simple());
-    // The name the broker's certificate must carry; an IP address is a name too (rustls
-    // checks it against the certificate's IP SANs).
     let host = parsed.host_str().unwrap_or_default().to_owned();
     let builder = Connection::builder()
         .container_id(container_id)
         .domain(host.as_str());
     let secure = parsed.scheme() == "amqps";
+    let credentials = !parsed.username().is_empty();
     // Credentials in the URL mean SASL PLAIN; a client certificate over TLS, EXTERNAL; else
     // ANONYMOUS.
-    let connection = if !parsed.username().is_empty() && secure {
-        let connector = tokio_rustls::TlsConnector::from(tls::client_config(config)?);
-        // TLS from the first byte, as ActiveMQ, Artemis and RabbitMQ expect on 5671.
-        builder
-            .alt_tls_establishment(true)
-            .rustls_connector(connector)
-            .open(parsed)
-            .await
-    } else if !parsed.username().is_empty() {
-        builder.open(parsed).await
-    } else if secure && config.client_certificate().is_some() {
-        let mut stream = tls_stream(config, &parsed, &host)
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+    let connection = if secure && !credentials && config.client_certificate().is_some() {
+        let mut stream = tls_stream(config, &parsed, &host).await?;
         external::authenticate(&mut stream)
             .await
             .map_err(|e| failed(e.to_string()))?;
@@ -181,19 +168,23 @@ async fn open(config: &MessagingConfig, url: &str) -> Result<Link, Amqp1Error> {
             .hostname(host.as_str())
             .open_with_stream(stream)
             .await
-    } else if secure {
-        let connector = tokio_rustls::TlsConnector::from(tls::client_config(config)?);
-        builder
-            .sasl_profile(SaslProfile::Anonymous)
-            .alt_tls_establishment(true)
-            .rustls_connector(connector)
-            .open(parsed)
-            .await
     } else {
-        builder
-            .sasl_profile(SaslProfile::Anonymous)
-            .open(parsed)
-            .await
+        let builder = if credentials {
+            builder
+        } else {
+            builder.sasl_profile(SaslProfile::Anonymous)
+        };
+        if secure {
+            let connector = tokio_rustls::TlsConnector::from(tls::client_config(config)?);
+            // TLS from the first byte, as ActiveMQ, Artemis and RabbitMQ expect on 5671.
+            builder
+                .alt_tls_establishment(true)
+                .rustls_connector(connector)
+                .open(parsed)
+                .await
+        } else {
+            builder.open(parsed).await
+        }
     }
     .map_err(|e| failed(e.to_string()))?;
     let mut connection = connection;
