@@ -99,9 +99,14 @@ impl Default for Sha256 {
     }
 }
 
+/// The SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    openssl::sha::sha256(data)
+}
+
 /// The SHA-256 of `data`, in lowercase hex.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(openssl::sha::sha256(data))
+    hex::encode(sha256(data))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 
 use std::ops::Range;
 
-use crate::checksum::{sha256_hex, Sha256};
+use crate::checksum::{sha256, Sha256};
 
 use super::block_files::BlockXml;
 use super::cache::{CacheKey, CachedBlock, CachedPackage};
@@ -28,8 +28,7 @@ pub const MAX_PACKAGES: usize = 4 * AVERAGE_PACKAGES as usize;
 
 /// Whether a block ends after the package listed at `href`.
 pub fn cut_after(href: &str) -> bool {
-    let digest = sha256_hex(href.as_bytes());
-    u8::from_str_radix(&digest[..2], 16).is_ok_and(|b| b % AVERAGE_PACKAGES == 0)
+    sha256(href.as_bytes())[0] % AVERAGE_PACKAGES == 0
 }
 
 /// One block of a listing: its packages and, when every one of them has a cache key, its own.

@@ -27,8 +27,8 @@ use super::block_files::Form;
 use super::block_files::{BlockFiles, BlockXml};
 use crate::package::PackageSummary;
 
-/// Bumped whenever rendering changes, so old entries are never reused.
-const FORMAT_VERSION: u32 = 4;
+/// Bumped whenever rendering or compression changes, so old entries are never reused.
+const FORMAT_VERSION: u32 = 5;
 
 /// Why the cache failed.
 #[derive(Debug, Error)]

@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::io::Read;
 
-use flate2::{Compress, Crc, FlushCompress, Status};
 
 /// The compression of repodata files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -18,7 +17,7 @@ pub enum Compression {
 }
 
 /// gzip level: createrepo_c's default compression level for gzip output.
-const GZIP_LEVEL: u32 = 6;
+const GZIP_LEVEL: i32 = 6;
 /// zstd level: the library default.
 const ZSTD_LEVEL: i32 = 3;
 
@@ -68,40 +67,29 @@ impl std::str::FromStr for Compression {
 }
 
 thread_local! {
-    /// One deflate state per thread, reset between members: allocating and clearing a fresh
-    /// state for every package costs more than compressing a small package.
-    static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(flate2::Compression::new(GZIP_LEVEL), false));
+    /// One libdeflate compressor per thread: its state (a few hundred KiB of match finder
+    /// tables) costs more to allocate than compressing a small piece.
+    static DEFLATE: RefCell<libdeflater::Compressor> = RefCell::new(libdeflater::Compressor::new(
+        // Level 6 is within libdeflate's 0..=12, and its default besides.
+        libdeflater::CompressionLvl::new(GZIP_LEVEL).unwrap_or_default(),
+    ));
     /// One zstd context per thread, for the same reason.
     static ZSTD: RefCell<Option<zstd::bulk::Compressor<'static>>> =
         RefCell::new(zstd::bulk::Compressor::new(ZSTD_LEVEL).ok());
 }
 
-/// A complete gzip member (RFC 1952): fixed header (no name, mtime 0, so output is
-/// deterministic), raw deflate data, CRC-32 and size.
+/// A complete gzip member (RFC 1952) from libdeflate: its header has no name, mtime 0 and a
+/// fixed OS byte, so the output depends only on `raw`. libdeflate compresses a whole buffer
+/// at once, about 1.5 times as fast as zlib at the same level and slightly smaller.
 fn gzip_member(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() / 3 + 64);
-    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
     DEFLATE.with(|cell| {
-        let mut deflate = cell.borrow_mut();
-        deflate.reset();
-        loop {
-            let consumed = deflate.total_in() as usize;
-            if out.capacity() - out.len() < 64 {
-                out.reserve(out.capacity().max(4096));
-            }
-            match deflate.compress_vec(&raw[consumed..], &mut out, FlushCompress::Finish) {
-                Ok(Status::StreamEnd) => break,
-                Ok(_) => continue,
-                // Compressing from memory into memory cannot fail.
-                Err(_) => break,
-            }
-        }
-    });
-    let mut crc = Crc::new();
-    crc.update(raw);
-    out.extend_from_slice(&crc.sum().to_le_bytes());
-    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-    out
+        let mut compressor = cell.borrow_mut();
+        let mut out = vec![0; compressor.gzip_compress_bound(raw.len())];
+        // The buffer is as large as libdeflate's bound, so compressing cannot run out of room.
+        let written = compressor.gzip_compress(raw, &mut out).unwrap_or(0);
+        out.truncate(written);
+        out
+    })
 }
 
 /// Reads a possibly compressed metadata file whole, choosing the decoder by file name; more than
