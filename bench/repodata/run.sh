@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Repodata benchmark: our `odcs-worker createrepo` against createrepo_c on the 2,000-RPM corpus
+# Repodata benchmark: our `odcs-createrepo` against createrepo_c on the 2,000-RPM corpus
 # (shared/bench/make_corpus.py), fresh and incremental (20 packages replaced), with the
 # SHA-256 floor. Prints a markdown table; medians of RUNS runs; warm page cache.
 #   bash bench/repodata/run.sh [CORPUS]      (default /var/tmp/corpus-2000, built if missing)
-#   WORKER_BIN=path bash bench/repodata/run.sh  # another odcs-worker build (e.g. before a change)
+#   CREATEREPO_BIN=path bash bench/repodata/run.sh  # another odcs-createrepo build (e.g. before a change)
 # On a CPU with the SHA extensions (sha_ni) every run is made twice: as the CPU is, then with
 # OPENSSL_ia32cap=:~0x20000000, which masks them in OpenSSL's libcrypto for createrepo_c,
 # `openssl dgst` and our engine alike (SHA_MASKED=0 skips that, SHA_MASKED=only does just it).
@@ -14,14 +14,14 @@ shared="${SHARED:-$root/../shared}"
 corpus="${1:-/var/tmp/corpus-2000}"
 RUNS="${RUNS:-5}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/odcs-target}"
-ours_bin="${WORKER_BIN:-$CARGO_TARGET_DIR/release/odcs-worker}"
+ours_bin="${CREATEREPO_BIN:-$CARGO_TARGET_DIR/release/odcs-createrepo}"
 work="${WORK:-/var/tmp/odcs-bench-repodata}"
 
 command -v createrepo_c >/dev/null || apt-get install -y -qq createrepo-c >/dev/null
 if [ ! -d "$corpus/os" ]; then
   /usr/bin/python3 "$shared/bench/make_corpus.py" --n 2000 --seed 42 --out "$corpus"
 fi
-[ -n "${WORKER_BIN:-}" ] || (cd "$root" && cargo build --release -q -p odcs-worker)
+[ -n "${CREATEREPO_BIN:-}" ] || (cd "$root" && cargo build --release -q -p odcs-worker --bin odcs-createrepo)
 
 rm -rf "$work" && mkdir -p "$work"
 cp -al "$corpus/os" "$work/c" && cp -al "$corpus/os" "$work/o"
@@ -66,28 +66,28 @@ suite() { # label
   read -r c_fresh c_fresh_rss < <(run_many c_fresh "rm -rf $work/c/repodata" \
     createrepo_c --no-database --workers 2 --quiet "$work/c")
   read -r o_fresh o_fresh_rss < <(run_many o_fresh "rm -rf $work/o/repodata $work/cache" \
-    "$ours_bin" createrepo --cache-dir "$work/cache" "$work/o")
+    "$ours_bin" --cache-dir "$work/cache" "$work/o")
   read -r o_nocache o_nocache_rss < <(run_many o_nocache "rm -rf $work/o/repodata" \
-    "$ours_bin" createrepo --no-cache "$work/o")
+    "$ours_bin" --no-cache "$work/o")
   read -r floor _ < <(run_many floor ":" bash -c \
     "find '$corpus/os' -name '*.rpm' -print0 | xargs -0 -P2 -n 250 openssl dgst -sha256")
 
   # Incremental: both start from metadata of the original set, then K packages are swapped.
   reset_c="swap $work/c reset; createrepo_c --no-database --workers 2 --quiet $work/c >/dev/null; swap $work/c apply; renew"
-  reset_o="swap $work/o reset; $ours_bin createrepo --cache-dir $work/cache $work/o >/dev/null; swap $work/o apply; renew"
+  reset_o="swap $work/o reset; $ours_bin --cache-dir $work/cache $work/o >/dev/null; swap $work/o apply; renew"
   read -r c_incr c_incr_rss < <(run_many c_incr "$reset_c" \
     createrepo_c --update --no-database --workers 2 --quiet "$work/c")
   read -r o_incr o_incr_rss < <(run_many o_incr "$reset_o" \
-    "$ours_bin" createrepo --cache-dir "$work/cache" "$work/o")
+    "$ours_bin" --cache-dir "$work/cache" "$work/o")
   swap "$work/o" reset; swap "$work/c" reset
 
-  "$ours_bin" createrepo --no-cache "$work/o" > /dev/null
+  "$ours_bin" --no-cache "$work/o" > /dev/null
   createrepo_c --no-database --workers 2 --quiet "$work/c"
   echo "### $1"
   echo
   echo "corpus: $corpus ($(find "$corpus/os" -name '*.rpm' | wc -l) RPMs, $(du -sh "$corpus/os" | cut -f1)); $k replaced; median of $RUNS"
   echo
-  echo "| run | createrepo_c | odcs-worker | speed-up | RSS createrepo_c | RSS ours |"
+  echo "| run | createrepo_c | odcs-createrepo | speed-up | RSS createrepo_c | RSS ours |"
   echo "|---|---:|---:|---:|---:|---:|"
   echo "| fresh (ours writes its cache) | ${c_fresh} s | ${o_fresh} s | $(ratio "$c_fresh" "$o_fresh") | ${c_fresh_rss} KB | ${o_fresh_rss} KB |"
   echo "| fresh, --no-cache | ${c_fresh} s | ${o_nocache} s | $(ratio "$c_fresh" "$o_nocache") | ${c_fresh_rss} KB | ${o_nocache_rss} KB |"

@@ -1,4 +1,4 @@
-//! `odcs-worker`: the queue consumer, the beat job, the message relay, and `createrepo`.
+//! `odcs-worker`: the queue consumer, the beat job, the message relay, and `depsolve`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,10 +15,6 @@ use odcs_worker::gather::lookaside;
 use odcs_worker::gather::metadata::{read_filelists, read_primary};
 use odcs_worker::gather::pool::{Origin, Pool as GatherPool, PoolBuilder};
 use odcs_worker::gather::{chosen_packages, GatherRequest};
-use odcs_worker::repodata::{
-    write_repodata, Compression, ExtraMetadata, FileHashing, PackageCache, RepodataOptions,
-};
-use odcs_worker::scan::find_packages;
 use odcs_worker::{consumer, heartbeat, metrics, relay, services};
 
 #[derive(Debug, Parser)]
@@ -47,23 +43,6 @@ enum Command {
     },
     /// Publish state-change messages from the outbox to the broker until SIGTERM.
     Relay,
-    /// Write repodata/ for the RPM packages under DIR (like createrepo_c).
-    Createrepo {
-        /// The repository directory.
-        dir: PathBuf,
-        /// Compression of the metadata: gz or zst.
-        #[arg(long, default_value = "gz")]
-        compression: Compression,
-        /// repomd revision (default: now); fixed revisions give byte-identical metadata.
-        #[arg(long)]
-        revision: Option<u64>,
-        /// Package-metadata cache directory.
-        #[arg(long, env = "ODCS_PACKAGE_CACHE_DIR")]
-        cache_dir: Option<PathBuf>,
-        /// Read every package, using no cache.
-        #[arg(long, conflicts_with = "cache_dir")]
-        no_cache: bool,
-    },
     /// Resolve packages against a repository's metadata, as a compose's gather would: prints
     /// what would be chosen, with load and solve times.
     Depsolve {
@@ -94,10 +73,6 @@ fn main() {
         eprintln!("odcs-worker: {err:#}");
         std::process::exit(1);
     }
-}
-
-fn default_cache_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/odcs/packages"))
 }
 
 fn load(cli_config: Option<&std::path::Path>) -> anyhow::Result<(Arc<Config>, DbPool)> {
@@ -238,48 +213,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 pool.packages().len(),
                 loaded.as_secs_f64() * 1000.0,
                 solved.as_secs_f64() * 1000.0
-            );
-            Ok(())
-        }
-        Command::Createrepo {
-            dir,
-            compression,
-            revision,
-            cache_dir,
-            no_cache,
-        } => {
-            let start = Instant::now();
-            let cache = match (no_cache, cache_dir.or_else(default_cache_dir)) {
-                (false, Some(dir)) => Some(PackageCache::open(&dir)?),
-                _ => None,
-            };
-            let inputs = find_packages(&dir)?;
-            let extra = ExtraMetadata::from_repository(&dir)?;
-            let revision = revision.unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs())
-            });
-            let result = write_repodata(
-                &dir,
-                &inputs,
-                &extra,
-                RepodataOptions {
-                    compression,
-                    revision,
-                    cache: cache.as_ref(),
-                    hashing: FileHashing::Fastest,
-                },
-            )
-            .with_context(|| format!("writing repodata for {}", dir.display()))?;
-            println!(
-                "{} packages ({} read, {} from cache; {} of {} blocks from cache) in {:.3} s",
-                result.packages.len(),
-                result.read,
-                result.packages.len() - result.read,
-                result.blocks_cached,
-                result.blocks,
-                start.elapsed().as_secs_f64()
             );
             Ok(())
         }

@@ -275,11 +275,11 @@ fn a_header_claiming_gigabytes_is_refused_not_allocated() {
     // Address space as a modest worker host has: the 16 GiB allocation cannot succeed.
     let output = Command::new("sh")
         .arg("-c")
-        .arg("ulimit -v 4194304 && exec \"$0\" createrepo \"$1\"")
-        .arg(env!("CARGO_BIN_EXE_odcs-worker"))
+        .arg("ulimit -v 4194304 && exec \"$0\" \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_odcs-createrepo"))
         .arg(scratch.path())
         .output()
-        .expect("odcs-worker runs");
+        .expect("odcs-createrepo runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
