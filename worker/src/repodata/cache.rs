@@ -15,7 +15,7 @@
 //! or read is recreated.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -88,6 +88,10 @@ impl PackageCache {
     /// Stores everything received on `rx` until the senders are gone; run on its own thread
     /// so storing overlaps with reading and compressing.
     pub fn store_all(&self, rx: std::sync::mpsc::Receiver<CacheWrite>, now: i64) {
+        // Opened here, while the run scans its packages, rather than on the first write.
+        if let Err(e) = self.writing() {
+            tracing::warn!(error = %e, "package cache not writable");
+        }
         for write in rx {
             let result = match write {
                 CacheWrite::Packages(entries) => self.put_many(&entries, now),
@@ -97,7 +101,7 @@ impl PackageCache {
                 tracing::warn!(error = %e, "package cache not updated");
             }
         }
-        if let Ok(mut conn) = self.writer.lock() {
+        if let Ok(mut conn) = self.writing() {
             // Best effort, like every cache write: a log left behind is only read slower.
             let _ = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);");
         }
@@ -193,8 +197,15 @@ fn split_parts(mut parts: Vec<u8>, sizes: [u64; 6]) -> Option<BlockXml> {
 /// while its earlier results are being stored (SQLite in WAL mode allows both at once).
 pub struct PackageCache {
     path: PathBuf,
+    /// What SQLite opens: the file's path, or the URI of a database in memory.
+    url: String,
     conn: Mutex<SqliteConnection>,
-    writer: Mutex<SqliteConnection>,
+    /// The connection that writes, opened on first use ([`PackageCache::writing`]): a run
+    /// writes from its own thread, which opens it while the run is scanning.
+    writer: OnceLock<Mutex<SqliteConnection>>,
+    /// Entries looked up and not yet marked used: marked by the next write, on the writer's
+    /// thread, so a lookup never waits for a write in progress.
+    touched: Mutex<Vec<(&'static str, String)>>,
     /// When this process last pruned the cache.
     last_prune: Mutex<Option<std::time::Instant>>,
     /// Where blocks' XML is kept; `None` (a cache in memory): in the database.
@@ -257,12 +268,8 @@ impl PackageCache {
         };
         std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
         remove_older_formats(dir);
-        let open = || -> Result<SqliteConnection, String> {
-            let mut conn =
-                SqliteConnection::establish(&path.to_string_lossy()).map_err(|e| e.to_string())?;
-            conn.batch_execute(SCHEMA).map_err(|e| e.to_string())?;
-            Ok(conn)
-        };
+        let url = path.to_string_lossy().into_owned();
+        let open = || connect(&url);
         let conn = match open() {
             Ok(conn) => conn,
             Err(first) => {
@@ -273,11 +280,12 @@ impl PackageCache {
                 open().map_err(fail)?
             }
         };
-        let writer = open().map_err(fail)?;
         Ok(PackageCache {
             path,
+            url,
             conn: Mutex::new(conn),
-            writer: Mutex::new(writer),
+            writer: OnceLock::new(),
+            touched: Mutex::default(),
             last_prune: Mutex::new(None),
             block_files: Some(BlockFiles::new(
                 dir.join(format!("blocks-v{FORMAT_VERSION}")),
@@ -296,25 +304,43 @@ impl PackageCache {
             std::process::id()
         );
         let path = PathBuf::from(&uri);
-        let open = || -> Result<SqliteConnection, CacheError> {
-            let fail = |message: String| CacheError::Database {
-                path: path.clone(),
-                message,
-            };
-            let mut conn = SqliteConnection::establish(&uri).map_err(|e| fail(e.to_string()))?;
-            conn.batch_execute(SCHEMA)
-                .map_err(|e| fail(e.to_string()))?;
-            Ok(conn)
-        };
-        let conn = open()?;
-        let writer = open()?;
+        let conn = connect(&uri).map_err(|message| CacheError::Database {
+            path: path.clone(),
+            message,
+        })?;
         Ok(PackageCache {
             path,
+            url: uri,
             conn: Mutex::new(conn),
-            writer: Mutex::new(writer),
+            writer: OnceLock::new(),
+            touched: Mutex::default(),
             last_prune: Mutex::new(None),
             block_files: None,
         })
+    }
+
+    /// The writer connection (opened if it is not yet), with the entries looked up since the
+    /// last write marked used.
+    fn writing(&self) -> Result<MutexGuard<'_, SqliteConnection>, CacheError> {
+        if self.writer.get().is_none() {
+            let conn = connect(&self.url).map_err(|e| self.error(e))?;
+            // Another thread may have opened one meanwhile: either serves.
+            let _ = self.writer.set(Mutex::new(conn));
+        }
+        let writer = self
+            .writer
+            .get()
+            .ok_or_else(|| self.error("the writer connection is not open"))?;
+        let mut conn = writer.lock().map_err(|e| self.error(e))?;
+        let touched = std::mem::take(&mut *self.touched.lock().map_err(|e| self.error(e))?);
+        for table in ["packages", "blocks"] {
+            let keys = touched
+                .iter()
+                .filter(|(t, _)| *t == table)
+                .map(|(_, key)| key.as_str());
+            mark_used(&mut conn, table, keys);
+        }
+        Ok(conn)
     }
 
     fn error(&self, message: impl ToString) -> CacheError {
@@ -404,10 +430,10 @@ impl PackageCache {
         entries: &[(CacheKey, CachedPackage)],
         now: i64,
     ) -> Result<(), CacheError> {
+        let mut conn = self.writing()?;
         if entries.is_empty() {
             return Ok(());
         }
-        let mut conn = self.writer.lock().map_err(|e| self.error(e))?;
         conn.transaction::<_, diesel::result::Error, _>(|conn| {
             for (key, entry) in entries {
                 let summary = serde_json::to_string(&entry.summary).unwrap_or_default();
@@ -497,7 +523,7 @@ impl PackageCache {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut conn = self.writer.lock().map_err(|e| self.error(e))?;
+        let mut conn = self.writing()?;
         conn.transaction::<_, diesel::result::Error, _>(|conn| {
             for (key, block, parts) in &rows {
                 let summaries = serde_json::to_string(&block.summaries).unwrap_or_default();
@@ -522,33 +548,11 @@ impl PackageCache {
         .map_err(|e| self.error(e))
     }
 
-    /// Marks the entries of `table` under `keys` used now, so pruning goes by last use. Best
-    /// effort: a cache that cannot be written still serves.
-    fn touch<'k>(&self, table: &str, keys: impl Iterator<Item = &'k str>) {
-        let keys: Vec<&str> = keys.collect();
-        if keys.is_empty() {
-            return;
-        }
-        let Ok(mut conn) = self.writer.lock() else {
-            return;
-        };
-        let now = unix_now();
-        for batch in keys.chunks(LOOKUP_BATCH) {
-            let placeholders = vec!["?"; batch.len()].join(",");
-            // SQLite rewrites a whole row, metadata and all, to change one column: rows used
-            // within the last TOUCH_GRANULARITY keep their time, so a run over packages seen
-            // recently writes nothing.
-            let sql = format!(
-                "UPDATE {table} SET used_at = ? WHERE used_at < ? AND key IN ({placeholders})"
-            );
-            let mut query = diesel::sql_query(sql)
-                .into_boxed()
-                .bind::<BigInt, _>(now)
-                .bind::<BigInt, _>(now - TOUCH_GRANULARITY_SECONDS);
-            for key in batch {
-                query = query.bind::<Text, _>(*key);
-            }
-            let _ = query.execute(&mut *conn);
+    /// Marks the entries of `table` under `keys` used, so pruning goes by last use; done by
+    /// the next write ([`PackageCache::writing`]).
+    fn touch<'k>(&self, table: &'static str, keys: impl Iterator<Item = &'k str>) {
+        if let Ok(mut touched) = self.touched.lock() {
+            touched.extend(keys.map(|key| (table, key.to_owned())));
         }
     }
 
@@ -557,7 +561,7 @@ impl PackageCache {
     pub fn prune(&self, max_age: std::time::Duration, max_bytes: u64) -> Result<usize, CacheError> {
         let before =
             unix_now().saturating_sub(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX));
-        let mut conn = self.writer.lock().map_err(|e| self.error(e))?;
+        let mut conn = self.writing()?;
         let mut removed = 0;
         for table in ["packages", "blocks"] {
             removed += self.delete(&mut conn, table, &format!("used_at < {before}"))?;
@@ -659,6 +663,36 @@ impl PackageCache {
             Ok(n) => tracing::info!(entries = n, "pruned the package-metadata cache"),
             Err(e) => tracing::warn!(error = %e, "cannot prune the package-metadata cache"),
         }
+    }
+}
+
+/// A connection to the cache database at `url`, its schema in place.
+fn connect(url: &str) -> Result<SqliteConnection, String> {
+    let mut conn = SqliteConnection::establish(url).map_err(|e| e.to_string())?;
+    conn.batch_execute(SCHEMA).map_err(|e| e.to_string())?;
+    Ok(conn)
+}
+
+/// Marks the entries of `table` under `keys` used now. Best effort: a cache that cannot be
+/// written still serves.
+fn mark_used<'k>(conn: &mut SqliteConnection, table: &str, keys: impl Iterator<Item = &'k str>) {
+    let keys: Vec<&str> = keys.collect();
+    let now = unix_now();
+    for batch in keys.chunks(LOOKUP_BATCH) {
+        let placeholders = vec!["?"; batch.len()].join(",");
+        // SQLite rewrites a whole row, metadata and all, to change one column: rows used
+        // within the last TOUCH_GRANULARITY keep their time, so a run over packages seen
+        // recently writes nothing.
+        let sql =
+            format!("UPDATE {table} SET used_at = ? WHERE used_at < ? AND key IN ({placeholders})");
+        let mut query = diesel::sql_query(sql)
+            .into_boxed()
+            .bind::<BigInt, _>(now)
+            .bind::<BigInt, _>(now - TOUCH_GRANULARITY_SECONDS);
+        for key in batch {
+            query = query.bind::<Text, _>(*key);
+        }
+        let _ = query.execute(&mut *conn);
     }
 }
 
