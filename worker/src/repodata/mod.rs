@@ -549,13 +549,16 @@ fn write_repodata_in(
         stream::stream_packages(inputs, &mut writers, &options, &tx)
     })?;
 
-    let mut records = Vec::new();
-    for mut writer in writers {
-        let footer = writer.doc.footer();
-        let packed = options.compression.pack(footer);
-        writer.push(footer, &packed)?;
-        records.push(writer.finish(options.compression, options.revision)?);
-    }
+    // Each document's last write, fsync and rename at once: the fsyncs wait on the disk.
+    let mut records = writers
+        .into_par_iter()
+        .map(|mut writer| {
+            let footer = writer.doc.footer();
+            let packed = options.compression.pack(footer);
+            writer.push(footer, &packed)?;
+            writer.finish(options.compression, options.revision)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     for item in extra {
         records.extend(item.write(&staging, options.compression, options.revision)?);
     }
