@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::io::Read;
 
-
 /// The compression of repodata files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Compression {
