@@ -341,7 +341,7 @@ fn build_in(
         log.line(format_args!(
             "Wrote {rel}: {} packages, repodata for {} ({} read)",
             tree.inputs.len(),
-            repodata.packages.len(),
+            repodata.listed,
             repodata.read
         ));
         for (pkg, arch) in &tree.packages {

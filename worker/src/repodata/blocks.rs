@@ -72,19 +72,19 @@ pub fn plan<'a>(
     blocks
 }
 
-/// Joins packages' XML and summaries into one block and compresses its three documents (in
+/// Joins packages' XML into one block and compresses its three documents (in
 /// parallel).
 pub fn assemble<'a>(
     packages: impl Iterator<Item = &'a CachedPackage>,
     compression: Compression,
 ) -> CachedBlock {
     let mut raw: [Vec<u8>; 3] = Default::default();
-    let mut summaries = Vec::new();
+    let mut count = 0;
     for package in packages {
         for (doc, piece) in raw.iter_mut().zip(&package.xml) {
             doc.extend_from_slice(piece);
         }
-        summaries.push(package.summary.clone());
+        count += 1;
     }
     let [primary, filelists, other] = &raw;
     let (filelists, (primary, other)) = rayon::join(
@@ -92,7 +92,7 @@ pub fn assemble<'a>(
         || rayon::join(|| compression.pack(primary), || compression.pack(other)),
     );
     CachedBlock {
-        summaries,
+        packages: count,
         xml: BlockXml::Memory {
             raw,
             packed: [primary, filelists, other],
@@ -225,7 +225,7 @@ mod tests {
             out
         };
         assert_eq!(part(Form::Raw, 0), b"<p>a</p><p>b</p>");
-        assert_eq!(block.summaries.len(), 2);
+        assert_eq!(block.packages, 2);
         let unpacked =
             super::super::compress::decompress("x.gz", part(Form::Packed, 1).as_slice(), 1024)
                 .expect("gzip");

@@ -6,7 +6,7 @@
 //! new ones and copies the rest from here.
 //!
 //! Blocks of repodata (see [`super::blocks`]) are cached too, keyed by their packages' keys:
-//! their XML, its compressed form and the packages' summaries in one row, so an incremental
+//! their XML, its compressed form and how many packages they list in one row, so an incremental
 //! run takes an unchanged block whole (one row, no per-package work) and renders and
 //! compresses only the blocks around changed packages.
 //!
@@ -28,7 +28,7 @@ use super::block_files::{BlockFiles, BlockXml};
 use crate::package::PackageSummary;
 
 /// Bumped whenever rendering or compression changes, so old entries are never reused.
-const FORMAT_VERSION: u32 = 5;
+const FORMAT_VERSION: u32 = 6;
 
 /// Why the cache failed.
 #[derive(Debug, Error)]
@@ -134,8 +134,8 @@ struct Row {
 /// What the cache holds for one block of packages.
 #[derive(Debug, Default)]
 pub struct CachedBlock {
-    /// The block's packages' summaries, in listing order.
-    pub summaries: Vec<PackageSummary>,
+    /// How many packages the block lists.
+    pub packages: usize,
     /// The block's primary, filelists and other XML, as it is and compressed.
     pub xml: BlockXml,
 }
@@ -151,8 +151,8 @@ struct KeyRow {
 struct BlockRow {
     #[diesel(sql_type = Text)]
     key: String,
-    #[diesel(sql_type = Text)]
-    summaries: String,
+    #[diesel(sql_type = BigInt)]
+    packages: i64,
     #[diesel(sql_type = Text)]
     sizes: String,
     #[diesel(sql_type = Binary)]
@@ -162,7 +162,7 @@ struct BlockRow {
 /// The block columns, in [`BlockRow`]'s order: `sizes` lists the six parts' sizes (the three
 /// documents' XML, then compressed); `parts` holds them one after the other where the cache
 /// has no directory, and is empty where they are in a block file ([`BlockFiles`]).
-const BLOCK_COLUMNS: &str = "summaries, sizes, parts";
+const BLOCK_COLUMNS: &str = "packages, sizes, parts";
 
 /// The six sizes of a `sizes` column, if it holds six.
 fn parse_sizes(text: &str) -> Option<[u64; 6]> {
@@ -241,7 +241,7 @@ const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS packages_key_used_at ON packages (key, used_at);
     CREATE TABLE IF NOT EXISTS blocks (
         key TEXT PRIMARY KEY NOT NULL,
-        summaries TEXT NOT NULL,
+        packages BIGINT NOT NULL,
         sizes TEXT NOT NULL,
         bytes BIGINT NOT NULL,
         parts BLOB NOT NULL,
@@ -470,8 +470,7 @@ impl PackageCache {
             let rows: Vec<BlockRow> = query.load(&mut *conn).map_err(|e| self.error(e))?;
             self.touch("blocks", rows.iter().map(|r| r.key.as_str()));
             for row in rows {
-                let Ok(summaries) = serde_json::from_str::<Vec<PackageSummary>>(&row.summaries)
-                else {
+                let Ok(packages) = usize::try_from(row.packages) else {
                     continue;
                 };
                 let Some(sizes) = parse_sizes(&row.sizes) else {
@@ -484,11 +483,11 @@ impl PackageCache {
                 let Some(xml) = xml else {
                     continue;
                 };
-                found.push((row.key, CachedBlock { summaries, xml }));
+                found.push((row.key, CachedBlock { packages, xml }));
             }
         }
         if let Some(metrics) = crate::metrics::metrics() {
-            let packages = found.iter().map(|(_, b)| b.summaries.len()).sum();
+            let packages = found.iter().map(|(_, b)| b.packages).sum();
             metrics.looked_up(crate::metrics::Cache::PackageMetadata, packages, 0);
         }
         Ok(found)
@@ -526,7 +525,6 @@ impl PackageCache {
         let mut conn = self.writing()?;
         conn.transaction::<_, diesel::result::Error, _>(|conn| {
             for (key, block, parts) in &rows {
-                let summaries = serde_json::to_string(&block.summaries).unwrap_or_default();
                 let sizes = block.xml.sizes();
                 // What the block takes, in the database or its file: what pruning counts.
                 let bytes = i64::try_from(sizes.iter().sum::<u64>()).unwrap_or(i64::MAX);
@@ -536,7 +534,7 @@ impl PackageCache {
                      VALUES (?, ?, ?, ?, ?, ?)"
                 ))
                 .bind::<Text, _>(*key)
-                .bind::<Text, _>(summaries)
+                .bind::<BigInt, _>(i64::try_from(block.packages).unwrap_or(i64::MAX))
                 .bind::<Text, _>(sizes)
                 .bind::<Binary, _>(parts)
                 .bind::<BigInt, _>(bytes)
@@ -575,7 +573,7 @@ impl PackageCache {
             let row: Size = diesel::sql_query(
                 "SELECT (SELECT COALESCE(SUM(length(summary) + length(primary_xml) + \
                  length(filelists_xml) + length(other_xml)), 0) FROM packages) + \
-                 (SELECT COALESCE(SUM(length(summaries) + bytes), 0) FROM blocks) AS bytes",
+                 (SELECT COALESCE(SUM(bytes), 0) FROM blocks) AS bytes",
             )
             .get_result(conn)
             .map_err(|e| self.error(e))?;

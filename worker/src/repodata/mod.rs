@@ -154,8 +154,8 @@ impl FileHashing {
 /// What was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repodata {
-    /// Every listed package, in listing order.
-    pub packages: Vec<PackageSummary>,
+    /// How many packages are listed.
+    pub listed: usize,
     /// The repomd.xml records.
     pub records: Vec<RepomdRecord>,
     /// How many packages were read (not found in the cache).
@@ -581,7 +581,7 @@ fn write_repodata_in(
     }
     sync_dir(repo_dir)?;
     Ok(Repodata {
-        packages: streamed.summaries,
+        listed: streamed.listed,
         records,
         read: streamed.read,
         blocks: streamed.blocks,

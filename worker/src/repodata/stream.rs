@@ -10,7 +10,6 @@ use super::{
     Files, PackageInput, RepodataError, RepodataOptions,
 };
 use crate::checksum::FileDigest;
-use crate::package::PackageSummary;
 
 /// Packages prepared together (whole blocks, at least this many): bounds memory to about this
 /// many packages' metadata.
@@ -37,8 +36,8 @@ enum Origin {
 
 /// What a run streamed.
 pub(super) struct Streamed {
-    /// Every package's summary, in listing order.
-    pub summaries: Vec<PackageSummary>,
+    /// How many packages are listed.
+    pub listed: usize,
     /// How many packages were read.
     pub read: usize,
     /// How many blocks were written.
@@ -84,7 +83,7 @@ pub(super) fn stream_packages(
         options,
     };
     let batches = batches(&plan);
-    let mut summaries = Vec::with_capacity(inputs.len());
+    let mut listed = 0;
     let mut read = 0;
     let mut blocks_cached = 0;
     let mut pending = match batches.first() {
@@ -101,17 +100,12 @@ pub(super) fn stream_packages(
         written?;
         read += current.read;
         let mut new_blocks = Vec::new();
-        for (mut block, origin) in current.blocks {
+        for (block, origin) in current.blocks {
+            listed += block.packages;
             match origin {
-                Origin::Assembled(Some(key)) => {
-                    summaries.extend(block.summaries.iter().cloned());
-                    new_blocks.push((key, block));
-                }
-                Origin::Assembled(None) => summaries.append(&mut block.summaries),
-                Origin::Cache => {
-                    blocks_cached += 1;
-                    summaries.append(&mut block.summaries);
-                }
+                Origin::Assembled(Some(key)) => new_blocks.push((key, block)),
+                Origin::Assembled(None) => {}
+                Origin::Cache => blocks_cached += 1,
             }
         }
         if options.cache.is_some() {
@@ -126,7 +120,7 @@ pub(super) fn stream_packages(
         pending = prepared_next.transpose()?;
     }
     Ok(Streamed {
-        summaries,
+        listed,
         read,
         blocks: plan.len(),
         blocks_cached,
