@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use crate::repodata::PackageInput;
 
 /// Why a directory could not be scanned.
@@ -14,41 +16,103 @@ pub struct ScanError {
     pub reason: String,
 }
 
-/// Every `*.rpm` under `dir` (skipping `repodata` and hidden directories), with hrefs relative
-/// to `dir`, sorted by href so listings are deterministic.
+/// Every `*.rpm` under `dir` (skipping `repodata` and hidden directories, and not following
+/// symbolic links to directories), with hrefs relative to `dir`, sorted by href so listings
+/// are deterministic. Subdirectories are read in parallel: a repository's packages usually sit
+/// in one directory per initial letter.
 pub fn find_packages(dir: &Path) -> Result<Vec<PackageInput>, ScanError> {
-    let mut found = Vec::new();
-    let walker = walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .into_iter()
-        .filter_entry(|e| {
-            e.depth() == 0
-                || !(e.file_type().is_dir()
-                    && (e.file_name() == "repodata"
-                        || e.file_name().to_string_lossy().starts_with('.')))
-        });
-    for entry in walker {
-        let entry = entry.map_err(|e| ScanError {
-            path: e.path().map_or_else(|| dir.to_owned(), Path::to_owned),
-            reason: e.to_string(),
-        })?;
-        let is_rpm = entry.file_name().to_string_lossy().ends_with(".rpm");
-        if !is_rpm || entry.file_type().is_dir() {
-            continue;
-        }
-        let relative = entry.path().strip_prefix(dir).map_err(|e| ScanError {
-            path: entry.path().to_owned(),
-            reason: e.to_string(),
-        })?;
-        let href = relative.to_str().ok_or_else(|| ScanError {
-            path: entry.path().to_owned(),
-            reason: "the file name is not UTF-8".into(),
-        })?;
-        found.push(PackageInput {
-            path: entry.path().to_owned(),
-            href: href.to_owned(),
-        });
-    }
-    found.sort_by(|a, b| a.href.cmp(&b.href));
+    let mut found = packages_under(dir, "")?;
+    found.par_sort_unstable_by(|a, b| a.href.cmp(&b.href));
     Ok(found)
+}
+
+/// The packages in `dir` and its subdirectories; `prefix` is `dir`'s href, empty or ending
+/// in `/`.
+fn packages_under(dir: &Path, prefix: &str) -> Result<Vec<PackageInput>, ScanError> {
+    let failed = |path: &Path, reason: String| ScanError {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut packages = Vec::new();
+    let mut subdirs = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| failed(dir, e.to_string()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| failed(dir, e.to_string()))?;
+        let path = entry.path();
+        let kind = entry
+            .file_type()
+            .map_err(|e| failed(&path, e.to_string()))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            // An href is text: a package whose path is not UTF-8 cannot be listed.
+            let lossy = name.to_string_lossy();
+            let holds_packages = if kind.is_dir() {
+                !lossy.starts_with('.')
+                    && !packages_under(&path, &format!("{prefix}{lossy}/"))?.is_empty()
+            } else {
+                lossy.ends_with(".rpm")
+            };
+            if holds_packages {
+                return Err(failed(&path, "the file name is not UTF-8".into()));
+            }
+            continue;
+        };
+        if kind.is_dir() {
+            if name != "repodata" && !name.starts_with('.') {
+                subdirs.push((path, format!("{prefix}{name}/")));
+            }
+        } else if name.ends_with(".rpm") {
+            packages.push(PackageInput {
+                path,
+                href: format!("{prefix}{name}"),
+            });
+        }
+    }
+    let nested = subdirs
+        .par_iter()
+        .map(|(subdir, href)| packages_under(subdir, href))
+        .collect::<Result<Vec<_>, _>>()?;
+    packages.extend(nested.into_iter().flatten());
+    Ok(packages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_packages_in_subdirectories_sorted_and_skips_metadata_and_hidden_ones() {
+        let root = std::env::temp_dir().join(format!("odcs-scan-{}", uuid::Uuid::new_v4()));
+        for file in [
+            "b/z.rpm",
+            "b/a.rpm",
+            "a.rpm",
+            "c/d/e.rpm",
+            "c/notes.txt",
+            "repodata/x.rpm",
+            ".hidden/y.rpm",
+            "c/repodata/w.rpm",
+        ] {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+            std::fs::write(&path, b"").expect("file");
+        }
+        std::os::unix::fs::symlink(root.join("c"), root.join("linked")).expect("symlink");
+        let found = find_packages(&root).expect("scan");
+        let hrefs: Vec<&str> = found.iter().map(|p| p.href.as_str()).collect();
+        assert_eq!(hrefs, ["a.rpm", "b/a.rpm", "b/z.rpm", "c/d/e.rpm"]);
+        assert_eq!(found[3].path, root.join("c/d/e.rpm"));
+        let err = find_packages(&root.join("missing")).expect_err("no such directory");
+        assert!(err.to_string().contains("missing"), "{err}");
+
+        use std::os::unix::ffi::OsStrExt;
+        let not_utf8 = root.join(std::ffi::OsStr::from_bytes(b"n\xff"));
+        std::fs::create_dir_all(&not_utf8).expect("dir");
+        std::fs::write(not_utf8.join("notes.txt"), b"").expect("file");
+        assert_eq!(find_packages(&root).expect("scan").len(), 4, "nothing to list there");
+        std::fs::write(not_utf8.join("p.rpm"), b"").expect("file");
+        let err = find_packages(&root).expect_err("a package without a text href");
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+        std::fs::remove_dir_all(&root).expect("clean up");
+    }
 }

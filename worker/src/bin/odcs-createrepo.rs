@@ -54,12 +54,17 @@ fn default_cache_dir() -> Option<PathBuf> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let start = Instant::now();
-    let cache = match (cli.no_cache, cli.cache_dir.or_else(default_cache_dir)) {
-        (false, Some(dir)) => Some(PackageCache::open(&dir)?),
-        _ => None,
+    let cache_dir = match cli.no_cache {
+        false => cli.cache_dir.or_else(default_cache_dir),
+        true => None,
     };
     let dir = cli.dir;
-    let inputs = find_packages(&dir)?;
+    // The cache opens while the tree is scanned.
+    let (cache, inputs) = rayon::join(
+        || cache_dir.map(|dir| PackageCache::open(&dir)).transpose(),
+        || find_packages(&dir),
+    );
+    let (cache, inputs) = (cache?, inputs?);
     let extra = ExtraMetadata::from_repository(&dir)?;
     let revision = cli.revision.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -80,9 +85,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     .with_context(|| format!("writing repodata for {}", dir.display()))?;
     println!(
         "{} packages ({} read, {} from cache; {} of {} blocks from cache) in {:.3} s",
-        result.packages.len(),
+        result.listed,
         result.read,
-        result.packages.len() - result.read,
+        result.listed - result.read,
         result.blocks_cached,
         result.blocks,
         start.elapsed().as_secs_f64()
