@@ -109,7 +109,11 @@ mod tests {
         let not_utf8 = root.join(std::ffi::OsStr::from_bytes(b"n\xff"));
         std::fs::create_dir_all(&not_utf8).expect("dir");
         std::fs::write(not_utf8.join("notes.txt"), b"").expect("file");
-        assert_eq!(find_packages(&root).expect("scan").len(), 4, "nothing to list there");
+        assert_eq!(
+            find_packages(&root).expect("scan").len(),
+            4,
+            "nothing to list there"
+        );
         std::fs::write(not_utf8.join("p.rpm"), b"").expect("file");
         let err = find_packages(&root).expect_err("a package without a text href");
         assert!(err.to_string().contains("not UTF-8"), "{err}");
