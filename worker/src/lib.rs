@@ -17,6 +17,7 @@ pub mod generate;
 pub mod git;
 pub mod heartbeat;
 pub mod koji;
+pub mod logging;
 pub mod metrics;
 pub mod modules;
 pub mod package;

@@ -63,12 +63,7 @@ enum Command {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    odcs_worker::logging::init_stderr();
     if let Err(err) = run(Cli::parse()) {
         eprintln!("odcs-worker: {err:#}");
         std::process::exit(1);

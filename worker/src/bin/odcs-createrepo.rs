@@ -36,12 +36,7 @@ struct Cli {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    odcs_worker::logging::init_stderr();
     if let Err(err) = run(Cli::parse()) {
         eprintln!("odcs-createrepo: {err:#}");
         std::process::exit(1);
