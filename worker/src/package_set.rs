@@ -51,6 +51,7 @@ pub fn describe(
                     .unwrap_or_default(),
             ),
             path: path.clone(),
+            stat: None,
         })
         .collect();
     let described = summarize(

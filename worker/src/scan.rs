@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::repodata::PackageInput;
+use crate::repodata::{FileStat, PackageInput};
 
 /// Why a directory could not be scanned.
 #[derive(Debug, thiserror::Error)]
@@ -18,8 +18,8 @@ pub struct ScanError {
 
 /// Every `*.rpm` under `dir` (skipping `repodata` and hidden directories, and not following
 /// symbolic links to directories), with hrefs relative to `dir`, sorted by href so listings
-/// are deterministic. Subdirectories are read in parallel: a repository's packages usually sit
-/// in one directory per initial letter.
+/// are deterministic, each stat-ed as it is found. Subdirectories are read in parallel: a
+/// repository's packages usually sit in one directory per initial letter.
 pub fn find_packages(dir: &Path) -> Result<Vec<PackageInput>, ScanError> {
     let mut found = packages_under(dir, "")?;
     found.par_sort_unstable_by(|a, b| a.href.cmp(&b.href));
@@ -62,9 +62,16 @@ fn packages_under(dir: &Path, prefix: &str) -> Result<Vec<PackageInput>, ScanErr
                 subdirs.push((path, format!("{prefix}{name}/")));
             }
         } else if name.ends_with(".rpm") {
+            // Relative to the directory being read, which costs less than a lookup of the whole
+            // path later; a link is followed, as the package is read through it.
+            let stat = match kind.is_symlink() {
+                true => FileStat::of(&path),
+                false => entry.metadata().ok().map(|meta| FileStat::from(&meta)),
+            };
             packages.push(PackageInput {
                 path,
                 href: format!("{prefix}{name}"),
+                stat,
             });
         }
     }
@@ -98,10 +105,24 @@ mod tests {
             std::fs::write(&path, b"").expect("file");
         }
         std::os::unix::fs::symlink(root.join("c"), root.join("linked")).expect("symlink");
+        std::fs::write(root.join("b/z.rpm"), b"longer").expect("file");
+        std::os::unix::fs::symlink(root.join("b/z.rpm"), root.join("c/l.rpm")).expect("symlink");
         let found = find_packages(&root).expect("scan");
         let hrefs: Vec<&str> = found.iter().map(|p| p.href.as_str()).collect();
-        assert_eq!(hrefs, ["a.rpm", "b/a.rpm", "b/z.rpm", "c/d/e.rpm"]);
+        assert_eq!(
+            hrefs,
+            ["a.rpm", "b/a.rpm", "b/z.rpm", "c/d/e.rpm", "c/l.rpm"]
+        );
         assert_eq!(found[3].path, root.join("c/d/e.rpm"));
+        for package in &found {
+            assert!(package.stat.is_some(), "{package:?}");
+            assert_eq!(package.stat, FileStat::of(&package.path), "{package:?}");
+        }
+        assert_eq!(
+            found[4].stat.map(|s| s.size),
+            Some(6),
+            "a link is stat-ed as the file it leads to"
+        );
         let err = find_packages(&root.join("missing")).expect_err("no such directory");
         assert!(err.to_string().contains("missing"), "{err}");
 
@@ -111,7 +132,7 @@ mod tests {
         std::fs::write(not_utf8.join("notes.txt"), b"").expect("file");
         assert_eq!(
             find_packages(&root).expect("scan").len(),
-            4,
+            5,
             "nothing to list there"
         );
         std::fs::write(not_utf8.join("p.rpm"), b"").expect("file");

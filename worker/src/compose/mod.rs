@@ -264,6 +264,7 @@ fn build_in(
         let input = PackageInput {
             path: pkg.path.clone(),
             href: package_href(file_name),
+            stat: None,
         };
         if pkg.summary.is_source() {
             let tree = by_tree.entry(Trees::source_rel()).or_default();

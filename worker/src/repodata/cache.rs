@@ -25,6 +25,7 @@ use thiserror::Error;
 #[cfg(test)]
 use super::block_files::Form;
 use super::block_files::{BlockFiles, BlockXml};
+use super::FileStat;
 use crate::package::PackageSummary;
 
 /// Bumped whenever rendering or compression changes, so old entries are never reused.
@@ -49,16 +50,11 @@ pub enum CacheError {
 pub struct CacheKey(String);
 
 impl CacheKey {
-    /// The key for the file at `path` (already stat-ed as `meta`), listed at `href`.
-    pub fn new(meta: &std::fs::Metadata, href: &str) -> CacheKey {
-        use std::os::unix::fs::MetadataExt;
+    /// The key for a file stat-ed as `stat`, listed at `href`.
+    pub fn new(stat: &FileStat, href: &str) -> CacheKey {
         CacheKey(format!(
             "v{FORMAT_VERSION}:{}:{}:{}:{}.{}:{href}",
-            meta.dev(),
-            meta.ino(),
-            meta.size(),
-            meta.mtime(),
-            meta.mtime_nsec(),
+            stat.dev, stat.ino, stat.size, stat.mtime, stat.mtime_nsec,
         ))
     }
 }

@@ -109,6 +109,48 @@ pub struct PackageInput {
     pub path: PathBuf,
     /// The `location href` (relative to the repository root).
     pub href: String,
+    /// The file's identity as the caller already stat-ed it (a directory scan does, relative
+    /// to the directory it reads, which costs less than a `stat` of the whole path later);
+    /// `None` to have the run stat it.
+    pub stat: Option<FileStat>,
+}
+
+/// What a `stat` of a package file tells that the run uses: its size, and the identity (device,
+/// inode, modification time) that keys the package cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    /// The device holding the file.
+    pub dev: u64,
+    /// The file's inode.
+    pub ino: u64,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// The modification time: seconds since the epoch.
+    pub mtime: i64,
+    /// The modification time: nanoseconds past `mtime`.
+    pub mtime_nsec: i64,
+}
+
+impl From<&std::fs::Metadata> for FileStat {
+    fn from(meta: &std::fs::Metadata) -> FileStat {
+        use std::os::unix::fs::MetadataExt;
+        FileStat {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
+        }
+    }
+}
+
+impl FileStat {
+    /// The stat of the file at `path` (following symbolic links), if it can be had.
+    pub fn of(path: &Path) -> Option<FileStat> {
+        std::fs::metadata(path)
+            .ok()
+            .map(|meta| FileStat::from(&meta))
+    }
 }
 
 /// Options of one repodata run.
@@ -293,19 +335,19 @@ fn render(input: &PackageInput, hashed: Option<&FileDigest>) -> Result<CachedPac
     })
 }
 
-/// Each input's file metadata (`None` if it cannot be stat-ed) and, with a cache, its key;
-/// both line up with the inputs.
+/// Each input's stat (`None` if it cannot be stat-ed) and, with a cache, its key; both line
+/// up with the inputs.
 struct Files {
-    metas: Vec<Option<std::fs::Metadata>>,
+    metas: Vec<Option<FileStat>>,
     keys: Vec<Option<CacheKey>>,
 }
 
 impl Files {
-    /// Stats every input (in parallel).
+    /// Each input's stat: as the caller gave it, else taken now (in parallel).
     fn stat(inputs: &[PackageInput], options: &RepodataOptions<'_>) -> Files {
-        let metas: Vec<Option<std::fs::Metadata>> = inputs
+        let metas: Vec<Option<FileStat>> = inputs
             .par_iter()
-            .map(|input| std::fs::metadata(&input.path).ok())
+            .map(|input| input.stat.or_else(|| FileStat::of(&input.path)))
             .collect();
         let keys = match options.cache {
             None => vec![None; inputs.len()],
@@ -320,7 +362,7 @@ impl Files {
 
     /// The size of input `i`, 0 if unknown.
     fn size(&self, i: usize) -> u64 {
-        self.metas[i].as_ref().map_or(0, std::fs::Metadata::len)
+        self.metas[i].map_or(0, |stat| stat.size)
     }
 }
 
@@ -607,6 +649,7 @@ mod tests {
                 found.iter().map(move |p| PackageInput {
                     path: p.path.clone(),
                     href: format!("{copy}/{}", p.href),
+                    stat: p.stat,
                 })
             })
             .collect();
@@ -641,7 +684,7 @@ mod tests {
         // A cached package is neither hashed again nor counted in the share.
         let cache = PackageCache::in_memory().expect("cache");
         let first = &inputs[0];
-        let key = CacheKey::new(&std::fs::metadata(&first.path).expect("stat"), &first.href);
+        let key = CacheKey::new(&FileStat::of(&first.path).expect("stat"), &first.href);
         let entry = render(first, None).expect("render");
         cache.put_many(&[(key, entry)], 0).expect("put");
         let rest = prehash_all(options(Some(&cache), FileHashing::Lockstep));
