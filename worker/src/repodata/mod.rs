@@ -581,26 +581,28 @@ fn write_repodata_in(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let streamed = std::thread::scope(|scope| {
+    let (streamed, mut records) = std::thread::scope(|scope| {
         // Cache writes go to their own thread (and connection), overlapping the work here.
         // Bounded, so a slow cache cannot make pending writes pile up in memory.
         let (tx, rx) = std::sync::mpsc::sync_channel::<CacheWrite>(2);
         if let Some(cache) = options.cache {
             scope.spawn(move || cache.store_all(rx, now));
         }
-        stream::stream_packages(inputs, &mut writers, &options, &tx)
+        let streamed = stream::stream_packages(inputs, &mut writers, &options, &tx)?;
+        // The cache writer finishes its last writes while the documents are closed.
+        drop(tx);
+        // Each document's last write, fsync and rename at once: the fsyncs wait on the disk.
+        let records = writers
+            .into_par_iter()
+            .map(|mut writer| {
+                let footer = writer.doc.footer();
+                let packed = options.compression.pack(footer);
+                writer.push(footer, &packed)?;
+                writer.finish(options.compression, options.revision)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok::<_, RepodataError>((streamed, records))
     })?;
-
-    // Each document's last write, fsync and rename at once: the fsyncs wait on the disk.
-    let mut records = writers
-        .into_par_iter()
-        .map(|mut writer| {
-            let footer = writer.doc.footer();
-            let packed = options.compression.pack(footer);
-            writer.push(footer, &packed)?;
-            writer.finish(options.compression, options.revision)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     for item in extra {
         records.extend(item.write(&staging, options.compression, options.revision)?);
     }
