@@ -86,10 +86,17 @@ pub fn plan<'a>(
 /// Joins packages' XML into one block and compresses its three documents (in
 /// parallel).
 pub fn assemble<'a>(
-    packages: impl Iterator<Item = &'a CachedPackage>,
+    packages: impl Iterator<Item = &'a CachedPackage> + Clone,
     compression: Compression,
 ) -> CachedBlock {
-    let mut raw: [Vec<u8>; 3] = Default::default();
+    // Sized first: growing by doubling copied each document about twice over.
+    let mut sizes = [0; 3];
+    for package in packages.clone() {
+        for (size, piece) in sizes.iter_mut().zip(&package.xml) {
+            *size += piece.len();
+        }
+    }
+    let mut raw = sizes.map(Vec::with_capacity);
     let mut count = 0;
     for package in packages {
         for (doc, piece) in raw.iter_mut().zip(&package.xml) {

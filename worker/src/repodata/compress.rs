@@ -77,17 +77,29 @@ thread_local! {
         RefCell::new(zstd::bulk::Compressor::new(ZSTD_LEVEL).ok());
 }
 
+thread_local! {
+    /// Where each thread's compressor writes, reused: a buffer of libdeflate's bound (the
+    /// input's size and a little) zeroed for every block cost more page faults and memset than
+    /// copying out the compressed bytes, a fifth of that.
+    static DEFLATED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 /// A complete gzip member (RFC 1952) from libdeflate: its header has no name, mtime 0 and a
 /// fixed OS byte, so the output depends only on `raw`. libdeflate compresses a whole buffer
 /// at once, about 1.5 times as fast as zlib at the same level and slightly smaller.
 fn gzip_member(raw: &[u8]) -> Vec<u8> {
     DEFLATE.with(|cell| {
-        let mut compressor = cell.borrow_mut();
-        let mut out = vec![0; compressor.gzip_compress_bound(raw.len())];
-        // The buffer is as large as libdeflate's bound, so compressing cannot run out of room.
-        let written = compressor.gzip_compress(raw, &mut out).unwrap_or(0);
-        out.truncate(written);
-        out
+        DEFLATED.with(|out| {
+            let mut compressor = cell.borrow_mut();
+            let mut out = out.borrow_mut();
+            let bound = compressor.gzip_compress_bound(raw.len());
+            if out.len() < bound {
+                out.resize(bound, 0);
+            }
+            // The buffer is at least libdeflate's bound, so compressing cannot run out of room.
+            let written = compressor.gzip_compress(raw, &mut out).unwrap_or(0);
+            out[..written].to_vec()
+        })
     })
 }
 
