@@ -1,6 +1,11 @@
 //! The repodata pipeline: the listing is cut into blocks ([`super::blocks`]); each block is
 //! taken whole from the cache, or its packages are taken from the cache or read, rendered and
-//! compressed; blocks are written in order while the next batch is prepared.
+//! compressed. Batches of blocks are prepared on the pool a few ahead of the writer and
+//! written in order as they become ready ([`Pipeline`]).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -16,7 +21,6 @@ use crate::checksum::FileDigest;
 const BATCH_PACKAGES: usize = 128;
 
 /// A batch of blocks ready to write.
-#[derive(Default)]
 struct Prepared {
     /// The blocks in listing order, and where each came from.
     blocks: Vec<(CachedBlock, Origin)>,
@@ -83,48 +87,154 @@ pub(super) fn stream_packages(
         options,
     };
     let batches = batches(&plan);
-    let mut listed = 0;
-    let mut read = 0;
-    let mut blocks_cached = 0;
-    let mut pending = match batches.first() {
-        Some(first) => Some(run.prepare(first)?),
-        None => None,
+    let pipeline = Pipeline {
+        run: &run,
+        batches: &batches,
+        cache_tx: options.cache.is_some().then_some(cache_tx),
+        ready: Mutex::default(),
+        next: AtomicUsize::new(0),
+        failed: AtomicBool::new(false),
+        writing: Mutex::new(Writing {
+            writers,
+            totals: Streamed {
+                listed: 0,
+                read: 0,
+                blocks: plan.len(),
+                blocks_cached: 0,
+            },
+            error: None,
+        }),
     };
-    for index in 0..batches.len() {
-        let current = pending.take().unwrap_or_default();
-        let next = batches.get(index + 1);
-        let (written, prepared_next) = rayon::join(
-            || write(writers, &current),
-            || next.map(|batch| run.prepare(batch)),
-        );
-        written?;
-        read += current.read;
+    rayon::scope_fifo(|scope| {
+        for index in 0..LOOKAHEAD.min(batches.len()) {
+            pipeline.prepare(scope, index);
+        }
+    });
+    let writing = pipeline
+        .writing
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match writing.error {
+        Some(error) => Err(error),
+        None => Ok(writing.totals),
+    }
+}
+
+/// How many batches may be prepared (or being prepared) ahead of the next to write: enough
+/// that neither core waits at the end of a batch for the other to finish its part, few enough
+/// to bound memory to a few batches.
+const LOOKAHEAD: usize = 4;
+
+/// Batches prepared in parallel and written in order as they become ready. Whichever task
+/// finishes preparing the next batch to write writes it (and any ready after it), so no
+/// thread blocks waiting for another: the cores stay busy with whatever is ready, where
+/// preparing one batch while writing the one before left a core idle at the end of each.
+struct Pipeline<'a, 'w> {
+    run: &'a Run<'a>,
+    batches: &'a [&'a [PlannedBlock]],
+    /// Where new cache entries go, with a cache.
+    cache_tx: Option<&'a std::sync::mpsc::SyncSender<CacheWrite>>,
+    /// Prepared batches not yet written, by index.
+    ready: Mutex<BTreeMap<usize, Result<Prepared, RepodataError>>>,
+    /// The index of the next batch to write.
+    next: AtomicUsize,
+    /// Set on the first error: nothing more is prepared or written.
+    failed: AtomicBool,
+    /// The documents, held by the task writing.
+    writing: Mutex<Writing<'w>>,
+}
+
+/// The writers and what has been written.
+struct Writing<'w> {
+    writers: &'w mut [DocumentWriter],
+    totals: Streamed,
+    error: Option<RepodataError>,
+}
+
+impl<'a, 'w> Pipeline<'a, 'w> {
+    /// Prepares batch `index` on the pool, then writes whatever is ready in order.
+    fn prepare<'s>(&'s self, scope: &rayon::ScopeFifo<'s>, index: usize)
+    where
+        'a: 's,
+    {
+        scope.spawn_fifo(move |scope| {
+            if self.failed.load(Ordering::Acquire) {
+                return;
+            }
+            let prepared = self.run.prepare(self.batches[index]);
+            self.lock_ready().insert(index, prepared);
+            self.write_ready(scope);
+        });
+    }
+
+    fn lock_ready(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<usize, Result<Prepared, RepodataError>>> {
+        self.ready
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes the batches ready in order, unless another task is writing (it will find them).
+    fn write_ready<'s>(&'s self, scope: &rayon::ScopeFifo<'s>)
+    where
+        'a: 's,
+    {
+        loop {
+            let Ok(mut writing) = self.writing.try_lock() else {
+                return;
+            };
+            loop {
+                let index = self.next.load(Ordering::Acquire);
+                let Some(prepared) = self.lock_ready().remove(&index) else {
+                    break;
+                };
+                let written = prepared.and_then(|prepared| self.write(&mut writing, prepared));
+                if let Err(error) = written {
+                    writing.error = Some(error);
+                    self.failed.store(true, Ordering::Release);
+                    return;
+                }
+                self.next.store(index + 1, Ordering::Release);
+                if index + LOOKAHEAD < self.batches.len() {
+                    self.prepare(scope, index + LOOKAHEAD);
+                }
+            }
+            drop(writing);
+            // A batch that became ready after the last look, while this task still held the
+            // writers, was left for it: look again.
+            let index = self.next.load(Ordering::Acquire);
+            if !self.lock_ready().contains_key(&index) {
+                return;
+            }
+        }
+    }
+
+    /// Appends one prepared batch to the documents and hands its new entries to the cache.
+    fn write(&self, writing: &mut Writing<'w>, prepared: Prepared) -> Result<(), RepodataError> {
+        write(writing.writers, &prepared)?;
+        let totals = &mut writing.totals;
+        totals.read += prepared.read;
         let mut new_blocks = Vec::new();
-        for (block, origin) in current.blocks {
-            listed += block.packages;
+        for (block, origin) in prepared.blocks {
+            totals.listed += block.packages;
             match origin {
                 Origin::Assembled(Some(key)) => new_blocks.push((key, block)),
                 Origin::Assembled(None) => {}
-                Origin::Cache => blocks_cached += 1,
+                Origin::Cache => totals.blocks_cached += 1,
             }
         }
-        if options.cache.is_some() {
+        if let Some(cache_tx) = self.cache_tx {
             // A closed channel only means no cache is being written.
-            if !current.fresh.is_empty() {
-                let _ = cache_tx.send(CacheWrite::Packages(current.fresh));
+            if !prepared.fresh.is_empty() {
+                let _ = cache_tx.send(CacheWrite::Packages(prepared.fresh));
             }
             if !new_blocks.is_empty() {
                 let _ = cache_tx.send(CacheWrite::Blocks(new_blocks));
             }
         }
-        pending = prepared_next.transpose()?;
+        Ok(())
     }
-    Ok(Streamed {
-        listed,
-        read,
-        blocks: plan.len(),
-        blocks_cached,
-    })
 }
 
 /// Consecutive blocks grouped into batches of at least [`BATCH_PACKAGES`] packages.

@@ -353,6 +353,55 @@ fn modules_metadata_is_carried_over() {
 }
 
 #[test]
+fn a_long_listing_is_written_in_order_and_a_bad_package_late_in_it_fails_the_run() {
+    // 1,000 packages: more batches than are prepared ahead of the writer, so later ones are
+    // started by the task that writes the earlier ones.
+    let scratch = Scratch::new("long");
+    let dir = scratch.path().join("repo");
+    for copy in 0..200 {
+        link_rpms(&fixture_repo(), &dir.join(format!("c{copy:03}")));
+    }
+    let written = ours(&dir, Compression::Gzip, None);
+    assert_eq!(written.listed, 1000);
+    let primary = std::fs::read_dir(dir.join("repodata"))
+        .expect("repodata")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-primary.xml.gz"))
+        .expect("primary");
+    let primary = odcs_worker::repodata::compress::read_decompressed(&primary, 1 << 30)
+        .expect("read primary");
+    let listed: Vec<&str> = std::str::from_utf8(&primary)
+        .expect("UTF-8")
+        .split("<location href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    let scanned = find_packages(&dir).expect("scan");
+    let expected: Vec<&str> = scanned.iter().map(|p| p.href.as_str()).collect();
+    assert!(listed == expected, "packages listed out of order");
+    let theirs = scratch.path().join("theirs");
+    link_tree(&dir, &theirs);
+    std::fs::remove_dir_all(theirs.join("repodata")).expect("no repodata");
+    createrepo_c(&theirs);
+    assert_same_meaning(&dir, &theirs);
+
+    std::fs::write(dir.join("c180/text.rpm"), b"this is not an rpm").expect("write");
+    let inputs = find_packages(&dir).expect("scan");
+    let err = write_repodata(&dir, &inputs, &[], RepodataOptions::default())
+        .expect_err("a bad package must fail");
+    assert!(err.to_string().contains("c180/text.rpm"), "{err}");
+    assert!(
+        dir.join("repodata").exists(),
+        "the repodata written before stays"
+    );
+    assert!(
+        !dir.join(".repodata.tmp").exists(),
+        "nothing half-written stays behind"
+    );
+}
+
+#[test]
 fn bad_package_files_are_named() {
     let scratch = Scratch::new("bad");
     for (name, bytes) in [
