@@ -81,27 +81,61 @@ pub enum CacheWrite {
 }
 
 impl PackageCache {
-    /// Stores everything received on `rx` until the senders are gone; run on its own thread
-    /// so storing overlaps with reading and compressing.
+    /// Stores everything received on `rx` until the senders are gone, rows held until
+    /// `PENDING_BYTES` of package XML waits so that a run's writes share few transactions
+    /// (block files are written as they come); run on its own thread so storing overlaps with
+    /// reading and compressing.
     pub fn store_all(&self, rx: std::sync::mpsc::Receiver<CacheWrite>, now: i64) {
         // Opened here, while the run scans its packages, rather than on the first write.
         if let Err(e) = self.writing() {
             tracing::warn!(error = %e, "package cache not writable");
         }
+        let mut pending = PendingRows::default();
         for write in rx {
-            let result = match write {
-                CacheWrite::Packages(entries) => self.put_many(&entries, now),
-                CacheWrite::Blocks(blocks) => self.put_blocks(&blocks, now),
-            };
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "package cache not updated");
+            match write {
+                CacheWrite::Packages(entries) => {
+                    pending.bytes += entries.iter().map(|(_, e)| e.size()).sum::<usize>();
+                    pending.packages.extend(entries);
+                }
+                // Their files now, so their XML need not wait in memory for the rows.
+                CacheWrite::Blocks(blocks) => match self.block_rows(&blocks) {
+                    Ok(rows) => pending.blocks.extend(rows),
+                    Err(e) => tracing::warn!(error = %e, "package cache not updated"),
+                },
+            }
+            if pending.bytes >= PENDING_BYTES {
+                self.insert_pending(&mut pending, now);
             }
         }
+        self.insert_pending(&mut pending, now);
         if let Ok(mut conn) = self.writing() {
             // Best effort, like every cache write: a log left behind is only read slower.
             let _ = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);");
         }
     }
+}
+
+/// How much rendered XML the cache writer holds before it stores it: every transaction
+/// rewrites the 64 KiB pages it touches (table and index leaves) into the log, so an
+/// incremental run's handful of batches are stored in one.
+const PENDING_BYTES: usize = 16 << 20;
+
+/// Rows the cache writer has received and not yet stored.
+#[derive(Default)]
+struct PendingRows {
+    packages: Vec<(CacheKey, CachedPackage)>,
+    blocks: Vec<BlockRowValues>,
+    /// The packages' XML, in bytes.
+    bytes: usize,
+}
+
+/// A block's row, its parts already in their file where the cache has a directory.
+struct BlockRowValues {
+    key: String,
+    packages: usize,
+    sizes: [u64; 6],
+    /// The parts themselves where the cache has no directory, else empty.
+    parts: Vec<u8>,
 }
 
 /// What the cache holds for one package.
@@ -111,6 +145,13 @@ pub struct CachedPackage {
     pub summary: PackageSummary,
     /// The package's primary, filelists and other XML.
     pub xml: [Vec<u8>; 3],
+}
+
+impl CachedPackage {
+    /// The bytes of its XML: what holding it costs.
+    pub fn size(&self) -> usize {
+        self.xml.iter().map(Vec::len).sum()
+    }
 }
 
 #[derive(QueryableByName)]
@@ -426,12 +467,36 @@ impl PackageCache {
         entries: &[(CacheKey, CachedPackage)],
         now: i64,
     ) -> Result<(), CacheError> {
+        self.insert(entries, &[], now)
+    }
+
+    /// Stores what the cache writer holds, in one transaction, and lets it go.
+    fn insert_pending(&self, pending: &mut PendingRows, now: i64) {
+        let PendingRows {
+            packages, blocks, ..
+        } = std::mem::take(pending);
+        if packages.is_empty() && blocks.is_empty() {
+            return;
+        }
+        if let Err(e) = self.insert(&packages, &blocks, now) {
+            tracing::warn!(error = %e, "package cache not updated");
+        }
+    }
+
+    /// Stores package entries and block rows (replacing any with the same keys) in one
+    /// transaction.
+    fn insert(
+        &self,
+        packages: &[(CacheKey, CachedPackage)],
+        blocks: &[BlockRowValues],
+        now: i64,
+    ) -> Result<(), CacheError> {
         let mut conn = self.writing()?;
-        if entries.is_empty() {
+        if packages.is_empty() && blocks.is_empty() {
             return Ok(());
         }
         conn.transaction::<_, diesel::result::Error, _>(|conn| {
-            for (key, entry) in entries {
+            for (key, entry) in packages {
                 let summary = serde_json::to_string(&entry.summary).unwrap_or_default();
                 diesel::sql_query(
                     "INSERT OR REPLACE INTO packages (key, summary, primary_xml, \
@@ -442,6 +507,22 @@ impl PackageCache {
                 .bind::<Binary, _>(&entry.xml[0])
                 .bind::<Binary, _>(&entry.xml[1])
                 .bind::<Binary, _>(&entry.xml[2])
+                .bind::<BigInt, _>(now)
+                .execute(conn)?;
+            }
+            for row in blocks {
+                // What the block takes, in the database or its file: what pruning counts.
+                let bytes = i64::try_from(row.sizes.iter().sum::<u64>()).unwrap_or(i64::MAX);
+                let sizes = row.sizes.map(|size| size.to_string()).join(" ");
+                diesel::sql_query(format!(
+                    "INSERT OR REPLACE INTO blocks (key, {BLOCK_COLUMNS}, bytes, used_at) \
+                     VALUES (?, ?, ?, ?, ?, ?)"
+                ))
+                .bind::<Text, _>(&row.key)
+                .bind::<BigInt, _>(i64::try_from(row.packages).unwrap_or(i64::MAX))
+                .bind::<Text, _>(sizes)
+                .bind::<Binary, _>(&row.parts)
+                .bind::<BigInt, _>(bytes)
                 .bind::<BigInt, _>(now)
                 .execute(conn)?;
             }
@@ -501,7 +582,17 @@ impl PackageCache {
     /// their parts in block files first where the cache has a directory. Blocks not held in
     /// memory came from the cache and are skipped.
     pub fn put_blocks(&self, blocks: &[(String, CachedBlock)], now: i64) -> Result<(), CacheError> {
-        let mut rows: Vec<(&str, &CachedBlock, Vec<u8>)> = Vec::new();
+        let rows = self.block_rows(blocks)?;
+        self.insert(&[], &rows, now)
+    }
+
+    /// The rows of the blocks held in memory among `blocks`, their parts written to block
+    /// files first where the cache has a directory.
+    fn block_rows(
+        &self,
+        blocks: &[(String, CachedBlock)],
+    ) -> Result<Vec<BlockRowValues>, CacheError> {
+        let mut rows = Vec::new();
         for (key, block) in blocks {
             let BlockXml::Memory { raw, packed } = &block.xml else {
                 continue;
@@ -513,33 +604,14 @@ impl PackageCache {
                 }
                 None => raw.iter().chain(packed).flatten().copied().collect(),
             };
-            rows.push((key, block, parts));
+            rows.push(BlockRowValues {
+                key: key.clone(),
+                packages: block.packages,
+                sizes: block.xml.sizes(),
+                parts,
+            });
         }
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.writing()?;
-        conn.transaction::<_, diesel::result::Error, _>(|conn| {
-            for (key, block, parts) in &rows {
-                let sizes = block.xml.sizes();
-                // What the block takes, in the database or its file: what pruning counts.
-                let bytes = i64::try_from(sizes.iter().sum::<u64>()).unwrap_or(i64::MAX);
-                let sizes = sizes.map(|size| size.to_string()).join(" ");
-                diesel::sql_query(format!(
-                    "INSERT OR REPLACE INTO blocks (key, {BLOCK_COLUMNS}, bytes, used_at) \
-                     VALUES (?, ?, ?, ?, ?, ?)"
-                ))
-                .bind::<Text, _>(*key)
-                .bind::<BigInt, _>(i64::try_from(block.packages).unwrap_or(i64::MAX))
-                .bind::<Text, _>(sizes)
-                .bind::<Binary, _>(parts)
-                .bind::<BigInt, _>(bytes)
-                .bind::<BigInt, _>(now)
-                .execute(conn)?;
-            }
-            Ok(())
-        })
-        .map_err(|e| self.error(e))
+        Ok(rows)
     }
 
     /// Marks the entries of `table` under `keys` used, so pruning goes by last use; done by
