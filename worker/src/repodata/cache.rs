@@ -475,9 +475,6 @@ impl PackageCache {
         let PendingRows {
             packages, blocks, ..
         } = std::mem::take(pending);
-        if packages.is_empty() && blocks.is_empty() {
-            return;
-        }
         if let Err(e) = self.insert(&packages, &blocks, now) {
             tracing::warn!(error = %e, "package cache not updated");
         }
