@@ -35,6 +35,7 @@ psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DA
 ODCS_DATABASE_URL="$PG/$DB" "$server_bin" migrate >/dev/null
 COMPOSES="${COMPOSES:-10000}"
 psql "$PG/$DB" -q -v n="$COMPOSES" -f "$here/load.sql"
+echo "$COMPOSES composes; CPU: $(bash "$here/../cpu.sh")"
 
 run_wrk() { # name url [script]
   local name=$1 url=$2 script=${3:-}

@@ -36,7 +36,7 @@ sweep() { # label
   awk -v s="$start" -v e="$end" -v l="$1" -v o="$out" 'BEGIN {printf "| %s | %.3f s | %s |\n", l, e - s, o}'
 }
 mkdir -p /var/tmp/odcs-bench-beat
-echo "$COMPOSES composes, $EXPIRING expired; CPU: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) cores"
+echo "$COMPOSES composes, $EXPIRING expired; CPU: $(bash "$here/../cpu.sh")"
 echo
 echo "| sweep | wall time (process start included) | what it did |"
 echo "|---|---:|---|"

@@ -97,9 +97,9 @@ suite() { # label
   echo "compressed metadata: createrepo_c $(size "$work/c") bytes, ours $(size "$work/o") bytes"
 }
 
-cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-sha_ni=no; grep -qw sha_ni /proc/cpuinfo && sha_ni=yes
-echo "CPU: $cpu, $(nproc) cores; SHA extensions (sha_ni): $sha_ni"
+source "$root/bench/cpu.sh"
+sha_ni=$(sha_ni)
+echo "CPU: $(cpu_line)"
 echo
 SHA_MASKED="${SHA_MASKED:-1}"
 [ "$SHA_MASKED" = only ] || suite "as the CPU is (sha_ni: $sha_ni)"
