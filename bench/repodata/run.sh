@@ -47,18 +47,8 @@ run_many() { # label, setup-cmd, cmd...
   echo "$(median < "$work/$label.times") $(sort -n "$work/$label.rss" | tail -1)"
 }
 
-# Swaps the corpus's replacement packages into (apply) or out of (reset) a copy of it.
-swap() { # dir, apply|reset
-  while IFS=$'\t' read -r old new; do
-    rel=${old#"$corpus/os/"}; nrel=${new#"$corpus/replacements/"}
-    if [ "$2" = apply ]; then rm -f "$1/$rel"; mkdir -p "$(dirname "$1/$nrel")"; ln -f "$new" "$1/$nrel"
-    else rm -f "$1/$nrel"; [ -e "$1/$rel" ] || ln "$old" "$1/$rel"; fi
-  done < "$corpus/replacements/swap.tsv"
-}
-# The replacements get a new mtime before each incremental run, so they are new to our package
-# cache every time (its key holds the file's mtime), as a rebuilt package is: without it every
-# run after the first would find them cached from the one before.
-renew() { cut -f2 "$corpus/replacements/swap.tsv" | xargs touch; }
+# swap and renew: the replacement packages in and out of the copies.
+source "$here/replacements.sh"
 k=$(wc -l < "$corpus/replacements/swap.tsv")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f×", a / b}'; }
 size() { du -b "$1"/repodata/*.xml.* | awk '{s+=$1} END {print s}'; }
