@@ -12,8 +12,7 @@ corpus=${CORPUS:-/var/tmp/corpus-2000}; work=${WORK:-/var/tmp/odcs-bench-profile
 source "$(dirname "$0")/replacements.sh"
 rm -rf "$work"; mkdir -p "$work"; cp -al "$corpus/os" "$work/repo"
 for _ in $(seq "$RUNS"); do
-  swap "$work/repo" reset; "$bin" --cache-dir "$work/cache" "$work/repo" >/dev/null
-  swap "$work/repo" apply; renew
+  reset_for_incremental "$work/repo" "$bin" --cache-dir "$work/cache" "$work/repo"
   # Word-split on purpose: WRAP is a command line.
   # shellcheck disable=SC2086
   ${WRAP:-} "$bin" --cache-dir "$work/cache" "$work/repo" >/dev/null

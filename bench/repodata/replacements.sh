@@ -15,3 +15,10 @@ swap() {
 # (its key holds the file's mtime), as a rebuilt package is: without it every run after the
 # first would find them cached from the one before.
 renew() { cut -f2 "$corpus/replacements/swap.tsv" | xargs touch; }
+
+# reset_for_incremental DIR CMD...: the state every incremental run starts from: DIR's metadata
+# written by CMD for the original packages, then the replacements swapped in and renewed.
+reset_for_incremental() {
+  local dir=$1; shift
+  swap "$dir" reset; "$@" >/dev/null; swap "$dir" apply; renew
+}

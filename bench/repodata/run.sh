@@ -47,7 +47,7 @@ run_many() { # label, setup-cmd, cmd...
   echo "$(median < "$work/$label.times") $(sort -n "$work/$label.rss" | tail -1)"
 }
 
-# swap and renew: the replacement packages in and out of the copies.
+# swap, renew and reset_for_incremental: the replacement packages in and out of the copies.
 source "$here/replacements.sh"
 k=$(wc -l < "$corpus/replacements/swap.tsv")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f×", a / b}'; }
@@ -63,8 +63,8 @@ suite() { # label
     "find '$corpus/os' -name '*.rpm' -print0 | xargs -0 -P2 -n 250 openssl dgst -sha256")
 
   # Incremental: both start from metadata of the original set, then K packages are swapped.
-  reset_c="swap $work/c reset; createrepo_c --no-database --workers 2 --quiet $work/c >/dev/null; swap $work/c apply; renew"
-  reset_o="swap $work/o reset; $ours_bin --cache-dir $work/cache $work/o >/dev/null; swap $work/o apply; renew"
+  reset_c="reset_for_incremental $work/c createrepo_c --no-database --workers 2 --quiet $work/c"
+  reset_o="reset_for_incremental $work/o $ours_bin --cache-dir $work/cache $work/o"
   read -r c_incr c_incr_rss < <(run_many c_incr "$reset_c" \
     createrepo_c --update --no-database --workers 2 --quiet "$work/c")
   read -r o_incr o_incr_rss < <(run_many o_incr "$reset_o" \
