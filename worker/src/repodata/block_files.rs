@@ -11,6 +11,8 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
+use super::compress::{window_of, DICTIONARY_MAX};
+
 /// How much of a block file is read at a time.
 const PIECE: usize = 256 * 1024;
 
@@ -26,7 +28,7 @@ pub enum BlockXml {
     Memory {
         /// The three documents' XML.
         raw: [Vec<u8>; 3],
-        /// The same, each compressed as one gzip member or zstd frame.
+        /// The same, each compressed as one segment ([`super::compress::Compression::pack_segment`]).
         packed: [Vec<u8>; 3],
     },
     /// In the cache's file for the block, held open (so pruning cannot take it away during
@@ -77,6 +79,25 @@ impl BlockXml {
                 sizes
             }
             BlockXml::File { sizes, .. } => *sizes,
+        }
+    }
+
+    /// The end of each of the three documents' XML, as much as a dictionary uses
+    /// ([`DICTIONARY_MAX`]): what the block after this one is compressed against.
+    pub fn tails(&self) -> std::io::Result<[Vec<u8>; 3]> {
+        match self {
+            BlockXml::Memory { raw, .. } => Ok(raw.each_ref().map(|doc| window_of(doc).to_vec())),
+            BlockXml::File { file, sizes } => {
+                let mut tails: [Vec<u8>; 3] = Default::default();
+                let mut end = 0;
+                for (doc, tail) in tails.iter_mut().enumerate() {
+                    end += sizes[doc];
+                    let length = sizes[doc].min(DICTIONARY_MAX as u64);
+                    tail.resize(length as usize, 0);
+                    file.read_exact_at(tail, end - length)?;
+                }
+                Ok(tails)
+            }
         }
     }
 

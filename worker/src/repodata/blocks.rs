@@ -1,11 +1,14 @@
 //! Content-defined blocks: how repodata documents are cut for compression and caching.
 //!
-//! Packages are listed in a fixed order. A block of at least [`MIN_PACKAGES`] ends after a
-//! package whose location hashes to a pattern (about one in [`CUT_ODDS`]), or after
-//! [`MAX_PACKAGES`] packages: about 36 packages on average. Each block is compressed as one
-//! gzip member (zstd frame); the members of a document concatenate into a valid file. Because
-//! cut points follow the packages' locations, replacing a few packages changes only the blocks
-//! around them, and blocks of several packages compress nearly as well as a whole file.
+//! Packages are listed in a fixed order. A block of at least [`BlockRule::min_packages`] ends
+//! after a package whose location hashes to a pattern (about one in [`BlockRule::cut_odds`]),
+//! or after [`BlockRule::max_packages`] packages. Because cut points follow the packages'
+//! locations, replacing a few packages changes only the blocks around them.
+//!
+//! gzip documents chain their blocks ([`Compression::chained`]): each is compressed with the
+//! end of the block before it as its dictionary, so small blocks compress as well as one
+//! whole file, and an incremental run recompresses a changed block and the one after it, not
+//! a large block. zstd frames stand alone, so their blocks are larger to compress well.
 //!
 //! Cut points and a block's cache key ([`plan`]) come from what a `stat` tells (the packages'
 //! locations and cache keys), not from their content, so an incremental run knows which
@@ -19,26 +22,49 @@ use super::block_files::BlockXml;
 use super::cache::{CacheKey, CachedBlock, CachedPackage};
 use super::compress::Compression;
 
-/// No block but a listing's last holds fewer packages. Sizes vary less than with cut points
-/// alone, and the blocks a changed package falls in, which an incremental run compresses
-/// again, are less often the long ones: over random sets of 20 replaced packages in the
-/// 2,000-package benchmark corpus, 23% fewer packages to recompress than with cut points
-/// alone at the same average size. A cut point that comes or goes with a changed location
-/// moves the cuts after it until both agree again, usually at the next one.
-pub const MIN_PACKAGES: usize = 22;
+/// Where a listing is cut into blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRule {
+    /// No block but a listing's last holds fewer packages. Sizes vary less than with cut
+    /// points alone, and the blocks a changed package falls in, which an incremental run
+    /// compresses again, are less often the long ones. A cut point that comes or goes with a
+    /// changed location moves the cuts after it until both agree again, usually at the next.
+    pub min_packages: usize,
+    /// Past the minimum, a block ends after a package whose location hashes to a pattern
+    /// found about once in this many.
+    pub cut_odds: u8,
+    /// No block holds more packages than this, so compression work stays parallel even for
+    /// runs of packages without a cut point.
+    pub max_packages: usize,
+}
 
-/// Past [`MIN_PACKAGES`], a block ends after a package whose location hashes to a pattern
-/// found about once in this many.
-pub const CUT_ODDS: u8 = 16;
+impl BlockRule {
+    /// The rule for documents compressed with `compression`. Chained blocks of about 9
+    /// packages: over random sets of 20 replaced packages in the 2,000-package benchmark
+    /// corpus an incremental run recompresses 375 packages (a changed block and the one after
+    /// it), against 702 with the unchained 36 that zstd keeps, whose frames lose the context
+    /// that smaller ones would (docs/benchmarks.md).
+    pub fn of(compression: Compression) -> BlockRule {
+        if compression.chained() {
+            BlockRule {
+                min_packages: 6,
+                cut_odds: 4,
+                max_packages: 48,
+            }
+        } else {
+            BlockRule {
+                min_packages: 22,
+                cut_odds: 16,
+                max_packages: 128,
+            }
+        }
+    }
 
-/// No block holds more packages than this, so compression work stays parallel even for runs
-/// of packages without a cut point.
-pub const MAX_PACKAGES: usize = 128;
-
-/// Whether the package listed at `href` is a cut point: a block past [`MIN_PACKAGES`] ends
-/// after it.
-pub fn cut_after(href: &str) -> bool {
-    sha256(href.as_bytes())[0] % CUT_ODDS == 0
+    /// Whether the package listed at `href` is a cut point: a block past the minimum ends
+    /// after it.
+    pub fn cut_after(&self, href: &str) -> bool {
+        sha256(href.as_bytes())[0] % self.cut_odds == 0
+    }
 }
 
 /// One block of a listing: its packages and, when every one of them has a cache key, its own.
@@ -47,7 +73,8 @@ pub struct PlannedBlock {
     /// Indices of the block's packages in the listing.
     pub packages: Range<usize>,
     /// The block's cache key: its packages' keys (so their files and locations) hashed, with
-    /// the compression.
+    /// the compression, and for chained compression the packages of the block before it
+    /// (whose XML is its dictionary).
     pub key: Option<String>,
 }
 
@@ -56,39 +83,52 @@ pub fn plan<'a>(
     packages: impl ExactSizeIterator<Item = (&'a str, Option<&'a CacheKey>)>,
     compression: Compression,
 ) -> Vec<PlannedBlock> {
+    let rule = BlockRule::of(compression);
     let mut blocks = Vec::new();
     let mut start = 0;
-    let mut key = Some(Sha256::new());
+    let mut own = Some(Sha256::new());
+    // The packages of the block before, hashed; none before the first.
+    let mut before = Some(String::new());
     let count = packages.len();
     for (index, (href, package_key)) in packages.enumerate() {
-        match (package_key, key.as_mut()) {
+        match (package_key, own.as_mut()) {
             (Some(package_key), Some(hash)) => {
                 hash.update(package_key.as_str().as_bytes());
                 hash.update(b"\n");
             }
-            _ => key = None,
+            _ => own = None,
         }
         let end = index + 1;
         let length = end - start;
-        if (length >= MIN_PACKAGES && cut_after(href)) || length == MAX_PACKAGES || end == count {
+        if (length >= rule.min_packages && rule.cut_after(href))
+            || length == rule.max_packages
+            || end == count
+        {
+            let packages_hash = own.replace(Sha256::new()).map(|hash| hash.hex());
+            let key = match (&packages_hash, &before) {
+                (Some(packages), _) if !compression.chained() => Some(packages.clone()),
+                (Some(packages), Some(before)) => {
+                    let mut chained = Sha256::new();
+                    chained.update(packages.as_bytes());
+                    chained.update(b" after ");
+                    chained.update(before.as_bytes());
+                    Some(chained.hex())
+                }
+                _ => None,
+            };
             blocks.push(PlannedBlock {
                 packages: start..end,
-                key: key
-                    .replace(Sha256::new())
-                    .map(|hash| format!("{}:{}", hash.hex(), compression.name())),
+                key: key.map(|key| format!("{key}:{}", compression.name())),
             });
+            before = packages_hash;
             start = end;
         }
     }
     blocks
 }
 
-/// Joins packages' XML into one block and compresses its three documents (in
-/// parallel).
-pub fn assemble<'a>(
-    packages: impl Iterator<Item = &'a CachedPackage> + Clone,
-    compression: Compression,
-) -> CachedBlock {
+/// Joins packages' XML into a block's three documents.
+pub fn join<'a>(packages: impl Iterator<Item = &'a CachedPackage> + Clone) -> [Vec<u8>; 3] {
     // Sized first: growing by doubling copied each document about twice over.
     let mut sizes = [0; 3];
     for package in packages.clone() {
@@ -97,24 +137,33 @@ pub fn assemble<'a>(
         }
     }
     let mut raw = sizes.map(Vec::with_capacity);
-    let mut count = 0;
     for package in packages {
         for (doc, piece) in raw.iter_mut().zip(&package.xml) {
             doc.extend_from_slice(piece);
         }
-        count += 1;
     }
-    let [primary, filelists, other] = &raw;
-    let (filelists, (primary, other)) = rayon::join(
-        || compression.pack(filelists),
-        || rayon::join(|| compression.pack(primary), || compression.pack(other)),
-    );
+    raw
+}
+
+/// Compresses a block's three documents (in parallel), each with its dictionary: the end of
+/// the same document in the block before (empty for none, and unused by unchained
+/// compression).
+pub fn compress_docs(
+    raw: &[Vec<u8>; 3],
+    dictionaries: [&[u8]; 3],
+    compression: Compression,
+) -> [Vec<u8>; 3] {
+    let pack = |doc: usize| compression.pack_segment(&raw[doc], dictionaries[doc], false);
+    let (filelists, (primary, other)) =
+        rayon::join(|| pack(1), || rayon::join(|| pack(0), || pack(2)));
+    [primary, filelists, other]
+}
+
+/// A block of `packages` whose documents `raw` ([`join`]) are compressed as `packed`.
+pub fn assembled(packages: usize, raw: [Vec<u8>; 3], packed: [Vec<u8>; 3]) -> CachedBlock {
     CachedBlock {
-        packages: count,
-        xml: BlockXml::Memory {
-            raw,
-            packed: [primary, filelists, other],
-        },
+        packages,
+        xml: BlockXml::Memory { raw, packed },
     }
 }
 
@@ -128,100 +177,104 @@ mod tests {
         CacheKey::from_text(name)
     }
 
-    #[test]
-    fn cuts_follow_locations_and_count() {
-        let hrefs: Vec<String> = (0..1000).map(|n| format!("Packages/p/p-{n}.rpm")).collect();
-        let keys: Vec<CacheKey> = hrefs.iter().map(|h| key(h)).collect();
-        let blocks = plan(
-            hrefs.iter().map(String::as_str).zip(keys.iter().map(Some)),
-            Compression::Gzip,
-        );
-        assert_eq!(blocks.first().map(|b| b.packages.start), Some(0));
-        assert_eq!(blocks.last().map(|b| b.packages.end), Some(1000));
-        for pair in blocks.windows(2) {
-            assert_eq!(pair[0].packages.end, pair[1].packages.start);
-        }
-        for block in &blocks {
-            let last = &hrefs[block.packages.end - 1];
-            assert!(
-                (cut_after(last) && block.packages.len() >= MIN_PACKAGES)
-                    || block.packages.len() == MAX_PACKAGES
-                    || block.packages.end == 1000,
-                "{block:?}"
-            );
-            assert!(
-                block.packages.len() >= MIN_PACKAGES || block.packages.end == 1000,
-                "{block:?}"
-            );
-            assert!(block.packages.len() <= MAX_PACKAGES);
-            assert!(block.key.as_deref().is_some_and(|k| k.ends_with(":gz")));
-        }
-        let average = 1000 / blocks.len();
-        assert!((8..=128).contains(&average), "{} blocks", blocks.len());
-    }
-
-    #[test]
-    fn a_replaced_package_changes_only_its_blocks_key() {
-        let hrefs: Vec<String> = (0..300).map(|n| format!("Packages/q/q-{n}.rpm")).collect();
-        let keys: Vec<CacheKey> = hrefs.iter().map(|h| key(h)).collect();
-        let before = plan(
-            hrefs.iter().map(String::as_str).zip(keys.iter().map(Some)),
-            Compression::Gzip,
-        );
-        let mut changed = keys.clone();
-        // A rebuilt file at the same location (new inode and time).
-        changed[150] = key("rebuilt");
-        let after = plan(
+    fn plan_of(keys: &[Option<CacheKey>], compression: Compression) -> Vec<PlannedBlock> {
+        let hrefs: Vec<String> = (0..keys.len())
+            .map(|n| format!("Packages/q/q-{n}.rpm"))
+            .collect();
+        plan(
             hrefs
                 .iter()
                 .map(String::as_str)
-                .zip(changed.iter().map(Some)),
-            Compression::Gzip,
-        );
-        assert_eq!(before.len(), after.len());
-        let differing: Vec<_> = before
-            .iter()
-            .zip(&after)
-            .filter(|(a, b)| a.key != b.key)
-            .collect();
-        assert_eq!(differing.len(), 1);
-        assert!(differing[0].1.packages.contains(&150));
-        let zstd = plan(
-            hrefs.iter().map(String::as_str).zip(keys.iter().map(Some)),
-            Compression::Zstd,
-        );
+                .zip(keys.iter().map(Option::as_ref)),
+            compression,
+        )
+    }
+
+    #[test]
+    fn cuts_follow_locations_and_count() {
+        for compression in [Compression::Gzip, Compression::Zstd] {
+            let rule = BlockRule::of(compression);
+            let hrefs: Vec<String> = (0..1000).map(|n| format!("Packages/p/p-{n}.rpm")).collect();
+            let keys: Vec<CacheKey> = hrefs.iter().map(|h| key(h)).collect();
+            let blocks = plan(
+                hrefs.iter().map(String::as_str).zip(keys.iter().map(Some)),
+                compression,
+            );
+            assert_eq!(blocks.first().map(|b| b.packages.start), Some(0));
+            assert_eq!(blocks.last().map(|b| b.packages.end), Some(1000));
+            for pair in blocks.windows(2) {
+                assert_eq!(pair[0].packages.end, pair[1].packages.start);
+            }
+            for block in &blocks {
+                let last = &hrefs[block.packages.end - 1];
+                let length = block.packages.len();
+                assert!(
+                    (rule.cut_after(last) && length >= rule.min_packages)
+                        || length == rule.max_packages
+                        || block.packages.end == 1000,
+                    "{block:?}"
+                );
+                assert!(
+                    length >= rule.min_packages || block.packages.end == 1000,
+                    "{block:?}"
+                );
+                assert!(length <= rule.max_packages);
+                let suffix = format!(":{}", compression.name());
+                assert!(block.key.as_deref().is_some_and(|k| k.ends_with(&suffix)));
+            }
+            let average = 1000 / blocks.len();
+            let expected = rule.min_packages..=rule.min_packages + 2 * usize::from(rule.cut_odds);
+            assert!(expected.contains(&average), "{} blocks", blocks.len());
+        }
+    }
+
+    #[test]
+    fn a_replaced_package_changes_its_blocks_key_and_a_chained_next_ones() {
+        let keys: Vec<Option<CacheKey>> = (0..300).map(|n| Some(key(&n.to_string()))).collect();
+        // A rebuilt file at the same location (new inode and time).
+        let mut changed = keys.clone();
+        changed[150] = Some(key("rebuilt"));
+        for (compression, expected) in [(Compression::Zstd, 1), (Compression::Gzip, 2)] {
+            let before = plan_of(&keys, compression);
+            let after = plan_of(&changed, compression);
+            assert_eq!(before.len(), after.len());
+            let differing: Vec<usize> = (0..before.len())
+                .filter(|at| before[*at].key != after[*at].key)
+                .collect();
+            assert_eq!(differing.len(), expected, "{compression:?}");
+            assert!(after[differing[0]].packages.contains(&150));
+            if let [first, next] = differing[..] {
+                assert_eq!(next, first + 1, "the block after, whose dictionary changed");
+            }
+        }
         assert_ne!(
-            before[0].key, zstd[0].key,
+            plan_of(&keys, Compression::Gzip)[0].key,
+            plan_of(&keys, Compression::Zstd)[0].key,
             "the compression is part of the key"
         );
     }
 
     #[test]
     fn a_package_without_a_key_leaves_its_block_uncached() {
-        let hrefs: Vec<String> = (0..200).map(|n| format!("Packages/r/r-{n}.rpm")).collect();
-        let keys: Vec<Option<CacheKey>> = hrefs
-            .iter()
-            .enumerate()
-            .map(|(n, h)| (n != 100).then(|| key(h)))
+        let keys: Vec<Option<CacheKey>> = (0..200)
+            .map(|n| (n != 100).then(|| key(&n.to_string())))
             .collect();
-        let blocks = plan(
-            hrefs
+        for compression in [Compression::Gzip, Compression::Zstd] {
+            let blocks = plan_of(&keys, compression);
+            let holding = blocks
                 .iter()
-                .map(String::as_str)
-                .zip(keys.iter().map(Option::as_ref)),
-            Compression::Gzip,
-        );
-        for block in blocks {
-            assert_eq!(
-                block.key.is_none(),
-                block.packages.contains(&100),
-                "{block:?}"
-            );
+                .position(|block| block.packages.contains(&100))
+                .expect("a block holds it");
+            for (at, block) in blocks.iter().enumerate() {
+                // A chained block's dictionary is the keyless block before it.
+                let unknown = at == holding || (compression.chained() && at == holding + 1);
+                assert_eq!(block.key.is_none(), unknown, "{compression:?} {block:?}");
+            }
         }
     }
 
     #[test]
-    fn an_assembled_block_decompresses_to_its_packages_xml() {
+    fn chained_blocks_decompress_to_their_packages_xml_in_one_stream() {
         let package = |name: &str| CachedPackage {
             summary: PackageSummary {
                 name: name.into(),
@@ -233,9 +286,20 @@ mod tests {
                 format!("<o>{name}</o>").into_bytes(),
             ],
         };
-        let packages = [package("a"), package("b")];
-        let block = assemble(packages.iter(), Compression::Gzip);
-        let part = |form, doc| {
+        let first = [package("a"), package("b")];
+        let second = [package("a"), package("c")];
+        let compression = Compression::Gzip;
+        let raw = join(first.iter());
+        let block = assembled(2, raw.clone(), compress_docs(&raw, [&[]; 3], compression));
+        let tails = block.xml.tails().expect("in memory");
+        let raw_next = join(second.iter());
+        let dictionaries = tails.each_ref().map(Vec::as_slice);
+        let next = assembled(
+            2,
+            raw_next.clone(),
+            compress_docs(&raw_next, dictionaries, compression),
+        );
+        let part = |block: &CachedBlock, form, doc| {
             let mut out = Vec::new();
             block
                 .xml
@@ -246,11 +310,21 @@ mod tests {
                 .expect("in memory");
             out
         };
-        assert_eq!(part(Form::Raw, 0), b"<p>a</p><p>b</p>");
-        assert_eq!(block.packages, 2);
+        assert_eq!(part(&block, Form::Raw, 0), b"<p>a</p><p>b</p>");
+        assert_eq!(tails[1], b"<f>a</f><f>b</f>");
+        let mut file = compression.file_start().to_vec();
+        file.extend(part(&block, Form::Packed, 1));
+        file.extend(part(&next, Form::Packed, 1));
+        file.extend(compression.pack_segment(b"<end/>", &[], true));
+        let whole = b"<f>a</f><f>b</f><f>a</f><f>c</f><end/>";
+        file.extend(compression.file_end(crc32fast::hash(whole), whole.len() as u64));
         let unpacked =
-            super::super::compress::decompress("x.gz", part(Form::Packed, 1).as_slice(), 1024)
-                .expect("gzip");
-        assert_eq!(unpacked, b"<f>a</f><f>b</f>");
+            super::super::compress::decompress("x.gz", file.as_slice(), 1024).expect("gzip");
+        assert_eq!(unpacked, whole);
+        let alone = compress_docs(&raw_next, [&[]; 3], compression);
+        assert!(
+            part(&next, Form::Packed, 1).len() < alone[1].len(),
+            "the second block refers back into the first"
+        );
     }
 }

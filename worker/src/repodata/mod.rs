@@ -211,10 +211,13 @@ pub struct Repodata {
 /// A document being written: the file and the checksums of what went in and out.
 struct DocumentWriter {
     doc: Document,
+    compression: Compression,
     path: PathBuf,
     file: BufWriter<File>,
     packed_hash: Sha256,
     raw_hash: Sha256,
+    /// The CRC-32 of what went in, for gzip's trailer.
+    raw_crc: Option<crc32fast::Hasher>,
     packed_size: u64,
     raw_size: u64,
 }
@@ -226,29 +229,42 @@ impl DocumentWriter {
             path: path.clone(),
             source,
         })?;
-        Ok(DocumentWriter {
+        let mut writer = DocumentWriter {
             doc,
+            compression,
             path,
             file: BufWriter::with_capacity(128 << 10, file),
             packed_hash: Sha256::new(),
             raw_hash: Sha256::new(),
+            raw_crc: (!compression.file_start().is_empty()).then(crc32fast::Hasher::new),
             packed_size: 0,
             raw_size: 0,
-        })
+        };
+        writer.push_packed(compression.file_start())?;
+        Ok(writer)
     }
 
-    fn push(&mut self, raw: &[u8], packed: &[u8]) -> Result<(), RepodataError> {
+    /// Appends a segment that is not a block (the header or the footer), compressed here.
+    fn push_segment(&mut self, raw: &[u8], last: bool) -> Result<(), RepodataError> {
+        // Neither refers back into what came before.
+        let packed = self.compression.pack_segment(raw, &[], last);
+        self.take_raw(raw);
+        self.push_packed(&packed)
+    }
+
+    /// Counts `raw` into the document's checksums and size.
+    fn take_raw(&mut self, raw: &[u8]) {
         self.raw_hash.update(raw);
+        if let Some(crc) = &mut self.raw_crc {
+            crc.update(raw);
+        }
         self.raw_size += raw.len() as u64;
-        self.push_packed(packed)
     }
 
     /// Appends document `doc` of a block.
     fn push_block(&mut self, xml: &BlockXml, doc: usize) -> Result<(), RepodataError> {
-        let (hash, size) = (&mut self.raw_hash, &mut self.raw_size);
         xml.each_piece(Form::Raw, doc, |piece| {
-            hash.update(piece);
-            *size += piece.len() as u64;
+            self.take_raw(piece);
             Ok(())
         })
         .map_err(RepodataError::CacheRead)?;
@@ -273,20 +289,21 @@ impl DocumentWriter {
             })
     }
 
-    /// Closes the file, names it by its checksum and returns its record.
-    fn finish(
-        self,
-        compression: Compression,
-        revision: u64,
-    ) -> Result<RepomdRecord, RepodataError> {
+    /// Writes the footer, closes the file, names it by its checksum and returns its record.
+    fn finish(mut self, revision: u64) -> Result<RepomdRecord, RepodataError> {
+        self.push_segment(self.doc.footer(), true)?;
+        let crc = self.raw_crc.take().map_or(0, crc32fast::Hasher::finalize);
+        self.push_packed(&self.compression.file_end(crc, self.raw_size))?;
         let DocumentWriter {
             doc,
+            compression,
             path,
             file,
             packed_hash,
             raw_hash,
             packed_size,
             raw_size,
+            ..
         } = self;
         let write_err = |source| RepodataError::Write {
             path: path.clone(),
@@ -573,9 +590,7 @@ fn write_repodata_in(
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
     for writer in &mut writers {
-        let header = writer.doc.header(inputs.len());
-        let packed = options.compression.pack(&header);
-        writer.push(&header, &packed)?;
+        writer.push_segment(&writer.doc.header(inputs.len()), false)?;
     }
 
     let now = std::time::SystemTime::now()
@@ -594,12 +609,7 @@ fn write_repodata_in(
         // Each document's last write, fsync and rename at once: the fsyncs wait on the disk.
         let records = writers
             .into_par_iter()
-            .map(|mut writer| {
-                let footer = writer.doc.footer();
-                let packed = options.compression.pack(footer);
-                writer.push(footer, &packed)?;
-                writer.finish(options.compression, options.revision)
-            })
+            .map(|writer| writer.finish(options.revision))
             .collect::<Result<Vec<_>, _>>()?;
         Ok::<_, RepodataError>((streamed, records))
     })?;

@@ -9,7 +9,9 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use super::block_files::BlockXml;
 use super::blocks::{self, PlannedBlock};
+use super::compress::window_of;
 use super::{
     prehash, render_packages, CacheKey, CacheWrite, CachedBlock, CachedPackage, DocumentWriter,
     Files, PackageInput, RepodataError, RepodataOptions,
@@ -36,6 +38,10 @@ enum Origin {
     Cache,
     /// Assembled from its packages; the key it is cached under, if it can be.
     Assembled(Option<String>),
+    /// Assembled but not compressed: the first of its batch, whose dictionary (the end of the
+    /// block before, in the batch before) only the writer has. The writer compresses it; then
+    /// it is [`Origin::Assembled`].
+    Uncompressed(Option<String>),
 }
 
 /// What a run streamed.
@@ -103,6 +109,7 @@ pub(super) fn stream_packages(
                 blocks_cached: 0,
             },
             error: None,
+            tails: Default::default(),
         }),
     };
     rayon::scope_fifo(|scope| {
@@ -149,6 +156,9 @@ struct Writing<'w> {
     writers: &'w mut [DocumentWriter],
     totals: Streamed,
     error: Option<RepodataError>,
+    /// The end of each document of the last block written: the dictionaries of a block
+    /// written next that was left [`Origin::Uncompressed`].
+    tails: [Vec<u8>; 3],
 }
 
 impl<'a, 'w> Pipeline<'a, 'w> {
@@ -211,16 +221,36 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     }
 
     /// Appends one prepared batch to the documents and hands its new entries to the cache.
-    fn write(&self, writing: &mut Writing<'w>, prepared: Prepared) -> Result<(), RepodataError> {
+    fn write(
+        &self,
+        writing: &mut Writing<'w>,
+        mut prepared: Prepared,
+    ) -> Result<(), RepodataError> {
+        let compression = self.run.options.compression;
+        for (block, origin) in &mut prepared.blocks {
+            if let (Origin::Uncompressed(key), BlockXml::Memory { raw, packed }) =
+                (&*origin, &mut block.xml)
+            {
+                let [primary, filelists, other] = &writing.tails;
+                let dictionaries = [primary, filelists, other].map(|tail| tail.as_slice());
+                *packed = blocks::compress_docs(raw, dictionaries, compression);
+                *origin = Origin::Assembled(key.clone());
+            }
+        }
         write(writing.writers, &prepared)?;
+        if let (true, Some((last, _))) = (compression.chained(), prepared.blocks.last()) {
+            writing.tails = last.xml.tails().map_err(RepodataError::CacheRead)?;
+        }
         let totals = &mut writing.totals;
         totals.read += prepared.read;
         let mut new_blocks = Vec::new();
         for (block, origin) in prepared.blocks {
             totals.listed += block.packages;
             match origin {
-                Origin::Assembled(Some(key)) => new_blocks.push((key, block)),
-                Origin::Assembled(None) => {}
+                Origin::Assembled(Some(key)) | Origin::Uncompressed(Some(key)) => {
+                    new_blocks.push((key, block))
+                }
+                Origin::Assembled(None) | Origin::Uncompressed(None) => {}
                 Origin::Cache => totals.blocks_cached += 1,
             }
         }
@@ -236,6 +266,9 @@ impl<'a, 'w> Pipeline<'a, 'w> {
         Ok(())
     }
 }
+
+/// Three empty documents.
+static EMPTY_DOCS: [Vec<u8>; 3] = [Vec::new(), Vec::new(), Vec::new()];
 
 /// Consecutive blocks grouped into batches of at least [`BATCH_PACKAGES`] packages.
 fn batches(plan: &[PlannedBlock]) -> Vec<&[PlannedBlock]> {
@@ -306,29 +339,74 @@ impl Run<'_> {
             &self.hashed,
             self.options,
         )?;
-        let mut missing = Vec::new();
+        let mut raws: Vec<Option<[Vec<u8>; 3]>> = Vec::with_capacity(batch.len());
         let mut offset = 0;
         for (block, hit) in batch.iter().zip(&hits) {
-            if hit.is_none() {
+            raws.push(hit.is_none().then(|| {
                 let count = block.packages.len();
-                missing.push(&rendered[offset..offset + count]);
+                let packages = &rendered[offset..offset + count];
                 offset += count;
-            }
+                blocks::join(packages.iter().map(|r| &r.entry))
+            }));
         }
         let compression = self.options.compression;
-        let mut assembled = missing
+        // Each missing block's dictionaries: the ends of the block before, read from its file
+        // when that one came from the cache.
+        let chained = compression.chained();
+        let tails_read: Vec<Option<[Vec<u8>; 3]>> = (0..batch.len())
+            .map(|at| {
+                let before = at.checked_sub(1)?;
+                let wanted = chained && raws[at].is_some();
+                let hit = hits[before].as_ref().filter(|_| wanted)?;
+                Some(hit.xml.tails())
+            })
+            .map(Option::transpose)
+            .collect::<Result<_, _>>()
+            .map_err(RepodataError::CacheRead)?;
+        let work: Vec<(usize, [&[u8]; 3])> = (0..batch.len())
+            .filter(|at| raws[*at].is_some())
+            .filter_map(|at| {
+                let empty: [&[u8]; 3] = [&[], &[], &[]];
+                if !chained || batch[at].packages.start == 0 {
+                    return Some((at, empty));
+                }
+                let before = at.checked_sub(1)?;
+                let dictionaries = match (&tails_read[at], &raws[before]) {
+                    (Some(tails), _) => tails.each_ref().map(|tail| tail.as_slice()),
+                    (None, Some(raw)) => raw.each_ref().map(|doc| window_of(doc)),
+                    (None, None) => return None,
+                };
+                Some((at, dictionaries))
+            })
+            .collect();
+        let mut packed: Vec<Option<[Vec<u8>; 3]>> = (0..batch.len()).map(|_| None).collect();
+        let compressed: Vec<(usize, [Vec<u8>; 3])> = work
             .par_iter()
-            .map(|packages| blocks::assemble(packages.iter().map(|r| &r.entry), compression))
-            .collect::<Vec<_>>()
-            .into_iter();
+            .map(|(at, dictionaries)| {
+                let raw = raws[*at].as_ref().map_or(&EMPTY_DOCS, |raw| raw);
+                (*at, blocks::compress_docs(raw, *dictionaries, compression))
+            })
+            .collect();
+        for (at, docs) in compressed {
+            packed[at] = Some(docs);
+        }
         let blocks = batch
             .iter()
             .zip(hits)
-            .map(|(block, hit)| match hit {
-                Some(found) => (found, Origin::Cache),
-                None => (
-                    assembled.next().unwrap_or_default(),
+            .zip(raws.into_iter().zip(packed))
+            .map(|((block, hit), (raw, packed))| match (hit, raw, packed) {
+                (Some(found), _, _) => (found, Origin::Cache),
+                (None, raw, Some(packed)) => (
+                    blocks::assembled(block.packages.len(), raw.unwrap_or_default(), packed),
                     Origin::Assembled(block.key.clone()),
+                ),
+                (None, raw, None) => (
+                    blocks::assembled(
+                        block.packages.len(),
+                        raw.unwrap_or_default(),
+                        Default::default(),
+                    ),
+                    Origin::Uncompressed(block.key.clone()),
                 ),
             })
             .collect();
