@@ -39,6 +39,24 @@ pub enum ReadError {
     },
 }
 
+impl ReadError {
+    /// Turns what the filesystem said about reading `path` into an error naming it.
+    fn io(path: &Path) -> impl Fn(std::io::Error) -> ReadError + Copy + '_ {
+        move |source| ReadError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    /// Turns why `path` is not a valid package into an error naming it.
+    fn invalid(path: &Path) -> impl Fn(String) -> ReadError + Copy + '_ {
+        move |reason| ReadError::Invalid {
+            path: path.to_owned(),
+            reason,
+        }
+    }
+}
+
 const RPMFILE_GHOST: u32 = 1 << 6;
 const S_IFMT: u16 = 0o170000;
 const S_IFDIR: u16 = 0o040000;
@@ -94,14 +112,7 @@ pub fn read_package_hashed(path: &Path, hashed: &FileDigest) -> Result<PackageIn
 }
 
 fn read_package_with(path: &Path, hashed: Option<&FileDigest>) -> Result<PackageInfo, ReadError> {
-    let io = |source| ReadError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let invalid = |reason: String| ReadError::Invalid {
-        path: path.to_owned(),
-        reason,
-    };
+    let (io, invalid) = (ReadError::io(path), ReadError::invalid(path));
     let mut file = File::open(path).map_err(io)?;
     let meta = file.metadata().map_err(io)?;
     if !meta.is_file() {
@@ -147,14 +158,7 @@ fn read_opened(
     wanted: usize,
     buf: &mut Vec<u8>,
 ) -> Result<PackageInfo, ReadError> {
-    let io = |source| ReadError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let invalid = |reason: String| ReadError::Invalid {
-        path: path.to_owned(),
-        reason,
-    };
+    let (io, invalid) = (ReadError::io(path), ReadError::invalid(path));
     let first = read_window(&mut file, buf, wanted).map_err(io)?;
     let pkg = guarded(|| {
         match rpm::PackageMetadata::parse(&mut std::io::Cursor::new(&buf[..first])) {
@@ -189,10 +193,7 @@ fn hash_rest(
     hash.update(&buf[..first]);
     let mut read = first as u64;
     loop {
-        let n = read_window(file, buf, WINDOW).map_err(|source| ReadError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let n = read_window(file, buf, WINDOW).map_err(ReadError::io(path))?;
         if n == 0 {
             break;
         }
@@ -200,10 +201,9 @@ fn hash_rest(
         read += n as u64;
     }
     if read != size {
-        return Err(ReadError::Invalid {
-            path: path.to_owned(),
-            reason: format!("the file changed while it was read ({size} bytes, then {read})"),
-        });
+        return Err(ReadError::invalid(path)(format!(
+            "the file changed while it was read ({size} bytes, then {read})"
+        )));
     }
     Ok(hash.hex())
 }
@@ -507,14 +507,7 @@ pub struct HeaderIdentity {
 
 /// Reads the identity of the package at `path` (its headers only).
 pub fn read_identity(path: &Path) -> Result<HeaderIdentity, ReadError> {
-    let io = |source| ReadError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let invalid = |reason| ReadError::Invalid {
-        path: path.to_owned(),
-        reason,
-    };
+    let (io, invalid) = (ReadError::io(path), ReadError::invalid(path));
     let mut file = File::open(path).map_err(io)?;
     let size = file.metadata().map_err(io)?.len();
     check_header_sizes(&mut file, size).map_err(invalid)?;
