@@ -3,6 +3,7 @@
 //! compressed. Batches of blocks are prepared on the pool a few ahead of the writer and
 //! written in order as they become ready ([`Pipeline`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -231,8 +232,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             if let (Origin::Uncompressed(key), BlockXml::Memory { raw, packed }) =
                 (&*origin, &mut block.xml)
             {
-                let [primary, filelists, other] = &writing.tails;
-                let dictionaries = [primary, filelists, other].map(|tail| tail.as_slice());
+                let dictionaries = writing.tails.each_ref().map(Vec::as_slice);
                 *packed = blocks::compress_docs(raw, dictionaries, compression);
                 *origin = Origin::Assembled(key.clone());
             }
@@ -266,9 +266,6 @@ impl<'a, 'w> Pipeline<'a, 'w> {
         Ok(())
     }
 }
-
-/// Three empty documents.
-static EMPTY_DOCS: [Vec<u8>; 3] = [Vec::new(), Vec::new(), Vec::new()];
 
 /// Consecutive blocks grouped into batches of at least [`BATCH_PACKAGES`] packages.
 fn batches(plan: &[PlannedBlock]) -> Vec<&[PlannedBlock]> {
@@ -350,41 +347,39 @@ impl Run<'_> {
             }));
         }
         let compression = self.options.compression;
-        // Each missing block's dictionaries: the ends of the block before, read from its file
-        // when that one came from the cache.
-        let chained = compression.chained();
-        let tails_read: Vec<Option<[Vec<u8>; 3]>> = (0..batch.len())
-            .map(|at| {
-                let before = at.checked_sub(1)?;
-                let wanted = chained && raws[at].is_some();
-                let hit = hits[before].as_ref().filter(|_| wanted)?;
-                Some(hit.xml.tails())
-            })
-            .map(Option::transpose)
-            .collect::<Result<_, _>>()
-            .map_err(RepodataError::CacheRead)?;
-        let work: Vec<(usize, [&[u8]; 3])> = (0..batch.len())
-            .filter(|at| raws[*at].is_some())
-            .filter_map(|at| {
-                let empty: [&[u8]; 3] = [&[], &[], &[]];
-                if !chained || batch[at].packages.start == 0 {
-                    return Some((at, empty));
+        // Each missing block's dictionaries: none for the document's first block (or without
+        // chaining); else the end of the block before, in memory or read from its file when it
+        // came from the cache. A batch's first block is left to the writer, which has the
+        // block before it.
+        let mut work: Vec<(usize, [Cow<'_, [u8]>; 3])> = Vec::new();
+        for (at, raw) in raws.iter().enumerate() {
+            if raw.is_none() {
+                continue;
+            }
+            let dictionaries = if !compression.chained() || batch[at].packages.start == 0 {
+                Default::default()
+            } else if let Some(before) = at.checked_sub(1) {
+                match (&raws[before], &hits[before]) {
+                    (Some(raw), _) => raw.each_ref().map(|doc| Cow::Borrowed(window_of(doc))),
+                    (None, Some(hit)) => hit
+                        .xml
+                        .tails()
+                        .map_err(RepodataError::CacheRead)?
+                        .map(Cow::Owned),
+                    (None, None) => continue,
                 }
-                let before = at.checked_sub(1)?;
-                let dictionaries = match (&tails_read[at], &raws[before]) {
-                    (Some(tails), _) => tails.each_ref().map(|tail| tail.as_slice()),
-                    (None, Some(raw)) => raw.each_ref().map(|doc| window_of(doc)),
-                    (None, None) => return None,
-                };
-                Some((at, dictionaries))
-            })
-            .collect();
+            } else {
+                continue;
+            };
+            work.push((at, dictionaries));
+        }
         let mut packed: Vec<Option<[Vec<u8>; 3]>> = (0..batch.len()).map(|_| None).collect();
         let compressed: Vec<(usize, [Vec<u8>; 3])> = work
             .par_iter()
-            .map(|(at, dictionaries)| {
-                let raw = raws[*at].as_ref().map_or(&EMPTY_DOCS, |raw| raw);
-                (*at, blocks::compress_docs(raw, *dictionaries, compression))
+            .filter_map(|(at, dictionaries)| {
+                let raw = raws[*at].as_ref()?;
+                let dictionaries = dictionaries.each_ref().map(AsRef::as_ref);
+                Some((*at, blocks::compress_docs(raw, dictionaries, compression)))
             })
             .collect();
         for (at, docs) in compressed {
