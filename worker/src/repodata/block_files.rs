@@ -11,7 +11,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use super::compress::{window_of, DICTIONARY_MAX};
+use super::compress::{dictionary_of, DICTIONARY_MAX};
 
 /// How much of a block file is read at a time.
 const PIECE: usize = 256 * 1024;
@@ -82,11 +82,13 @@ impl BlockXml {
         }
     }
 
-    /// The end of each of the three documents' XML, as much as a dictionary uses
-    /// ([`DICTIONARY_MAX`]): what the block after this one is compressed against.
+    /// Each of the three documents' dictionary for the block after this one
+    /// ([`dictionary_of`]: its last packages' XML, at most [`DICTIONARY_MAX`] bytes).
     pub fn tails(&self) -> std::io::Result<[Vec<u8>; 3]> {
         match self {
-            BlockXml::Memory { raw, .. } => Ok(raw.each_ref().map(|doc| window_of(doc).to_vec())),
+            BlockXml::Memory { raw, .. } => {
+                Ok(raw.each_ref().map(|doc| dictionary_of(doc).to_vec()))
+            }
             BlockXml::File { file, sizes } => {
                 let mut tails: [Vec<u8>; 3] = Default::default();
                 let mut end = 0;
@@ -95,6 +97,8 @@ impl BlockXml {
                     let length = sizes[doc].min(DICTIONARY_MAX as u64);
                     tail.resize(length as usize, 0);
                     file.read_exact_at(tail, end - length)?;
+                    let unused = tail.len() - dictionary_of(tail).len();
+                    tail.drain(..unused);
                 }
                 Ok(tails)
             }

@@ -6,9 +6,10 @@
 //! locations, replacing a few packages changes only the blocks around them.
 //!
 //! gzip documents chain their blocks ([`Compression::chained`]): each is compressed with the
-//! end of the block before it as its dictionary, so small blocks compress as well as one
-//! whole file, and an incremental run recompresses a changed block and the one after it, not
-//! a large block. zstd frames stand alone, so their blocks are larger to compress well.
+//! last few packages of the block before it as its dictionary ([`DICTIONARY_PACKAGES`]), so
+//! small blocks compress almost as well as one whole file, and an incremental run recompresses
+//! a changed block (and the one after it only when the change is among those last packages),
+//! not a large block. zstd frames stand alone, so their blocks are larger to compress well.
 //!
 //! Cut points and a block's cache key ([`plan`]) come from what a `stat` tells (the packages'
 //! locations and cache keys), not from their content, so an incremental run knows which
@@ -20,7 +21,7 @@ use crate::checksum::{sha256, Sha256};
 
 use super::block_files::BlockXml;
 use super::cache::{CacheKey, CachedBlock, CachedPackage};
-use super::compress::Compression;
+use super::compress::{Compression, DICTIONARY_PACKAGES};
 
 /// Where a listing is cut into blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +74,8 @@ pub struct PlannedBlock {
     /// Indices of the block's packages in the listing.
     pub packages: Range<usize>,
     /// The block's cache key: its packages' keys (so their files and locations) hashed, with
-    /// the compression, and for chained compression the packages of the block before it
-    /// (whose XML is its dictionary).
+    /// the compression, and for chained compression the last [`DICTIONARY_PACKAGES`] of the
+    /// block before it (whose XML is its dictionary, [`super::compress::dictionary_of`]).
     pub key: Option<String>,
 }
 
@@ -87,10 +88,12 @@ pub fn plan<'a>(
     let mut blocks = Vec::new();
     let mut start = 0;
     let mut own = Some(Sha256::new());
-    // The packages of the block before, hashed; none before the first.
+    // The keys of the block before's last packages (its dictionary); none before the first.
     let mut before = Some(String::new());
+    let mut last_keys: Vec<Option<&CacheKey>> = Vec::with_capacity(rule.max_packages);
     let count = packages.len();
     for (index, (href, package_key)) in packages.enumerate() {
+        last_keys.push(package_key);
         match (package_key, own.as_mut()) {
             (Some(package_key), Some(hash)) => {
                 hash.update(package_key.as_str().as_bytes());
@@ -120,7 +123,12 @@ pub fn plan<'a>(
                 packages: start..end,
                 key: key.map(|key| format!("{key}:{}", compression.name())),
             });
-            before = packages_hash;
+            before = last_keys[last_keys.len().saturating_sub(DICTIONARY_PACKAGES)..]
+                .iter()
+                .map(|key| key.map(CacheKey::as_str))
+                .collect::<Option<Vec<&str>>>()
+                .map(|keys| keys.join("\n"));
+            last_keys.clear();
             start = end;
         }
     }
@@ -228,47 +236,73 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_replaced_package_changes_its_blocks_key_and_a_chained_next_ones() {
+    /// The blocks whose keys differ when package `at` of 300 is rebuilt (a new file at the
+    /// same location: new inode and time).
+    fn rebuilt(at: usize, compression: Compression) -> Vec<usize> {
         let keys: Vec<Option<CacheKey>> = (0..300).map(|n| Some(key(&n.to_string()))).collect();
-        // A rebuilt file at the same location (new inode and time).
         let mut changed = keys.clone();
-        changed[150] = Some(key("rebuilt"));
-        for (compression, expected) in [(Compression::Zstd, 1), (Compression::Gzip, 2)] {
-            let before = plan_of(&keys, compression);
-            let after = plan_of(&changed, compression);
-            assert_eq!(before.len(), after.len());
-            let differing: Vec<usize> = (0..before.len())
-                .filter(|at| before[*at].key != after[*at].key)
-                .collect();
-            assert_eq!(differing.len(), expected, "{compression:?}");
-            assert!(after[differing[0]].packages.contains(&150));
-            if let [first, next] = differing[..] {
-                assert_eq!(next, first + 1, "the block after, whose dictionary changed");
+        changed[at] = Some(key("rebuilt"));
+        let before = plan_of(&keys, compression);
+        let after = plan_of(&changed, compression);
+        assert_eq!(before.len(), after.len());
+        (0..before.len())
+            .filter(|block| before[*block].key != after[*block].key)
+            .collect()
+    }
+
+    #[test]
+    fn a_rebuilt_package_changes_its_blocks_key_and_a_chained_next_one_only_if_near_its_end() {
+        for compression in [Compression::Zstd, Compression::Gzip] {
+            let blocks = plan_of(&vec![None; 300], compression);
+            let holding = blocks
+                .iter()
+                .position(|block| block.packages.contains(&150))
+                .expect("a block holds it");
+            let Range { start, end } = blocks[holding].packages;
+            let dictionary = end - DICTIONARY_PACKAGES..end;
+            assert!(!dictionary.contains(&start), "{:?}", blocks[holding]);
+            let differing = rebuilt(start, compression);
+            assert_eq!(differing, [holding], "{compression:?}: only its own block");
+            for at in dictionary {
+                let expected = if compression.chained() {
+                    vec![holding, holding + 1]
+                } else {
+                    vec![holding]
+                };
+                assert_eq!(
+                    rebuilt(at, compression),
+                    expected,
+                    "{compression:?}: a chained block's dictionary is the block before's end"
+                );
             }
         }
         assert_ne!(
-            plan_of(&keys, Compression::Gzip)[0].key,
-            plan_of(&keys, Compression::Zstd)[0].key,
+            plan_of(&[Some(key("a"))], Compression::Gzip)[0].key,
+            plan_of(&[Some(key("a"))], Compression::Zstd)[0].key,
             "the compression is part of the key"
         );
     }
 
     #[test]
     fn a_package_without_a_key_leaves_its_block_uncached() {
-        let keys: Vec<Option<CacheKey>> = (0..200)
-            .map(|n| (n != 100).then(|| key(&n.to_string())))
-            .collect();
         for compression in [Compression::Gzip, Compression::Zstd] {
-            let blocks = plan_of(&keys, compression);
-            let holding = blocks
+            let plan = plan_of(&vec![None; 200], compression);
+            let holding = plan
                 .iter()
                 .position(|block| block.packages.contains(&100))
                 .expect("a block holds it");
-            for (at, block) in blocks.iter().enumerate() {
-                // A chained block's dictionary is the keyless block before it.
-                let unknown = at == holding || (compression.chained() && at == holding + 1);
-                assert_eq!(block.key.is_none(), unknown, "{compression:?} {block:?}");
+            let last = plan[holding].packages.end - 1;
+            assert!(last - 100 >= DICTIONARY_PACKAGES, "{:?}", plan[holding]);
+            for keyless in [100, last] {
+                let keys: Vec<Option<CacheKey>> = (0..200)
+                    .map(|n| (n != keyless).then(|| key(&n.to_string())))
+                    .collect();
+                for (at, block) in plan_of(&keys, compression).iter().enumerate() {
+                    // A chained block's dictionary holds the keyless package before it.
+                    let unknown = at == holding
+                        || (compression.chained() && keyless == last && at == holding + 1);
+                    assert_eq!(block.key.is_none(), unknown, "{compression:?} {block:?}");
+                }
             }
         }
     }

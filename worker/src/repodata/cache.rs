@@ -29,7 +29,7 @@ use super::FileStat;
 use crate::package::PackageSummary;
 
 /// Bumped whenever rendering or compression changes, so old entries are never reused.
-const FORMAT_VERSION: u32 = 7;
+const FORMAT_VERSION: u32 = 8;
 
 /// Why the cache failed.
 #[derive(Debug, Error)]

@@ -171,6 +171,32 @@ pub fn window_of(raw: &[u8]) -> &[u8] {
     &raw[raw.len().saturating_sub(DICTIONARY_MAX)..]
 }
 
+/// How each package's XML opens, in every document.
+const PACKAGE_OPEN: &[u8] = b"<package ";
+
+/// How many packages at the end of a block the block after it is compressed against.
+pub const DICTIONARY_PACKAGES: usize = 3;
+
+/// What the block after `raw` is compressed against: the XML of the last
+/// [`DICTIONARY_PACKAGES`] packages in `raw`, or its end where that is longer than a dictionary
+/// holds. Only those, so that the block after depends on them alone (its cache key names them,
+/// [`super::blocks::plan`]) and a change anywhere else in this block leaves the block after as
+/// it was.
+pub fn dictionary_of(raw: &[u8]) -> &[u8] {
+    let window = window_of(raw);
+    let mut start = window.len();
+    for _ in 0..DICTIONARY_PACKAGES {
+        match window[..start]
+            .windows(PACKAGE_OPEN.len())
+            .rposition(|bytes| bytes == PACKAGE_OPEN)
+        {
+            Some(found) => start = found,
+            None => return window,
+        }
+    }
+    &window[start..]
+}
+
 /// Raw deflate of `raw` with `dictionary` as the window it may refer back to, ending on a byte
 /// boundary: a sync flush, or the final block when `last`. zlib-rs rather than libdeflate,
 /// which has no preset dictionaries. A new stream for each segment (9 µs): a reset one keeps
@@ -302,6 +328,26 @@ pub fn decompress(name: &str, input: impl Read, max_bytes: u64) -> std::io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dictionary_is_the_last_packages_xml_within_a_window() {
+        let package = |n: usize| format!("<package pkgid=\"{n}\">\n  <x/>\n</package>\n");
+        let packages: Vec<String> = (0..DICTIONARY_PACKAGES + 2).map(package).collect();
+        let block = packages.concat();
+        let last = packages[2..].concat();
+        assert_eq!(dictionary_of(block.as_bytes()), last.as_bytes());
+        assert_eq!(
+            dictionary_of(packages[0].as_bytes()),
+            packages[0].as_bytes()
+        );
+        assert_eq!(dictionary_of(b""), b"");
+        let long = [block.as_bytes(), &vec![b'x'; DICTIONARY_MAX]].concat();
+        assert_eq!(
+            dictionary_of(&long),
+            window_of(&long),
+            "longer than a window"
+        );
+    }
 
     #[test]
     fn concatenated_members_decode_as_one_stream() {

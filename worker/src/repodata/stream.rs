@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::block_files::BlockXml;
 use super::blocks::{self, PlannedBlock};
-use super::compress::window_of;
+use super::compress::dictionary_of;
 use super::{
     prehash, render_packages, CacheKey, CacheWrite, CachedBlock, CachedPackage, DocumentWriter,
     Files, PackageInput, RepodataError, RepodataOptions,
@@ -360,7 +360,7 @@ impl Run<'_> {
                 Default::default()
             } else if let Some(before) = at.checked_sub(1) {
                 match (&raws[before], &hits[before]) {
-                    (Some(raw), _) => raw.each_ref().map(|doc| Cow::Borrowed(window_of(doc))),
+                    (Some(raw), _) => raw.each_ref().map(|doc| Cow::Borrowed(dictionary_of(doc))),
                     (None, Some(hit)) => hit
                         .xml
                         .tails()
