@@ -184,17 +184,11 @@ pub const DICTIONARY_PACKAGES: usize = 3;
 /// it was.
 pub fn dictionary_of(raw: &[u8]) -> &[u8] {
     let window = window_of(raw);
-    let mut start = window.len();
-    for _ in 0..DICTIONARY_PACKAGES {
-        match window[..start]
-            .windows(PACKAGE_OPEN.len())
-            .rposition(|bytes| bytes == PACKAGE_OPEN)
-        {
-            Some(found) => start = found,
-            None => return window,
-        }
+    let mut opens = memchr::memmem::rfind_iter(window, PACKAGE_OPEN);
+    match opens.nth(DICTIONARY_PACKAGES - 1) {
+        Some(start) => &window[start..],
+        None => window,
     }
-    &window[start..]
 }
 
 /// Raw deflate of `raw` with `dictionary` as the window it may refer back to, ending on a byte
