@@ -250,14 +250,19 @@ mod tests {
             .collect()
     }
 
+    /// The index of the block that holds package `at`.
+    fn holding(blocks: &[PlannedBlock], at: usize) -> usize {
+        blocks
+            .iter()
+            .position(|block| block.packages.contains(&at))
+            .expect("a block holds it")
+    }
+
     #[test]
     fn a_rebuilt_package_changes_its_blocks_key_and_a_chained_next_one_only_if_near_its_end() {
         for compression in [Compression::Zstd, Compression::Gzip] {
             let blocks = plan_of(&vec![None; 300], compression);
-            let holding = blocks
-                .iter()
-                .position(|block| block.packages.contains(&150))
-                .expect("a block holds it");
+            let holding = holding(&blocks, 150);
             let Range { start, end } = blocks[holding].packages;
             let dictionary = end - DICTIONARY_PACKAGES..end;
             assert!(!dictionary.contains(&start), "{:?}", blocks[holding]);
@@ -287,10 +292,7 @@ mod tests {
     fn a_package_without_a_key_leaves_its_block_uncached() {
         for compression in [Compression::Gzip, Compression::Zstd] {
             let plan = plan_of(&vec![None; 200], compression);
-            let holding = plan
-                .iter()
-                .position(|block| block.packages.contains(&100))
-                .expect("a block holds it");
+            let holding = holding(&plan, 100);
             let last = plan[holding].packages.end - 1;
             assert!(last - 100 >= DICTIONARY_PACKAGES, "{:?}", plan[holding]);
             for keyless in [100, last] {
