@@ -69,9 +69,7 @@ impl Compression {
             }),
         }
     }
-}
 
-impl Compression {
     /// Whether a document's segments are compressed with the segment before them as their
     /// dictionary (gzip), so that a block's compressed form depends on the block before it
     /// too; zstd frames stand alone.
