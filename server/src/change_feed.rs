@@ -239,9 +239,15 @@ async fn listen(
     let session = session_name();
     let (mut sent, mut heard) = (0u64, 0u64);
     let mut ping = tokio::time::interval(ping_interval);
+    // After a stall, one probe rather than a burst of them.
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     loop {
         tokio::select! {
+            // Notices first: a probe's notice arrives before its query returns, so it is always
+            // counted before the next tick checks for it. Unbiased, a tick that fell due while
+            // the thread was held up (a loaded host) could win the draw and end a healthy feed.
+            biased;
             notice = notices.recv() => match notice {
                 Some(Ok((channel, _))) if channel == HISTORY_CHANNEL => listeners.events.wake(),
                 Some(Ok((_, payload))) => {
