@@ -228,13 +228,14 @@ on_both_stores!(
         // odcs-client is in releng (the token's groups claim), whose rule allows tag composes.
         let member = token("odcs-client", &format!("openid {NEW_COMPOSE}")).await;
         assert_eq!(app.send(create(Some(&member))).await.status, 200);
-        // odcs-short is in no group and has no rule.
-        let stranger = token("odcs-short", &format!("openid {NEW_COMPOSE}")).await;
+        // odcs-stranger is in no group and has no rule. (Not odcs-short: its one-second
+        // token can expire before a slow request is checked, and that is a 401.)
+        let stranger = token("odcs-stranger", &format!("openid {NEW_COMPOSE}")).await;
         let reply = app.send(create(Some(&stranger))).await;
         assert_eq!(reply.status, 403);
         assert_eq!(
             reply.body["message"],
-            "User odcs-short is not in role allowed_clients."
+            "User odcs-stranger is not in role allowed_clients."
         );
         let without_openid = token("odcs-client", NEW_COMPOSE).await;
         let reply = app.send(create(Some(&without_openid))).await;

@@ -5,6 +5,7 @@
 // revokes (RFC 7009) tokens:
 //   odcs-client: tokens for ten minutes, in group releng;
 //   odcs-short:  tokens expiring after one second, in no group;
+//   odcs-stranger: tokens for ten minutes, in no group;
 //   odcs-server: the ODCS server's own credentials, for introspection;
 //   odcs-cli:    a public native client logging people in in a browser (authorization code
 //                with PKCE, any loopback port, refresh tokens); its users are in group releng.
@@ -39,6 +40,7 @@ const provider = new Provider(issuer, {
   clients: [
     client("odcs-client"),
     client("odcs-short"),
+    client("odcs-stranger"),
     client("odcs-server"),
     {
       client_id: "odcs-cli",
