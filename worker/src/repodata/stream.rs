@@ -267,6 +267,17 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     }
 }
 
+/// A block of a batch to compress, with what it is compressed against.
+struct Uncompressed<'b> {
+    /// Its index in the batch.
+    at: usize,
+    /// Its three documents' XML.
+    raw: &'b [Vec<u8>; 3],
+    /// Each document's dictionary: the end of the block before, borrowed when that one is in
+    /// memory, read from its file when it came from the cache; empty for a document's first.
+    dictionaries: [Cow<'b, [u8]>; 3],
+}
+
 /// Consecutive blocks grouped into batches of at least [`BATCH_PACKAGES`] packages.
 fn batches(plan: &[PlannedBlock]) -> Vec<&[PlannedBlock]> {
     let mut batches = Vec::new();
@@ -347,15 +358,12 @@ impl Run<'_> {
             }));
         }
         let compression = self.options.compression;
-        // Each missing block's dictionaries: none for the document's first block (or without
-        // chaining); else the end of the block before, in memory or read from its file when it
-        // came from the cache. A batch's first block is left to the writer, which has the
-        // block before it.
-        let mut work: Vec<(usize, [Cow<'_, [u8]>; 3])> = Vec::new();
+        // A batch's first block is left to the writer, which has the block before it.
+        let mut work: Vec<Uncompressed<'_>> = Vec::new();
         for (at, raw) in raws.iter().enumerate() {
-            if raw.is_none() {
+            let Some(raw) = raw else {
                 continue;
-            }
+            };
             let dictionaries = if !compression.chained() || batch[at].packages.start == 0 {
                 Default::default()
             } else if let Some(before) = at.checked_sub(1) {
@@ -371,15 +379,21 @@ impl Run<'_> {
             } else {
                 continue;
             };
-            work.push((at, dictionaries));
+            work.push(Uncompressed {
+                at,
+                raw,
+                dictionaries,
+            });
         }
         let mut packed: Vec<Option<[Vec<u8>; 3]>> = (0..batch.len()).map(|_| None).collect();
         let compressed: Vec<(usize, [Vec<u8>; 3])> = work
             .par_iter()
-            .filter_map(|(at, dictionaries)| {
-                let raw = raws[*at].as_ref()?;
-                let dictionaries = dictionaries.each_ref().map(AsRef::as_ref);
-                Some((*at, blocks::compress_docs(raw, dictionaries, compression)))
+            .map(|block| {
+                let dictionaries = block.dictionaries.each_ref().map(AsRef::as_ref);
+                (
+                    block.at,
+                    blocks::compress_docs(block.raw, dictionaries, compression),
+                )
             })
             .collect();
         for (at, docs) in compressed {
