@@ -133,7 +133,7 @@ impl PrivateBroker {
         std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
     }
 
-    /// Starts the node and waits until it takes connections.
+    /// Starts the node and waits until it takes connections and commands.
     pub fn start(&self) {
         let status = Command::new("rabbitmq-server")
             .arg("-detached")
@@ -159,6 +159,9 @@ impl PrivateBroker {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+        // The listener opens before the node has finished booting (plugins start after it),
+        // and `rabbitmqctl` refuses commands such as add_user until then.
+        self.ctl(&["--timeout", "180", "await_startup"]);
     }
 
     /// The last lines of the node's logs, for a failure message that says why it did not start.
